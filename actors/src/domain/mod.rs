@@ -1,0 +1,50 @@
+//! Pure domain types and rules: no I/O here.
+
+mod audit;
+mod ids;
+mod key;
+mod ledger;
+mod money;
+mod notification;
+mod order;
+mod plan;
+mod provisioning;
+mod subscription;
+
+pub use audit::Principal;
+pub use ids::{NodeName, OrderId, PlanId, UserId};
+pub use key::{EMAIL_NAMESPACE, Key, KeyState, key_email, parse_key_email};
+pub use ledger::{LedgerEntry, LedgerKind};
+pub use money::{Currency, Money};
+pub use notification::NotificationKind;
+pub use order::{NewOrder, Order, OrderStatus, Provider};
+pub use plan::{Plan, Plans};
+pub use provisioning::{OpKind, ProvisioningOp};
+pub use subscription::{Subscription, SubscriptionStatus, extended_expiry, new_sub_token};
+
+/// Implements `as_str`, `Display` and `FromStr` for a fieldless enum stored as text.
+macro_rules! text_enum {
+    ($ty:ident, $field:literal { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $text),+ }
+            }
+        }
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl std::str::FromStr for $ty {
+            type Err = crate::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($ty::$variant),)+
+                    other => Err(crate::Error::invalid($field, format!("unknown value {other:?}"))),
+                }
+            }
+        }
+    };
+}
+pub(crate) use text_enum;

@@ -1,0 +1,110 @@
+//! Money: integer minor units and a currency code. Never floats.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// A currency or asset code: 2–8 of `A-Z 0-9` (`USD`, `XTR` for Telegram Stars, `USDT`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Currency(String);
+
+impl Currency {
+    /// Telegram Stars.
+    pub fn stars() -> Self {
+        Self("XTR".into())
+    }
+    pub fn new(code: impl Into<String>) -> Result<Self> {
+        let code = code.into();
+        let ok = (2..=8).contains(&code.len())
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if ok {
+            Ok(Self(code))
+        } else {
+            Err(Error::invalid(
+                "currency",
+                format!("{code:?} must be 2-8 characters of A-Z or 0-9"),
+            ))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Currency {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        Self::new(s)
+    }
+}
+impl From<Currency> for String {
+    fn from(c: Currency) -> String {
+        c.0
+    }
+}
+impl FromStr for Currency {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::new(s)
+    }
+}
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An amount in integer minor units (cents, or whole Stars for `XTR`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Money {
+    pub minor: i64,
+    pub currency: Currency,
+}
+
+impl Money {
+    pub fn new(minor: i64, currency: Currency) -> Self {
+        Self { minor, currency }
+    }
+
+    /// Adds two amounts of the same currency; `None` on currency mismatch or overflow.
+    pub fn checked_add(&self, other: &Money) -> Option<Money> {
+        (self.currency == other.currency)
+            .then(|| self.minor.checked_add(other.minor))
+            .flatten()
+            .map(|minor| Money::new(minor, self.currency.clone()))
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.minor, self.currency)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn currency_codes_are_validated() {
+        assert!(Currency::new("USD").is_ok());
+        assert!(Currency::new("usd").is_err());
+        assert!(Currency::new("X").is_err());
+    }
+
+    #[test]
+    fn adding_different_currencies_fails() {
+        let usd = Money::new(100, Currency::new("USD").unwrap());
+        let xtr = Money::new(100, Currency::stars());
+        assert_eq!(usd.checked_add(&usd).map(|m| m.minor), Some(200));
+        assert!(usd.checked_add(&xtr).is_none());
+        let max = Money::new(i64::MAX, Currency::stars());
+        assert!(max.checked_add(&xtr).is_none());
+    }
+}

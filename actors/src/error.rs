@@ -1,0 +1,60 @@
+//! The one error type of `subvisor-actors`.
+
+use crate::domain::UserId;
+
+/// Everything that can go wrong inside the actor system and its store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A value from outside (config, ops API, CLI) does not satisfy a domain rule.
+    #[error("invalid {field}: {reason}")]
+    InvalidInput { field: &'static str, reason: String },
+    #[error("user {0} has no subscription")]
+    NoSubscription(UserId),
+    #[error("user {0} has no active subscription")]
+    NotActive(UserId),
+    #[error("user {0} already used the trial")]
+    TrialAlreadyUsed(UserId),
+    #[error("order {0} not found")]
+    OrderNotFound(String),
+    #[error("order {order} belongs to another user")]
+    OrderOfAnotherUser { order: String },
+    #[error("order {order} cannot be applied: it is {status}")]
+    OrderNotPayable { order: String, status: String },
+    #[error("provider payment id {0} was already used by another order")]
+    DuplicateProviderPayment(String),
+    #[error("unknown plan {0}")]
+    UnknownPlan(String),
+    /// Another instance changed the same row between our read and our guarded write.
+    #[error("concurrent update of user {0}, try again")]
+    Conflict(UserId),
+    /// The user's mailbox is full: the caller should answer "busy, try again".
+    #[error("user {0} is busy, try again")]
+    Busy(UserId),
+    /// The user's actor crashed while handling this message.
+    #[error("the actor of user {0} stopped while handling the message")]
+    ActorDied(UserId),
+    /// The user's actor crashed too often recently; activation is refused for a while.
+    #[error("the actor of user {0} crashed too often; refusing to restart it for now")]
+    RestartLimit(UserId),
+    #[error("the actor system is shutting down")]
+    ShuttingDown,
+    #[error("unsupported database url (expected sqlite:// or postgres://)")]
+    UnsupportedDatabase,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl Error {
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidInput {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,17 @@
+//! subvisor's actor system: domain rules, the store, and the actors that
+//! serialize every change of a user's money or access.
+
+pub mod clock;
+pub mod domain;
+mod error;
+pub mod messages;
+pub mod metrics;
+pub mod provisioning;
+mod registry;
+pub mod scheduler;
+pub mod store;
+mod user_actor;
+
+pub use error::{Error, Result};
+pub use registry::{Registry, RegistrySettings, RegistryStats};
+pub use user_actor::UserActor;

@@ -1,0 +1,66 @@
+//! The messages a [`UserActor`](crate::UserActor) handles. Each write is one
+//! store transaction; the mailbox stays closed while it runs.
+
+use actix::Message;
+use chrono::{DateTime, Utc};
+
+use crate::Result;
+use crate::domain::{Order, OrderId, PlanId, Principal, Provider};
+use crate::store::{Change, UserSnapshot};
+
+/// Extend (or start) the subscription by `days`.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Change>")]
+pub struct GrantDays {
+    pub days: u32,
+    pub by: Principal,
+}
+
+/// Take access away now.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Change>")]
+pub struct Revoke {
+    pub by: Principal,
+}
+
+/// New key, old key retired; the subscription URL stays.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Change>")]
+pub struct Reissue {
+    pub by: Principal,
+}
+
+/// Sent by the Scheduler for a subscription it found due at `due`; the store
+/// re-checks `expires_at <= now` in the same statement.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Change>")]
+pub struct Expire {
+    pub due: DateTime<Utc>,
+}
+
+/// The free trial, once per user (`trial.days`).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Change>")]
+pub struct StartTrial;
+
+/// A pending order for `plan`, priced from config for `provider`.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Order>")]
+pub struct CreateOrder {
+    pub plan: PlanId,
+    pub provider: Provider,
+    pub by: Principal,
+}
+
+/// A provider confirmed payment of `order`. Idempotent: applied once.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Change>")]
+pub struct ApplyPayment {
+    pub order: OrderId,
+    pub provider_payment_id: String,
+}
+
+/// The user's current state (`None` for a user we have never seen).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<Option<UserSnapshot>>")]
+pub struct View;

@@ -1,0 +1,13 @@
+//! Names of the metrics this crate emits (all prefixed `subvisor_`).
+
+pub const ACTORS_ACTIVE: &str = "subvisor_actors_active";
+pub const ACTOR_ACTIVATIONS: &str = "subvisor_actor_activations_total";
+pub const ACTOR_PASSIVATIONS: &str = "subvisor_actor_passivations_total";
+pub const ACTOR_RESTARTS: &str = "subvisor_actor_restarts_total";
+pub const ACTOR_RESTART_LIMIT_HITS: &str = "subvisor_actor_restart_limit_hits_total";
+pub const MAILBOX_FULL_REJECTIONS: &str = "subvisor_mailbox_full_rejections_total";
+pub const HANDLER_SECONDS: &str = "subvisor_actor_handler_seconds";
+pub const OUTBOX_DEPTH: &str = "subvisor_outbox_depth";
+pub const PROVISIONING_OPS: &str = "subvisor_provisioning_ops_total";
+pub const EXPIRATIONS: &str = "subvisor_expirations_total";
+pub const SCHEDULER_RUNS: &str = "subvisor_scheduler_runs_total";

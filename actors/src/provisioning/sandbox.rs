@@ -1,0 +1,71 @@
+//! The sandbox node: an in-memory stand-in used when no `[[nodes]]` are
+//! configured, so the whole system runs on a laptop. Nothing is provisioned
+//! anywhere real; the log and `/ops/nodes` say so.
+
+use async_trait::async_trait;
+use dashmap::DashMap;
+use uuid::Uuid;
+
+use super::{NodeClient, NodeError, NodeStatus};
+use crate::domain::NodeName;
+
+pub struct SandboxNode {
+    name: NodeName,
+    users: DashMap<String, Uuid>,
+}
+
+impl SandboxNode {
+    pub const NAME: &'static str = "sandbox";
+
+    pub fn new() -> Self {
+        Self {
+            name: NodeName::new(Self::NAME).unwrap_or_else(|_| unreachable!("valid constant")),
+            users: DashMap::new(),
+        }
+    }
+
+    /// The UUID the node holds for `email` (case-insensitive, like Xray).
+    pub fn user(&self, email: &str) -> Option<Uuid> {
+        self.users.get(&email.to_ascii_lowercase()).map(|u| *u)
+    }
+
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+}
+
+impl Default for SandboxNode {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait]
+impl NodeClient for SandboxNode {
+    fn name(&self) -> &NodeName {
+        &self.name
+    }
+
+    async fn add_user(&self, email: &str, uuid: Uuid) -> Result<(), NodeError> {
+        self.users.insert(email.to_ascii_lowercase(), uuid);
+        Ok(())
+    }
+
+    async fn remove_user(&self, email: &str) -> Result<(), NodeError> {
+        self.users.remove(&email.to_ascii_lowercase());
+        Ok(())
+    }
+
+    fn status(&self) -> NodeStatus {
+        NodeStatus {
+            name: self.name.to_string(),
+            kind: "sandbox",
+            state: "up".into(),
+            users: Some(self.users.len()),
+            note: Some(
+                "in-memory sandbox node: no [[nodes]] configured, keys are not provisioned on any real server"
+                    .into(),
+            ),
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! The Registry: virtual actors, Orleans-style.
+//!
+//! A user's actor is activated on the first message, spread over one Arbiter per
+//! core by `hash(user)`, and passivates itself after `idle_timeout` without
+//! messages, so memory tracks active users rather than all users. A dead actor
+//! (a panic) is noticed by its closed mailbox and re-activated from the store on
+//! the next message; more than `max_restarts` deaths of one user within
+//! `restart_window` are reported and answered with an error instead of a loop.
+//!
+//! Each slot counts the messages in flight to its actor. That count is raised
+//! while holding the map's shard lock and checked under the same lock when an
+//! idle actor removes itself, so a message is never sent to an actor that is
+//! passivating; it also bounds the mailbox (`mailbox_capacity`): past it the
+//! caller gets [`Error::Busy`] rather than unbounded queueing.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use actix::dev::ToEnvelope;
+use actix::{Actor, Addr, Arbiter, ArbiterHandle, Handler, MailboxError, Message};
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
+use serde::Serialize;
+
+use crate::clock::Clock;
+use crate::domain::{NodeName, Plans, UserId};
+use crate::metrics as m;
+use crate::provisioning::Provisioner;
+use crate::store::Store;
+use crate::user_actor::UserActor;
+use crate::{Error, Result};
+
+/// Tunables of the actor system (`[actors]` and `[trial]` in config).
+#[derive(Debug, Clone)]
+pub struct RegistrySettings {
+    pub idle_timeout: Duration,
+    pub mailbox_capacity: usize,
+    pub max_restarts: u32,
+    pub restart_window: Duration,
+    pub trial_days: u32,
+    /// Arbiter threads; 0 = one per core.
+    pub arbiters: usize,
+}
+
+impl Default for RegistrySettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(600),
+            mailbox_capacity: 64,
+            max_restarts: 5,
+            restart_window: Duration::from_secs(60),
+            trial_days: 3,
+            arbiters: 0,
+        }
+    }
+}
+
+/// What every actor shares. Built by [`Registry::start`].
+pub(crate) struct Shared {
+    pub store: Arc<dyn Store>,
+    pub provisioner: Provisioner,
+    pub clock: Arc<dyn Clock>,
+    pub plans: Plans,
+    pub settings: RegistrySettings,
+    pub node_names: Arc<[NodeName]>,
+    /// The runtime that runs store work (the main multi-threaded one).
+    pub rt: tokio::runtime::Handle,
+    pub slots: DashMap<UserId, Slot>,
+    pub live: AtomicI64,
+    pub passivations: AtomicU64,
+    arbiters: Vec<ArbiterHandle>,
+    next_generation: AtomicU64,
+    restarts: DashMap<UserId, RestartWindow>,
+    activations: AtomicU64,
+    restart_count: AtomicU64,
+    accepting: AtomicBool,
+}
+
+#[derive(Clone)]
+pub(crate) struct Slot {
+    pub addr: Addr<UserActor>,
+    pub generation: u64,
+    pub inflight: Arc<AtomicUsize>,
+}
+
+struct RestartWindow {
+    started: Instant,
+    deaths: u32,
+}
+
+/// Lowers the slot's in-flight count when the send completes (or is dropped).
+struct InflightGuard(Arc<AtomicUsize>);
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Counters for `/ops/actors`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegistryStats {
+    /// Actor structs alive right now.
+    pub live: i64,
+    /// Users with a registered actor.
+    pub registered: usize,
+    pub in_flight: usize,
+    pub activations: u64,
+    pub passivations: u64,
+    pub restarts: u64,
+    pub arbiters: usize,
+    pub mailbox_capacity: usize,
+    pub idle_timeout_secs: u64,
+    /// Up to 50 registered users with the most messages in flight.
+    pub busiest: Vec<(UserId, usize)>,
+}
+
+/// Handle to the actor system. Cheap to clone.
+#[derive(Clone)]
+pub struct Registry {
+    shared: Arc<Shared>,
+}
+
+impl Registry {
+    /// Starts the arbiters. Must run inside an actix `System`.
+    pub fn start(
+        store: Arc<dyn Store>,
+        provisioner: Provisioner,
+        clock: Arc<dyn Clock>,
+        plans: Plans,
+        settings: RegistrySettings,
+    ) -> Self {
+        let threads = if settings.arbiters == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            settings.arbiters
+        };
+        let arbiters = (0..threads).map(|_| Arbiter::new().handle()).collect();
+        let node_names = provisioner.node_names().into();
+        Self {
+            shared: Arc::new(Shared {
+                store,
+                provisioner,
+                clock,
+                plans,
+                settings,
+                node_names,
+                rt: tokio::runtime::Handle::current(),
+                slots: DashMap::new(),
+                live: AtomicI64::new(0),
+                passivations: AtomicU64::new(0),
+                arbiters,
+                next_generation: AtomicU64::new(1),
+                restarts: DashMap::new(),
+                activations: AtomicU64::new(0),
+                restart_count: AtomicU64::new(0),
+                accepting: AtomicBool::new(true),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+
+    pub fn provisioner(&self) -> &Provisioner {
+        &self.shared.provisioner
+    }
+
+    pub fn plans(&self) -> &Plans {
+        &self.shared.plans
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.shared.clock
+    }
+
+    /// Sends `msg` to `user`'s actor, activating it if needed, and waits for the reply.
+    pub async fn send<M, R>(&self, user: UserId, msg: M) -> Result<R>
+    where
+        M: Message<Result = Result<R>> + Send + 'static,
+        R: Send + 'static,
+        UserActor: Handler<M>,
+        <UserActor as Actor>::Context: ToEnvelope<UserActor, M>,
+    {
+        let (slot, guard) = self.acquire(user)?;
+        let reply = slot.addr.send(msg).await;
+        drop(guard);
+        match reply {
+            Ok(result) => result,
+            Err(MailboxError::Closed) => {
+                self.bury(user, slot.generation);
+                Err(Error::ActorDied(user))
+            }
+            Err(MailboxError::Timeout) => Err(Error::Busy(user)),
+        }
+    }
+
+    /// Live actors right now (actor structs not yet dropped).
+    pub fn live(&self) -> i64 {
+        self.shared.live.load(Ordering::Relaxed)
+    }
+
+    pub fn stats(&self) -> RegistryStats {
+        let s = &self.shared;
+        let mut in_flight = 0;
+        let mut busiest = Vec::new();
+        for slot in s.slots.iter() {
+            let n = slot.inflight.load(Ordering::Relaxed);
+            in_flight += n;
+            if n > 0 {
+                busiest.push((*slot.key(), n));
+            }
+        }
+        busiest.sort_by(|a, b| b.1.cmp(&a.1));
+        busiest.truncate(50);
+        RegistryStats {
+            live: self.live(),
+            registered: s.slots.len(),
+            in_flight,
+            activations: s.activations.load(Ordering::Relaxed),
+            passivations: s.passivations.load(Ordering::Relaxed),
+            restarts: s.restart_count.load(Ordering::Relaxed),
+            arbiters: s.arbiters.len(),
+            mailbox_capacity: s.settings.mailbox_capacity,
+            idle_timeout_secs: s.settings.idle_timeout.as_secs(),
+            busiest,
+        }
+    }
+
+    /// Stops taking messages, waits up to `grace` for in-flight ones to finish,
+    /// then stops the arbiters. Returns whether everything finished in time.
+    pub async fn shutdown(&self, grace: Duration) -> bool {
+        self.shared.accepting.store(false, Ordering::SeqCst);
+        let deadline = Instant::now() + grace;
+        let drained = loop {
+            let busy = self
+                .shared
+                .slots
+                .iter()
+                .any(|s| s.inflight.load(Ordering::SeqCst) > 0);
+            if !busy {
+                break true;
+            }
+            if Instant::now() >= deadline {
+                break false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        self.shared.slots.clear();
+        for arbiter in &self.shared.arbiters {
+            arbiter.stop();
+        }
+        drained
+    }
+
+    /// Gets the user's live actor (activating one if needed) and counts the
+    /// message in flight while still holding the map's lock. Nothing called
+    /// under that lock may touch the map again (DashMap would deadlock).
+    fn acquire(&self, user: UserId) -> Result<(Slot, InflightGuard)> {
+        let s = &self.shared;
+        if !s.accepting.load(Ordering::SeqCst) {
+            return Err(Error::ShuttingDown);
+        }
+        if let Some(slot) = s.slots.get(&user) {
+            if slot.addr.connected() {
+                return self.admit(user, &slot);
+            }
+        }
+        match s.slots.entry(user) {
+            Entry::Occupied(mut e) => {
+                if e.get().addr.connected() {
+                    return self.admit(user, e.get());
+                }
+                // Died without anyone seeing its mailbox close.
+                self.note_death(user);
+                self.check_restart_limit(user)?;
+                let slot = self.activate(user);
+                e.insert(slot.clone());
+                self.admit(user, &slot)
+            }
+            Entry::Vacant(e) => {
+                self.check_restart_limit(user)?;
+                let slot = self.activate(user);
+                let slot = e.insert(slot);
+                self.admit(user, &slot)
+            }
+        }
+    }
+
+    fn admit(&self, user: UserId, slot: &Slot) -> Result<(Slot, InflightGuard)> {
+        let before = slot.inflight.fetch_add(1, Ordering::SeqCst);
+        let guard = InflightGuard(slot.inflight.clone());
+        if before >= self.shared.settings.mailbox_capacity {
+            metrics::counter!(m::MAILBOX_FULL_REJECTIONS).increment(1);
+            return Err(Error::Busy(user));
+        }
+        Ok((slot.clone(), guard))
+    }
+
+    fn activate(&self, user: UserId) -> Slot {
+        let s = &self.shared;
+        let generation = s.next_generation.fetch_add(1, Ordering::Relaxed);
+        let arbiter = &s.arbiters[arbiter_index(user, s.arbiters.len())];
+        let shared = self.shared.clone();
+        let addr =
+            UserActor::start_in_arbiter(arbiter, move |_| UserActor::new(user, generation, shared));
+        s.activations.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(m::ACTOR_ACTIVATIONS).increment(1);
+        Slot {
+            addr,
+            generation,
+            inflight: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Forgets a dead actor (if it is still the registered one) and counts the death.
+    /// A closed mailbox with a message in flight can only mean death: passivation
+    /// waits for in-flight messages, so this is not an idle stop. (The dying
+    /// actor's address may still look connected for a moment while it unwinds.)
+    fn bury(&self, user: UserId, generation: u64) {
+        let removed = self
+            .shared
+            .slots
+            .remove_if(&user, |_, slot| slot.generation == generation);
+        if removed.is_some() {
+            self.note_death(user);
+        }
+    }
+
+    fn note_death(&self, user: UserId) {
+        let s = &self.shared;
+        s.restart_count.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(m::ACTOR_RESTARTS).increment(1);
+        let now = Instant::now();
+        let mut window = s.restarts.entry(user).or_insert(RestartWindow {
+            started: now,
+            deaths: 0,
+        });
+        if now.duration_since(window.started) > s.settings.restart_window {
+            window.started = now;
+            window.deaths = 0;
+        }
+        window.deaths += 1;
+        tracing::error!(%user, deaths = window.deaths, "user actor died; it will be re-activated from the store");
+    }
+
+    fn check_restart_limit(&self, user: UserId) -> Result<()> {
+        let s = &self.shared;
+        let Some(window) = s.restarts.get(&user) else {
+            return Ok(());
+        };
+        if window.started.elapsed() > s.settings.restart_window {
+            drop(window);
+            s.restarts.remove(&user);
+            return Ok(());
+        }
+        if window.deaths > s.settings.max_restarts {
+            metrics::counter!(m::ACTOR_RESTART_LIMIT_HITS).increment(1);
+            tracing::error!(%user, deaths = window.deaths, "restart limit reached; refusing to re-activate for now");
+            return Err(Error::RestartLimit(user));
+        }
+        Ok(())
+    }
+}
+
+fn arbiter_index(user: UserId, arbiters: usize) -> usize {
+    let mut h = DefaultHasher::new();
+    user.hash(&mut h);
+    (h.finish() % arbiters.max(1) as u64) as usize
+}

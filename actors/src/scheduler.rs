@@ -1,0 +1,100 @@
+//! The Scheduler: finds subscriptions due to expire and sends `Expire` to each
+//! user's actor. It never changes a subscription itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt};
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+use crate::messages::Expire;
+use crate::metrics as m;
+use crate::registry::Registry;
+use crate::store::Store;
+
+pub struct Scheduler {
+    store: Arc<dyn Store>,
+    registry: Registry,
+    clock: Arc<dyn Clock>,
+    interval: Duration,
+    batch: u32,
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TickReport {
+    pub due: usize,
+    pub expired: usize,
+    pub failed: usize,
+}
+
+impl Scheduler {
+    pub fn new(registry: Registry, interval: Duration, batch: u32) -> Self {
+        Self {
+            store: registry.store().clone(),
+            clock: registry.clock().clone(),
+            registry,
+            interval,
+            batch: batch.max(1),
+        }
+    }
+
+    /// Ticks every `interval` until `shutdown` becomes true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if let Err(e) = self.tick().await {
+                tracing::warn!(error = %e, "scheduler pass failed");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.interval) => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    }
+
+    /// One pass: expire everything due now.
+    pub async fn tick(&self) -> crate::Result<TickReport> {
+        metrics::counter!(m::SCHEDULER_RUNS).increment(1);
+        let mut report = TickReport::default();
+        loop {
+            let due = self
+                .store
+                .due_expirations(self.clock.now(), self.batch)
+                .await?;
+            let full_batch = due.len() == self.batch as usize;
+            report.due += due.len();
+            let results: Vec<_> = stream::iter(due)
+                .map(|d| {
+                    let registry = self.registry.clone();
+                    async move {
+                        (
+                            d.user,
+                            registry.send(d.user, Expire { due: d.expires_at }).await,
+                        )
+                    }
+                })
+                .buffer_unordered(32)
+                .collect()
+                .await;
+            let mut progressed = 0;
+            for (user, result) in results {
+                match result {
+                    Ok(change) if change.applied => progressed += 1,
+                    Ok(_) => {}
+                    Err(e) => {
+                        report.failed += 1;
+                        tracing::warn!(%user, error = %e, "expire failed; will retry next pass");
+                    }
+                }
+            }
+            report.expired += progressed;
+            if !full_batch || progressed == 0 {
+                return Ok(report);
+            }
+        }
+    }
+}

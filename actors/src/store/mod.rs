@@ -1,0 +1,213 @@
+//! Persistence: one [`Store`] trait, a SQLite and a PostgreSQL implementation.
+//!
+//! Every write method is one transaction that commits the state change together
+//! with its outbox rows (provisioning ops, notifications, audit) and returns
+//! before any network call is made: callers hand the returned ops to the
+//! provisioner only after commit (transactional outbox). Writes are guarded in
+//! SQL (`version` or expected state), so several instances sharing one
+//! PostgreSQL database cannot lose updates either.
+
+mod db_time;
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+pub use self::postgres::PgStore;
+pub use self::sqlite::SqliteStore;
+use crate::domain::{
+    Key, KeyState, NewOrder, NodeName, OpKind, Order, OrderId, Principal, ProvisioningOp,
+    Subscription, UserId,
+};
+use crate::{Error, Result};
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Connection settings for [`connect`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// `sqlite://path/to/file.db` or `postgres://user@host/db`.
+    pub url: String,
+    pub max_connections: u32,
+    /// How long to wait for a pooled connection (and SQLite's busy timeout).
+    pub acquire_timeout: Duration,
+}
+
+impl StoreOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Which engine a database URL names, if it is one we support.
+pub fn backend_of(url: &str) -> Option<Backend> {
+    if url.starts_with("sqlite:") {
+        Some(Backend::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Some(Backend::Postgres)
+    } else {
+        None
+    }
+}
+
+/// Opens the store named by `opts.url` (does not migrate).
+pub async fn connect(opts: &StoreOptions) -> Result<Arc<dyn Store>> {
+    match backend_of(&opts.url) {
+        Some(Backend::Sqlite) => Ok(Arc::new(SqliteStore::connect(opts).await?)),
+        Some(Backend::Postgres) => Ok(Arc::new(PgStore::connect(opts).await?)),
+        None => Err(Error::UnsupportedDatabase),
+    }
+}
+
+/// Context of one write: when, by whom, and the nodes that provisioning ops target.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteCtx<'a> {
+    pub now: DateTime<Utc>,
+    pub by: Principal,
+    pub nodes: &'a [NodeName],
+}
+
+/// Everything the system knows about one user, read in one go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserSnapshot {
+    pub user: UserId,
+    pub subscription: Option<Subscription>,
+    /// All keys, oldest first (retired ones included).
+    pub keys: Vec<Key>,
+    /// Balance in minor units of the balance currency (equals the ledger sum).
+    pub balance_minor: i64,
+    pub trial_used: bool,
+    pub bot_blocked: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl UserSnapshot {
+    pub fn active_keys(&self) -> impl Iterator<Item = &Key> {
+        self.keys.iter().filter(|k| k.state == KeyState::Active)
+    }
+}
+
+/// The result of one committed write.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// False when the write was a no-op by its guard (already applied, not due…).
+    pub applied: bool,
+    /// The user's state as committed.
+    pub snapshot: UserSnapshot,
+    /// Provisioning ops committed with the change, to hand to the provisioner.
+    pub ops: Vec<ProvisioningOp>,
+}
+
+/// A subscription whose expiry has passed while still `active`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueExpiry {
+    pub user: UserId,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A pending provisioning op with its schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingOp {
+    pub op: ProvisioningOp,
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+/// Pending rows in each outbox.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct OutboxDepth {
+    pub provisioning: i64,
+    pub notifications: i64,
+}
+
+/// One row of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    pub actor: String,
+    pub action: String,
+    pub details: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One key the nodes should (or, with `kind = Remove`, should no longer) carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpTarget {
+    pub user: UserId,
+    pub key_uuid: uuid::Uuid,
+    pub email: String,
+    pub kind: OpKind,
+}
+
+/// The persistence API. Implemented for SQLite and PostgreSQL with the same SQL
+/// (see `sql.rs`); both pass one shared test suite.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+    /// Applies the embedded migrations of this backend.
+    async fn migrate(&self) -> Result<()>;
+    /// A trivial query: is the database reachable?
+    async fn ping(&self) -> Result<()>;
+    /// Closes the pool, waiting for checked-out connections to come back.
+    async fn close(&self);
+
+    // ---- reads ----
+    async fn user(&self, user: UserId) -> Result<Option<UserSnapshot>>;
+    async fn order(&self, id: OrderId) -> Result<Option<Order>>;
+    /// Active subscriptions with `expires_at <= now`, oldest first.
+    async fn due_expirations(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueExpiry>>;
+    /// Pending provisioning ops in commit order (due or not: the caller keeps
+    /// per-key order and skips the ones not due yet).
+    async fn pending_ops(&self, limit: u32) -> Result<Vec<PendingOp>>;
+    async fn pending_ops_by_node(&self) -> Result<Vec<(String, i64)>>;
+    async fn outbox_depth(&self) -> Result<OutboxDepth>;
+    async fn ledger_sum(&self, user: UserId) -> Result<i64>;
+    async fn recent_audit(&self, user: UserId, limit: u32) -> Result<Vec<AuditEntry>>;
+
+    // ---- writes: one transaction each ----
+    /// Extends (or starts) the subscription by `days` from `max(now, expires_at)`.
+    async fn grant_days(&self, ctx: &WriteCtx<'_>, user: UserId, days: u32) -> Result<Change>;
+    /// Takes access away now; `applied = false` if already revoked.
+    async fn revoke(&self, ctx: &WriteCtx<'_>, user: UserId) -> Result<Change>;
+    /// New key (added first), old key retired (removed after); same subscription URL.
+    async fn reissue(&self, ctx: &WriteCtx<'_>, user: UserId) -> Result<Change>;
+    /// Expires the subscription only if `status = 'active' AND expires_at <= now`
+    /// (checked in the same statement); `applied = false` otherwise.
+    async fn expire(&self, ctx: &WriteCtx<'_>, user: UserId) -> Result<Change>;
+    /// Grants `days` once per user.
+    async fn start_trial(&self, ctx: &WriteCtx<'_>, user: UserId, days: u32) -> Result<Change>;
+    async fn create_order(&self, ctx: &WriteCtx<'_>, order: &NewOrder) -> Result<Order>;
+    /// Moves the order `pending|expired → paid` (guarded) and extends by its days;
+    /// `applied = false` if it was already paid (or refunded).
+    async fn apply_payment(
+        &self,
+        ctx: &WriteCtx<'_>,
+        user: UserId,
+        order: OrderId,
+        provider_payment_id: &str,
+    ) -> Result<Change>;
+
+    // ---- provisioning outbox ----
+    async fn complete_ops(&self, ids: &[i64], now: DateTime<Utc>) -> Result<()>;
+    async fn retry_op_later(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<()>;
+    async fn cancel_op(&self, id: i64, reason: &str, now: DateTime<Utc>) -> Result<()>;
+}

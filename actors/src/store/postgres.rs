@@ -1,0 +1,51 @@
+//! The PostgreSQL store: production and several instances. Every state change is
+//! guarded in SQL (version or expected state), so any instance may hold an actor.
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+
+use super::StoreOptions;
+
+/// PostgreSQL implementation of [`Store`](super::Store).
+pub struct PgStore {
+    pool: PgPool,
+}
+
+/// A write transaction (PostgreSQL needs no in-process gate).
+pub(crate) struct WriteTx {
+    pub tx: Transaction<'static, Postgres>,
+}
+
+impl PgStore {
+    pub async fn connect(opts: &StoreOptions) -> crate::Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(opts.max_connections.max(1))
+            .acquire_timeout(opts.acquire_timeout)
+            .connect(&opts.url)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn backend_kind() -> super::Backend {
+        super::Backend::Postgres
+    }
+
+    async fn begin_write(&self) -> crate::Result<WriteTx> {
+        Ok(WriteTx {
+            tx: self.pool.begin().await?,
+        })
+    }
+
+    async fn run_migrations(&self) -> crate::Result<()> {
+        sqlx::migrate!("../migrations/postgres")
+            .run(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+super::sql::sql_store!(PgStore, Postgres);

@@ -1,0 +1,815 @@
+//! The SQL shared by both backends.
+//!
+//! SQLite and PostgreSQL differ in DDL (see `migrations/`), but the statements
+//! here are written in the subset both understand (`$N` placeholders, `RETURNING`,
+//! `ON CONFLICT`, typed binds through [`DbTime`]). `sql_store!` instantiates the
+//! whole [`Store`] implementation for one concrete backend, so the logic exists
+//! once and each backend only supplies its pool, its `BEGIN`, and its migrations.
+//!
+//! [`DbTime`]: super::db_time::DbTime
+//! [`Store`]: super::Store
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::db_time::DbTime;
+use super::{AuditEntry, PendingOp, UserSnapshot};
+use crate::domain::{
+    Currency, Key, Money, NodeName, OpKind, Order, OrderId, PlanId, ProvisioningOp, Subscription,
+    UserId,
+};
+use crate::{Error, Result};
+
+#[derive(sqlx::FromRow)]
+pub(super) struct UserRow {
+    pub telegram_id: i64,
+    pub balance: i64,
+    pub bot_blocked: bool,
+    pub trial_used_at: Option<DbTime>,
+    pub created_at: DbTime,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct SubRow {
+    pub status: String,
+    pub expires_at: DbTime,
+    pub sub_token: String,
+    pub version: i64,
+}
+
+impl SubRow {
+    pub fn into_domain(self) -> Result<Subscription> {
+        Ok(Subscription {
+            status: self.status.parse().map_err(corrupt)?,
+            expires_at: self.expires_at.0,
+            sub_token: self.sub_token,
+            version: self.version,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow, Clone)]
+pub(super) struct KeyRow {
+    pub uuid: Uuid,
+    pub email: String,
+    pub seq: i64,
+    pub state: String,
+    pub created_at: DbTime,
+}
+
+impl KeyRow {
+    pub fn into_domain(self) -> Result<Key> {
+        Ok(Key {
+            uuid: self.uuid,
+            email: self.email,
+            seq: self.seq,
+            state: self.state.parse().map_err(corrupt)?,
+            created_at: self.created_at.0,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct OrderRow {
+    pub id: Uuid,
+    pub user_id: i64,
+    pub plan_id: String,
+    pub days: i32,
+    pub provider: String,
+    pub amount: i64,
+    pub currency: String,
+    pub status: String,
+    pub provider_payment_id: Option<String>,
+    pub created_at: DbTime,
+    pub paid_at: Option<DbTime>,
+}
+
+impl OrderRow {
+    pub fn into_domain(self) -> Result<Order> {
+        Ok(Order {
+            id: OrderId::from_uuid(self.id),
+            user: UserId::new(self.user_id).map_err(corrupt)?,
+            plan: PlanId::new(self.plan_id).map_err(corrupt)?,
+            days: u32::try_from(self.days).map_err(corrupt)?,
+            provider: self.provider.parse().map_err(corrupt)?,
+            amount: Money::new(self.amount, Currency::new(self.currency).map_err(corrupt)?),
+            status: self.status.parse().map_err(corrupt)?,
+            provider_payment_id: self.provider_payment_id,
+            created_at: self.created_at.0,
+            paid_at: self.paid_at.map(|t| t.0),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct OpRow {
+    pub id: i64,
+    pub node: String,
+    pub user_id: i64,
+    pub key_uuid: Uuid,
+    pub email: String,
+    pub op: String,
+    pub attempts: i32,
+    pub next_attempt_at: DbTime,
+}
+
+impl OpRow {
+    pub fn into_domain(self) -> Result<PendingOp> {
+        Ok(PendingOp {
+            op: ProvisioningOp {
+                id: self.id,
+                node: NodeName::new(self.node).map_err(corrupt)?,
+                user: UserId::new(self.user_id).map_err(corrupt)?,
+                key_uuid: self.key_uuid,
+                email: self.email,
+                kind: self.op.parse().map_err(corrupt)?,
+                attempts: self.attempts,
+            },
+            next_attempt_at: self.next_attempt_at.0,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AuditRow {
+    pub actor: String,
+    pub action: String,
+    pub details: String,
+    pub created_at: DbTime,
+}
+
+impl AuditRow {
+    pub fn into_domain(self) -> AuditEntry {
+        AuditEntry {
+            actor: self.actor,
+            action: self.action,
+            details: serde_json::from_str(&self.details)
+                .unwrap_or(serde_json::Value::String(self.details)),
+            created_at: self.created_at.0,
+        }
+    }
+}
+
+pub(super) fn corrupt(e: impl std::fmt::Display) -> Error {
+    Error::Corrupt(e.to_string())
+}
+
+pub(super) fn snapshot(
+    user: UserRow,
+    sub: Option<SubRow>,
+    keys: Vec<KeyRow>,
+) -> Result<UserSnapshot> {
+    Ok(UserSnapshot {
+        user: UserId::new(user.telegram_id).map_err(corrupt)?,
+        subscription: sub.map(SubRow::into_domain).transpose()?,
+        keys: keys
+            .into_iter()
+            .map(KeyRow::into_domain)
+            .collect::<Result<_>>()?,
+        balance_minor: user.balance,
+        trial_used: user.trial_used_at.is_some(),
+        bot_blocked: user.bot_blocked,
+        created_at: user.created_at.0,
+    })
+}
+
+pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+pub(super) fn op_kind_of(kind: OpKind) -> &'static str {
+    kind.as_str()
+}
+
+pub(super) fn t(at: DateTime<Utc>) -> DbTime {
+    DbTime(at)
+}
+
+/// Generates, in the invoking module, the shared statements as free functions on
+/// a connection of `$db` and `impl Store for $store`. The invoking module
+/// provides `$store::{pool, begin_write, backend_kind, run_migrations}`.
+macro_rules! sql_store {
+    ($store:ty, $db:ty) => {
+        use async_trait::async_trait;
+        use chrono::{DateTime, Utc};
+        use serde_json::json;
+        use uuid::Uuid;
+
+        use crate::domain::{
+            KeyState, NewOrder, NotificationKind, OpKind, Order, OrderId, OrderStatus,
+            ProvisioningOp, SubscriptionStatus, UserId, extended_expiry, key_email,
+            new_sub_token,
+        };
+        use crate::store::sql::{
+            AuditRow, KeyRow, OpRow, OrderRow, SubRow, UserRow, corrupt, is_unique_violation,
+            op_kind_of, snapshot, t,
+        };
+        use crate::store::{
+            AuditEntry, Backend, Change, DueExpiry, OutboxDepth, PendingOp, Store,
+            UserSnapshot, WriteCtx,
+        };
+        use crate::{Error, Result};
+
+        type Conn = <$db as sqlx::Database>::Connection;
+
+        async fn read_user(conn: &mut Conn, user: UserId) -> Result<Option<UserSnapshot>> {
+            let row: Option<UserRow> = sqlx::query_as(
+                "SELECT telegram_id, balance, bot_blocked, trial_used_at, created_at
+                 FROM users WHERE telegram_id = $1",
+            )
+            .bind(user.get())
+            .fetch_optional(&mut *conn)
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            let sub = read_sub(conn, user).await?;
+            let keys: Vec<KeyRow> = sqlx::query_as(
+                "SELECT uuid, email, seq, state, created_at FROM keys
+                 WHERE user_id = $1 ORDER BY seq",
+            )
+            .bind(user.get())
+            .fetch_all(&mut *conn)
+            .await?;
+            snapshot(row, sub, keys).map(Some)
+        }
+
+        async fn read_committed_user(conn: &mut Conn, user: UserId) -> Result<UserSnapshot> {
+            read_user(conn, user)
+                .await?
+                .ok_or_else(|| corrupt(format!("user {user} vanished inside its own transaction")))
+        }
+
+        async fn read_order(conn: &mut Conn, id: OrderId) -> Result<Option<Order>> {
+            let row: Option<OrderRow> = sqlx::query_as(
+                "SELECT id, user_id, plan_id, days, provider, amount, currency, status,
+                        provider_payment_id, created_at, paid_at
+                 FROM orders WHERE id = $1",
+            )
+            .bind(id.uuid())
+            .fetch_optional(&mut *conn)
+            .await?;
+            row.map(OrderRow::into_domain).transpose()
+        }
+
+        async fn read_sub(conn: &mut Conn, user: UserId) -> Result<Option<SubRow>> {
+            Ok(sqlx::query_as(
+                "SELECT status, expires_at, sub_token, version FROM subscriptions WHERE user_id = $1",
+            )
+            .bind(user.get())
+            .fetch_optional(&mut *conn)
+            .await?)
+        }
+
+        async fn ensure_user(conn: &mut Conn, user: UserId, now: DateTime<Utc>) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO users (telegram_id, created_at) VALUES ($1, $2)
+                 ON CONFLICT (telegram_id) DO NOTHING",
+            )
+            .bind(user.get())
+            .bind(t(now))
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+
+        async fn active_keys(conn: &mut Conn, user: UserId) -> Result<Vec<KeyRow>> {
+            Ok(sqlx::query_as(
+                "SELECT uuid, email, seq, state, created_at FROM keys
+                 WHERE user_id = $1 AND state = 'active' ORDER BY seq",
+            )
+            .bind(user.get())
+            .fetch_all(&mut *conn)
+            .await?)
+        }
+
+        async fn new_key(conn: &mut Conn, user: UserId, now: DateTime<Utc>) -> Result<KeyRow> {
+            let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM keys WHERE user_id = $1")
+                .bind(user.get())
+                .fetch_one(&mut *conn)
+                .await?;
+            let key = KeyRow {
+                uuid: Uuid::new_v4(),
+                email: key_email(user, last + 1),
+                seq: last + 1,
+                state: KeyState::Active.as_str().to_owned(),
+                created_at: t(now),
+            };
+            sqlx::query(
+                "INSERT INTO keys (user_id, seq, uuid, email, state, created_at)
+                 VALUES ($1, $2, $3, $4, 'active', $5)",
+            )
+            .bind(user.get())
+            .bind(key.seq)
+            .bind(key.uuid)
+            .bind(&key.email)
+            .bind(key.created_at)
+            .execute(&mut *conn)
+            .await?;
+            Ok(key)
+        }
+
+        /// One outbox row per configured node for `key`.
+        async fn write_ops(
+            conn: &mut Conn,
+            ctx: &WriteCtx<'_>,
+            user: UserId,
+            key: &KeyRow,
+            kind: OpKind,
+        ) -> Result<Vec<ProvisioningOp>> {
+            let mut ops = Vec::with_capacity(ctx.nodes.len());
+            for node in ctx.nodes {
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO provisioning_ops
+                       (node, user_id, key_uuid, email, op, state, attempts, next_attempt_at, created_at)
+                     VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6) RETURNING id",
+                )
+                .bind(node.as_str())
+                .bind(user.get())
+                .bind(key.uuid)
+                .bind(&key.email)
+                .bind(op_kind_of(kind))
+                .bind(t(ctx.now))
+                .fetch_one(&mut *conn)
+                .await?;
+                ops.push(ProvisioningOp {
+                    id,
+                    node: node.clone(),
+                    user,
+                    key_uuid: key.uuid,
+                    email: key.email.clone(),
+                    kind,
+                    attempts: 0,
+                });
+            }
+            Ok(ops)
+        }
+
+        async fn notify(
+            conn: &mut Conn,
+            ctx: &WriteCtx<'_>,
+            user: UserId,
+            kind: NotificationKind,
+            payload: serde_json::Value,
+        ) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO notifications (user_id, kind, payload, state, attempts, next_attempt_at, created_at)
+                 VALUES ($1, $2, $3, 'pending', 0, $4, $4)",
+            )
+            .bind(user.get())
+            .bind(kind.as_str())
+            .bind(payload.to_string())
+            .bind(t(ctx.now))
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+
+        async fn audit(
+            conn: &mut Conn,
+            ctx: &WriteCtx<'_>,
+            user: UserId,
+            action: &str,
+            details: serde_json::Value,
+        ) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO audit_log (actor, action, user_id, details, created_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(ctx.by.to_string())
+            .bind(action)
+            .bind(user.get())
+            .bind(details.to_string())
+            .bind(t(ctx.now))
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+
+        /// Sets status and expiry if nobody changed the row since we read `version`.
+        async fn update_sub(
+            conn: &mut Conn,
+            ctx: &WriteCtx<'_>,
+            user: UserId,
+            status: SubscriptionStatus,
+            expires_at: DateTime<Utc>,
+            version: i64,
+        ) -> Result<()> {
+            let done = sqlx::query(
+                "UPDATE subscriptions SET status = $1, expires_at = $2, version = version + 1, updated_at = $3
+                 WHERE user_id = $4 AND version = $5",
+            )
+            .bind(status.as_str())
+            .bind(t(expires_at))
+            .bind(t(ctx.now))
+            .bind(user.get())
+            .bind(version)
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 1 { Ok(()) } else { Err(Error::Conflict(user)) }
+        }
+
+        /// The heart of grant, trial and payment: extend from `max(now, expires_at)`,
+        /// make sure an active key exists, and provision it if it was not live.
+        async fn extend(
+            conn: &mut Conn,
+            ctx: &WriteCtx<'_>,
+            user: UserId,
+            days: u32,
+        ) -> Result<Vec<ProvisioningOp>> {
+            ensure_user(conn, user, ctx.now).await?;
+            let sub = read_sub(conn, user).await?;
+            let was_active = sub
+                .as_ref()
+                .is_some_and(|s| s.status == SubscriptionStatus::Active.as_str());
+            let expires_at = extended_expiry(ctx.now, sub.as_ref().map(|s| s.expires_at.0), days);
+            match &sub {
+                None => {
+                    sqlx::query(
+                        "INSERT INTO subscriptions (user_id, status, expires_at, sub_token, version, created_at, updated_at)
+                         VALUES ($1, 'active', $2, $3, 0, $4, $4)",
+                    )
+                    .bind(user.get())
+                    .bind(t(expires_at))
+                    .bind(new_sub_token())
+                    .bind(t(ctx.now))
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Some(s) => {
+                    update_sub(conn, ctx, user, SubscriptionStatus::Active, expires_at, s.version).await?
+                }
+            }
+            let mut ops = Vec::new();
+            let keys = active_keys(conn, user).await?;
+            if keys.is_empty() {
+                let key = new_key(conn, user, ctx.now).await?;
+                ops.extend(write_ops(conn, ctx, user, &key, OpKind::Add).await?);
+            } else if !was_active {
+                for key in &keys {
+                    ops.extend(write_ops(conn, ctx, user, key, OpKind::Add).await?);
+                }
+            }
+            let kind = if was_active { NotificationKind::Extended } else { NotificationKind::Activated };
+            notify(conn, ctx, user, kind, json!({ "expires_at": expires_at, "days": days })).await?;
+            Ok(ops)
+        }
+
+        /// Remove ops for every active key (the user loses access on all nodes).
+        async fn remove_access(
+            conn: &mut Conn,
+            ctx: &WriteCtx<'_>,
+            user: UserId,
+        ) -> Result<Vec<ProvisioningOp>> {
+            let mut ops = Vec::new();
+            for key in active_keys(conn, user).await? {
+                ops.extend(write_ops(conn, ctx, user, &key, OpKind::Remove).await?);
+            }
+            Ok(ops)
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            fn backend(&self) -> Backend {
+                Self::backend_kind()
+            }
+
+            async fn migrate(&self) -> Result<()> {
+                self.run_migrations().await
+            }
+
+            async fn ping(&self) -> Result<()> {
+                sqlx::query("SELECT 1").execute(self.pool()).await?;
+                Ok(())
+            }
+
+            async fn close(&self) {
+                self.pool().close().await;
+            }
+
+            async fn user(&self, user: UserId) -> Result<Option<UserSnapshot>> {
+                let mut conn = self.pool().acquire().await?;
+                read_user(&mut conn, user).await
+            }
+
+            async fn order(&self, id: OrderId) -> Result<Option<Order>> {
+                let mut conn = self.pool().acquire().await?;
+                read_order(&mut conn, id).await
+            }
+
+            async fn due_expirations(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueExpiry>> {
+                let rows: Vec<(i64, crate::store::db_time::DbTime)> = sqlx::query_as(
+                    "SELECT user_id, expires_at FROM subscriptions
+                     WHERE status = 'active' AND expires_at <= $1
+                     ORDER BY expires_at LIMIT $2",
+                )
+                .bind(t(now))
+                .bind(i64::from(limit))
+                .fetch_all(self.pool())
+                .await?;
+                rows.into_iter()
+                    .map(|(user, at)| {
+                        Ok(DueExpiry { user: UserId::new(user).map_err(corrupt)?, expires_at: at.0 })
+                    })
+                    .collect()
+            }
+
+            async fn pending_ops(&self, limit: u32) -> Result<Vec<PendingOp>> {
+                let rows: Vec<OpRow> = sqlx::query_as(
+                    "SELECT id, node, user_id, key_uuid, email, op, attempts, next_attempt_at
+                     FROM provisioning_ops WHERE state = 'pending' ORDER BY id LIMIT $1",
+                )
+                .bind(i64::from(limit))
+                .fetch_all(self.pool())
+                .await?;
+                rows.into_iter().map(OpRow::into_domain).collect()
+            }
+
+            async fn pending_ops_by_node(&self) -> Result<Vec<(String, i64)>> {
+                Ok(sqlx::query_as(
+                    "SELECT node, COUNT(*) FROM provisioning_ops WHERE state = 'pending'
+                     GROUP BY node ORDER BY node",
+                )
+                .fetch_all(self.pool())
+                .await?)
+            }
+
+            async fn outbox_depth(&self) -> Result<OutboxDepth> {
+                let (provisioning, notifications): (i64, i64) = sqlx::query_as(
+                    "SELECT (SELECT COUNT(*) FROM provisioning_ops WHERE state = 'pending'),
+                            (SELECT COUNT(*) FROM notifications WHERE state = 'pending')",
+                )
+                .fetch_one(self.pool())
+                .await?;
+                Ok(OutboxDepth { provisioning, notifications })
+            }
+
+            async fn ledger_sum(&self, user: UserId) -> Result<i64> {
+                Ok(sqlx::query_scalar(
+                    "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger WHERE user_id = $1",
+                )
+                .bind(user.get())
+                .fetch_one(self.pool())
+                .await?)
+            }
+
+            async fn recent_audit(&self, user: UserId, limit: u32) -> Result<Vec<AuditEntry>> {
+                let rows: Vec<AuditRow> = sqlx::query_as(
+                    "SELECT actor, action, details, created_at FROM audit_log
+                     WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
+                )
+                .bind(user.get())
+                .bind(i64::from(limit))
+                .fetch_all(self.pool())
+                .await?;
+                Ok(rows.into_iter().map(AuditRow::into_domain).collect())
+            }
+
+            async fn grant_days(&self, ctx: &WriteCtx<'_>, user: UserId, days: u32) -> Result<Change> {
+                let mut w = self.begin_write().await?;
+                let ops = extend(&mut w.tx, ctx, user, days).await?;
+                audit(&mut w.tx, ctx, user, "grant_days", json!({ "days": days })).await?;
+                let snapshot = read_committed_user(&mut w.tx, user).await?;
+                w.tx.commit().await?;
+                Ok(Change { applied: true, snapshot, ops })
+            }
+
+            async fn revoke(&self, ctx: &WriteCtx<'_>, user: UserId) -> Result<Change> {
+                let mut w = self.begin_write().await?;
+                let sub = read_sub(&mut w.tx, user).await?.ok_or(Error::NoSubscription(user))?;
+                let status: SubscriptionStatus = sub.status.parse().map_err(corrupt)?;
+                let mut ops = Vec::new();
+                let applied = status != SubscriptionStatus::Revoked;
+                if applied {
+                    update_sub(&mut w.tx, ctx, user, SubscriptionStatus::Revoked, ctx.now.min(sub.expires_at.0), sub.version).await?;
+                    if status == SubscriptionStatus::Active {
+                        ops = remove_access(&mut w.tx, ctx, user).await?;
+                    }
+                    notify(&mut w.tx, ctx, user, NotificationKind::Revoked, json!({})).await?;
+                    audit(&mut w.tx, ctx, user, "revoke", json!({ "previous_status": status, "previous_expires_at": sub.expires_at.0 })).await?;
+                }
+                let snapshot = read_committed_user(&mut w.tx, user).await?;
+                w.tx.commit().await?;
+                Ok(Change { applied, snapshot, ops })
+            }
+
+            async fn reissue(&self, ctx: &WriteCtx<'_>, user: UserId) -> Result<Change> {
+                let mut w = self.begin_write().await?;
+                let sub = read_sub(&mut w.tx, user).await?.ok_or(Error::NoSubscription(user))?;
+                let live = sub.status == SubscriptionStatus::Active.as_str() && sub.expires_at.0 > ctx.now;
+                if !live {
+                    return Err(Error::NotActive(user));
+                }
+                // Bump the version: another instance racing on this user fails its guard.
+                update_sub(&mut w.tx, ctx, user, SubscriptionStatus::Active, sub.expires_at.0, sub.version).await?;
+                let old = active_keys(&mut w.tx, user).await?;
+                let new = new_key(&mut w.tx, user, ctx.now).await?;
+                // Add the new key before removing the old one: ops run in id order.
+                let mut ops = write_ops(&mut w.tx, ctx, user, &new, OpKind::Add).await?;
+                for key in &old {
+                    sqlx::query("UPDATE keys SET state = 'retired', retired_at = $1 WHERE uuid = $2")
+                        .bind(t(ctx.now))
+                        .bind(key.uuid)
+                        .execute(&mut *w.tx)
+                        .await?;
+                    ops.extend(write_ops(&mut w.tx, ctx, user, key, OpKind::Remove).await?);
+                }
+                notify(&mut w.tx, ctx, user, NotificationKind::Reissued, json!({ "email": new.email })).await?;
+                audit(&mut w.tx, ctx, user, "reissue", json!({
+                    "new_key": new.email,
+                    "retired": old.iter().map(|k| k.email.as_str()).collect::<Vec<_>>(),
+                })).await?;
+                let snapshot = read_committed_user(&mut w.tx, user).await?;
+                w.tx.commit().await?;
+                Ok(Change { applied: true, snapshot, ops })
+            }
+
+            async fn expire(&self, ctx: &WriteCtx<'_>, user: UserId) -> Result<Change> {
+                let mut w = self.begin_write().await?;
+                // The guard lives in the statement itself: a renewal committed a
+                // moment ago moved expires_at into the future and this matches nothing.
+                let done = sqlx::query(
+                    "UPDATE subscriptions SET status = 'expired', version = version + 1, updated_at = $1
+                     WHERE user_id = $2 AND status = 'active' AND expires_at <= $1",
+                )
+                .bind(t(ctx.now))
+                .bind(user.get())
+                .execute(&mut *w.tx)
+                .await?;
+                let applied = done.rows_affected() == 1;
+                let mut ops = Vec::new();
+                if applied {
+                    ops = remove_access(&mut w.tx, ctx, user).await?;
+                    notify(&mut w.tx, ctx, user, NotificationKind::Expired, json!({})).await?;
+                    audit(&mut w.tx, ctx, user, "expire", json!({})).await?;
+                }
+                let snapshot = read_user(&mut w.tx, user).await?;
+                w.tx.commit().await?;
+                let snapshot = snapshot.ok_or(Error::NoSubscription(user))?;
+                Ok(Change { applied, snapshot, ops })
+            }
+
+            async fn start_trial(&self, ctx: &WriteCtx<'_>, user: UserId, days: u32) -> Result<Change> {
+                let mut w = self.begin_write().await?;
+                ensure_user(&mut w.tx, user, ctx.now).await?;
+                let claimed = sqlx::query(
+                    "UPDATE users SET trial_used_at = $1 WHERE telegram_id = $2 AND trial_used_at IS NULL",
+                )
+                .bind(t(ctx.now))
+                .bind(user.get())
+                .execute(&mut *w.tx)
+                .await?;
+                if claimed.rows_affected() != 1 {
+                    return Err(Error::TrialAlreadyUsed(user));
+                }
+                let ops = extend(&mut w.tx, ctx, user, days).await?;
+                audit(&mut w.tx, ctx, user, "start_trial", json!({ "days": days })).await?;
+                let snapshot = read_committed_user(&mut w.tx, user).await?;
+                w.tx.commit().await?;
+                Ok(Change { applied: true, snapshot, ops })
+            }
+
+            async fn create_order(&self, ctx: &WriteCtx<'_>, order: &NewOrder) -> Result<Order> {
+                let days = i32::try_from(order.days).map_err(|_| Error::invalid("days", "too large"))?;
+                let mut w = self.begin_write().await?;
+                ensure_user(&mut w.tx, order.user, ctx.now).await?;
+                sqlx::query(
+                    "INSERT INTO orders (id, user_id, plan_id, days, provider, amount, currency, status, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8)",
+                )
+                .bind(order.id.uuid())
+                .bind(order.user.get())
+                .bind(order.plan.as_str())
+                .bind(days)
+                .bind(order.provider.as_str())
+                .bind(order.amount.minor)
+                .bind(order.amount.currency.as_str())
+                .bind(t(ctx.now))
+                .execute(&mut *w.tx)
+                .await?;
+                audit(&mut w.tx, ctx, order.user, "create_order", json!({
+                    "order": order.id, "plan": order.plan, "provider": order.provider,
+                    "amount": order.amount.minor, "currency": order.amount.currency,
+                })).await?;
+                let created = read_order(&mut w.tx, order.id)
+                    .await?
+                    .ok_or_else(|| corrupt(format!("order {} vanished inside its own transaction", order.id)))?;
+                w.tx.commit().await?;
+                Ok(created)
+            }
+
+            async fn apply_payment(
+                &self,
+                ctx: &WriteCtx<'_>,
+                user: UserId,
+                order_id: OrderId,
+                provider_payment_id: &str,
+            ) -> Result<Change> {
+                let mut w = self.begin_write().await?;
+                let order = read_order(&mut w.tx, order_id)
+                    .await?
+                    .ok_or_else(|| Error::OrderNotFound(order_id.to_string()))?;
+                if order.user != user {
+                    return Err(Error::OrderOfAnotherUser { order: order_id.to_string() });
+                }
+                let unapplied = |snapshot| Ok(Change { applied: false, snapshot, ops: Vec::new() });
+                match order.status {
+                    OrderStatus::Paid | OrderStatus::Refunded => {
+                        let snapshot = read_committed_user(&mut w.tx, user).await?;
+                        return unapplied(snapshot);
+                    }
+                    OrderStatus::Failed => {
+                        return Err(Error::OrderNotPayable {
+                            order: order_id.to_string(),
+                            status: order.status.to_string(),
+                        });
+                    }
+                    OrderStatus::Pending | OrderStatus::Expired => {}
+                }
+                let moved = sqlx::query(
+                    "UPDATE orders SET status = 'paid', paid_at = $1, updated_at = $1, provider_payment_id = $2
+                     WHERE id = $3 AND status IN ('pending', 'expired')",
+                )
+                .bind(t(ctx.now))
+                .bind(provider_payment_id)
+                .bind(order_id.uuid())
+                .execute(&mut *w.tx)
+                .await
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        Error::DuplicateProviderPayment(provider_payment_id.to_owned())
+                    } else {
+                        e.into()
+                    }
+                })?;
+                if moved.rows_affected() != 1 {
+                    // Another instance applied it between our read and our write.
+                    let snapshot = read_committed_user(&mut w.tx, user).await?;
+                    return unapplied(snapshot);
+                }
+                let ops = extend(&mut w.tx, ctx, user, order.days).await?;
+                audit(&mut w.tx, ctx, user, "apply_payment", json!({
+                    "order": order_id,
+                    "provider": order.provider,
+                    "provider_payment_id": provider_payment_id,
+                    "amount": order.amount.minor,
+                    "currency": order.amount.currency,
+                    "days": order.days,
+                    "order_was_expired": order.status == OrderStatus::Expired,
+                })).await?;
+                let snapshot = read_committed_user(&mut w.tx, user).await?;
+                w.tx.commit().await?;
+                Ok(Change { applied: true, snapshot, ops })
+            }
+
+            async fn complete_ops(&self, ids: &[i64], now: DateTime<Utc>) -> Result<()> {
+                if ids.is_empty() {
+                    return Ok(());
+                }
+                let mut w = self.begin_write().await?;
+                for id in ids {
+                    sqlx::query(
+                        "UPDATE provisioning_ops SET state = 'done', done_at = $1, attempts = attempts + 1
+                         WHERE id = $2 AND state = 'pending'",
+                    )
+                    .bind(t(now))
+                    .bind(*id)
+                    .execute(&mut *w.tx)
+                    .await?;
+                }
+                w.tx.commit().await?;
+                Ok(())
+            }
+
+            async fn retry_op_later(&self, id: i64, error: &str, next_attempt_at: DateTime<Utc>) -> Result<()> {
+                let mut w = self.begin_write().await?;
+                sqlx::query(
+                    "UPDATE provisioning_ops SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2
+                     WHERE id = $3 AND state = 'pending'",
+                )
+                .bind(error)
+                .bind(t(next_attempt_at))
+                .bind(id)
+                .execute(&mut *w.tx)
+                .await?;
+                w.tx.commit().await?;
+                Ok(())
+            }
+
+            async fn cancel_op(&self, id: i64, reason: &str, now: DateTime<Utc>) -> Result<()> {
+                let mut w = self.begin_write().await?;
+                sqlx::query(
+                    "UPDATE provisioning_ops SET state = 'cancelled', last_error = $1, done_at = $2
+                     WHERE id = $3 AND state = 'pending'",
+                )
+                .bind(reason)
+                .bind(t(now))
+                .bind(id)
+                .execute(&mut *w.tx)
+                .await?;
+                w.tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(super) use sql_store;

@@ -1,0 +1,167 @@
+//! Shared setup: stores on both backends, a registry with the sandbox node.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use subvisor_actors::clock::{Clock, ManualClock};
+use subvisor_actors::domain::{Currency, Money, NodeName, Plan, PlanId, Plans, Principal};
+use subvisor_actors::provisioning::{NodeClient, OutboxDriver, Provisioner, SandboxNode};
+use subvisor_actors::store::{self, Backend, Store, StoreOptions, WriteCtx};
+use subvisor_actors::{Registry, RegistrySettings};
+use tempfile::TempDir;
+
+/// Runs an async test body once per backend, as two tests.
+macro_rules! both_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[actix_rt::test]
+                async fn sqlite() {
+                    super::$name(subvisor_actors::store::Backend::Sqlite).await
+                }
+                #[actix_rt::test]
+                async fn postgres() {
+                    super::$name(subvisor_actors::store::Backend::Postgres).await
+                }
+            }
+        )+
+    };
+}
+pub(crate) use both_backends;
+
+/// A migrated store on a fresh database; keeps its temp dir alive.
+pub struct TestStore {
+    pub store: Arc<dyn Store>,
+    _dir: Option<TempDir>,
+}
+
+pub async fn fresh_store(backend: Backend, max_connections: u32) -> TestStore {
+    let (url, dir) = match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}/subvisor.db", dir.path().display());
+            (url, Some(dir))
+        }
+        Backend::Postgres => {
+            let url = subvisor_testkit::shared_pg()
+                .fresh_database()
+                .expect("create database");
+            (url, None)
+        }
+    };
+    let mut opts = StoreOptions::new(url);
+    opts.max_connections = max_connections;
+    let store = store::connect(&opts).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    TestStore { store, _dir: dir }
+}
+
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
+        .single()
+        .expect("valid date")
+}
+
+pub fn nodes() -> Vec<NodeName> {
+    vec![NodeName::new("sandbox").expect("valid")]
+}
+
+pub fn ctx(now: DateTime<Utc>, nodes: &[NodeName]) -> WriteCtx<'_> {
+    WriteCtx {
+        now,
+        by: Principal::Ops,
+        nodes,
+    }
+}
+
+pub fn plans() -> Plans {
+    Plans::new(vec![Plan {
+        id: PlanId::new("month").expect("valid"),
+        title: "1 month".into(),
+        days: 30,
+        stars: Some(150),
+        fiat: Some(Money::new(299, Currency::new("USD").expect("valid"))),
+    }])
+    .expect("valid plans")
+}
+
+/// A clock that can be told to panic on its next reading, to make a handler
+/// panic from inside the actor.
+pub struct TestClock {
+    pub inner: ManualClock,
+    pub panic_next: AtomicBool,
+}
+
+impl TestClock {
+    pub fn new(start: DateTime<Utc>) -> Arc<Self> {
+        Arc::new(Self {
+            inner: ManualClock::new(start),
+            panic_next: AtomicBool::new(false),
+        })
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> DateTime<Utc> {
+        if self.panic_next.swap(false, Ordering::SeqCst) {
+            panic!("injected panic inside a user actor handler");
+        }
+        self.inner.now()
+    }
+}
+
+pub struct System {
+    pub registry: Registry,
+    pub sandbox: Arc<SandboxNode>,
+    pub provisioner: Provisioner,
+    pub clock: Arc<TestClock>,
+    pub db: TestStore,
+}
+
+impl System {
+    pub async fn start(backend: Backend, settings: RegistrySettings) -> Self {
+        let db = fresh_store(backend, 8).await;
+        let sandbox = Arc::new(SandboxNode::new());
+        let provisioner = Provisioner::new(vec![sandbox.clone() as Arc<dyn NodeClient>]);
+        let clock = TestClock::new(t0());
+        let registry = Registry::start(
+            db.store.clone(),
+            provisioner.clone(),
+            clock.clone(),
+            plans(),
+            settings,
+        );
+        Self {
+            registry,
+            sandbox,
+            provisioner,
+            clock,
+            db,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.db.store
+    }
+
+    /// Applies every due provisioning op to the sandbox node.
+    pub async fn drain_outbox(&self) {
+        let driver = OutboxDriver::new(
+            self.db.store.clone(),
+            self.provisioner.clone(),
+            self.clock.clone(),
+            Duration::from_secs(1),
+        );
+        while driver.drain_once().await.expect("drain") > 0 {}
+    }
+}
+
+pub fn settings() -> RegistrySettings {
+    RegistrySettings {
+        arbiters: 2,
+        mailbox_capacity: 256,
+        ..RegistrySettings::default()
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests of `subvisor-actors` against real SQLite files and a
+//! throwaway PostgreSQL cluster. One test binary (faster to link).
+
+mod actors;
+mod helpers;
+mod passivation;
+mod store_suite;
