@@ -1,1 +1,446 @@
-fn main() {}
+//! Messages per second through `Registry` → `UserActor` doing its real store
+//! transaction, beside a baseline in the same run that performs the same SQL
+//! transactions directly on the same store, without actors.
+//!
+//! Run with `cargo bench -p subvisor-actors --bench actor_throughput`.
+//!
+//! For each backend (a SQLite file in a temp dir, and a fresh PostgreSQL
+//! database from `subvisor_testkit::shared_pg()`), with `max_connections = 8`:
+//!
+//! * `BENCH_USERS` users (default 1,000) each get one `GrantDays { days: 1 }`
+//!   through the Registry first (warm-up: creates the subscription and key,
+//!   activates every actor, fills the pool). From then on every message of
+//!   both paths is the same transaction: extending an active subscription,
+//!   which writes no provisioning ops.
+//! * `BENCH_MESSAGES` messages (default 20,000) are driven by
+//!   `BENCH_CONCURRENCY` client tasks (default 64). Client `k` owns users
+//!   `k+1, k+1+C, k+1+2C, …` and cycles through them, awaiting each reply
+//!   before the next send, so no two messages for one user are ever in flight
+//!   at once (the direct path would otherwise hit version conflicts the actor
+//!   path serializes away).
+//! * Direct path: `store.grant_days(&WriteCtx { now: Utc::now(), .. }, user, 1)`.
+//!   Actor path: `registry.send(user, GrantDays { days: 1, by: Principal::Ops })`.
+//! * Runs are interleaved (direct, actor, direct, actor, …; `BENCH_ROUNDS`
+//!   rounds, default 3) and the reported figure of each path is its median
+//!   run by throughput; p50/p99 latency are those of that median run.
+//!
+//! Other knobs: `BENCH_ARBITERS` (Registry arbiter threads, default 0 = one per
+//! core) and `BENCH_BACKENDS` (`sqlite,postgres` by default).
+//!
+//! When run without `--bench` (e.g. `cargo test --all-targets`) it does a tiny
+//! smoke run instead, so tests stay fast.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use subvisor_actors::clock::SystemClock;
+use subvisor_actors::domain::{NodeName, Plans, Principal, UserId};
+use subvisor_actors::messages::GrantDays;
+use subvisor_actors::provisioning::{NodeClient, Provisioner, SandboxNode};
+use subvisor_actors::store::{self, Backend, Store, StoreOptions, WriteCtx};
+use subvisor_actors::{Registry, RegistrySettings};
+use tempfile::TempDir;
+use tokio::sync::Barrier;
+
+#[derive(Debug, Clone)]
+struct Config {
+    users: usize,
+    messages: usize,
+    concurrency: usize,
+    rounds: usize,
+    arbiters: usize,
+    backends: Vec<Backend>,
+    smoke: bool,
+}
+
+impl Config {
+    fn from_env() -> Self {
+        // `cargo bench` passes `--bench`; anything else (cargo test) gets a smoke run.
+        let smoke = !std::env::args().any(|a| a == "--bench");
+        let (users, messages, concurrency, rounds) = if smoke {
+            (64, 256, 8, 1)
+        } else {
+            (1_000, 20_000, 64, 3)
+        };
+        let backends = match std::env::var("BENCH_BACKENDS") {
+            Ok(list) => list
+                .split(',')
+                .map(|b| match b.trim() {
+                    "sqlite" => Backend::Sqlite,
+                    "postgres" | "pg" => Backend::Postgres,
+                    other => panic!("BENCH_BACKENDS: unknown backend {other:?}"),
+                })
+                .collect(),
+            Err(_) => vec![Backend::Sqlite, Backend::Postgres],
+        };
+        let cfg = Self {
+            users: env_usize("BENCH_USERS", users),
+            messages: env_usize("BENCH_MESSAGES", messages),
+            concurrency: env_usize("BENCH_CONCURRENCY", concurrency),
+            rounds: env_usize("BENCH_ROUNDS", rounds),
+            arbiters: env_usize("BENCH_ARBITERS", 0),
+            backends,
+            smoke,
+        };
+        assert!(cfg.concurrency >= 1, "BENCH_CONCURRENCY must be at least 1");
+        assert!(cfg.rounds >= 1, "BENCH_ROUNDS must be at least 1");
+        assert!(
+            cfg.users >= cfg.concurrency,
+            "BENCH_USERS must be at least BENCH_CONCURRENCY (each client owns its users)"
+        );
+        cfg
+    }
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .replace('_', "")
+            .parse()
+            .unwrap_or_else(|e| panic!("{name}={v:?} is not a number: {e}")),
+        Err(_) => default,
+    }
+}
+
+fn main() {
+    let cfg = Config::from_env();
+    let started = Instant::now();
+    print_machine(&cfg);
+    actix::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    })
+    .block_on(async {
+        for &backend in &cfg.backends {
+            bench_backend(&cfg, backend).await;
+        }
+    });
+    println!("total bench time: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// A migrated store on a fresh database; keeps its temp dir alive.
+struct BenchStore {
+    store: Arc<dyn Store>,
+    where_: String,
+    _dir: Option<TempDir>,
+}
+
+async fn fresh_store(backend: Backend) -> BenchStore {
+    let (url, where_, dir) = match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let path = dir.path().join("subvisor.db");
+            let url = format!("sqlite://{}", path.display());
+            let where_ = format!("file {} (WAL, synchronous=NORMAL)", path.display());
+            (url, where_, Some(dir))
+        }
+        Backend::Postgres => {
+            let url = tokio::task::spawn_blocking(|| {
+                subvisor_testkit::shared_pg()
+                    .fresh_database()
+                    .expect("create database")
+            })
+            .await
+            .expect("start PostgreSQL");
+            let where_ = format!(
+                "{url} (testkit cluster: fsync=off, synchronous_commit=off, full_page_writes=off)"
+            );
+            (url, where_, None)
+        }
+    };
+    let mut opts = StoreOptions::new(url);
+    opts.max_connections = 8;
+    let store = store::connect(&opts).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    BenchStore {
+        store,
+        where_,
+        _dir: dir,
+    }
+}
+
+/// One measured run of one path.
+#[derive(Debug, Clone)]
+struct Run {
+    messages: usize,
+    elapsed: Duration,
+    /// Per-message latency, sorted.
+    latencies: Vec<Duration>,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.messages as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let rank = ((p / 100.0) * self.latencies.len() as f64).ceil() as usize;
+        self.latencies[rank.clamp(1, self.latencies.len()) - 1]
+    }
+}
+
+/// Drives `cfg.messages` calls of `op` from `cfg.concurrency` client tasks on the
+/// multi-threaded runtime. Client `k` owns users `k+1, k+1+C, …` and cycles
+/// through them, one call in flight at a time.
+async fn drive<F, Fut>(cfg: &Config, op: F) -> Run
+where
+    F: Fn(UserId) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let c = cfg.concurrency;
+    let barrier = Arc::new(Barrier::new(c + 1));
+    let mut clients = Vec::with_capacity(c);
+    for k in 0..c {
+        let owned: Vec<UserId> = (k + 1..=cfg.users)
+            .step_by(c)
+            .map(|u| UserId::new(u as i64).expect("valid user id"))
+            .collect();
+        // Spread the remainder over the first clients.
+        let count = cfg.messages / c + usize::from(k < cfg.messages % c);
+        let op = op.clone();
+        let barrier = barrier.clone();
+        clients.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(count);
+            barrier.wait().await;
+            for i in 0..count {
+                let user = owned[i % owned.len()];
+                let sent = Instant::now();
+                op(user).await;
+                latencies.push(sent.elapsed());
+            }
+            latencies
+        }));
+    }
+    barrier.wait().await;
+    let started = Instant::now();
+    let mut latencies = Vec::with_capacity(cfg.messages);
+    for client in clients {
+        latencies.extend(client.await.expect("client task"));
+    }
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    Run {
+        messages: latencies.len(),
+        elapsed,
+        latencies,
+    }
+}
+
+async fn bench_backend(cfg: &Config, backend: Backend) {
+    let db = fresh_store(backend).await;
+    let store = db.store.clone();
+    let sandbox = Arc::new(SandboxNode::new());
+    let provisioner = Provisioner::new(vec![sandbox as Arc<dyn NodeClient>]);
+    let nodes: Arc<[NodeName]> = provisioner.node_names().into();
+    let registry = Registry::start(
+        store.clone(),
+        provisioner,
+        Arc::new(SystemClock),
+        Plans::default(),
+        RegistrySettings {
+            mailbox_capacity: 1024,
+            arbiters: cfg.arbiters,
+            ..Default::default()
+        },
+    );
+
+    let direct = {
+        let store = store.clone();
+        move |user: UserId| {
+            let store = store.clone();
+            let nodes = nodes.clone();
+            async move {
+                let ctx = WriteCtx {
+                    now: Utc::now(),
+                    by: Principal::Ops,
+                    nodes: &nodes,
+                };
+                store
+                    .grant_days(&ctx, user, 1)
+                    .await
+                    .expect("direct grant_days");
+            }
+        }
+    };
+    let actor = {
+        let registry = registry.clone();
+        move |user: UserId| {
+            let registry = registry.clone();
+            async move {
+                registry
+                    .send(
+                        user,
+                        GrantDays {
+                            days: 1,
+                            by: Principal::Ops,
+                        },
+                    )
+                    .await
+                    .expect("actor GrantDays");
+            }
+        }
+    };
+
+    println!();
+    println!("== {} ==", backend_name(backend));
+    println!("store: {}", db.where_);
+
+    // Warm-up: one grant per user through the Registry (creates subscriptions
+    // and keys, activates every actor, opens the pool's connections).
+    let warm_cfg = Config {
+        messages: cfg.users,
+        ..cfg.clone()
+    };
+    let warm = drive(&warm_cfg, actor.clone()).await;
+    let stats = registry.stats();
+    println!(
+        "warm-up: {} grants through the Registry in {:.2} s; {} actors live on {} arbiters",
+        warm.messages,
+        warm.elapsed.as_secs_f64(),
+        stats.live,
+        stats.arbiters,
+    );
+
+    let mut direct_runs = Vec::with_capacity(cfg.rounds);
+    let mut actor_runs = Vec::with_capacity(cfg.rounds);
+    for round in 1..=cfg.rounds {
+        let d = drive(cfg, direct.clone()).await;
+        print_round(round, "direct", &d);
+        direct_runs.push(d);
+        let a = drive(cfg, actor.clone()).await;
+        print_round(round, "actor", &a);
+        actor_runs.push(a);
+    }
+    let stats = registry.stats();
+    assert_eq!(
+        stats.activations as usize, cfg.users,
+        "every actor should have stayed active for the whole bench"
+    );
+    assert_eq!(stats.restarts, 0, "no actor should have died");
+
+    let d = median_run(direct_runs);
+    let a = median_run(actor_runs);
+    let pick = if cfg.rounds == 1 {
+        "single run".to_string()
+    } else {
+        format!("median of {} interleaved runs", cfg.rounds)
+    };
+    println!();
+    println!(
+        "{} — {} users, {} clients, {pick}",
+        backend_name(backend),
+        cfg.users,
+        cfg.concurrency
+    );
+    println!(
+        "| path   | messages | seconds | msgs/s   | p50 ms | p99 ms |\n\
+         |--------|---------:|--------:|---------:|-------:|-------:|"
+    );
+    for (name, run) in [("direct", &d), ("actor", &a)] {
+        println!(
+            "| {name:<6} | {:>8} | {:>7.2} | {:>8.0} | {:>6.2} | {:>6.2} |",
+            run.messages,
+            run.elapsed.as_secs_f64(),
+            run.rate(),
+            ms(run.percentile(50.0)),
+            ms(run.percentile(99.0)),
+        );
+    }
+    println!(
+        "actor / direct: {:.1}% (target: at least 80%)",
+        100.0 * a.rate() / d.rate()
+    );
+
+    let drained = registry.shutdown(Duration::from_secs(5)).await;
+    assert!(drained, "registry did not drain");
+    store.close().await;
+}
+
+fn median_run(mut runs: Vec<Run>) -> Run {
+    runs.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+    runs.swap_remove(runs.len() / 2)
+}
+
+fn print_round(round: usize, path: &str, run: &Run) {
+    println!(
+        "  round {round} {path:<6}: {:>8.0} msgs/s  ({} in {:.2} s, p50 {:.2} ms, p99 {:.2} ms)",
+        run.rate(),
+        run.messages,
+        run.elapsed.as_secs_f64(),
+        ms(run.percentile(50.0)),
+        ms(run.percentile(99.0)),
+    );
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn backend_name(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "SQLite",
+        Backend::Postgres => "PostgreSQL",
+    }
+}
+
+fn print_machine(cfg: &Config) {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            let (key, value) = l.split_once(':')?;
+            (key.trim() == "model name").then(|| value.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mem_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let line = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib / (1024.0 * 1024.0))
+        })
+        .map_or_else(|| "?".into(), |g| format!("{g:.1}"));
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or_else(|_| "?".into(), |k| k.trim().to_string());
+    let rustc = std::process::Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or_else(
+            || "rustc ?".into(),
+            |o| String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        );
+    let profile = if cfg!(debug_assertions) {
+        "debug (debug_assertions on: figures are not representative)"
+    } else {
+        "release (cargo bench profile)"
+    };
+    println!(
+        "machine: {cpus} CPUs (nproc), {model}, {mem_gib} GiB RAM, Linux {kernel}; {rustc}, profile {profile}"
+    );
+    if cfg.smoke {
+        println!("smoke run (no --bench flag): tiny workload, figures are meaningless");
+    }
+    println!(
+        "workload: {} GrantDays {{ days: 1 }} per run, {} clients, {} users, {} rounds, arbiters {}",
+        cfg.messages,
+        cfg.concurrency,
+        cfg.users,
+        cfg.rounds,
+        if cfg.arbiters == 0 {
+            "one per core".to_string()
+        } else {
+            cfg.arbiters.to_string()
+        },
+    );
+}

@@ -215,7 +215,7 @@ impl Registry {
                 busiest.push((*slot.key(), n));
             }
         }
-        busiest.sort_by(|a, b| b.1.cmp(&a.1));
+        busiest.sort_by_key(|b| std::cmp::Reverse(b.1));
         busiest.truncate(50);
         RegistryStats {
             live: self.live(),
@@ -265,10 +265,10 @@ impl Registry {
         if !s.accepting.load(Ordering::SeqCst) {
             return Err(Error::ShuttingDown);
         }
-        if let Some(slot) = s.slots.get(&user) {
-            if slot.addr.connected() {
-                return self.admit(user, &slot);
-            }
+        if let Some(slot) = s.slots.get(&user)
+            && slot.addr.connected()
+        {
+            return self.admit(user, &slot);
         }
         match s.slots.entry(user) {
             Entry::Occupied(mut e) => {

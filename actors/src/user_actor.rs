@@ -122,7 +122,7 @@ impl UserActor {
         let span = tracing::info_span!("user_actor", user = %self.user, message = name);
         let spawned = self.shared.rt.spawn(work(env).instrument(span));
         let started = Instant::now();
-        AtomicResponse::new(Box::pin(async move { spawned.await }.into_actor(self).map(
+        AtomicResponse::new(Box::pin(spawned.into_actor(self).map(
             move |joined, act, _ctx| {
                 metrics::histogram!(m::HANDLER_SECONDS, "message" => name)
                     .record(started.elapsed().as_secs_f64());

@@ -1,1 +1,16 @@
+//! subvisor's HTTP edges (actix-web): the ops listener (health, readiness,
+//! Prometheus metrics, the ops API) and the public listener. Handlers only send
+//! messages to actors or make read-only store queries: no SQL and no node calls
+//! live here.
 
+mod auth;
+mod error;
+pub mod metrics;
+mod ops;
+mod public;
+mod views;
+
+pub use error::ApiError;
+pub use ops::{OpsState, configure_ops};
+pub use public::configure_public;
+pub use views::{NodeView, NodesView, UserView};

@@ -35,15 +35,16 @@ impl SqliteStore {
             .busy_timeout(opts.acquire_timeout)
             .foreign_keys(true);
         let file = connect.get_filename();
-        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.exists() && !is_memory(file) {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    crate::Error::invalid(
-                        "database.url",
-                        format!("cannot create directory {}: {e}", dir.display()),
-                    )
-                })?;
-            }
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.exists()
+            && !is_memory(file)
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                crate::Error::invalid(
+                    "database.url",
+                    format!("cannot create directory {}: {e}", dir.display()),
+                )
+            })?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(opts.max_connections.max(1))

@@ -1,0 +1,109 @@
+//! Errors as HTTP responses with stable, machine-readable codes:
+//! `{"error": {"code": "busy", "message": "…"}}`.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+use subvisor_actors::Error as CoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("missing or wrong bearer token")]
+    Unauthorized,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Core(#[from] CoreError),
+}
+
+impl ApiError {
+    /// The stable code clients can switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Core(e) => match e {
+                CoreError::InvalidInput { .. } => "invalid_input",
+                CoreError::NoSubscription(_) => "no_subscription",
+                CoreError::NotActive(_) => "not_active",
+                CoreError::TrialAlreadyUsed(_) => "trial_already_used",
+                CoreError::OrderNotFound(_) => "order_not_found",
+                CoreError::OrderOfAnotherUser { .. } => "order_of_another_user",
+                CoreError::OrderNotPayable { .. } => "order_not_payable",
+                CoreError::DuplicateProviderPayment(_) => "duplicate_provider_payment",
+                CoreError::UnknownPlan(_) => "unknown_plan",
+                CoreError::Conflict(_) => "conflict",
+                CoreError::Busy(_) => "busy",
+                CoreError::ActorDied(_) => "actor_died",
+                CoreError::RestartLimit(_) => "actor_restart_limit",
+                CoreError::ShuttingDown => "shutting_down",
+                CoreError::Database(_) | CoreError::Migrate(_) | CoreError::UnsupportedDatabase => {
+                    "store_unavailable"
+                }
+                CoreError::Corrupt(_) => "internal",
+            },
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Core(e) => match e {
+                CoreError::InvalidInput { .. } | CoreError::UnknownPlan(_) => {
+                    StatusCode::BAD_REQUEST
+                }
+                CoreError::OrderNotFound(_) => StatusCode::NOT_FOUND,
+                CoreError::NoSubscription(_)
+                | CoreError::NotActive(_)
+                | CoreError::TrialAlreadyUsed(_)
+                | CoreError::OrderOfAnotherUser { .. }
+                | CoreError::OrderNotPayable { .. }
+                | CoreError::DuplicateProviderPayment(_)
+                | CoreError::Conflict(_) => StatusCode::CONFLICT,
+                CoreError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+                CoreError::ActorDied(_)
+                | CoreError::RestartLimit(_)
+                | CoreError::ShuttingDown
+                | CoreError::Database(_)
+                | CoreError::Migrate(_)
+                | CoreError::UnsupportedDatabase => StatusCode::SERVICE_UNAVAILABLE,
+                CoreError::Corrupt(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        // Internal details (SQL errors…) go to the log, not to the client.
+        let message = if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+            match self {
+                ApiError::Core(
+                    CoreError::Busy(_) | CoreError::RestartLimit(_) | CoreError::ShuttingDown,
+                ) => self.to_string(),
+                _ => "temporarily unavailable, try again".to_owned(),
+            }
+        } else {
+            self.to_string()
+        };
+        let mut resp = HttpResponse::build(status);
+        match self {
+            ApiError::Unauthorized => {
+                resp.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            }
+            ApiError::Core(CoreError::Busy(_)) => {
+                resp.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            _ => {}
+        }
+        resp.json(json!({ "error": { "code": self.code(), "message": message } }))
+    }
+}

@@ -1,0 +1,172 @@
+//! The ops listener: `/healthz`, `/readyz`, `/metrics`, and the ops API under
+//! `/ops` (bearer token when `ops.token` is set). Writes go through the user's
+//! actor like everything else; reads are read-only store queries.
+
+use actix_web::middleware::from_fn;
+use actix_web::{HttpResponse, web};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Deserialize;
+use serde_json::json;
+use subvisor_actors::Registry;
+use subvisor_actors::domain::{Principal, UserId};
+use subvisor_actors::messages::{GrantDays, Revoke};
+use subvisor_actors::metrics as m;
+use subvisor_actors::provisioning::SandboxNode;
+
+use crate::auth::{OpsToken, require_token};
+use crate::error::ApiError;
+use crate::views::{NodeView, NodesView, UserView};
+
+/// Everything the ops routes need.
+#[derive(Clone)]
+pub struct OpsState {
+    pub registry: Registry,
+    pub metrics: PrometheusHandle,
+    /// `ops.token`; `None` leaves `/ops/*` open (only sensible on loopback).
+    pub token: Option<String>,
+    pub balance_currency: String,
+}
+
+/// Largest grant one call may make (ten years).
+const MAX_GRANT_DAYS: u32 = 3660;
+
+pub fn configure_ops(state: OpsState) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::new(OpsToken(state.token.clone())))
+            .app_data(web::Data::new(state))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(16 * 1024)
+                    .error_handler(|err, _| {
+                        ApiError::BadRequest(format!("invalid JSON body: {err}")).into()
+                    }),
+            )
+            .app_data(web::PathConfig::default().error_handler(|err, _| {
+                ApiError::BadRequest(format!("invalid path: {err}")).into()
+            }))
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+            .route("/metrics", web::get().to(render_metrics))
+            .service(
+                web::scope("/ops")
+                    .wrap(from_fn(require_token))
+                    .route("/actors", web::get().to(actors))
+                    .route("/nodes", web::get().to(nodes))
+                    .route("/users/{id}", web::get().to(user))
+                    .route("/users/{id}/grant", web::post().to(grant))
+                    .route("/users/{id}/revoke", web::post().to(revoke)),
+            )
+            .default_service(web::to(not_found));
+    }
+}
+
+pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound("no such endpoint".into()))
+}
+
+pub(crate) async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+async fn readyz(state: web::Data<OpsState>) -> Result<HttpResponse, ApiError> {
+    state.registry.store().ping().await?;
+    Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
+}
+
+async fn render_metrics(state: web::Data<OpsState>) -> HttpResponse {
+    match state.registry.store().outbox_depth().await {
+        Ok(depth) => {
+            metrics::gauge!(m::OUTBOX_DEPTH, "outbox" => "provisioning")
+                .set(depth.provisioning as f64);
+            metrics::gauge!(m::OUTBOX_DEPTH, "outbox" => "notifications")
+                .set(depth.notifications as f64);
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read outbox depth for /metrics"),
+    }
+    state.metrics.run_upkeep();
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}
+
+async fn actors(state: web::Data<OpsState>) -> HttpResponse {
+    HttpResponse::Ok().json(state.registry.stats())
+}
+
+async fn nodes(state: web::Data<OpsState>) -> Result<HttpResponse, ApiError> {
+    let pending = state.registry.store().pending_ops_by_node().await?;
+    let statuses = state.registry.provisioner().statuses();
+    let sandbox = statuses.iter().all(|s| s.name == SandboxNode::NAME);
+    let nodes = statuses
+        .into_iter()
+        .map(|s| {
+            let n = pending
+                .iter()
+                .find(|(node, _)| *node == s.name)
+                .map_or(0, |p| p.1);
+            NodeView::new(s, n)
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(NodesView { sandbox, nodes }))
+}
+
+fn parse_user(raw: &str) -> Result<UserId, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::BadRequest(format!("{raw:?} is not a Telegram user id")))
+}
+
+async fn user(
+    state: web::Data<OpsState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = parse_user(&path)?;
+    let snapshot = state
+        .registry
+        .store()
+        .user(user)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("user {user} not found")))?;
+    Ok(HttpResponse::Ok().json(UserView::new(&snapshot, &state.balance_currency)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantBody {
+    days: u32,
+}
+
+async fn grant(
+    state: web::Data<OpsState>,
+    path: web::Path<String>,
+    body: web::Json<GrantBody>,
+) -> Result<HttpResponse, ApiError> {
+    let user = parse_user(&path)?;
+    if !(1..=MAX_GRANT_DAYS).contains(&body.days) {
+        return Err(ApiError::BadRequest(format!(
+            "days must be 1..={MAX_GRANT_DAYS}"
+        )));
+    }
+    let change = state
+        .registry
+        .send(
+            user,
+            GrantDays {
+                days: body.days,
+                by: Principal::Ops,
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(UserView::new(&change.snapshot, &state.balance_currency)))
+}
+
+async fn revoke(
+    state: web::Data<OpsState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = parse_user(&path)?;
+    let change = state
+        .registry
+        .send(user, Revoke { by: Principal::Ops })
+        .await?;
+    Ok(HttpResponse::Ok().json(UserView::new(&change.snapshot, &state.balance_currency)))
+}

@@ -1,0 +1,102 @@
+//! JSON shapes of the ops API.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use subvisor_actors::provisioning::NodeStatus;
+use subvisor_actors::store::UserSnapshot;
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyView {
+    pub uuid: String,
+    pub email: String,
+    pub state: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BalanceView {
+    pub minor: i64,
+    pub currency: String,
+}
+
+/// `GET /ops/users/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UserView {
+    pub user_id: i64,
+    /// `active`, `expired`, `revoked`, or `none` (never subscribed).
+    pub status: String,
+    /// RFC 3339, UTC.
+    pub expires_at: Option<String>,
+    pub keys: Vec<KeyView>,
+    pub balance: BalanceView,
+    pub trial_used: bool,
+    pub bot_blocked: bool,
+    pub created_at: String,
+}
+
+impl UserView {
+    pub fn new(s: &UserSnapshot, balance_currency: &str) -> Self {
+        Self {
+            user_id: s.user.get(),
+            status: s
+                .subscription
+                .as_ref()
+                .map_or("none", |sub| sub.status.as_str())
+                .to_owned(),
+            expires_at: s.subscription.as_ref().map(|sub| rfc3339(sub.expires_at)),
+            keys: s
+                .keys
+                .iter()
+                .map(|k| KeyView {
+                    uuid: k.uuid.to_string(),
+                    email: k.email.clone(),
+                    state: k.state.to_string(),
+                    created_at: rfc3339(k.created_at),
+                })
+                .collect(),
+            balance: BalanceView {
+                minor: s.balance_minor,
+                currency: balance_currency.to_owned(),
+            },
+            trial_used: s.trial_used,
+            bot_blocked: s.bot_blocked,
+            created_at: rfc3339(s.created_at),
+        }
+    }
+}
+
+/// One node on `GET /ops/nodes`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NodeView {
+    pub name: String,
+    pub kind: String,
+    pub state: String,
+    pub users: Option<usize>,
+    pub pending_ops: i64,
+    pub note: Option<String>,
+}
+
+/// `GET /ops/nodes`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NodesView {
+    /// True when no `[[nodes]]` are configured and the in-memory sandbox node is used.
+    pub sandbox: bool,
+    pub nodes: Vec<NodeView>,
+}
+
+impl NodeView {
+    pub fn new(status: NodeStatus, pending_ops: i64) -> Self {
+        Self {
+            name: status.name,
+            kind: status.kind.to_owned(),
+            state: status.state,
+            users: status.users,
+            pending_ops,
+            note: status.note,
+        }
+    }
+}

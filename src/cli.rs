@@ -1,0 +1,192 @@
+//! The command line: `serve`, `migrate`, `check-config`, `plans`, `user …`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use subvisor_actors::store;
+use subvisor_http::UserView;
+
+use crate::config::Settings;
+use crate::ops_client::OpsClient;
+use crate::startup::{Application, shutdown_signal};
+use crate::telemetry;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "subvisor",
+    version,
+    about = "Sells and provisions VPN access through a Telegram bot"
+)]
+pub struct Cli {
+    /// Configuration directory (holding default.toml and optionally local.toml).
+    /// Without it, ./config is used if present, else the built-in defaults.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service (migrates the database first).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Load and validate the configuration; exit non-zero naming the bad key.
+    CheckConfig,
+    /// List the configured plans.
+    Plans,
+    /// Inspect or change one user through the running server's ops API.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Show a user's subscription, keys and balance.
+    Show {
+        id: i64,
+        /// Print the ops API's JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Extend a user's subscription by N days.
+    Grant {
+        id: i64,
+        #[arg(long)]
+        days: u32,
+    },
+    /// Take a user's access away now.
+    Revoke { id: i64 },
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(cli.config.as_deref()).context("invalid configuration")?;
+    match cli.command {
+        Command::Serve => {
+            telemetry::init(&settings.log);
+            serve(settings)
+        }
+        Command::Migrate => {
+            telemetry::init(&settings.log);
+            block_on(async {
+                let store = store::connect(&settings.store_options()).await?;
+                store.migrate().await?;
+                store.close().await;
+                println!("migrations applied ({:?})", store.backend());
+                Ok(())
+            })
+        }
+        Command::CheckConfig => {
+            let plans = settings.plans()?;
+            println!(
+                "configuration OK: database {}, {} plan(s), public {}, ops {}, ops token {}, nodes: sandbox (in-memory)",
+                redact_url(&settings.database.url),
+                plans.iter().count(),
+                settings.http.public_addr,
+                settings.http.ops_addr,
+                if settings.ops.token.is_some() {
+                    "set"
+                } else {
+                    "not set"
+                },
+            );
+            Ok(())
+        }
+        Command::Plans => {
+            for plan in settings.plans()?.iter() {
+                let stars = plan.stars.map_or("-".into(), |s| format!("{s} XTR"));
+                let fiat = plan.fiat.as_ref().map_or("-".into(), |m| m.to_string());
+                println!(
+                    "{:<16} {:>5} days  {:>10}  {:>12}  {}",
+                    plan.id, plan.days, stars, fiat, plan.title
+                );
+            }
+            Ok(())
+        }
+        Command::User { action } => {
+            let client = OpsClient::new(settings.http.ops_addr, settings.ops_token())?;
+            block_on(async {
+                let (view, json) = match action {
+                    UserAction::Show { id, json } => (client.user(id).await?, json),
+                    UserAction::Grant { id, days } => (client.grant(id, days).await?, false),
+                    UserAction::Revoke { id } => (client.revoke(id).await?, false),
+                };
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&view)?);
+                } else {
+                    print_user(&view);
+                }
+                Ok(())
+            })
+        }
+    }
+}
+
+fn serve(settings: Settings) -> anyhow::Result<()> {
+    let system = actix::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("cannot start the tokio runtime: {e}"))
+    });
+    system.block_on(async move {
+        let app = Application::build(settings).await?;
+        app.run_until(shutdown_signal()).await
+    })
+}
+
+fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the tokio runtime")?
+        .block_on(f)
+}
+
+fn print_user(v: &UserView) {
+    match &v.expires_at {
+        Some(at) => println!("user {}: {} (expires {at})", v.user_id, v.status),
+        None => println!("user {}: no subscription", v.user_id),
+    }
+    for k in &v.keys {
+        println!("  key {} {} ({})", k.email, k.uuid, k.state);
+    }
+    println!("  balance {} {}", v.balance.minor, v.balance.currency);
+    println!(
+        "  trial used: {}, bot blocked: {}",
+        v.trial_used, v.bot_blocked
+    );
+}
+
+/// Hides the password of a database URL.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_hidden() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}

@@ -1,0 +1,268 @@
+//! Configuration: embedded defaults, then `<dir>/default.toml`, then
+//! `<dir>/local.toml` if present, then `SUBVISOR__SECTION__KEY` environment
+//! variables. Every error names the key at fault.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use subvisor_actors::RegistrySettings;
+use subvisor_actors::domain::{Currency, Money, Plan, PlanId, Plans};
+use subvisor_actors::store::{StoreOptions, backend_of};
+
+/// The repository's `config/default.toml`, compiled in so the binary runs anywhere.
+const EMBEDDED_DEFAULTS: &str = include_str!("../config/default.toml");
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Load(#[from] config::ConfigError),
+    #[error("{key}: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub http: HttpSettings,
+    #[serde(default)]
+    pub ops: OpsSettings,
+    pub actors: ActorSettings,
+    pub scheduler: SchedulerSettings,
+    pub outbox: OutboxSettings,
+    pub trial: TrialSettings,
+    pub payments: PaymentSettings,
+    pub log: LogSettings,
+    #[serde(default)]
+    pub plans: Vec<PlanSettings>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub public_addr: SocketAddr,
+    pub ops_addr: SocketAddr,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsSettings {
+    pub token: Option<SecretString>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorSettings {
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    pub mailbox_capacity: usize,
+    pub max_restarts: u32,
+    #[serde(with = "humantime_serde")]
+    pub restart_window: Duration,
+    pub arbiters: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerSettings {
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    pub batch: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxSettings {
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrialSettings {
+    pub days: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentSettings {
+    pub balance_currency: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanSettings {
+    pub id: String,
+    pub title: String,
+    pub days: u32,
+    pub stars: Option<i64>,
+    pub fiat: Option<FiatPrice>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FiatPrice {
+    pub amount_minor: i64,
+    pub currency: String,
+}
+
+impl Settings {
+    /// Loads and validates the configuration. `dir` is `--config DIR` (its
+    /// `default.toml` must then exist) or `None` for `./config` (optional:
+    /// the embedded defaults are used without it).
+    pub fn load(dir: Option<&Path>) -> Result<Self, ConfigError> {
+        let (dir, explicit) = match dir {
+            Some(d) => (d.to_path_buf(), true),
+            None => (PathBuf::from("config"), false),
+        };
+        let raw = Config::builder()
+            .add_source(File::from_str(EMBEDDED_DEFAULTS, FileFormat::Toml))
+            .add_source(File::from(dir.join("default.toml")).required(explicit))
+            .add_source(File::from(dir.join("local.toml")).required(false))
+            .add_source(
+                Environment::with_prefix("SUBVISOR")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()?;
+        let settings: Settings = raw.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if backend_of(&self.database.url).is_none() {
+            return Err(invalid(
+                "database.url",
+                "expected sqlite://PATH or postgres://USER@HOST/DB",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        if let Some(token) = &self.ops.token {
+            if token.expose_secret().trim().len() < 16 {
+                return Err(invalid("ops.token", "must be at least 16 characters"));
+            }
+        } else if !self.http.ops_addr.ip().is_loopback() {
+            return Err(invalid(
+                "ops.token",
+                format!(
+                    "must be set when http.ops_addr ({}) is not a loopback address",
+                    self.http.ops_addr
+                ),
+            ));
+        }
+        if self.actors.mailbox_capacity == 0 {
+            return Err(invalid("actors.mailbox_capacity", "must be at least 1"));
+        }
+        if self.actors.idle_timeout < Duration::from_millis(10) {
+            return Err(invalid("actors.idle_timeout", "must be at least 10ms"));
+        }
+        if self.scheduler.interval < Duration::from_millis(50) {
+            return Err(invalid("scheduler.interval", "must be at least 50ms"));
+        }
+        if self.scheduler.batch == 0 {
+            return Err(invalid("scheduler.batch", "must be at least 1"));
+        }
+        if self.outbox.poll_interval < Duration::from_millis(50) {
+            return Err(invalid("outbox.poll_interval", "must be at least 50ms"));
+        }
+        if self.trial.days > 365 {
+            return Err(invalid("trial.days", "must be 0..=365"));
+        }
+        Currency::new(self.payments.balance_currency.clone())
+            .map_err(|e| invalid("payments.balance_currency", e.to_string()))?;
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| invalid("log.level", e.to_string()))?;
+        self.plans()?;
+        Ok(())
+    }
+
+    /// The validated plans.
+    pub fn plans(&self) -> Result<Plans, ConfigError> {
+        let mut plans = Vec::with_capacity(self.plans.len());
+        for (i, p) in self.plans.iter().enumerate() {
+            let key = |field: &str| format!("plans[{i}].{field}");
+            let fiat = match &p.fiat {
+                Some(f) => Some(Money::new(
+                    f.amount_minor,
+                    Currency::new(f.currency.clone())
+                        .map_err(|e| invalid(key("fiat.currency"), e.to_string()))?,
+                )),
+                None => None,
+            };
+            plans.push(Plan {
+                id: PlanId::new(p.id.clone()).map_err(|e| invalid(key("id"), e.to_string()))?,
+                title: p.title.clone(),
+                days: p.days,
+                stars: p.stars,
+                fiat,
+            });
+        }
+        Plans::new(plans).map_err(|e| invalid("plans", e.to_string()))
+    }
+
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            url: self.database.url.clone(),
+            max_connections: self.database.max_connections,
+            acquire_timeout: self.database.acquire_timeout,
+        }
+    }
+
+    pub fn registry_settings(&self) -> RegistrySettings {
+        RegistrySettings {
+            idle_timeout: self.actors.idle_timeout,
+            mailbox_capacity: self.actors.mailbox_capacity,
+            max_restarts: self.actors.max_restarts,
+            restart_window: self.actors.restart_window,
+            trial_days: self.trial.days,
+            arbiters: self.actors.arbiters,
+        }
+    }
+
+    /// The ops token, if any (exposed only to the code that compares or sends it).
+    pub fn ops_token(&self) -> Option<String> {
+        self.ops
+            .token
+            .as_ref()
+            .map(|t| t.expose_secret().trim().to_owned())
+    }
+}

@@ -1,0 +1,7 @@
+//! The `subvisor` binary's library: configuration, wiring and the CLI.
+
+pub mod cli;
+pub mod config;
+pub mod ops_client;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,233 @@
+//! Wiring: builds the store, nodes, actors, background workers and both HTTP
+//! listeners from [`Settings`], zero2prod-style: listeners may be bound to port
+//! 0 so tests run the real application.
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer};
+use anyhow::Context;
+use subvisor_actors::Registry;
+use subvisor_actors::clock::{Clock, SystemClock};
+use subvisor_actors::provisioning::{NodeClient, OutboxDriver, Provisioner, SandboxNode};
+use subvisor_actors::scheduler::Scheduler;
+use subvisor_actors::store::{self, Store};
+use subvisor_http::{OpsState, configure_ops, configure_public};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing_actix_web::TracingLogger;
+
+use crate::config::Settings;
+
+/// How long graceful shutdown may take in total (SIGTERM → exit).
+const HTTP_DRAIN: Duration = Duration::from_secs(4);
+const ACTOR_DRAIN: Duration = Duration::from_secs(3);
+const POOL_CLOSE: Duration = Duration::from_secs(2);
+
+pub struct Application {
+    public_port: u16,
+    ops_port: u16,
+    public_server: Server,
+    ops_server: Server,
+    registry: Registry,
+    store: Arc<dyn Store>,
+    stop_workers: watch::Sender<bool>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Application {
+    /// Builds everything and binds both listeners. Must run inside an actix
+    /// `System` (user actors live on its arbiters).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let metrics = subvisor_http::metrics::install();
+        let store = store::connect(&settings.store_options())
+            .await
+            .context("cannot open the database (database.url)")?;
+        store
+            .migrate()
+            .await
+            .context("cannot migrate the database")?;
+        tracing::info!(backend = ?store.backend(), "database ready");
+
+        let sandbox: Arc<dyn NodeClient> = Arc::new(SandboxNode::new());
+        tracing::warn!(
+            "no [[nodes]] configured: using the in-memory sandbox node; keys are not provisioned on any real server"
+        );
+        let provisioner = Provisioner::new(vec![sandbox]);
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let registry = Registry::start(
+            store.clone(),
+            provisioner.clone(),
+            clock.clone(),
+            settings.plans()?,
+            settings.registry_settings(),
+        );
+
+        let (stop_workers, stopped) = watch::channel(false);
+        let driver = OutboxDriver::new(
+            store.clone(),
+            provisioner,
+            clock,
+            settings.outbox.poll_interval,
+        );
+        let scheduler = Scheduler::new(
+            registry.clone(),
+            settings.scheduler.interval,
+            settings.scheduler.batch,
+        );
+        let workers = vec![
+            tokio::spawn(driver.run(stopped.clone())),
+            tokio::spawn(scheduler.run(stopped)),
+        ];
+
+        let ops_listener = TcpListener::bind(settings.http.ops_addr).with_context(|| {
+            format!("cannot listen on http.ops_addr {}", settings.http.ops_addr)
+        })?;
+        let public_listener = TcpListener::bind(settings.http.public_addr).with_context(|| {
+            format!(
+                "cannot listen on http.public_addr {}",
+                settings.http.public_addr
+            )
+        })?;
+        let ops_port = ops_listener.local_addr()?.port();
+        let public_port = public_listener.local_addr()?.port();
+
+        let ops_state = OpsState {
+            registry: registry.clone(),
+            metrics,
+            token: settings.ops_token(),
+            balance_currency: settings.payments.balance_currency.clone(),
+        };
+        if ops_state.token.is_none() {
+            tracing::info!(
+                "ops.token is not set: /ops/* is open to anyone who reaches {}",
+                settings.http.ops_addr
+            );
+        }
+        let ops_server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::default())
+                .configure(configure_ops(ops_state.clone()))
+        })
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(HTTP_DRAIN.as_secs())
+        .listen(ops_listener)?
+        .run();
+        let public_server = HttpServer::new(|| {
+            App::new()
+                .wrap(TracingLogger::default())
+                .configure(configure_public())
+        })
+        .disable_signals()
+        .shutdown_timeout(HTTP_DRAIN.as_secs())
+        .listen(public_listener)?
+        .run();
+        tracing::info!(
+            public = %settings.http.public_addr, public_port,
+            ops = %settings.http.ops_addr, ops_port,
+            "listening"
+        );
+        Ok(Self {
+            public_port,
+            ops_port,
+            public_server,
+            ops_server,
+            registry,
+            store,
+            stop_workers,
+            workers,
+        })
+    }
+
+    pub fn public_port(&self) -> u16 {
+        self.public_port
+    }
+
+    pub fn ops_port(&self) -> u16 {
+        self.ops_port
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Serves until `shutdown` resolves (or a listener fails), then stops
+    /// gracefully: listeners stop accepting and finish in-flight requests,
+    /// background workers stop, in-flight actor messages finish, the pool closes.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let public = self.public_server.handle();
+        let ops = self.ops_server.handle();
+        let mut public_task = actix_web::rt::spawn(self.public_server);
+        let mut ops_task = actix_web::rt::spawn(self.ops_server);
+        let failed = tokio::select! {
+            () = shutdown => None,
+            r = &mut public_task => Some(("public", r)),
+            r = &mut ops_task => Some(("ops", r)),
+        };
+        if let Some((which, result)) = &failed {
+            tracing::error!(
+                listener = which,
+                ?result,
+                "a listener stopped unexpectedly; shutting down"
+            );
+        } else {
+            tracing::info!("shutting down");
+        }
+        tokio::join!(public.stop(true), ops.stop(true));
+        let _ = self.stop_workers.send(true);
+        for worker in self.workers {
+            if tokio::time::timeout(Duration::from_secs(2), worker)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a background worker did not stop in time");
+            }
+        }
+        if !self.registry.shutdown(ACTOR_DRAIN).await {
+            tracing::warn!("some actor messages were still in flight at shutdown");
+        }
+        if tokio::time::timeout(POOL_CLOSE, self.store.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("database pool did not close in time");
+        }
+        tracing::info!("stopped");
+        match failed {
+            Some((which, _)) => anyhow::bail!("the {which} listener stopped unexpectedly"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

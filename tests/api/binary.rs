@@ -1,0 +1,357 @@
+//! The real binary: start from nothing, CLI against the running server,
+//! SIGTERM, config errors, kill -9 in the middle of writes.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{ServerProcess, bin};
+
+#[test]
+fn serve_with_no_configuration_starts_and_stops_cleanly_on_sigterm() {
+    let cwd = tempfile::tempdir().expect("temp dir");
+    let mut server = ServerProcess::start(cwd.path(), &[]);
+    let http = reqwest::blocking::Client::new();
+    let resp = http
+        .get(format!("{}/healthz", server.ops))
+        .send()
+        .expect("healthz");
+    assert_eq!(resp.status(), 200);
+    let resp = http
+        .get(format!("{}/healthz", server.public))
+        .send()
+        .expect("healthz");
+    assert_eq!(resp.status(), 200, "public listener up too");
+    assert!(
+        cwd.path().join("data/subvisor.db").exists(),
+        "SQLite file under data/"
+    );
+    let logs = server.logs();
+    assert!(
+        logs.contains("sandbox node"),
+        "the log says the sandbox node is used:\n{logs}"
+    );
+
+    let started = Instant::now();
+    server.signal("TERM");
+    let status = server
+        .wait_exit(Duration::from_secs(10))
+        .expect("exits within 10 s of SIGTERM");
+    assert_eq!(status.code(), Some(0), "exit code after SIGTERM");
+    println!("SIGTERM to exit: {:?}", started.elapsed());
+    let logs = server.logs();
+    assert!(logs.contains("stopped"), "{logs}");
+}
+
+#[test]
+fn sigint_finishes_in_flight_requests_and_exits_zero() {
+    let cwd = tempfile::tempdir().expect("temp dir");
+    let mut server = ServerProcess::start(cwd.path(), &[]);
+    let url = format!("{}/ops/users/31/grant", server.ops);
+    let senders: Vec<_> = (0..20)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                reqwest::blocking::Client::new()
+                    .post(url)
+                    .json(&json!({ "days": 1 }))
+                    .send()
+                    .map(|r| r.status().as_u16())
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(30));
+    server.signal("INT");
+    let answered: Vec<u16> = senders
+        .into_iter()
+        .filter_map(|h| h.join().expect("thread").ok())
+        .collect();
+    let status = server.wait_exit(Duration::from_secs(10)).expect("exits");
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        answered.iter().all(|s| *s == 200),
+        "requests accepted before the signal are answered, not dropped: {answered:?}"
+    );
+
+    // Every acknowledged grant is in the database.
+    let mut server = ServerProcess::start(cwd.path(), &[]);
+    let view: Value = reqwest::blocking::get(format!("{}/ops/users/31", server.ops))
+        .expect("view")
+        .json()
+        .expect("json");
+    let ok = answered.len() as i64;
+    let days = days_granted(&view);
+    assert!(days >= ok, "acknowledged {ok} grants, stored {days} days");
+    server.signal("TERM");
+    assert_eq!(
+        server
+            .wait_exit(Duration::from_secs(10))
+            .and_then(|s| s.code()),
+        Some(0)
+    );
+}
+
+fn days_granted(view: &Value) -> i64 {
+    let expires: chrono::DateTime<chrono::Utc> = view["expires_at"]
+        .as_str()
+        .expect("expiry")
+        .parse()
+        .expect("time");
+    let created: chrono::DateTime<chrono::Utc> = view["created_at"]
+        .as_str()
+        .expect("created")
+        .parse()
+        .expect("time");
+    ((expires - created).num_minutes() as f64 / 1440.0).round() as i64
+}
+
+#[test]
+fn user_commands_go_through_the_running_server() {
+    let cwd = tempfile::tempdir().expect("temp dir");
+    let token = "cli-test-token-0123456789";
+    let mut server = ServerProcess::start(cwd.path(), &[("SUBVISOR__OPS__TOKEN", token)]);
+    let ops_addr = server.ops_addr.clone();
+    let cli = |args: &[&str], token: &str| {
+        bin()
+            .args(args)
+            .current_dir(cwd.path())
+            .env("SUBVISOR__HTTP__OPS_ADDR", &ops_addr)
+            .env("SUBVISOR__OPS__TOKEN", token)
+            .output()
+            .expect("run cli")
+    };
+    let out = cli(&["user", "grant", "555", "--days", "7"], token);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("user 555: active"));
+
+    let out = cli(&["user", "show", "555", "--json"], token);
+    assert!(out.status.success());
+    let view: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(view["status"], "active");
+    assert_eq!(days_granted(&view), 7);
+    assert_eq!(view["keys"][0]["email"], "sv.555.1");
+
+    let out = cli(&["user", "revoke", "555"], token);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("revoked"));
+
+    let out = cli(&["user", "show", "556"], token);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+
+    let out = cli(&["user", "show", "555"], "wrong-token-0123456789");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refused the token"));
+
+    server.signal("TERM");
+    assert_eq!(
+        server
+            .wait_exit(Duration::from_secs(10))
+            .and_then(|s| s.code()),
+        Some(0)
+    );
+    let out = cli(&["user", "show", "555"], token);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is `subvisor serve` running"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn bad_configuration_fails_at_start_naming_the_key() {
+    let cwd = tempfile::tempdir().expect("temp dir");
+    let cases = [
+        ("SUBVISOR__DATABASE__URL", "mysql://x", "database.url"),
+        ("SUBVISOR__HTTP__OPS_ADDR", "not-an-address", "ops_addr"),
+        ("SUBVISOR__HTTP__OPS_ADDR", "0.0.0.0:9090", "ops.token"),
+        ("SUBVISOR__OPS__TOKEN", "short", "ops.token"),
+        (
+            "SUBVISOR__ACTORS__MAILBOX_CAPACITY",
+            "lots",
+            "mailbox_capacity",
+        ),
+        ("SUBVISOR__ACTORS__IDLE_TIMEOUT", "soon", "idle_timeout"),
+        ("SUBVISOR__LOG__FORMAT", "xml", "format"),
+        ("SUBVISOR__ACTORS__TYPO", "1", "typo"),
+    ];
+    for (key, value, named) in cases {
+        for cmd in ["check-config", "serve"] {
+            let out = bin()
+                .arg(cmd)
+                .current_dir(cwd.path())
+                .env(key, value)
+                .output()
+                .expect("run");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{cmd} with {key}={value} must fail");
+            assert!(
+                stderr.contains(named),
+                "{cmd} with {key}={value}: error must name {named}: {stderr}"
+            );
+        }
+    }
+    let out = bin()
+        .arg("check-config")
+        .current_dir(cwd.path())
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("configuration OK"));
+
+    // An explicit --config DIR must exist and hold default.toml.
+    let out = bin()
+        .args(["check-config", "--config", "does-not-exist"])
+        .current_dir(cwd.path())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+
+    // local.toml overrides default.toml, the environment overrides both.
+    let dir = cwd.path().join("conf");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("default.toml"), "[trial]\ndays = 5\n").expect("write");
+    std::fs::write(
+        dir.join("local.toml"),
+        "[[plans]]\nid = \"week\"\ntitle = \"1 week\"\ndays = 7\nstars = 50\n",
+    )
+    .expect("write");
+    let out = bin()
+        .args(["plans", "--config"])
+        .arg(&dir)
+        .current_dir(cwd.path())
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("week") && stdout.contains("50 XTR"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("quarter"),
+        "local.toml's plans replace the defaults: {stdout}"
+    );
+}
+
+#[test]
+fn migrate_creates_the_database() {
+    let cwd = tempfile::tempdir().expect("temp dir");
+    let out = bin()
+        .arg("migrate")
+        .current_dir(cwd.path())
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(cwd.path().join("data/subvisor.db").exists());
+    let again = bin()
+        .arg("migrate")
+        .current_dir(cwd.path())
+        .output()
+        .expect("run");
+    assert!(again.status.success(), "migrating twice is fine");
+}
+
+/// kill -9 while grants are in flight: after a restart every acknowledged grant
+/// is there, nothing is half-applied, and the provisioning outbox drains.
+#[test]
+fn killed_mid_flow_loses_no_acknowledged_grant() {
+    let cwd = tempfile::tempdir().expect("temp dir");
+    let mut server = ServerProcess::start(cwd.path(), &[]);
+    let ops = server.ops.clone();
+    let users: Vec<i64> = (1000..1040).collect();
+    let writers: Vec<_> = users
+        .iter()
+        .map(|&u| {
+            let url = format!("{ops}/ops/users/{u}/grant");
+            std::thread::spawn(move || {
+                let http = reqwest::blocking::Client::new();
+                let mut acked = 0i64;
+                for _ in 0..200 {
+                    match http.post(&url).json(&json!({ "days": 1 })).send() {
+                        Ok(r) if r.status() == 200 => acked += 1,
+                        _ => break,
+                    }
+                }
+                acked
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+    server.signal("KILL");
+    let acked: Vec<i64> = writers
+        .into_iter()
+        .map(|w| w.join().expect("thread"))
+        .collect();
+    assert!(
+        acked.iter().sum::<i64>() > 0,
+        "some grants were acknowledged before the kill"
+    );
+    server.wait_exit(Duration::from_secs(5)).expect("killed");
+
+    let mut server =
+        ServerProcess::start(cwd.path(), &[("SUBVISOR__OUTBOX__POLL_INTERVAL", "100ms")]);
+    let http = reqwest::blocking::Client::new();
+    for (&u, &ok) in users.iter().zip(&acked) {
+        let resp = http
+            .get(format!("{}/ops/users/{u}", server.ops))
+            .send()
+            .expect("view");
+        if ok == 0 && resp.status() == 404 {
+            continue;
+        }
+        let view: Value = resp.json().expect("json");
+        let days = days_granted(&view);
+        // The one request in flight at the kill may or may not have committed.
+        assert!(
+            days == ok || days == ok + 1,
+            "user {u}: acknowledged {ok}, stored {days}"
+        );
+        assert_eq!(
+            view["keys"].as_array().map(Vec::len),
+            Some(1),
+            "user {u}: exactly one key"
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let metrics = http
+            .get(format!("{}/metrics", server.ops))
+            .send()
+            .expect("metrics")
+            .text()
+            .expect("text");
+        if metrics.contains("subvisor_outbox_depth{outbox=\"provisioning\"} 0") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "provisioning outbox did not drain after restart:\n{metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.signal("TERM");
+    assert_eq!(
+        server
+            .wait_exit(Duration::from_secs(10))
+            .and_then(|s| s.code()),
+        Some(0)
+    );
+}

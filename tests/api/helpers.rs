@@ -1,0 +1,196 @@
+//! `spawn_app()` (in-process, zero2prod-style) and `ServerProcess` (the real binary).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use subvisor::config::Settings;
+use subvisor::startup::Application;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs an async test body once per backend.
+macro_rules! both_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[actix_rt::test]
+                async fn sqlite() {
+                    super::$name(crate::helpers::Db::Sqlite).await
+                }
+                #[actix_rt::test]
+                async fn postgres() {
+                    super::$name(crate::helpers::Db::Postgres).await
+                }
+            }
+        )+
+    };
+}
+pub(crate) use both_backends;
+
+pub struct TestApp {
+    pub ops: String,
+    pub public: String,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    _dir: TempDir,
+}
+
+impl TestApp {
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Settings for tests: a fresh database, both listeners on port 0.
+pub fn test_settings(db: Db, dir: &Path) -> Settings {
+    let mut s = Settings::load(None).expect("defaults load");
+    s.database.url = match db {
+        Db::Sqlite => format!("sqlite://{}/subvisor.db", dir.display()),
+        Db::Postgres => subvisor_testkit::shared_pg()
+            .fresh_database()
+            .expect("database"),
+    };
+    s.http.public_addr = "127.0.0.1:0".parse().expect("addr");
+    s.http.ops_addr = "127.0.0.1:0".parse().expect("addr");
+    s
+}
+
+pub async fn spawn_app(db: Db, token: Option<&str>) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = test_settings(db, dir.path());
+    settings.ops.token = token.map(|t| t.to_owned().into());
+    let app = Application::build(settings).await.expect("app builds");
+    let ops = format!("http://127.0.0.1:{}", app.ops_port());
+    let public = format!("http://127.0.0.1:{}", app.public_port());
+    let (stop, stopped) = oneshot::channel::<()>();
+    actix_rt::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        ops,
+        public,
+        http: reqwest::Client::new(),
+        stop: Some(stop),
+        _dir: dir,
+    }
+}
+
+/// The real `subvisor` binary running `serve` in its own working directory.
+pub struct ServerProcess {
+    pub child: Child,
+    pub ops: String,
+    pub ops_addr: String,
+    pub public: String,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+pub fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_subvisor"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SUBVISOR__") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env_remove("RUST_LOG");
+    cmd
+}
+
+impl ServerProcess {
+    /// Starts `subvisor serve` in `cwd` with no configuration but `env`
+    /// (listeners on port 0, JSON logs), and waits until it listens.
+    // The child is kept in `Self` and waited for in `Drop`.
+    #[allow(clippy::zombie_processes)]
+    pub fn start(cwd: &Path, env: &[(&str, &str)]) -> Self {
+        let mut cmd = bin();
+        cmd.arg("serve")
+            .current_dir(cwd)
+            .env("SUBVISOR__HTTP__PUBLIC_ADDR", "127.0.0.1:0")
+            .env("SUBVISOR__HTTP__OPS_ADDR", "127.0.0.1:0")
+            .env("SUBVISOR__LOG__FORMAT", "json")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn subvisor");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = lines.recv_timeout(left).unwrap_or_else(|_| {
+                panic!(
+                    "subvisor did not start listening in time:\n{}",
+                    seen.join("\n")
+                )
+            });
+            seen.push(line.clone());
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if let (Some(ops), Some(public)) =
+                (event["ops_port"].as_u64(), event["public_port"].as_u64())
+            {
+                return Self {
+                    child,
+                    ops: format!("http://127.0.0.1:{ops}"),
+                    ops_addr: format!("127.0.0.1:{ops}"),
+                    public: format!("http://127.0.0.1:{public}"),
+                    lines,
+                    seen,
+                };
+            }
+        }
+    }
+
+    /// Every log line printed so far.
+    pub fn logs(&mut self) -> String {
+        self.seen.extend(self.lines.try_iter());
+        self.seen.join("\n")
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for exit; `None` if it did not exit within `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

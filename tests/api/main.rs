@@ -1,0 +1,7 @@
+//! End-to-end tests of the subvisor program: the application in-process on
+//! real databases (SQLite file, throwaway PostgreSQL), and the real binary as a
+//! child process (CLI, signals, kill -9).
+
+mod binary;
+mod helpers;
+mod ops_api;
