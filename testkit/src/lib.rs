@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod v2ray;
+
 /// Environment variable naming a directory that holds `initdb` and `postgres`.
 const BINDIR_ENV: &str = "SUBVISOR_PG_BINDIR";
 /// How long to wait for a freshly started server to accept connections.

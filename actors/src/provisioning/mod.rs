@@ -11,6 +11,7 @@
 
 mod driver;
 mod sandbox;
+pub mod xray_api;
 
 use async_trait::async_trait;
 use serde::Serialize;

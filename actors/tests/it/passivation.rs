@@ -63,9 +63,14 @@ async fn hundred_thousand_idle_actors_passivate(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let idle = sys.registry.stats();
+    let after = rss_kib();
+    // glibc keeps freed pages; give them back to see what passivation released.
+    // SAFETY: malloc_trim only returns free heap pages to the OS.
+    unsafe { libc::malloc_trim(0) };
     println!(
         "[{backend:?}] {USERS} activations in {activation_time:?}; RSS before {before} KiB, \
-         with {} live actors {peak_rss} KiB, after passivation ({} live) {} KiB",
+         with {} live actors {peak_rss} KiB, after passivation ({} live) {after} KiB, \
+         after malloc_trim {} KiB",
         activated.live,
         idle.live,
         rss_kib()
