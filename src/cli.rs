@@ -37,6 +37,20 @@ pub enum Command {
     CheckConfig,
     /// List the configured plans.
     Plans,
+    /// Print a fresh REALITY X25519 key pair in Xray's format.
+    Keygen,
+    /// Converge nodes with the desired users through the running server
+    /// (prints the diff; with --dry-run changes nothing).
+    Reconcile {
+        /// Only this node (default: all).
+        #[arg(long)]
+        node: Option<String>,
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the ops API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect or change one user through the running server's ops API.
     User {
         #[command(subcommand)]
@@ -64,6 +78,11 @@ pub enum UserAction {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Keygen = cli.command {
+        let (private, public) = crate::keys::generate()?;
+        println!("Private key: {private}\nPublic key: {public}");
+        return Ok(());
+    }
     let settings = Settings::load(cli.config.as_deref()).context("invalid configuration")?;
     match cli.command {
         Command::Serve => {
@@ -80,10 +99,63 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             })
         }
+        Command::Keygen => Ok(()),
+        Command::Reconcile {
+            node,
+            dry_run,
+            json,
+        } => {
+            let client = OpsClient::new(settings.http.ops_addr, settings.ops_token())?;
+            block_on(async {
+                let report = client.reconcile(node.as_deref(), dry_run).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                    return Ok(());
+                }
+                for n in report["nodes"].as_array().into_iter().flatten() {
+                    println!(
+                        "{}: desired {}, on node {}, missing {}, extra {}, mismatched {}{}{}",
+                        n["node"].as_str().unwrap_or("?"),
+                        n["desired"],
+                        n["actual"]
+                            .as_u64()
+                            .map_or("(cannot list)".to_string(), |a| a.to_string()),
+                        n["missing"],
+                        n["extra"],
+                        n["mismatched"],
+                        if dry_run {
+                            " (dry run: nothing changed)".to_string()
+                        } else {
+                            format!(", fixed {}, failed {}", n["fixed"], n["failed"])
+                        },
+                        n["error"]
+                            .as_str()
+                            .map_or(String::new(), |e| format!(", error: {e}")),
+                    );
+                    for e in n["sample_missing"].as_array().into_iter().flatten() {
+                        println!("  + {}", e.as_str().unwrap_or("?"));
+                    }
+                    for e in n["sample_extra"].as_array().into_iter().flatten() {
+                        println!("  - {}", e.as_str().unwrap_or("?"));
+                    }
+                }
+                Ok(())
+            })
+        }
         Command::CheckConfig => {
             let plans = settings.plans()?;
+            let nodes = settings.nodes()?;
+            let nodes = if nodes.is_empty() {
+                "sandbox (in-memory)".to_string()
+            } else {
+                nodes
+                    .iter()
+                    .map(|n| n.name.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             println!(
-                "configuration OK: database {}, {} plan(s), public {}, ops {}, ops token {}, nodes: sandbox (in-memory)",
+                "configuration OK: database {}, {} plan(s), public {}, ops {}, ops token {}, nodes: {nodes}",
                 redact_url(&settings.database.url),
                 plans.iter().count(),
                 settings.http.public_addr,

@@ -10,7 +10,9 @@ use config::{Config, Environment, File, FileFormat};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use subvisor_actors::RegistrySettings;
-use subvisor_actors::domain::{Currency, Money, Plan, PlanId, Plans};
+use subvisor_actors::domain::{Currency, LinkParams, Money, NodeName, Plan, PlanId, Plans};
+use subvisor_actors::provisioning::xray_api::ApiFlavor;
+use subvisor_actors::provisioning::{GatewaySettings, NodeConfig};
 use subvisor_actors::store::{StoreOptions, backend_of};
 
 /// The repository's `config/default.toml`, compiled in so the binary runs anywhere.
@@ -45,8 +47,70 @@ pub struct Settings {
     pub trial: TrialSettings,
     pub payments: PaymentSettings,
     pub log: LogSettings,
+    pub gateway: GatewayConfig,
+    pub reconcile: ReconcileSettings,
+    pub subscription: SubscriptionSettings,
     #[serde(default)]
     pub plans: Vec<PlanSettings>,
+    #[serde(default)]
+    pub nodes: Vec<NodeSettings>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    #[serde(with = "humantime_serde")]
+    pub call_timeout: Duration,
+    pub retries: usize,
+    pub failure_threshold: u32,
+    #[serde(with = "humantime_serde")]
+    pub cooldown: Duration,
+    #[serde(with = "humantime_serde")]
+    pub health_interval: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileSettings {
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionSettings {
+    /// Base URL users' clients fetch subscriptions from, e.g. https://vpn.example.com
+    pub public_url: String,
+    /// Shown as the profile name in clients.
+    pub title: String,
+    /// Hours between client refreshes (`profile-update-interval`).
+    pub update_interval_hours: u32,
+}
+
+/// One `[[nodes]]` entry as written in config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSettings {
+    pub name: String,
+    pub api: String,
+    #[serde(default)]
+    pub api_flavor: ApiFlavor,
+    pub inbound_tag: String,
+    pub host: String,
+    pub port: u16,
+    pub sni: String,
+    pub public_key: String,
+    #[serde(default)]
+    pub short_id: String,
+    #[serde(default = "default_fingerprint")]
+    pub fingerprint: String,
+    pub label: String,
+    /// Optional: when given, the public key must be derived from it.
+    pub private_key: Option<SecretString>,
+}
+
+fn default_fingerprint() -> String {
+    "chrome".into()
 }
 
 #[derive(Debug, Deserialize)]
@@ -212,7 +276,93 @@ impl Settings {
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", e.to_string()))?;
         self.plans()?;
+        self.nodes()?;
+        if self.reconcile.interval < Duration::from_millis(100) {
+            return Err(invalid("reconcile.interval", "must be at least 100ms"));
+        }
+        if self.gateway.call_timeout < Duration::from_millis(10) {
+            return Err(invalid("gateway.call_timeout", "must be at least 10ms"));
+        }
+        if self.gateway.health_interval < Duration::from_millis(50) {
+            return Err(invalid("gateway.health_interval", "must be at least 50ms"));
+        }
+        if !(self.subscription.public_url.starts_with("http://")
+            || self.subscription.public_url.starts_with("https://"))
+        {
+            return Err(invalid(
+                "subscription.public_url",
+                "must start with http:// or https://",
+            ));
+        }
         Ok(())
+    }
+
+    /// The validated nodes (unique names, link parameters, key pairs).
+    pub fn nodes(&self) -> Result<Vec<NodeConfig>, ConfigError> {
+        let mut out: Vec<NodeConfig> = Vec::with_capacity(self.nodes.len());
+        for (i, n) in self.nodes.iter().enumerate() {
+            let key = |field: &str| format!("nodes[{i}].{field}");
+            let name =
+                NodeName::new(n.name.clone()).map_err(|e| invalid(key("name"), e.to_string()))?;
+            if out.iter().any(|o| o.name == name) {
+                return Err(invalid(key("name"), format!("duplicate node name {name}")));
+            }
+            if name.as_str() == subvisor_actors::provisioning::SandboxNode::NAME {
+                return Err(invalid(key("name"), "\"sandbox\" is reserved"));
+            }
+            if n.api.parse::<SocketAddr>().is_err() && !n.api.contains(':') {
+                return Err(invalid(
+                    key("api"),
+                    "must be host:port of the node's gRPC API",
+                ));
+            }
+            if n.inbound_tag.trim().is_empty() {
+                return Err(invalid(key("inbound_tag"), "must not be empty"));
+            }
+            let link = LinkParams {
+                host: n.host.clone(),
+                port: n.port,
+                sni: n.sni.clone(),
+                public_key: n.public_key.clone(),
+                short_id: n.short_id.clone(),
+                fingerprint: n.fingerprint.clone(),
+                label: n.label.clone(),
+            };
+            link.validate().map_err(|e| match e {
+                subvisor_actors::Error::InvalidInput { field, reason } => {
+                    invalid(key(field), reason)
+                }
+                other => invalid(key("link"), other.to_string()),
+            })?;
+            if let Some(private) = &n.private_key {
+                let derived = crate::keys::public_from_private(private.expose_secret())
+                    .map_err(|reason| invalid(key("private_key"), reason))?;
+                if derived != n.public_key.trim_end_matches('=') {
+                    return Err(invalid(
+                        key("public_key"),
+                        "does not match the public key derived from private_key",
+                    ));
+                }
+            }
+            out.push(NodeConfig {
+                name,
+                api: n.api.clone(),
+                api_flavor: n.api_flavor,
+                inbound_tag: n.inbound_tag.clone(),
+                link,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn gateway_settings(&self) -> GatewaySettings {
+        GatewaySettings {
+            call_timeout: self.gateway.call_timeout,
+            retries: self.gateway.retries,
+            failure_threshold: self.gateway.failure_threshold,
+            cooldown: self.gateway.cooldown,
+            health_interval: self.gateway.health_interval,
+        }
     }
 
     /// The validated plans.

@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod keys;
 pub mod ops_client;
 pub mod startup;
 pub mod telemetry;

@@ -64,6 +64,20 @@ impl OpsClient {
         .await
     }
 
+    /// `POST /ops/reconcile`; returns the ops API's JSON (`{"nodes": [...]}`).
+    pub async fn reconcile(
+        &self,
+        node: Option<&str>,
+        dry_run: bool,
+    ) -> anyhow::Result<serde_json::Value> {
+        let req = self
+            .http
+            .post(format!("{}/ops/reconcile", self.base))
+            .timeout(Duration::from_secs(600))
+            .json(&serde_json::json!({ "node": node, "dry_run": dry_run }));
+        self.call(req).await
+    }
+
     async fn call<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> anyhow::Result<T> {
         let req = match &self.token {
             Some(token) => req.bearer_auth(token),

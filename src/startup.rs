@@ -12,11 +12,13 @@ use actix_web::{App, HttpServer};
 use anyhow::Context;
 use subvisor_actors::Registry;
 use subvisor_actors::clock::{Clock, SystemClock};
-use subvisor_actors::provisioning::{NodeClient, OutboxDriver, Provisioner, SandboxNode};
+use subvisor_actors::provisioning::{
+    NodeClient, OutboxDriver, Provisioner, Reconciler, SandboxNode, XrayGateway,
+};
 use subvisor_actors::scheduler::Scheduler;
 use subvisor_actors::store::{self, Store};
-use subvisor_http::{OpsState, configure_ops, configure_public};
-use tokio::sync::watch;
+use subvisor_http::{LinkBook, OpsState, PublicState, configure_ops, configure_public};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing_actix_web::TracingLogger;
 
@@ -42,6 +44,14 @@ impl Application {
     /// Builds everything and binds both listeners. Must run inside an actix
     /// `System` (user actors live on its arbiters).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// As [`build`](Self::build), with time from `clock` (tests move it).
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         let metrics = subvisor_http::metrics::install();
         let store = store::connect(&settings.store_options())
             .await
@@ -52,12 +62,34 @@ impl Application {
             .context("cannot migrate the database")?;
         tracing::info!(backend = ?store.backend(), "database ready");
 
-        let sandbox: Arc<dyn NodeClient> = Arc::new(SandboxNode::new());
-        tracing::warn!(
-            "no [[nodes]] configured: using the in-memory sandbox node; keys are not provisioned on any real server"
-        );
-        let provisioner = Provisioner::new(vec![sandbox]);
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let node_configs = settings.nodes()?;
+        let (node_events, node_events_rx) = mpsc::unbounded_channel();
+        let nodes: Vec<Arc<dyn NodeClient>> = if node_configs.is_empty() {
+            tracing::warn!(
+                "no [[nodes]] configured: using the in-memory sandbox node; keys are not provisioned on any real server"
+            );
+            vec![Arc::new(SandboxNode::new())]
+        } else {
+            let mut nodes: Vec<Arc<dyn NodeClient>> = Vec::new();
+            for node in &node_configs {
+                tracing::info!(node = %node.name, api = %node.api, flavor = ?node.api_flavor, "starting node gateway");
+                nodes.push(Arc::new(XrayGateway::start(
+                    node,
+                    settings.gateway_settings(),
+                    node_events.clone(),
+                )?));
+            }
+            nodes
+        };
+        let links = LinkBook {
+            nodes: node_configs.iter().map(|n| n.link.clone()).collect(),
+            public_url: settings
+                .subscription
+                .public_url
+                .trim_end_matches('/')
+                .to_owned(),
+        };
+        let provisioner = Provisioner::new(nodes);
         let registry = Registry::start(
             store.clone(),
             provisioner.clone(),
@@ -73,6 +105,8 @@ impl Application {
             clock,
             settings.outbox.poll_interval,
         );
+        let (reconciler, reconciler_handle) =
+            Reconciler::new(driver.clone(), settings.reconcile.interval, node_events_rx);
         let scheduler = Scheduler::new(
             registry.clone(),
             settings.scheduler.interval,
@@ -80,6 +114,7 @@ impl Application {
         );
         let workers = vec![
             tokio::spawn(driver.run(stopped.clone())),
+            tokio::spawn(reconciler.run(stopped.clone())),
             tokio::spawn(scheduler.run(stopped)),
         ];
 
@@ -100,6 +135,14 @@ impl Application {
             metrics,
             token: settings.ops_token(),
             balance_currency: settings.payments.balance_currency.clone(),
+            links: links.clone(),
+            reconciler: reconciler_handle,
+        };
+        let public_state = PublicState {
+            registry: registry.clone(),
+            links,
+            title: settings.subscription.title.clone(),
+            update_interval_hours: settings.subscription.update_interval_hours,
         };
         if ops_state.token.is_none() {
             tracing::info!(
@@ -117,10 +160,10 @@ impl Application {
         .shutdown_timeout(HTTP_DRAIN.as_secs())
         .listen(ops_listener)?
         .run();
-        let public_server = HttpServer::new(|| {
+        let public_server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::default())
-                .configure(configure_public())
+                .configure(configure_public(public_state.clone()))
         })
         .disable_signals()
         .shutdown_timeout(HTTP_DRAIN.as_secs())

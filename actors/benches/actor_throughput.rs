@@ -24,6 +24,10 @@
 //!   rounds, default 3) and the reported figure of each path is its median
 //!   run by throughput; p50/p99 latency are those of that median run.
 //!
+//! "other CPU" is the share of the machine's CPU time used during a run by
+//! processes other than this bench and its PostgreSQL server: on a shared
+//! machine, a run with a high figure there was slowed by someone else.
+//!
 //! Other knobs: `BENCH_ARBITERS` (Registry arbiter threads, default 0 = one per
 //! core) and `BENCH_BACKENDS` (`sqlite,postgres` by default).
 //!
@@ -171,6 +175,11 @@ struct Run {
     elapsed: Duration,
     /// Per-message latency, sorted.
     latencies: Vec<Duration>,
+    /// Share of the machine's CPU time used by processes outside this bench
+    /// (this process and its descendants, i.e. PostgreSQL) during the run.
+    foreign_cpu: Option<f64>,
+    /// CPU time of this process and its descendants (PostgreSQL) during the run.
+    own_cpu: Option<Duration>,
 }
 
 impl Run {
@@ -220,17 +229,25 @@ where
         }));
     }
     barrier.wait().await;
+    let cpu_before = CpuSample::take();
     let started = Instant::now();
     let mut latencies = Vec::with_capacity(cfg.messages);
     for client in clients {
         latencies.extend(client.await.expect("client task"));
     }
     let elapsed = started.elapsed();
+    let cpu = cpu_before.zip(CpuSample::take());
+    let foreign_cpu = cpu
+        .as_ref()
+        .map(|(before, after)| after.foreign_share_since(before));
+    let own_cpu = cpu.map(|(before, after)| after.own_cpu_since(&before));
     latencies.sort_unstable();
     Run {
         messages: latencies.len(),
         elapsed,
         latencies,
+        foreign_cpu,
+        own_cpu,
     }
 }
 
@@ -326,6 +343,8 @@ async fn bench_backend(cfg: &Config, backend: Backend) {
     );
     assert_eq!(stats.restarts, 0, "no actor should have died");
 
+    let best = |runs: &[Run]| runs.iter().map(Run::rate).fold(0.0, f64::max);
+    let (best_direct, best_actor) = (best(&direct_runs), best(&actor_runs));
     let d = median_run(direct_runs);
     let a = median_run(actor_runs);
     let pick = if cfg.rounds == 1 {
@@ -341,23 +360,31 @@ async fn bench_backend(cfg: &Config, backend: Backend) {
         cfg.concurrency
     );
     println!(
-        "| path   | messages | seconds | msgs/s   | p50 ms | p99 ms |\n\
-         |--------|---------:|--------:|---------:|-------:|-------:|"
+        "| path   | messages | seconds | msgs/s   | p50 ms | p99 ms | other CPU |\n\
+         |--------|---------:|--------:|---------:|-------:|-------:|----------:|"
     );
     for (name, run) in [("direct", &d), ("actor", &a)] {
         println!(
-            "| {name:<6} | {:>8} | {:>7.2} | {:>8.0} | {:>6.2} | {:>6.2} |",
+            "| {name:<6} | {:>8} | {:>7.2} | {:>8.0} | {:>6.2} | {:>6.2} | {:>9} |",
             run.messages,
             run.elapsed.as_secs_f64(),
             run.rate(),
             ms(run.percentile(50.0)),
             ms(run.percentile(99.0)),
+            percent(run.foreign_cpu),
         );
     }
     println!(
         "actor / direct: {:.1}% (target: at least 80%)",
         100.0 * a.rate() / d.rate()
     );
+    if cfg.rounds > 1 {
+        println!(
+            "best of {} runs: direct {best_direct:.0} msgs/s, actor {best_actor:.0} msgs/s, actor / direct {:.1}%",
+            cfg.rounds,
+            100.0 * best_actor / best_direct
+        );
+    }
 
     let drained = registry.shutdown(Duration::from_secs(5)).await;
     assert!(drained, "registry did not drain");
@@ -371,13 +398,116 @@ fn median_run(mut runs: Vec<Run>) -> Run {
 
 fn print_round(round: usize, path: &str, run: &Run) {
     println!(
-        "  round {round} {path:<6}: {:>8.0} msgs/s  ({} in {:.2} s, p50 {:.2} ms, p99 {:.2} ms)",
+        "  round {round} {path:<6}: {:>8.0} msgs/s  ({} in {:.2} s, p50 {:.2} ms, p99 {:.2} ms, CPU/msg {}, other processes' CPU {})",
         run.rate(),
         run.messages,
         run.elapsed.as_secs_f64(),
         ms(run.percentile(50.0)),
         ms(run.percentile(99.0)),
+        run.own_cpu.map_or_else(
+            || "?".into(),
+            |cpu| format!(
+                "{:.0} µs",
+                cpu.as_secs_f64() * 1e6 / run.messages.max(1) as f64
+            )
+        ),
+        percent(run.foreign_cpu),
     );
+}
+
+fn percent(share: Option<f64>) -> String {
+    share.map_or_else(|| "?".into(), |s| format!("{:.0}%", 100.0 * s))
+}
+
+/// CPU counters, to tell how much of the machine something else used during
+/// a run (the machine may be shared; such runs are slower for no fault of ours).
+struct CpuSample {
+    /// All CPUs, all states, in USER_HZ ticks (`/proc/stat`).
+    total: u64,
+    /// All CPUs, non-idle states.
+    busy: u64,
+    /// User + system ticks of this process and its live descendants.
+    ours: u64,
+}
+
+impl CpuSample {
+    fn take() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let ticks: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .map(|v| v.parse().unwrap_or(0))
+            .collect();
+        // user nice system idle iowait irq softirq steal [guest guest_nice]
+        let total: u64 = ticks.iter().take(8).sum();
+        let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+        Some(Self {
+            total,
+            busy: total.saturating_sub(idle),
+            ours: own_tree_ticks()?,
+        })
+    }
+
+    fn own_cpu_since(&self, before: &Self) -> Duration {
+        // /proc reports in USER_HZ, which is 100 on Linux.
+        Duration::from_millis(self.ours.saturating_sub(before.ours) * 10)
+    }
+
+    fn foreign_share_since(&self, before: &Self) -> f64 {
+        let total = self.total.saturating_sub(before.total).max(1);
+        let busy = self.busy.saturating_sub(before.busy);
+        let ours = self.ours.saturating_sub(before.ours);
+        busy.saturating_sub(ours) as f64 / total as f64
+    }
+}
+
+/// utime + stime of this process and every live descendant (the PostgreSQL
+/// server and its backends run under this process).
+fn own_tree_ticks() -> Option<u64> {
+    let me = std::process::id();
+    let mut procs = Vec::new();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // Fields after the command name (which may contain spaces) start at `state`.
+        let Some((_, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let num = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+        let (Some(ppid), Some(utime), Some(stime)) = (num(1), num(11), num(12)) else {
+            continue;
+        };
+        procs.push((pid, ppid as u32, utime + stime));
+    }
+    let mut tree = vec![me];
+    let mut grew = true;
+    while grew {
+        grew = false;
+        for &(pid, ppid, _) in &procs {
+            if tree.contains(&ppid) && !tree.contains(&pid) {
+                tree.push(pid);
+                grew = true;
+            }
+        }
+    }
+    Some(
+        procs
+            .iter()
+            .filter(|(pid, ..)| tree.contains(pid))
+            .map(|&(.., ticks)| ticks)
+            .sum(),
+    )
 }
 
 fn ms(d: Duration) -> f64 {

@@ -64,3 +64,10 @@ pub struct ApplyPayment {
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Result<Option<UserSnapshot>>")]
 pub struct View;
+
+/// A new subscription URL token (the old URL answers 404 from now on).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Change>")]
+pub struct RotateSubToken {
+    pub by: Principal,
+}

@@ -21,7 +21,7 @@ use tracing::Instrument;
 
 use crate::domain::{NewOrder, NodeName, Order, OrderId, Principal, ProvisioningOp, UserId};
 use crate::messages::{
-    ApplyPayment, CreateOrder, Expire, GrantDays, Reissue, Revoke, StartTrial, View,
+    ApplyPayment, CreateOrder, Expire, GrantDays, Reissue, Revoke, RotateSubToken, StartTrial, View,
 };
 use crate::metrics as m;
 use crate::registry::Shared;
@@ -215,6 +215,15 @@ impl Handler<Reissue> for UserActor {
     fn handle(&mut self, msg: Reissue, _: &mut Context<Self>) -> Self::Result {
         self.transact("reissue", move |env| async move {
             env.store.reissue(&env.ctx(msg.by), env.user).await
+        })
+    }
+}
+
+impl Handler<RotateSubToken> for UserActor {
+    type Result = AtomicResponse<Self, Result<Change>>;
+    fn handle(&mut self, msg: RotateSubToken, _: &mut Context<Self>) -> Self::Result {
+        self.transact("rotate_sub_token", move |env| async move {
+            env.store.rotate_sub_token(&env.ctx(msg.by), env.user).await
         })
     }
 }

@@ -12,5 +12,5 @@ mod views;
 
 pub use error::ApiError;
 pub use ops::{OpsState, configure_ops};
-pub use public::configure_public;
-pub use views::{NodeView, NodesView, UserView};
+pub use public::{PublicState, configure_public};
+pub use views::{LinkBook, NodeView, NodesView, UserView};

@@ -8,14 +8,16 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
 use serde_json::json;
 use subvisor_actors::Registry;
+use subvisor_actors::domain::NodeName;
 use subvisor_actors::domain::{Principal, UserId};
-use subvisor_actors::messages::{GrantDays, Revoke};
+use subvisor_actors::messages::{GrantDays, Reissue, Revoke, RotateSubToken};
 use subvisor_actors::metrics as m;
-use subvisor_actors::provisioning::SandboxNode;
+use subvisor_actors::provisioning::{ReconcileRequest, ReconcilerHandle, SandboxNode};
+use subvisor_actors::store::Change;
 
 use crate::auth::{OpsToken, require_token};
 use crate::error::ApiError;
-use crate::views::{NodeView, NodesView, UserView};
+use crate::views::{LinkBook, NodeView, NodesView, UserView};
 
 /// Everything the ops routes need.
 #[derive(Clone)]
@@ -25,6 +27,20 @@ pub struct OpsState {
     /// `ops.token`; `None` leaves `/ops/*` open (only sensible on loopback).
     pub token: Option<String>,
     pub balance_currency: String,
+    pub links: LinkBook,
+    pub reconciler: ReconcilerHandle,
+}
+
+impl OpsState {
+    fn view(&self, change: &Change) -> HttpResponse {
+        let now = self.registry.clock().now();
+        HttpResponse::Ok().json(UserView::new(
+            &change.snapshot,
+            &self.balance_currency,
+            &self.links,
+            now,
+        ))
+    }
 }
 
 /// Largest grant one call may make (ten years).
@@ -54,7 +70,13 @@ pub fn configure_ops(state: OpsState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route("/nodes", web::get().to(nodes))
                     .route("/users/{id}", web::get().to(user))
                     .route("/users/{id}/grant", web::post().to(grant))
-                    .route("/users/{id}/revoke", web::post().to(revoke)),
+                    .route("/users/{id}/revoke", web::post().to(revoke))
+                    .route("/users/{id}/reissue", web::post().to(reissue))
+                    .route(
+                        "/users/{id}/rotate-sub-token",
+                        web::post().to(rotate_sub_token),
+                    )
+                    .route("/reconcile", web::post().to(reconcile)),
             )
             .default_service(web::to(not_found));
     }
@@ -126,7 +148,13 @@ async fn user(
         .user(user)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("user {user} not found")))?;
-    Ok(HttpResponse::Ok().json(UserView::new(&snapshot, &state.balance_currency)))
+    let now = state.registry.clock().now();
+    Ok(HttpResponse::Ok().json(UserView::new(
+        &snapshot,
+        &state.balance_currency,
+        &state.links,
+        now,
+    )))
 }
 
 #[derive(Debug, Deserialize)]
@@ -156,7 +184,7 @@ async fn grant(
             },
         )
         .await?;
-    Ok(HttpResponse::Ok().json(UserView::new(&change.snapshot, &state.balance_currency)))
+    Ok(state.view(&change))
 }
 
 async fn revoke(
@@ -168,5 +196,60 @@ async fn revoke(
         .registry
         .send(user, Revoke { by: Principal::Ops })
         .await?;
-    Ok(HttpResponse::Ok().json(UserView::new(&change.snapshot, &state.balance_currency)))
+    Ok(state.view(&change))
+}
+
+async fn reissue(
+    state: web::Data<OpsState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = parse_user(&path)?;
+    let change = state
+        .registry
+        .send(user, Reissue { by: Principal::Ops })
+        .await?;
+    Ok(state.view(&change))
+}
+
+async fn rotate_sub_token(
+    state: web::Data<OpsState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = parse_user(&path)?;
+    let change = state
+        .registry
+        .send(user, RotateSubToken { by: Principal::Ops })
+        .await?;
+    Ok(state.view(&change))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReconcileBody {
+    node: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST /ops/reconcile` with an optional body `{"node": "de-1", "dry_run": true}`.
+async fn reconcile(state: web::Data<OpsState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let body: ReconcileBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ReconcileBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
+    };
+    let node = body
+        .node
+        .map(NodeName::new)
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let diffs = state
+        .reconciler
+        .reconcile(ReconcileRequest {
+            node,
+            dry_run: body.dry_run,
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "nodes": diffs })))
 }

@@ -2,8 +2,38 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use subvisor_actors::provisioning::NodeStatus;
+use subvisor_actors::domain::{LinkParams, vless_link};
+use subvisor_actors::provisioning::{BreakerState, NodeStatus};
 use subvisor_actors::store::UserSnapshot;
+
+/// Where links and subscription URLs point: the nodes' client parameters and
+/// the public base URL.
+#[derive(Debug, Clone, Default)]
+pub struct LinkBook {
+    /// (node label, parameters) of every configured node, in config order.
+    pub nodes: Vec<LinkParams>,
+    /// `subscription.public_url`, without a trailing slash.
+    pub public_url: String,
+}
+
+impl LinkBook {
+    /// One `vless://` link per node for each active key of a live subscription.
+    pub fn links(&self, s: &UserSnapshot, now: DateTime<Utc>) -> Vec<String> {
+        let live = s.subscription.as_ref().is_some_and(|sub| sub.is_live(now));
+        if !live {
+            return Vec::new();
+        }
+        s.active_keys()
+            .flat_map(|k| self.nodes.iter().map(move |n| vless_link(k.uuid, n)))
+            .collect()
+    }
+
+    pub fn subscription_url(&self, s: &UserSnapshot) -> Option<String> {
+        s.subscription
+            .as_ref()
+            .map(|sub| format!("{}/sub/{}", self.public_url, sub.sub_token))
+    }
+}
 
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -36,10 +66,18 @@ pub struct UserView {
     pub trial_used: bool,
     pub bot_blocked: bool,
     pub created_at: String,
+    /// `vless://` links, one per node (empty unless the subscription is live).
+    pub links: Vec<String>,
+    pub subscription_url: Option<String>,
 }
 
 impl UserView {
-    pub fn new(s: &UserSnapshot, balance_currency: &str) -> Self {
+    pub fn new(
+        s: &UserSnapshot,
+        balance_currency: &str,
+        book: &LinkBook,
+        now: DateTime<Utc>,
+    ) -> Self {
         Self {
             user_id: s.user.get(),
             status: s
@@ -65,12 +103,14 @@ impl UserView {
             trial_used: s.trial_used,
             bot_blocked: s.bot_blocked,
             created_at: rfc3339(s.created_at),
+            links: book.links(s, now),
+            subscription_url: book.subscription_url(s),
         }
     }
 }
 
 /// One node on `GET /ops/nodes`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct NodeView {
     pub name: String,
     pub kind: String,
@@ -78,10 +118,13 @@ pub struct NodeView {
     pub users: Option<usize>,
     pub pending_ops: i64,
     pub note: Option<String>,
+    pub breaker: Option<BreakerState>,
+    pub in_flight: usize,
+    pub last_error: Option<String>,
 }
 
 /// `GET /ops/nodes`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct NodesView {
     /// True when no `[[nodes]]` are configured and the in-memory sandbox node is used.
     pub sandbox: bool,
@@ -97,6 +140,9 @@ impl NodeView {
             users: status.users,
             pending_ops,
             note: status.note,
+            breaker: status.breaker,
+            in_flight: status.in_flight,
+            last_error: status.last_error,
         }
     }
 }

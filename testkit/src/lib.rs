@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod fake_xray;
 pub mod v2ray;
 
 /// Environment variable naming a directory that holds `initdb` and `postgres`.

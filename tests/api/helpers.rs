@@ -6,8 +6,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use subvisor::config::Settings;
 use subvisor::startup::Application;
+use subvisor_actors::clock::{Clock, SystemClock};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
@@ -45,6 +48,29 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.ops))
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.ops))
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -67,10 +93,24 @@ pub fn test_settings(db: Db, dir: &Path) -> Settings {
 }
 
 pub async fn spawn_app(db: Db, token: Option<&str>) -> TestApp {
+    spawn_app_with(db, Arc::new(SystemClock), |s| {
+        s.ops.token = token.map(|t| t.to_owned().into());
+    })
+    .await
+}
+
+/// `spawn_app` with a clock and any settings changed by `configure`.
+pub async fn spawn_app_with(
+    db: Db,
+    clock: Arc<dyn Clock>,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut settings = test_settings(db, dir.path());
-    settings.ops.token = token.map(|t| t.to_owned().into());
-    let app = Application::build(settings).await.expect("app builds");
+    configure(&mut settings);
+    let app = Application::build_with_clock(settings, clock)
+        .await
+        .expect("app builds");
     let ops = format!("http://127.0.0.1:{}", app.ops_port());
     let public = format!("http://127.0.0.1:{}", app.public_port());
     let (stop, stopped) = oneshot::channel::<()>();

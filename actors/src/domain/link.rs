@@ -34,6 +34,54 @@ pub struct LinkParams {
     pub label: String,
 }
 
+impl LinkParams {
+    /// Checks what `check-config` promises: public key is base64url of 32 bytes,
+    /// short id is even-length hex of at most 16 characters, port in range, SNI,
+    /// host, fingerprint and label non-empty. Errors name the field.
+    pub fn validate(&self) -> crate::Result<()> {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let bad = |field: &'static str, reason: &str| {
+            Err(crate::Error::invalid(field, reason.to_owned()))
+        };
+        if self.host.trim().is_empty() {
+            return bad("host", "must not be empty");
+        }
+        if self.port == 0 {
+            return bad("port", "must be 1-65535");
+        }
+        if self.sni.trim().is_empty() {
+            return bad("sni", "must not be empty");
+        }
+        match URL_SAFE_NO_PAD.decode(self.public_key.trim_end_matches('=')) {
+            Ok(bytes) if bytes.len() == 32 => {}
+            Ok(bytes) => {
+                return bad(
+                    "public_key",
+                    &format!("decodes to {} bytes, expected 32", bytes.len()),
+                );
+            }
+            Err(_) => return bad("public_key", "must be base64url (Xray's `x25519` output)"),
+        }
+        if self.short_id.len() > 16
+            || !self.short_id.len().is_multiple_of(2)
+            || !self.short_id.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return bad(
+                "short_id",
+                "must be hex of even length, at most 16 characters",
+            );
+        }
+        if self.fingerprint.trim().is_empty() {
+            return bad("fingerprint", "must not be empty");
+        }
+        if self.label.trim().is_empty() {
+            return bad("label", "must not be empty");
+        }
+        Ok(())
+    }
+}
+
 fn enc(s: &str) -> String {
     utf8_percent_encode(s, COMPONENT).to_string()
 }
@@ -141,6 +189,35 @@ mod tests {
         assert_eq!(get("flow").as_deref(), Some(VISION_FLOW));
         assert_eq!(get("pbk"), Some(p.public_key.clone()));
         assert_eq!(get("sid"), Some(p.short_id.clone()));
+    }
+
+    #[test]
+    fn parameters_are_validated() {
+        assert!(params("x").validate().is_ok());
+        let field = |p: LinkParams| match p.validate() {
+            Err(crate::Error::InvalidInput { field, .. }) => field,
+            other => panic!("expected an invalid field, got {other:?}"),
+        };
+        let mut p = params("x");
+        p.public_key = "tooshort".into();
+        assert_eq!(field(p), "public_key");
+        let mut p = params("x");
+        p.public_key = "not base64 !!".into();
+        assert_eq!(field(p), "public_key");
+        for sid in ["abc", "zz", "0123456789abcdef01"] {
+            let mut p = params("x");
+            p.short_id = sid.into();
+            assert_eq!(field(p), "short_id", "{sid}");
+        }
+        let mut p = params("x");
+        p.short_id = String::new();
+        assert!(p.validate().is_ok(), "an empty short id is allowed");
+        let mut p = params("x");
+        p.port = 0;
+        assert_eq!(field(p), "port");
+        let mut p = params("x");
+        p.sni = " ".into();
+        assert_eq!(field(p), "sni");
     }
 
     #[test]

@@ -1,11 +1,17 @@
 //! The outbox driver: applies pending provisioning ops in commit order.
+//!
+//! Ops are grouped per node; nodes are driven concurrently (a hanging node
+//! never stalls the others) and each node's ops run one after another under
+//! that node's lock, which the Reconciler takes too, so a reconcile never
+//! interleaves with op application on the same node.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Notify, watch};
+use futures_util::future::join_all;
+use tokio::sync::{Mutex, Notify, watch};
 
 use super::{NodeClient, NodeStatus};
 use crate::clock::Clock;
@@ -37,16 +43,22 @@ pub struct Provisioner {
 struct Inner {
     nodes: Vec<Arc<dyn NodeClient>>,
     node_names: Arc<[NodeName]>,
+    locks: HashMap<NodeName, Mutex<()>>,
     wake: Notify,
 }
 
 impl Provisioner {
     pub fn new(nodes: Vec<Arc<dyn NodeClient>>) -> Self {
-        let node_names = nodes.iter().map(|n| n.name().clone()).collect();
+        let node_names: Arc<[NodeName]> = nodes.iter().map(|n| n.name().clone()).collect();
+        let locks = node_names
+            .iter()
+            .map(|n| (n.clone(), Mutex::new(())))
+            .collect();
         Self {
             inner: Arc::new(Inner {
                 nodes,
                 node_names,
+                locks,
                 wake: Notify::new(),
             }),
         }
@@ -64,20 +76,30 @@ impl Provisioner {
     /// Called after commit with the ops that commit wrote.
     pub fn submit(&self, ops: &[ProvisioningOp]) {
         if !ops.is_empty() {
-            self.inner.wake.notify_one();
+            self.wake();
         }
+    }
+
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
     }
 
     pub fn statuses(&self) -> Vec<NodeStatus> {
         self.inner.nodes.iter().map(|n| n.status()).collect()
     }
 
-    fn node(&self, name: &NodeName) -> Option<&Arc<dyn NodeClient>> {
+    pub fn node(&self, name: &NodeName) -> Option<&Arc<dyn NodeClient>> {
         self.inner.nodes.iter().find(|n| n.name() == name)
+    }
+
+    /// The lock that serializes op application and reconciliation on one node.
+    pub(crate) fn node_lock(&self, name: &NodeName) -> Option<&Mutex<()>> {
+        self.inner.locks.get(name)
     }
 }
 
 /// Drains the provisioning outbox. Run it with [`OutboxDriver::run`].
+#[derive(Clone)]
 pub struct OutboxDriver {
     store: Arc<dyn Store>,
     provisioner: Provisioner,
@@ -98,8 +120,20 @@ impl OutboxDriver {
             provisioner,
             clock,
             poll_interval,
-            batch: 1000,
+            batch: 5000,
         }
+    }
+
+    pub fn provisioner(&self) -> &Provisioner {
+        &self.provisioner
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     /// Runs until `shutdown` becomes true: drains at start (ops left by a
@@ -122,69 +156,101 @@ impl OutboxDriver {
         }
     }
 
-    /// One pass over the pending ops; returns how many were completed.
+    /// One pass over the pending ops of every node; returns how many completed.
+    /// A node whose lock is held (being reconciled or drained) is skipped.
     pub async fn drain_once(&self) -> crate::Result<usize> {
         let pending = self.store.pending_ops(self.batch).await?;
+        let mut by_node: HashMap<NodeName, Vec<PendingOp>> = HashMap::new();
+        for p in pending {
+            by_node.entry(p.op.node.clone()).or_default().push(p);
+        }
+        let passes = by_node.into_iter().map(|(node, ops)| async move {
+            let Some(lock) = self.provisioner.node_lock(&node) else {
+                return self.cancel_orphans(&node, ops).await;
+            };
+            let Ok(_guard) = lock.try_lock() else {
+                return Ok(0);
+            };
+            self.drain_node(&node, ops).await
+        });
+        let mut done = 0;
+        for result in join_all(passes).await {
+            done += result?;
+        }
+        Ok(done)
+    }
+
+    /// Drains one node's due ops; the caller holds the node's lock.
+    pub(crate) async fn drain_node_locked(&self, node: &NodeName) -> crate::Result<usize> {
+        let pending: Vec<PendingOp> = self
+            .store
+            .pending_ops(self.batch)
+            .await?
+            .into_iter()
+            .filter(|p| &p.op.node == node)
+            .collect();
+        self.drain_node(node, pending).await
+    }
+
+    async fn drain_node(&self, node: &NodeName, pending: Vec<PendingOp>) -> crate::Result<usize> {
+        let Some(client) = self.provisioner.node(node).cloned() else {
+            return Ok(0);
+        };
         let now = self.clock.now();
-        let mut blocked: HashSet<(NodeName, String)> = HashSet::new();
+        let mut blocked: HashSet<String> = HashSet::new();
         let mut done = Vec::new();
         for PendingOp {
             op,
             next_attempt_at,
         } in pending
         {
-            let key = (op.node.clone(), op.email.to_ascii_lowercase());
-            if blocked.contains(&key) {
+            let email = op.email.to_ascii_lowercase();
+            if blocked.contains(&email) {
                 continue;
             }
             if next_attempt_at > now {
-                blocked.insert(key);
+                // Later ops for this key wait for this one.
+                blocked.insert(email);
                 continue;
             }
-            match self.apply(&op, now).await {
-                Ok(true) => done.push(op.id),
-                Ok(false) => {
-                    blocked.insert(key);
-                }
-                Err(e) => {
-                    blocked.insert(key);
-                    tracing::warn!(error = %e, op = op.id, "could not record provisioning result");
-                }
+            if self.apply(client.as_ref(), &op, now).await? {
+                done.push(op.id);
+            } else {
+                blocked.insert(email);
             }
         }
         self.store.complete_ops(&done, self.clock.now()).await?;
         Ok(done.len())
     }
 
-    /// Applies one op. `Ok(true)`: done; `Ok(false)`: failed and rescheduled.
-    async fn apply(&self, op: &ProvisioningOp, now: DateTime<Utc>) -> crate::Result<bool> {
-        let Some(node) = self.provisioner.node(&op.node) else {
-            tracing::warn!(node = %op.node, op = op.id, "op for a node that is no longer configured: cancelled");
+    async fn cancel_orphans(&self, node: &NodeName, ops: Vec<PendingOp>) -> crate::Result<usize> {
+        tracing::warn!(%node, count = ops.len(), "ops for a node that is no longer configured: cancelled");
+        let now = self.clock.now();
+        for p in ops {
             self.store
-                .cancel_op(op.id, "node not configured", now)
+                .cancel_op(p.op.id, "node not configured", now)
                 .await?;
-            return Ok(false);
-        };
+        }
+        Ok(0)
+    }
+
+    /// Applies one op. `Ok(true)`: done; `Ok(false)`: failed and rescheduled.
+    async fn apply(
+        &self,
+        node: &dyn NodeClient,
+        op: &ProvisioningOp,
+        now: DateTime<Utc>,
+    ) -> crate::Result<bool> {
         let result = match op.kind {
             OpKind::Add => node.add_user(&op.email, op.key_uuid).await,
             OpKind::Remove => node.remove_user(&op.email).await,
         };
-        let labels = [("node", op.node.to_string()), ("op", op.kind.to_string())];
+        let outcome = if result.is_ok() { "done" } else { "retry" };
+        metrics::counter!(m::PROVISIONING_OPS, "node" => op.node.to_string(), "op" => op.kind.as_str(), "outcome" => outcome)
+            .increment(1);
         match result {
-            Ok(()) => {
-                metrics::counter!(
-                    m::PROVISIONING_OPS,
-                    &[&labels[..], &[("outcome", "done".to_string())]].concat()
-                )
-                .increment(1);
-                Ok(true)
-            }
+            Ok(()) => Ok(true),
             Err(e) => {
-                metrics::counter!(
-                    m::PROVISIONING_OPS,
-                    &[&labels[..], &[("outcome", "retry".to_string())]].concat()
-                )
-                .increment(1);
                 let delay = retry_delay(op.attempts);
                 let next = now
                     + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(300));

@@ -9,7 +9,10 @@
 //! a growing back-off; nothing is lost if the process dies, since the rows are
 //! the source of truth and are re-driven at start.
 
+mod breaker;
 mod driver;
+mod gateway;
+mod reconciler;
 mod sandbox;
 pub mod xray_api;
 
@@ -17,7 +20,10 @@ use async_trait::async_trait;
 use serde::Serialize;
 use uuid::Uuid;
 
+pub use breaker::{Breaker, BreakerState};
 pub use driver::{OutboxDriver, Provisioner, retry_delay};
+pub use gateway::{GatewayHandle, GatewaySettings, NodeConfig, NodeEvent, XrayGateway};
+pub use reconciler::{NodeDiff, ReconcileRequest, Reconciler, ReconcilerHandle};
 pub use sandbox::SandboxNode;
 
 use crate::domain::NodeName;
@@ -41,6 +47,11 @@ pub struct NodeStatus {
     /// Users currently on the node, when the node can tell.
     pub users: Option<usize>,
     pub note: Option<String>,
+    /// Circuit breaker state (real nodes only).
+    pub breaker: Option<BreakerState>,
+    /// Calls to the node in flight right now.
+    pub in_flight: usize,
+    pub last_error: Option<String>,
 }
 
 /// The only way the system talks to a VPN node. Add and remove are idempotent:
@@ -50,5 +61,8 @@ pub trait NodeClient: Send + Sync + 'static {
     fn name(&self) -> &NodeName;
     async fn add_user(&self, email: &str, uuid: Uuid) -> Result<(), NodeError>;
     async fn remove_user(&self, email: &str) -> Result<(), NodeError>;
+    /// Every user of the inbound, or `None` when the node cannot list (v2ray,
+    /// Xray before v24.11.5): the Reconciler then re-adds all desired users.
+    async fn list_users(&self) -> Result<Option<Vec<(String, Uuid)>>, NodeError>;
     fn status(&self) -> NodeStatus;
 }

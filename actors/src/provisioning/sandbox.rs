@@ -32,6 +32,11 @@ impl SandboxNode {
     pub fn user_count(&self) -> usize {
         self.users.len()
     }
+
+    /// Adds a user behind the system's back (tests: drift).
+    pub fn insert_by_hand(&self, email: &str, uuid: Uuid) {
+        self.users.insert(email.to_ascii_lowercase(), uuid);
+    }
 }
 
 impl Default for SandboxNode {
@@ -56,6 +61,15 @@ impl NodeClient for SandboxNode {
         Ok(())
     }
 
+    async fn list_users(&self) -> Result<Option<Vec<(String, Uuid)>>, NodeError> {
+        Ok(Some(
+            self.users
+                .iter()
+                .map(|e| (e.key().clone(), *e.value()))
+                .collect(),
+        ))
+    }
+
     fn status(&self) -> NodeStatus {
         NodeStatus {
             name: self.name.to_string(),
@@ -66,6 +80,9 @@ impl NodeClient for SandboxNode {
                 "in-memory sandbox node: no [[nodes]] configured, keys are not provisioned on any real server"
                     .into(),
             ),
+            breaker: None,
+            in_flight: 0,
+            last_error: None,
         }
     }
 }

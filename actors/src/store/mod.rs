@@ -177,6 +177,10 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox_depth(&self) -> Result<OutboxDepth>;
     async fn ledger_sum(&self, user: UserId) -> Result<i64>;
     async fn recent_audit(&self, user: UserId, limit: u32) -> Result<Vec<AuditEntry>>;
+    /// Every key nodes should carry: active keys of active subscriptions (email, uuid).
+    async fn desired_keys(&self) -> Result<Vec<(String, uuid::Uuid)>>;
+    /// The user whose subscription URL token this is.
+    async fn user_by_sub_token(&self, token: &str) -> Result<Option<UserSnapshot>>;
 
     // ---- writes: one transaction each ----
     /// Extends (or starts) the subscription by `days` from `max(now, expires_at)`.
@@ -210,4 +214,8 @@ pub trait Store: Send + Sync + 'static {
         next_attempt_at: DateTime<Utc>,
     ) -> Result<()>;
     async fn cancel_op(&self, id: i64, reason: &str, now: DateTime<Utc>) -> Result<()>;
+    /// Makes a node's pending ops due now (the node came back).
+    async fn reschedule_node_ops(&self, node: &NodeName, now: DateTime<Utc>) -> Result<u64>;
+    /// A new subscription URL token; the old URL stops working.
+    async fn rotate_sub_token(&self, ctx: &WriteCtx<'_>, user: UserId) -> Result<Change>;
 }

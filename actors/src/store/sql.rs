@@ -563,6 +563,28 @@ macro_rules! sql_store {
                 Ok(rows.into_iter().map(AuditRow::into_domain).collect())
             }
 
+            async fn desired_keys(&self) -> Result<Vec<(String, Uuid)>> {
+                Ok(sqlx::query_as(
+                    "SELECT k.email, k.uuid FROM keys k
+                     JOIN subscriptions s ON s.user_id = k.user_id
+                     WHERE k.state = 'active' AND s.status = 'active'",
+                )
+                .fetch_all(self.pool())
+                .await?)
+            }
+
+            async fn user_by_sub_token(&self, token: &str) -> Result<Option<UserSnapshot>> {
+                let mut conn = self.pool().acquire().await?;
+                let user: Option<i64> = sqlx::query_scalar("SELECT user_id FROM subscriptions WHERE sub_token = $1")
+                    .bind(token)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                match user {
+                    Some(id) => read_user(&mut conn, UserId::new(id).map_err(corrupt)?).await,
+                    None => Ok(None),
+                }
+            }
+
             async fn grant_days(&self, ctx: &WriteCtx<'_>, user: UserId, days: u32) -> Result<Change> {
                 let mut w = self.begin_write().await?;
                 let ops = extend(&mut w.tx, ctx, user, days).await?;
@@ -792,6 +814,42 @@ macro_rules! sql_store {
                 .await?;
                 w.tx.commit().await?;
                 Ok(())
+            }
+
+            async fn reschedule_node_ops(&self, node: &crate::domain::NodeName, now: DateTime<Utc>) -> Result<u64> {
+                let mut w = self.begin_write().await?;
+                let done = sqlx::query(
+                    "UPDATE provisioning_ops SET next_attempt_at = $1
+                     WHERE node = $2 AND state = 'pending' AND next_attempt_at > $1",
+                )
+                .bind(t(now))
+                .bind(node.as_str())
+                .execute(&mut *w.tx)
+                .await?;
+                w.tx.commit().await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn rotate_sub_token(&self, ctx: &WriteCtx<'_>, user: UserId) -> Result<Change> {
+                let mut w = self.begin_write().await?;
+                let sub = read_sub(&mut w.tx, user).await?.ok_or(Error::NoSubscription(user))?;
+                let done = sqlx::query(
+                    "UPDATE subscriptions SET sub_token = $1, version = version + 1, updated_at = $2
+                     WHERE user_id = $3 AND version = $4",
+                )
+                .bind(new_sub_token())
+                .bind(t(ctx.now))
+                .bind(user.get())
+                .bind(sub.version)
+                .execute(&mut *w.tx)
+                .await?;
+                if done.rows_affected() != 1 {
+                    return Err(Error::Conflict(user));
+                }
+                audit(&mut w.tx, ctx, user, "rotate_sub_token", json!({})).await?;
+                let snapshot = read_committed_user(&mut w.tx, user).await?;
+                w.tx.commit().await?;
+                Ok(Change { applied: true, snapshot, ops: Vec::new() })
             }
 
             async fn cancel_op(&self, id: i64, reason: &str, now: DateTime<Utc>) -> Result<()> {

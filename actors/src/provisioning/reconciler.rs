@@ -1,0 +1,334 @@
+//! The Reconciler: converges each node's users with the desired set (active
+//! keys of active subscriptions).
+//!
+//! It runs every `interval`, at once for a node whose gateway reports a restart
+//! or recovery, and on demand (ops API / `subvisor reconcile`). Per node, under
+//! the node's lock (so op application never interleaves): re-drive the due
+//! outbox rows, list the node's users, add what is missing, remove what is in
+//! our namespace but not desired (an operator's own users are never touched),
+//! and replace keys whose UUID differs. Nodes that cannot list (v2ray, older
+//! Xray) get every desired user re-added after a restart/recovery, at start and
+//! on demand ("already exists" is success); their removals come from the outbox.
+//! A dry run reports the diff and changes nothing.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{self, StreamExt};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+use super::gateway::NodeEvent;
+use super::{NodeClient, OutboxDriver};
+use crate::domain::{NodeName, parse_key_email};
+use crate::metrics as m;
+
+/// What to reconcile.
+#[derive(Debug, Clone, Default)]
+pub struct ReconcileRequest {
+    /// One node, or all.
+    pub node: Option<NodeName>,
+    pub dry_run: bool,
+}
+
+/// The outcome for one node.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct NodeDiff {
+    pub node: String,
+    /// Whether the node could list its users (else: re-add only).
+    pub listing: bool,
+    pub desired: usize,
+    /// Users the node listed (all of them, ours or not).
+    pub actual: Option<usize>,
+    /// Desired keys the node lacks (to add).
+    pub missing: usize,
+    /// Users in our namespace the node has but should not (to remove).
+    pub extra: usize,
+    /// Keys present with a different UUID (removed, then added).
+    pub mismatched: usize,
+    pub fixed: usize,
+    pub failed: usize,
+    pub dry_run: bool,
+    /// Up to 20 emails of each kind, for people.
+    pub sample_missing: Vec<String>,
+    pub sample_extra: Vec<String>,
+    pub duration_ms: u64,
+    pub error: Option<String>,
+}
+
+type Reply = oneshot::Sender<crate::Result<Vec<NodeDiff>>>;
+
+/// Asks the running Reconciler for a pass.
+#[derive(Clone)]
+pub struct ReconcilerHandle {
+    tx: mpsc::Sender<(ReconcileRequest, Reply)>,
+}
+
+impl ReconcilerHandle {
+    pub async fn reconcile(&self, req: ReconcileRequest) -> crate::Result<Vec<NodeDiff>> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send((req, reply))
+            .await
+            .map_err(|_| crate::Error::ShuttingDown)?;
+        answer.await.map_err(|_| crate::Error::ShuttingDown)?
+    }
+}
+
+pub struct Reconciler {
+    driver: OutboxDriver,
+    interval: Duration,
+    events: mpsc::UnboundedReceiver<NodeEvent>,
+    requests: mpsc::Receiver<(ReconcileRequest, Reply)>,
+}
+
+const SAMPLE: usize = 20;
+const CONCURRENCY: usize = 64;
+
+impl Reconciler {
+    pub fn new(
+        driver: OutboxDriver,
+        interval: Duration,
+        events: mpsc::UnboundedReceiver<NodeEvent>,
+    ) -> (Self, ReconcilerHandle) {
+        let (tx, requests) = mpsc::channel(16);
+        (
+            Self {
+                driver,
+                interval,
+                events,
+                requests,
+            },
+            ReconcilerHandle { tx },
+        )
+    }
+
+    /// Full pass at start, then every `interval`, on node events and on demand.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        self.pass(None, true, false).await.ok();
+        let mut tick = tokio::time::interval(self.interval);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    self.pass(None, false, false).await.ok();
+                }
+                Some(event) = self.events.recv() => {
+                    let node = match event {
+                        NodeEvent::Restarted(n) | NodeEvent::Recovered(n) => n,
+                    };
+                    if let Err(e) = self.driver.store().reschedule_node_ops(&node, self.driver.clock().now()).await {
+                        tracing::warn!(%node, error = %e, "could not reschedule pending ops");
+                    }
+                    self.pass(Some(node), true, false).await.ok();
+                }
+                Some((req, reply)) = self.requests.recv() => {
+                    let _ = reply.send(self.pass(req.node, true, req.dry_run).await);
+                }
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    }
+
+    /// Reconciles one node or all. `full`: re-add everything on nodes that cannot list.
+    pub async fn pass(
+        &self,
+        node: Option<NodeName>,
+        full: bool,
+        dry_run: bool,
+    ) -> crate::Result<Vec<NodeDiff>> {
+        let nodes: Vec<_> = self
+            .driver
+            .provisioner()
+            .nodes()
+            .iter()
+            .filter(|n| node.as_ref().is_none_or(|wanted| n.name() == wanted))
+            .cloned()
+            .collect();
+        if let Some(wanted) = &node
+            && nodes.is_empty()
+        {
+            return Err(crate::Error::invalid(
+                "node",
+                format!("no node named {wanted}"),
+            ));
+        }
+        let mut out = Vec::with_capacity(nodes.len());
+        for client in nodes {
+            let diff = self.reconcile_node(client.as_ref(), full, dry_run).await;
+            if let Some(e) = &diff.error {
+                tracing::warn!(node = %diff.node, error = %e, "reconcile failed");
+            } else if diff.missing + diff.extra + diff.mismatched > 0 {
+                tracing::info!(node = %diff.node, missing = diff.missing, extra = diff.extra,
+                    mismatched = diff.mismatched, fixed = diff.fixed, failed = diff.failed, dry_run, "reconciled");
+            }
+            out.push(diff);
+        }
+        Ok(out)
+    }
+
+    async fn reconcile_node(&self, node: &dyn NodeClient, full: bool, dry_run: bool) -> NodeDiff {
+        let started = Instant::now();
+        let name = node.name().clone();
+        let mut diff = NodeDiff {
+            node: name.to_string(),
+            dry_run,
+            ..NodeDiff::default()
+        };
+        let lock = self.driver.provisioner().node_lock(&name);
+        let _guard = match (dry_run, lock) {
+            (false, Some(lock)) => Some(lock.lock().await),
+            _ => None,
+        };
+        if let Err(e) = self.converge(node, full, dry_run, &mut diff).await {
+            diff.error = Some(e);
+        }
+        diff.duration_ms = started.elapsed().as_millis() as u64;
+        let label = name.to_string();
+        metrics::counter!(m::RECONCILE_DRIFT_FOUND, "node" => label.clone())
+            .increment((diff.missing + diff.extra + diff.mismatched) as u64);
+        metrics::counter!(m::RECONCILE_DRIFT_FIXED, "node" => label.clone())
+            .increment(diff.fixed as u64);
+        metrics::histogram!(m::RECONCILE_SECONDS, "node" => label.clone())
+            .record(started.elapsed().as_secs_f64());
+        metrics::gauge!(m::RECONCILE_LAST_RUN, "node" => label)
+            .set(chrono::Utc::now().timestamp() as f64);
+        diff
+    }
+
+    async fn converge(
+        &self,
+        node: &dyn NodeClient,
+        full: bool,
+        dry_run: bool,
+        diff: &mut NodeDiff,
+    ) -> Result<(), String> {
+        if !dry_run {
+            self.driver
+                .drain_node_locked(node.name())
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let desired: HashMap<String, (String, Uuid)> = self
+            .driver
+            .store()
+            .desired_keys()
+            .await
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|(email, uuid)| (email.to_ascii_lowercase(), (email, uuid)))
+            .collect();
+        diff.desired = desired.len();
+        let listed = node.list_users().await.map_err(|e| e.to_string())?;
+        diff.listing = listed.is_some();
+        let (removes, adds) = match listed {
+            Some(actual) => {
+                diff.actual = Some(actual.len());
+                plan(&desired, actual, diff)
+            }
+            None if full => {
+                let adds: Vec<_> = desired.values().cloned().collect();
+                diff.missing = adds.len();
+                (Vec::new(), adds)
+            }
+            None => (Vec::new(), Vec::new()),
+        };
+        diff.sample_missing = adds.iter().take(SAMPLE).map(|(e, _)| e.clone()).collect();
+        diff.sample_extra = removes.iter().take(SAMPLE).cloned().collect();
+        if dry_run {
+            return Ok(());
+        }
+        // Removes first: a mismatched key is removed before its re-add.
+        let removed = stream::iter(removes)
+            .map(|email| async move { node.remove_user(&email).await.is_ok() })
+            .buffer_unordered(CONCURRENCY)
+            .collect::<Vec<bool>>()
+            .await;
+        let added = stream::iter(adds)
+            .map(|(email, uuid)| async move { node.add_user(&email, uuid).await.is_ok() })
+            .buffer_unordered(CONCURRENCY)
+            .collect::<Vec<bool>>()
+            .await;
+        for ok in removed.into_iter().chain(added) {
+            if ok {
+                diff.fixed += 1;
+            } else {
+                diff.failed += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Computes (emails to remove, keys to add) from desired and listed users.
+/// Only emails in our namespace are ever removed.
+fn plan(
+    desired: &HashMap<String, (String, Uuid)>,
+    actual: Vec<(String, Uuid)>,
+    diff: &mut NodeDiff,
+) -> (Vec<String>, Vec<(String, Uuid)>) {
+    let mut removes = Vec::new();
+    let mut adds = Vec::new();
+    let mut present: HashMap<String, Uuid> = HashMap::with_capacity(actual.len());
+    for (email, uuid) in actual {
+        let lower = email.to_ascii_lowercase();
+        match desired.get(&lower) {
+            Some((_, want)) if *want == uuid => {
+                present.insert(lower, uuid);
+            }
+            Some(_) => {
+                diff.mismatched += 1;
+                removes.push(email);
+            }
+            None if parse_key_email(&email).is_some() => {
+                diff.extra += 1;
+                removes.push(email);
+            }
+            None => {} // an operator's own user
+        }
+    }
+    for (lower, (email, uuid)) in desired {
+        if !present.contains_key(lower) {
+            adds.push((email.clone(), *uuid));
+        }
+    }
+    diff.missing = adds.len() - diff.mismatched.min(adds.len());
+    (removes, adds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_adds_missing_removes_ours_and_leaves_others_alone() {
+        let (a, b, c) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        let desired: HashMap<_, _> = [
+            ("sv.1.1".to_string(), ("sv.1.1".to_string(), a)),
+            ("sv.2.1".to_string(), ("sv.2.1".to_string(), b)),
+            ("sv.3.1".to_string(), ("sv.3.1".to_string(), c)),
+        ]
+        .into_iter()
+        .collect();
+        let actual = vec![
+            ("SV.1.1".to_string(), a),              // present (case-insensitive)
+            ("sv.2.1".to_string(), Uuid::new_v4()), // wrong uuid
+            ("sv.9.1".to_string(), Uuid::new_v4()), // ours, not desired
+            ("admin@example.com".to_string(), Uuid::new_v4()),
+        ];
+        let mut diff = NodeDiff::default();
+        let (mut removes, mut adds) = plan(&desired, actual, &mut diff);
+        removes.sort();
+        adds.sort();
+        assert_eq!(removes, vec!["sv.2.1".to_string(), "sv.9.1".to_string()]);
+        assert_eq!(
+            adds,
+            vec![("sv.2.1".to_string(), b), ("sv.3.1".to_string(), c)]
+        );
+        assert_eq!((diff.missing, diff.extra, diff.mismatched), (1, 1, 1));
+    }
+}

@@ -1,0 +1,406 @@
+//! Provisioning on real nodes: Debian's v2ray (speaks Xray's API) with a real
+//! VLESS client fetching a page through it, and a fake Xray node for listing.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chrono::Utc;
+use serde_json::{Value, json};
+use subvisor::config::{NodeSettings, Settings};
+use subvisor_actors::clock::ManualClock;
+use subvisor_testkit::fake_xray::FakeXrayNode;
+use subvisor_testkit::v2ray::{HttpTarget, V2rayNode, VlessClient};
+
+use crate::helpers::{Db, TestApp, spawn_app_with};
+
+const PAGE: &str = "hello through the node";
+
+fn node_settings(name: &str, api: String, flavor: &str, port: u16) -> NodeSettings {
+    let (_, public_key) = subvisor::keys::generate().expect("keys");
+    let node: NodeSettings = serde_json::from_value(json!({
+        "name": name, "api": api, "api_flavor": flavor, "inbound_tag": "vless-in",
+        "host": "127.0.0.1", "port": port, "sni": "www.example.com",
+        "public_key": public_key, "short_id": "", "label": format!("Test {name} №1"),
+    }))
+    .expect("node settings");
+    node
+}
+
+/// Fast timings so failures and recoveries show within seconds.
+fn fast(s: &mut Settings) {
+    s.gateway.call_timeout = Duration::from_secs(2);
+    s.gateway.retries = 1;
+    s.gateway.failure_threshold = 2;
+    s.gateway.cooldown = Duration::from_millis(500);
+    s.gateway.health_interval = Duration::from_millis(200);
+    s.reconcile.interval = Duration::from_secs(2);
+    s.outbox.poll_interval = Duration::from_millis(200);
+    s.scheduler.interval = Duration::from_millis(200);
+}
+
+/// Polls `f` until it returns true (or panics with `what` after `limit`).
+async fn eventually(what: &str, limit: Duration, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn client_for(node: &V2rayNode, view: &Value) -> Arc<VlessClient> {
+    let uuid = view["keys"]
+        .as_array()
+        .and_then(|keys| keys.iter().rev().find(|k| k["state"] == "active"))
+        .and_then(|k| k["uuid"].as_str())
+        .expect("active key");
+    Arc::new(VlessClient::start(node.vless_port(), uuid).expect("vless client"))
+}
+
+/// Fetches the target page through the node with this client's key (off the
+/// runtime thread: the fetch is blocking I/O).
+async fn connects(client: &Arc<VlessClient>, target: &HttpTarget) -> bool {
+    let (client, port) = (client.clone(), target.port());
+    tokio::task::spawn_blocking(move || client.fetch(port))
+        .await
+        .expect("join")
+        .is_ok_and(|body| body.contains(PAGE))
+}
+
+async fn sub(app: &TestApp, url: &str) -> (u16, Option<String>, String) {
+    let path = url
+        .split_once("/sub/")
+        .map(|(_, t)| format!("{}/sub/{t}", app.public))
+        .expect("sub url");
+    let resp = app.http.get(path).send().await.expect("sub");
+    let status = resp.status().as_u16();
+    let info = resp
+        .headers()
+        .get("subscription-userinfo")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = resp.text().await.expect("body");
+    let decoded = String::from_utf8(STANDARD.decode(body.trim()).expect("base64")).expect("utf-8");
+    (status, info, decoded)
+}
+
+#[actix_rt::test]
+async fn keys_connect_and_stop_connecting_as_the_subscription_changes() {
+    let node = V2rayNode::start().expect("v2ray node");
+    let target = HttpTarget::start(PAGE).expect("target");
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let api = node.api_addr();
+    let port = node.vless_port();
+    let app = spawn_app_with(Db::Sqlite, clock.clone(), |s| {
+        fast(s);
+        s.nodes = vec![node_settings("v2-1", api, "v2ray", port)];
+    })
+    .await;
+
+    // Grant: the key connects.
+    let (status, granted) = app.post("/ops/users/100/grant", json!({ "days": 1 })).await;
+    assert_eq!(status, 200, "{granted}");
+    let first = client_for(&node, &granted);
+    eventually(
+        "the granted key connects",
+        Duration::from_secs(15),
+        async || connects(&first, &target).await,
+    )
+    .await;
+    let links = granted["links"].as_array().expect("links");
+    assert_eq!(links.len(), 1, "one link per node");
+    assert!(
+        links[0]
+            .as_str()
+            .expect("link")
+            .contains("#Test%20v2-1%20%E2%84%961")
+    );
+    let sub_url = granted["subscription_url"]
+        .as_str()
+        .expect("subscription url")
+        .to_owned();
+    let (status, info, body) = sub(&app, &sub_url).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, links[0].as_str().expect("link"));
+    assert!(info.expect("userinfo").contains("expire="));
+
+    // Reissue: the new key connects, the old one is refused, the URL stays.
+    let (status, reissued) = app.post("/ops/users/100/reissue", json!({})).await;
+    assert_eq!(status, 200, "{reissued}");
+    let second = client_for(&node, &reissued);
+    eventually(
+        "the new key connects",
+        Duration::from_secs(15),
+        async || connects(&second, &target).await,
+    )
+    .await;
+    eventually(
+        "the old key is refused",
+        Duration::from_secs(15),
+        async || !connects(&first, &target).await,
+    )
+    .await;
+    assert_eq!(reissued["subscription_url"], sub_url.as_str());
+    let (_, _, body) = sub(&app, &sub_url).await;
+    assert_eq!(
+        body,
+        reissued["links"][0].as_str().expect("link"),
+        "the URL serves the current key"
+    );
+    assert_ne!(reissued["links"][0], granted["links"][0]);
+
+    // A separate action rotates the URL: the old one is gone.
+    let (status, rotated) = app.post("/ops/users/100/rotate-sub-token", json!({})).await;
+    assert_eq!(status, 200);
+    let new_url = rotated["subscription_url"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    assert_ne!(new_url, sub_url);
+    let old = sub_url
+        .split_once("/sub/")
+        .map(|(_, t)| format!("{}/sub/{t}", app.public))
+        .expect("url");
+    assert_eq!(
+        app.http.get(old).send().await.expect("old url").status(),
+        404
+    );
+    assert_eq!(sub(&app, &new_url).await.0, 200);
+
+    // Expiry: refused; the URL answers 200 with the expiry and no links.
+    clock.advance(chrono::Duration::days(2));
+    eventually(
+        "the expired key is refused",
+        Duration::from_secs(15),
+        async || !connects(&second, &target).await,
+    )
+    .await;
+    let (_, view) = app.get("/ops/users/100").await;
+    assert_eq!(view["status"], "expired");
+    assert_eq!(view["links"], json!([]));
+    let (status, info, body) = sub(&app, &new_url).await;
+    assert_eq!((status, body.as_str()), (200, ""));
+    let expire = chrono::DateTime::parse_from_rfc3339(view["expires_at"].as_str().expect("expiry"))
+        .expect("time");
+    assert!(
+        info.expect("userinfo")
+            .ends_with(&format!("expire={}", expire.timestamp()))
+    );
+
+    // Renewal brings the same key back; revoke takes it away.
+    let (status, _) = app
+        .post("/ops/users/100/grant", json!({ "days": 30 }))
+        .await;
+    assert_eq!(status, 200);
+    eventually(
+        "the renewed key connects",
+        Duration::from_secs(15),
+        async || connects(&second, &target).await,
+    )
+    .await;
+    let (status, _) = app.post("/ops/users/100/revoke", json!({})).await;
+    assert_eq!(status, 200);
+    eventually(
+        "the revoked key is refused",
+        Duration::from_secs(15),
+        async || !connects(&second, &target).await,
+    )
+    .await;
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn a_dead_node_opens_the_breaker_and_a_restarted_node_is_refilled() {
+    let mut node = V2rayNode::start().expect("v2ray node");
+    let target = HttpTarget::start(PAGE).expect("target");
+    let api = node.api_addr();
+    let port = node.vless_port();
+    let app = spawn_app_with(
+        Db::Postgres,
+        Arc::new(subvisor_actors::clock::SystemClock),
+        |s| {
+            fast(s);
+            s.nodes = vec![node_settings("v2-1", api, "v2ray", port)];
+        },
+    )
+    .await;
+    let (_, a) = app
+        .post("/ops/users/201/grant", json!({ "days": 30 }))
+        .await;
+    let client_a = client_for(&node, &a);
+    eventually("user A connects", Duration::from_secs(15), async || {
+        connects(&client_a, &target).await
+    })
+    .await;
+
+    // Node down: grants still succeed; ops wait in the outbox; the breaker opens.
+    node.kill();
+    let (status, b) = app
+        .post("/ops/users/202/grant", json!({ "days": 30 }))
+        .await;
+    assert_eq!(status, 200, "a grant does not depend on the node: {b}");
+    eventually("the breaker opens", Duration::from_secs(15), async || {
+        let (_, nodes) = app.get("/ops/nodes").await;
+        let n = &nodes["nodes"][0];
+        n["breaker"] == "open" && n["state"] == "down" && n["pending_ops"].as_i64() >= Some(1)
+    })
+    .await;
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.ops))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let breaker = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("subvisor_node_breaker_state{node=\"v2-1\"} "))
+        .expect("breaker gauge");
+    assert_ne!(
+        breaker, "0",
+        "open (2) or probing (1) while the node is down"
+    );
+
+    // Back, empty (API-added users live in memory): everyone works again, no operator action.
+    node.restart().expect("restart");
+    let client_b = client_for(&node, &b);
+    eventually("user A works again", Duration::from_secs(20), async || {
+        connects(&client_a, &target).await
+    })
+    .await;
+    eventually("user B works", Duration::from_secs(20), async || {
+        connects(&client_b, &target).await
+    })
+    .await;
+    eventually("the outbox drains", Duration::from_secs(20), async || {
+        let (_, nodes) = app.get("/ops/nodes").await;
+        nodes["nodes"][0]["pending_ops"] == 0 && nodes["nodes"][0]["breaker"] == "closed"
+    })
+    .await;
+
+    // A restart while up (uptime drops) is noticed too.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    node.kill();
+    node.restart().expect("restart");
+    eventually(
+        "users are re-added after a quick restart",
+        Duration::from_secs(20),
+        async || connects(&client_a, &target).await && connects(&client_b, &target).await,
+    )
+    .await;
+    app.stop().await;
+}
+
+/// With a pool of ONE connection, a node call that hangs must not hold it:
+/// other users' grants go through while the call is stuck.
+#[actix_rt::test]
+async fn a_hanging_node_holds_no_database_connection() {
+    let blackhole = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let api = blackhole.local_addr().expect("addr").to_string();
+    let app = spawn_app_with(
+        Db::Sqlite,
+        Arc::new(subvisor_actors::clock::SystemClock),
+        |s| {
+            fast(s);
+            s.database.max_connections = 1;
+            s.gateway.call_timeout = Duration::from_secs(60);
+            s.gateway.retries = 0;
+            s.nodes = vec![node_settings("stuck", api, "xray", 443)];
+        },
+    )
+    .await;
+    let (status, _) = app
+        .post("/ops/users/300/grant", json!({ "days": 30 }))
+        .await;
+    assert_eq!(status, 200);
+    eventually(
+        "a node call is in flight",
+        Duration::from_secs(10),
+        async || {
+            let (_, nodes) = app.get("/ops/nodes").await;
+            nodes["nodes"][0]["in_flight"].as_u64() >= Some(1)
+        },
+    )
+    .await;
+    for user in 301..311 {
+        let (status, view) = app
+            .post(&format!("/ops/users/{user}/grant"), json!({ "days": 1 }))
+            .await;
+        assert_eq!(status, 200, "{view}");
+    }
+    let (_, nodes) = app.get("/ops/nodes").await;
+    assert!(
+        nodes["nodes"][0]["in_flight"].as_u64() >= Some(1),
+        "the node call was still hanging: {nodes}"
+    );
+    assert!(nodes["nodes"][0]["pending_ops"].as_i64() >= Some(11));
+    drop(blackhole);
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn reconcile_removes_strays_in_our_namespace_only() {
+    let node = FakeXrayNode::start("vless-in").expect("fake node");
+    let api = node.api_addr();
+    let app = spawn_app_with(
+        Db::Sqlite,
+        Arc::new(subvisor_actors::clock::SystemClock),
+        |s| {
+            fast(s);
+            s.reconcile.interval = Duration::from_secs(3600);
+            s.nodes = vec![node_settings("fake-1", api, "xray", 443)];
+        },
+    )
+    .await;
+    let (_, granted) = app
+        .post("/ops/users/400/grant", json!({ "days": 30 }))
+        .await;
+    let key = granted["keys"][0]["email"]
+        .as_str()
+        .expect("email")
+        .to_owned();
+    eventually(
+        "the key is on the node",
+        Duration::from_secs(10),
+        async || node.users().iter().any(|(e, _)| *e == key),
+    )
+    .await;
+    node.insert_user("sv.999.1", uuid::Uuid::new_v4());
+    node.insert_user("admin@example.com", uuid::Uuid::new_v4());
+
+    let (status, report) = app
+        .post(
+            "/ops/reconcile",
+            json!({ "node": "fake-1", "dry_run": true }),
+        )
+        .await;
+    assert_eq!(status, 200, "{report}");
+    let diff = &report["nodes"][0];
+    assert_eq!(
+        (
+            diff["extra"].as_u64(),
+            diff["missing"].as_u64(),
+            diff["dry_run"].as_bool()
+        ),
+        (Some(1), Some(0), Some(true))
+    );
+    assert_eq!(diff["sample_extra"], json!(["sv.999.1"]));
+    assert_eq!(node.users().len(), 3, "a dry run changes nothing");
+
+    let (status, report) = app.post("/ops/reconcile", json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(report["nodes"][0]["fixed"], 1);
+    let mut emails: Vec<String> = node.users().into_iter().map(|(e, _)| e).collect();
+    emails.sort();
+    assert_eq!(emails, vec!["admin@example.com".to_string(), key]);
+
+    let (status, body) = app.post("/ops/reconcile", json!({ "node": "nope" })).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_input"))
+    );
+    app.stop().await;
+}
