@@ -127,6 +127,9 @@ pub struct DatabaseSettings {
 pub struct HttpSettings {
     pub public_addr: SocketAddr,
     pub ops_addr: SocketAddr,
+    /// Requests per minute per client IP on the public listener's endpoints.
+    pub public_rate_per_minute: u32,
+    pub public_rate_burst: u32,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -235,6 +238,12 @@ impl Settings {
             return Err(invalid(
                 "database.url",
                 "expected sqlite://PATH or postgres://USER@HOST/DB",
+            ));
+        }
+        if self.http.public_rate_per_minute == 0 || self.http.public_rate_burst == 0 {
+            return Err(invalid(
+                "http.public_rate_per_minute",
+                "rate and burst must be at least 1",
             ));
         }
         if self.database.max_connections == 0 {

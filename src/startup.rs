@@ -17,7 +17,9 @@ use subvisor_actors::provisioning::{
 };
 use subvisor_actors::scheduler::Scheduler;
 use subvisor_actors::store::{self, Store};
-use subvisor_http::{LinkBook, OpsState, PublicState, configure_ops, configure_public};
+use subvisor_http::{
+    IpRateLimit, LinkBook, OpsState, PublicState, configure_ops, configure_public,
+};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing_actix_web::TracingLogger;
@@ -143,6 +145,10 @@ impl Application {
             links,
             title: settings.subscription.title.clone(),
             update_interval_hours: settings.subscription.update_interval_hours,
+            rate_limit: IpRateLimit::per_minute(
+                settings.http.public_rate_per_minute,
+                settings.http.public_rate_burst,
+            ),
         };
         if ops_state.token.is_none() {
             tracing::info!(

@@ -15,6 +15,8 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("too many requests, slow down")]
+    RateLimited,
     #[error(transparent)]
     Core(#[from] CoreError),
 }
@@ -26,6 +28,7 @@ impl ApiError {
             ApiError::Unauthorized => "unauthorized",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound(_) => "not_found",
+            ApiError::RateLimited => "rate_limited",
             ApiError::Core(e) => match e {
                 CoreError::InvalidInput { .. } => "invalid_input",
                 CoreError::NoSubscription(_) => "no_subscription",
@@ -56,6 +59,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Core(e) => match e {
                 CoreError::InvalidInput { .. } | CoreError::UnknownPlan(_) => {
                     StatusCode::BAD_REQUEST
@@ -99,7 +103,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized => {
                 resp.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
             }
-            ApiError::Core(CoreError::Busy(_)) => {
+            ApiError::Core(CoreError::Busy(_)) | ApiError::RateLimited => {
                 resp.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
             _ => {}

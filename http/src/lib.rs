@@ -8,9 +8,11 @@ mod error;
 pub mod metrics;
 mod ops;
 mod public;
+mod rate_limit;
 mod views;
 
 pub use error::ApiError;
 pub use ops::{OpsState, configure_ops};
 pub use public::{PublicState, configure_public};
+pub use rate_limit::IpRateLimit;
 pub use views::{LinkBook, NodeView, NodesView, UserView};

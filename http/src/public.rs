@@ -8,8 +8,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use subvisor_actors::Registry;
 
+use actix_web::middleware::from_fn;
+
 use crate::error::ApiError;
 use crate::ops::{healthz, not_found};
+use crate::rate_limit::{IpRateLimit, limit_per_ip};
 use crate::views::LinkBook;
 
 #[derive(Clone)]
@@ -20,14 +23,20 @@ pub struct PublicState {
     /// Profile name shown in clients.
     pub title: String,
     pub update_interval_hours: u32,
+    pub rate_limit: IpRateLimit,
 }
 
 pub fn configure_public(state: PublicState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.app_data(web::Data::new(state))
+        cfg.app_data(web::Data::new(state.rate_limit.clone()))
+            .app_data(web::Data::new(state))
             .app_data(web::PayloadConfig::default().limit(64 * 1024))
             .route("/healthz", web::get().to(healthz))
-            .route("/sub/{token}", web::get().to(subscription))
+            .service(
+                web::scope("/sub")
+                    .wrap(from_fn(limit_per_ip))
+                    .route("/{token}", web::get().to(subscription)),
+            )
             .default_service(web::to(not_found));
     }
 }
@@ -79,8 +88,10 @@ async fn subscription(
     let sub = snapshot.subscription.as_ref().ok_or_else(unknown)?;
     let now = state.registry.clock().now();
     let body = STANDARD.encode(state.links.links(&snapshot, now).join("\n"));
+    let (upload, download) = snapshot.traffic();
+    // total=0: no traffic cap.
     let userinfo = format!(
-        "upload=0; download=0; total=0; expire={}",
+        "upload={upload}; download={download}; total=0; expire={}",
         sub.expires_at.timestamp()
     );
     let title = format!("base64:{}", STANDARD.encode(&state.title));

@@ -45,6 +45,8 @@ pub struct KeyView {
     pub email: String,
     pub state: String,
     pub created_at: String,
+    pub upload_bytes: i64,
+    pub download_bytes: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -94,6 +96,8 @@ impl UserView {
                     email: k.email.clone(),
                     state: k.state.to_string(),
                     created_at: rfc3339(k.created_at),
+                    upload_bytes: k.upload_bytes,
+                    download_bytes: k.download_bytes,
                 })
                 .collect(),
             balance: BalanceView {

@@ -150,11 +150,17 @@ pub fn bin() -> Command {
 impl ServerProcess {
     /// Starts `subvisor serve` in `cwd` with no configuration but `env`
     /// (listeners on port 0, JSON logs), and waits until it listens.
+    pub fn start(cwd: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start_with_args(cwd, &[], env)
+    }
+
+    /// As [`start`](Self::start), with extra arguments after `serve`.
     // The child is kept in `Self` and waited for in `Drop`.
     #[allow(clippy::zombie_processes)]
-    pub fn start(cwd: &Path, env: &[(&str, &str)]) -> Self {
+    pub fn start_with_args(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut cmd = bin();
         cmd.arg("serve")
+            .args(args)
             .current_dir(cwd)
             .env("SUBVISOR__HTTP__PUBLIC_ADDR", "127.0.0.1:0")
             .env("SUBVISOR__HTTP__OPS_ADDR", "127.0.0.1:0")

@@ -305,3 +305,40 @@ async fn ops_api_requires_the_token_when_set(db: Db) {
     }
     app.stop().await;
 }
+
+#[actix_rt::test]
+async fn public_endpoints_are_rate_limited_per_ip() {
+    let app = crate::helpers::spawn_app_with(
+        Db::Sqlite,
+        std::sync::Arc::new(subvisor_actors::clock::SystemClock),
+        |s| {
+            s.http.public_rate_per_minute = 1;
+            s.http.public_rate_burst = 3;
+        },
+    )
+    .await;
+    let url = format!("{}/sub/{}", app.public, "ab".repeat(32));
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(
+            app.http
+                .get(&url)
+                .send()
+                .await
+                .expect("request")
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses, vec![404, 404, 404, 429, 429]);
+    let resp = app.http.get(&url).send().await.expect("request");
+    assert_eq!(resp.headers()["retry-after"], "1");
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "rate_limited");
+    // Health checks are not limited.
+    for _ in 0..5 {
+        let (status, _) = get_json(&app.http, format!("{}/healthz", app.public)).await;
+        assert_eq!(status, 200);
+    }
+    app.stop().await;
+}

@@ -124,6 +124,19 @@ async fn keys_connect_and_stop_connecting_as_the_subscription_changes() {
     assert_eq!(status, 200);
     assert_eq!(body, links[0].as_str().expect("link"));
     assert!(info.expect("userinfo").contains("expire="));
+    // Traffic through the node shows up in the subscription headers.
+    eventually("traffic is counted", Duration::from_secs(15), async || {
+        connects(&first, &target).await;
+        let info = sub(&app, &sub_url).await.1.unwrap_or_default();
+        let num = |k: &str| {
+            info.split("; ")
+                .find_map(|kv| kv.strip_prefix(k))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        num("upload=") > 0 && num("download=") > 0
+    })
+    .await;
 
     // Reissue: the new key connects, the old one is refused, the URL stays.
     let (status, reissued) = app.post("/ops/users/100/reissue", json!({})).await;

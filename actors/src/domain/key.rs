@@ -47,6 +47,9 @@ pub struct Key {
     pub seq: i64,
     pub state: KeyState,
     pub created_at: DateTime<Utc>,
+    /// Bytes sent and received with this key, summed over all nodes.
+    pub upload_bytes: i64,
+    pub download_bytes: i64,
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! success after failures means the node came back — either way the
 //! Reconciler is told to converge that node at once.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -71,12 +72,14 @@ enum Call {
     Add { email: String, uuid: Uuid },
     Remove { email: String },
     List,
+    TakeTraffic,
 }
 
 #[derive(Debug)]
 enum Reply {
     Done,
     Users(Option<Vec<(String, Uuid)>>),
+    Traffic(HashMap<String, (u64, u64)>),
 }
 
 impl Message for Call {
@@ -248,6 +251,7 @@ async fn run_call(api: Arc<XrayApi>, call: Call, retries: usize) -> Result<Reply
                     .map(|()| Reply::Done),
                 Call::Remove { email } => api.remove_user(&email).await.map(|()| Reply::Done),
                 Call::List => api.list_users().await.map(Reply::Users),
+                Call::TakeTraffic => api.user_traffic(true).await.map(Reply::Traffic),
             }
         }
     };
@@ -335,7 +339,14 @@ impl NodeClient for GatewayHandle {
     async fn list_users(&self) -> Result<Option<Vec<(String, Uuid)>>, NodeError> {
         match self.call(Call::List).await? {
             Reply::Users(users) => Ok(users),
-            Reply::Done => Ok(None),
+            Reply::Done | Reply::Traffic(_) => Ok(None),
+        }
+    }
+
+    async fn take_traffic(&self) -> Result<Option<HashMap<String, (u64, u64)>>, NodeError> {
+        match self.call(Call::TakeTraffic).await? {
+            Reply::Traffic(t) => Ok(Some(t)),
+            Reply::Done | Reply::Users(_) => Ok(None),
         }
     }
 

@@ -113,6 +113,7 @@ impl Reconciler {
             tokio::select! {
                 _ = tick.tick() => {
                     self.pass(None, false, false).await.ok();
+                    self.collect_traffic().await;
                 }
                 Some(event) = self.events.recv() => {
                     let node = match event {
@@ -130,6 +131,28 @@ impl Reconciler {
             }
             if *shutdown.borrow() {
                 return;
+            }
+        }
+    }
+
+    /// Reads each node's per-user traffic since the last reading into the store.
+    pub async fn collect_traffic(&self) {
+        for node in self.driver.provisioner().nodes() {
+            match node.take_traffic().await {
+                Ok(Some(traffic)) => {
+                    let deltas: Vec<(String, u64, u64)> = traffic
+                        .into_iter()
+                        .filter(|(email, (up, down))| {
+                            (*up > 0 || *down > 0) && parse_key_email(email).is_some()
+                        })
+                        .map(|(email, (up, down))| (email, up, down))
+                        .collect();
+                    if let Err(e) = self.driver.store().add_traffic(&deltas).await {
+                        tracing::warn!(node = %node.name(), error = %e, "could not store traffic");
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::debug!(node = %node.name(), error = %e, "no traffic reading"),
             }
         }
     }

@@ -70,6 +70,12 @@ impl NodeClient for SandboxNode {
         ))
     }
 
+    async fn take_traffic(
+        &self,
+    ) -> Result<Option<std::collections::HashMap<String, (u64, u64)>>, NodeError> {
+        Ok(None)
+    }
+
     fn status(&self) -> NodeStatus {
         NodeStatus {
             name: self.name.to_string(),

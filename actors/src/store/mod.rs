@@ -101,6 +101,16 @@ impl UserSnapshot {
     pub fn active_keys(&self) -> impl Iterator<Item = &Key> {
         self.keys.iter().filter(|k| k.state == KeyState::Active)
     }
+
+    /// (uploaded, downloaded) bytes over all of the user's keys.
+    pub fn traffic(&self) -> (i64, i64) {
+        self.keys.iter().fold((0, 0), |(u, d), k| {
+            (
+                u.saturating_add(k.upload_bytes),
+                d.saturating_add(k.download_bytes),
+            )
+        })
+    }
 }
 
 /// The result of one committed write.
@@ -214,6 +224,8 @@ pub trait Store: Send + Sync + 'static {
         next_attempt_at: DateTime<Utc>,
     ) -> Result<()>;
     async fn cancel_op(&self, id: i64, reason: &str, now: DateTime<Utc>) -> Result<()>;
+    /// Adds per-key traffic deltas (email, uplink bytes, downlink bytes) read from a node.
+    async fn add_traffic(&self, deltas: &[(String, u64, u64)]) -> Result<()>;
     /// Makes a node's pending ops due now (the node came back).
     async fn reschedule_node_ops(&self, node: &NodeName, now: DateTime<Utc>) -> Result<u64>;
     /// A new subscription URL token; the old URL stops working.

@@ -55,6 +55,8 @@ pub(super) struct KeyRow {
     pub seq: i64,
     pub state: String,
     pub created_at: DbTime,
+    pub upload_bytes: i64,
+    pub download_bytes: i64,
 }
 
 impl KeyRow {
@@ -65,6 +67,8 @@ impl KeyRow {
             seq: self.seq,
             state: self.state.parse().map_err(corrupt)?,
             created_at: self.created_at.0,
+            upload_bytes: self.upload_bytes,
+            download_bytes: self.download_bytes,
         })
     }
 }
@@ -223,7 +227,7 @@ macro_rules! sql_store {
             let Some(row) = row else { return Ok(None) };
             let sub = read_sub(conn, user).await?;
             let keys: Vec<KeyRow> = sqlx::query_as(
-                "SELECT uuid, email, seq, state, created_at FROM keys
+                "SELECT uuid, email, seq, state, created_at, upload_bytes, download_bytes FROM keys
                  WHERE user_id = $1 ORDER BY seq",
             )
             .bind(user.get())
@@ -273,7 +277,7 @@ macro_rules! sql_store {
 
         async fn active_keys(conn: &mut Conn, user: UserId) -> Result<Vec<KeyRow>> {
             Ok(sqlx::query_as(
-                "SELECT uuid, email, seq, state, created_at FROM keys
+                "SELECT uuid, email, seq, state, created_at, upload_bytes, download_bytes FROM keys
                  WHERE user_id = $1 AND state = 'active' ORDER BY seq",
             )
             .bind(user.get())
@@ -292,6 +296,8 @@ macro_rules! sql_store {
                 seq: last + 1,
                 state: KeyState::Active.as_str().to_owned(),
                 created_at: t(now),
+                upload_bytes: 0,
+                download_bytes: 0,
             };
             sqlx::query(
                 "INSERT INTO keys (user_id, seq, uuid, email, state, created_at)
@@ -812,6 +818,26 @@ macro_rules! sql_store {
                 .bind(id)
                 .execute(&mut *w.tx)
                 .await?;
+                w.tx.commit().await?;
+                Ok(())
+            }
+
+            async fn add_traffic(&self, deltas: &[(String, u64, u64)]) -> Result<()> {
+                if deltas.is_empty() {
+                    return Ok(());
+                }
+                let mut w = self.begin_write().await?;
+                for (email, up, down) in deltas {
+                    sqlx::query(
+                        "UPDATE keys SET upload_bytes = upload_bytes + $1, download_bytes = download_bytes + $2
+                         WHERE email = $3",
+                    )
+                    .bind(i64::try_from(*up).unwrap_or(i64::MAX))
+                    .bind(i64::try_from(*down).unwrap_or(i64::MAX))
+                    .bind(email.to_ascii_lowercase())
+                    .execute(&mut *w.tx)
+                    .await?;
+                }
                 w.tx.commit().await?;
                 Ok(())
             }

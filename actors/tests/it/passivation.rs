@@ -52,11 +52,9 @@ async fn hundred_thousand_idle_actors_passivate(backend: Backend) {
     let activated = sys.registry.stats();
     let peak_rss = rss_kib();
     let activation_time = started.elapsed();
+    // How many are alive at once depends on machine speed versus the idle
+    // timeout; that all were activated and all go away does not.
     assert_eq!(activated.activations as i64, USERS);
-    assert!(
-        activated.live as i64 > USERS / 2,
-        "most actors alive right after activation: {activated:?}"
-    );
 
     let deadline = Instant::now() + Duration::from_secs(60);
     while sys.registry.live() > USERS / 1000 && Instant::now() < deadline {

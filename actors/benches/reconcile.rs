@@ -1,0 +1,665 @@
+//! One reconcile pass of 100,000 desired users against a node that lists about
+//! 100,000 users with 1% drift: wall time and memory (target: under 2 s).
+//!
+//! Run with `cargo bench -p subvisor-actors --bench reconcile`.
+//!
+//! Setup (timed and reported apart from the pass):
+//!
+//! * A SQLite store in a temp dir (WAL, synchronous=NORMAL, 8 connections).
+//!   `BENCH_USERS` users (default 100,000) each get `grant_days(30)` through
+//!   the store (one transaction each, from a few concurrent tasks), with one
+//!   configured node, `fake-1`: one active key and one pending `add` op each.
+//!   Those ops are then marked done (`pending_ops` + `complete_ops`), as the
+//!   outbox driver would have, so the pass measures the diff and its repair,
+//!   not the draining of 100,000 outbox rows.
+//! * A [`FakeXrayNode`] (the Xray gRPC API served from memory, in this
+//!   process, on its own thread) filled by hand from `store.desired_keys()`:
+//!   0.4% of the desired keys are left out (missing: to add), 0.2% get a wrong
+//!   UUID (mismatched: remove, then add), 0.4% as many strays of our namespace
+//!   (`sv.9000000.1`, …: extra, to remove) are added, plus 100 operator users
+//!   (`op-N@example.com`, to be left alone). With 100,000 users: the node lists
+//!   100,100 users, 1,000 of them (1%) drifted, 1,200 node calls to fix.
+//!
+//! Measured, on a real `XrayGateway` actor (gRPC to the fake) inside an actix
+//! System on a multi-threaded Tokio runtime, through `Reconciler::pass`:
+//!
+//! 1. a dry run (diff only),
+//! 2. the reconcile pass (diff and repair: removes, then adds, 64 in flight),
+//! 3. a second pass, which must find no drift (convergence),
+//!
+//! each with its wall time, the returned `NodeDiff`, VmRSS before and after,
+//! and the peak RSS (VmHWM) during the pass: the peak is reset right before
+//! each pass through `/proc/self/clear_refs`. The fake node lives in the same
+//! process; its share of RSS (the filled user table) is reported apart.
+//! A breakdown then times the parts of a pass on their own (the desired-keys
+//! query, the node listing through the gateway and directly, the diff).
+//! Finally the node's users must equal desired ∪ operator users: PASS/FAIL.
+//!
+//! When run without `--bench` (e.g. `cargo test --all-targets`) it does a
+//! smoke run on 2,000 users instead, so tests stay fast.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures_util::stream::{self, StreamExt};
+use subvisor_actors::clock::SystemClock;
+use subvisor_actors::domain::{LinkParams, NodeName, Principal, UserId, parse_key_email};
+use subvisor_actors::provisioning::xray_api::{ApiFlavor, XrayApi};
+use subvisor_actors::provisioning::{
+    GatewaySettings, NodeClient, NodeConfig, NodeDiff, OutboxDriver, Provisioner, Reconciler,
+    XrayGateway,
+};
+use subvisor_actors::store::{self, Store, StoreOptions, WriteCtx};
+use subvisor_testkit::fake_xray::FakeXrayNode;
+use uuid::Uuid;
+
+const NODE: &str = "fake-1";
+const TAG: &str = "vless-in";
+const OPERATORS: usize = 100;
+const TARGET: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone)]
+struct Config {
+    users: usize,
+    /// Concurrent tasks creating the users.
+    writers: usize,
+    smoke: bool,
+}
+
+impl Config {
+    fn from_env() -> Self {
+        // `cargo bench` passes `--bench`; anything else (cargo test) gets a smoke run.
+        let smoke = !std::env::args().any(|a| a == "--bench");
+        let users = env_usize("BENCH_USERS", if smoke { 2_000 } else { 100_000 });
+        assert!(users >= 1_000, "BENCH_USERS must be at least 1,000");
+        Self {
+            users,
+            writers: env_usize("BENCH_WRITERS", 4).max(1),
+            smoke,
+        }
+    }
+
+    /// (missing, mismatched, extra): 0.4%, 0.2%, 0.4% of the desired users.
+    fn drift(&self) -> (usize, usize, usize) {
+        (
+            self.users * 4 / 1000,
+            self.users * 2 / 1000,
+            self.users * 4 / 1000,
+        )
+    }
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .replace('_', "")
+            .parse()
+            .unwrap_or_else(|e| panic!("{name}={v:?} is not a number: {e}")),
+        Err(_) => default,
+    }
+}
+
+fn main() {
+    let cfg = Config::from_env();
+    let started = Instant::now();
+    print_machine(&cfg);
+    let pass = actix::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    })
+    .block_on(bench(cfg));
+    println!("total bench time: {:.1} s", started.elapsed().as_secs_f64());
+    if !pass {
+        std::process::exit(1);
+    }
+}
+
+async fn bench(cfg: Config) -> bool {
+    let mem_start = Mem::read();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("subvisor.db");
+    let opts = StoreOptions::new(format!("sqlite://{}", path.display()));
+    let store = store::connect(&opts).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    println!(
+        "store: SQLite file in a temp dir (WAL, synchronous=NORMAL), {} connections",
+        opts.max_connections
+    );
+
+    // ---- setup: the desired set ----
+    let node = NodeName::new(NODE).expect("node name");
+    let t = Instant::now();
+    grant_all(&store, &node, cfg.users, cfg.writers).await;
+    println!(
+        "setup: {} grants (one transaction each, {} concurrent tasks) in {:.2} s ({:.0}/s)",
+        cfg.users,
+        cfg.writers,
+        t.elapsed().as_secs_f64(),
+        cfg.users as f64 / t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let completed = complete_all_ops(&store).await;
+    println!(
+        "setup: marked {completed} pending provisioning ops done in {:.2} s (the pass measures the diff, not outbox draining)",
+        t.elapsed().as_secs_f64()
+    );
+    let depth = store.outbox_depth().await.expect("outbox depth");
+    assert_eq!(depth.provisioning, 0, "the outbox should be empty");
+
+    let mut desired = store.desired_keys().await.expect("desired keys");
+    desired.sort();
+    assert_eq!(desired.len(), cfg.users, "one active key per user");
+
+    // ---- setup: the node, with 1% drift ----
+    let mem_before_node = Mem::read();
+    let fake = FakeXrayNode::start(TAG).expect("fake node");
+    let (n_missing, n_mismatched, n_extra) = cfg.drift();
+    let t = Instant::now();
+    let mut operators = Vec::with_capacity(OPERATORS);
+    // Spread the drift over the keys: of each 1,000 (sorted by email), the
+    // first 4 are left out and the next 2 get a wrong UUID.
+    let mut missing = 0;
+    let mut mismatched = 0;
+    for (i, (email, uuid)) in desired.iter().enumerate() {
+        match i % 1000 {
+            0..4 if missing < n_missing => missing += 1,
+            4..6 if mismatched < n_mismatched => {
+                mismatched += 1;
+                fake.insert_user(email, Uuid::new_v4());
+            }
+            _ => fake.insert_user(email, *uuid),
+        }
+    }
+    for j in 0..n_extra {
+        fake.insert_user(&format!("sv.{}.1", 9_000_000 + j), Uuid::new_v4());
+    }
+    for j in 0..OPERATORS {
+        let user = (format!("op-{j}@example.com"), Uuid::new_v4());
+        fake.insert_user(&user.0, user.1);
+        operators.push(user);
+    }
+    let listed = fake.users().len();
+    let mem_node = Mem::read();
+    println!(
+        "setup: fake node filled by hand in {:.2} s: lists {listed} users = {} desired with the right UUID + {mismatched} with a wrong UUID + {n_extra} strays in our namespace + {OPERATORS} operator users; {missing} desired missing",
+        t.elapsed().as_secs_f64(),
+        cfg.users - missing - mismatched,
+    );
+    println!(
+        "setup: drift {} of {} desired ({:.2}%): expect missing {missing}, extra {n_extra}, mismatched {mismatched}, {} node calls to fix",
+        missing + mismatched + n_extra,
+        cfg.users,
+        100.0 * (missing + mismatched + n_extra) as f64 / cfg.users as f64,
+        missing + n_extra + 2 * mismatched,
+    );
+    println!(
+        "memory: process start {}; before the fake node {}; after filling it {} (its share: {:+.1} MiB RSS, same process)",
+        mem_start,
+        mem_before_node,
+        mem_node,
+        mib(mem_node.rss_kib - mem_before_node.rss_kib),
+    );
+
+    // ---- the reconciler, on a real gateway actor ----
+    let (events_tx, events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let node_config = NodeConfig {
+        name: node.clone(),
+        api: fake.api_addr(),
+        api_flavor: ApiFlavor::Xray,
+        inbound_tag: TAG.into(),
+        link: link_params(),
+    };
+    let settings = GatewaySettings {
+        // The defaults, but a health check that stays out of the way.
+        health_interval: Duration::from_secs(3600),
+        ..GatewaySettings::default()
+    };
+    let gateway = XrayGateway::start(&node_config, settings.clone(), events_tx).expect("gateway");
+    let gateway: Arc<dyn NodeClient> = Arc::new(gateway);
+    let provisioner = Provisioner::new(vec![gateway.clone()]);
+    let driver = OutboxDriver::new(
+        store.clone(),
+        provisioner,
+        Arc::new(SystemClock),
+        Duration::from_secs(3600),
+    );
+    let (reconciler, _handle) = Reconciler::new(driver, Duration::from_secs(3600), events_rx);
+    // Connect and warm the channel (the first call opens the HTTP/2 connection).
+    let t = Instant::now();
+    while gateway.status().state != "up" && t.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    println!(
+        "gateway: XrayGateway actor to the fake over gRPC (call timeout {:?}, {} retries), up after {:.0} ms",
+        settings.call_timeout,
+        settings.retries,
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    println!();
+
+    let dry = measured_pass(&reconciler, &node, true, "dry run").await;
+    assert_eq!(fake.users().len(), listed, "a dry run changes nothing");
+    let real = measured_pass(&reconciler, &node, false, "reconcile").await;
+    let again = measured_pass(&reconciler, &node, false, "second pass").await;
+
+    // ---- breakdown: the parts of a pass, on their own ----
+    println!();
+    println!("breakdown (each part alone, on the converged node; best of 3):");
+    let (d, n) = best_of(3, || async {
+        store.desired_keys().await.expect("desired keys").len()
+    })
+    .await;
+    println!(
+        "  store.desired_keys()            {:>7.1} ms  ({n} rows)",
+        ms(d)
+    );
+    let (d, n) = best_of(3, || async {
+        gateway
+            .list_users()
+            .await
+            .expect("list")
+            .expect("listing")
+            .len()
+    })
+    .await;
+    println!(
+        "  list_users via gateway actor    {:>7.1} ms  ({n} users)",
+        ms(d)
+    );
+    let api = Arc::new(
+        XrayApi::new(
+            &fake.api_addr(),
+            ApiFlavor::Xray,
+            TAG,
+            settings.call_timeout,
+        )
+        .expect("api"),
+    );
+    let (d, n) = best_of(3, || async {
+        api.list_users()
+            .await
+            .expect("list")
+            .expect("listing")
+            .len()
+    })
+    .await;
+    println!(
+        "  list_users via XrayApi directly {:>7.1} ms  ({n} users)",
+        ms(d)
+    );
+    let keys = store.desired_keys().await.expect("desired keys");
+    let actual = gateway.list_users().await.expect("list").expect("listing");
+    let (d, n) = best_of(3, || {
+        let keys = keys.clone();
+        let actual = actual.clone();
+        async move { replicated_plan(keys, actual) }
+    })
+    .await;
+    println!(
+        "  diff (pass maps, replicated)    {:>7.1} ms  ({n} to change; incl. cloning the inputs)",
+        ms(d)
+    );
+    drop((keys, actual));
+    // The repair: as many adds, then removes, of scratch users of our
+    // namespace, 64 in flight through the gateway, like the pass does.
+    let k = missing + mismatched;
+    let scratch: Vec<(String, Uuid)> = (0..k)
+        .map(|j| (format!("sv.{}.1", 8_000_000 + j), Uuid::new_v4()))
+        .collect();
+    let t = Instant::now();
+    let added = stream::iter(&scratch)
+        .map(|(email, uuid)| gateway.add_user(email, *uuid))
+        .buffer_unordered(64)
+        .filter(|r| std::future::ready(r.is_ok()))
+        .count()
+        .await;
+    let add_time = t.elapsed();
+    let t = Instant::now();
+    let removed = stream::iter(&scratch)
+        .map(|(email, _)| gateway.remove_user(email))
+        .buffer_unordered(64)
+        .filter(|r| std::future::ready(r.is_ok()))
+        .count()
+        .await;
+    let remove_time = t.elapsed();
+    println!(
+        "  {k} adds + {k} removes via gateway, 64 in flight: {:.1} ms + {:.1} ms ({:.0} µs/call; {} failed)",
+        ms(add_time),
+        ms(remove_time),
+        (add_time + remove_time).as_secs_f64() * 1e6 / (2 * k).max(1) as f64,
+        2 * k - added - removed,
+    );
+    if let (Some(r), Some(a)) = (&real, &again) {
+        println!(
+            "  reconcile − second pass (the repair's share of the pass): {:.1} ms for {} node calls",
+            ms(r.1.saturating_sub(a.1)),
+            r.0.fixed + r.0.failed
+        );
+    }
+
+    // ---- correctness ----
+    println!();
+    let want: BTreeSet<(String, Uuid)> = store
+        .desired_keys()
+        .await
+        .expect("desired keys")
+        .into_iter()
+        .chain(operators.iter().cloned())
+        .map(|(e, u)| (e.to_ascii_lowercase(), u))
+        .collect();
+    let have: BTreeSet<(String, Uuid)> = fake
+        .users()
+        .into_iter()
+        .map(|(e, u)| (e.to_ascii_lowercase(), u))
+        .collect();
+    let (n_missing_exp, n_mismatched_exp, n_extra_exp) = (missing, mismatched, n_extra);
+    let diff_ok = |d: &Option<(NodeDiff, Duration)>, m: usize, x: usize, mm: usize| {
+        d.as_ref().is_some_and(|(d, _)| {
+            d.error.is_none()
+                && d.listing
+                && (d.missing, d.extra, d.mismatched) == (m, x, mm)
+                && d.failed == 0
+        })
+    };
+    let checks = [
+        (
+            "dry run reports the drift",
+            diff_ok(&dry, n_missing_exp, n_extra_exp, n_mismatched_exp),
+        ),
+        (
+            "reconcile finds and fixes the drift",
+            diff_ok(&real, n_missing_exp, n_extra_exp, n_mismatched_exp)
+                && real.as_ref().is_some_and(|(d, _)| {
+                    d.fixed == n_missing_exp + n_extra_exp + 2 * n_mismatched_exp
+                }),
+        ),
+        (
+            "second pass finds no drift",
+            diff_ok(&again, 0, 0, 0) && again.as_ref().is_some_and(|(d, _)| d.fixed == 0),
+        ),
+        ("node users == desired ∪ operator users", want == have),
+    ];
+    let mut pass = true;
+    for (what, ok) in checks {
+        println!("check: {what}: {}", if ok { "ok" } else { "FAILED" });
+        pass &= ok;
+    }
+    if want != have {
+        let lacking: Vec<_> = want.difference(&have).take(5).collect();
+        let surplus: Vec<_> = have.difference(&want).take(5).collect();
+        println!(
+            "  node lacks {} (e.g. {lacking:?}), has {} too many (e.g. {surplus:?})",
+            want.difference(&have).count(),
+            have.difference(&want).count()
+        );
+    }
+    if let Some((_, took)) = &real {
+        println!(
+            "reconcile of {} desired against {listed} listed with {:.1}% drift: {:.0} ms wall (target < {} ms: {})",
+            cfg.users,
+            100.0 * (missing + mismatched + n_extra) as f64 / cfg.users as f64,
+            ms(*took),
+            TARGET.as_millis(),
+            if *took < TARGET { "met" } else { "MISSED" }
+        );
+    }
+    println!("{}", if pass { "PASS" } else { "FAIL" });
+
+    drop(reconciler);
+    store.close().await;
+    drop(fake);
+    pass
+}
+
+/// One pass of `Reconciler::pass(Some(node), true, dry_run)`, timed, with memory.
+async fn measured_pass(
+    reconciler: &Reconciler,
+    node: &NodeName,
+    dry_run: bool,
+    label: &str,
+) -> Option<(NodeDiff, Duration)> {
+    let before = Mem::read();
+    let reset = Mem::reset_peak();
+    let t = Instant::now();
+    let result = reconciler.pass(Some(node.clone()), true, dry_run).await;
+    let took = t.elapsed();
+    let after = Mem::read();
+    let diff = match result {
+        Ok(mut diffs) if diffs.len() == 1 => diffs.remove(0),
+        other => {
+            println!("{label}: unexpected result {other:?}");
+            return None;
+        }
+    };
+    println!(
+        "{label:<11}: {:>7.1} ms wall | desired {} actual {} missing {} extra {} mismatched {} fixed {} failed {} duration_ms {}{}",
+        ms(took),
+        diff.desired,
+        diff.actual.map_or_else(|| "-".into(), |a| a.to_string()),
+        diff.missing,
+        diff.extra,
+        diff.mismatched,
+        diff.fixed,
+        diff.failed,
+        diff.duration_ms,
+        diff.error
+            .as_ref()
+            .map_or_else(String::new, |e| format!(" ERROR {e}")),
+    );
+    println!(
+        "{:<11}  memory: VmRSS {:.1} → {:.1} MiB ({:+.1} MiB), peak during the pass {} ({:+.1} MiB over the RSS before)",
+        "",
+        mib(before.rss_kib),
+        mib(after.rss_kib),
+        mib(after.rss_kib - before.rss_kib),
+        if reset {
+            format!("{:.1} MiB", mib(after.hwm_kib))
+        } else {
+            format!(
+                "{:.1} MiB (process-wide: peak reset unavailable)",
+                mib(after.hwm_kib)
+            )
+        },
+        mib(after.hwm_kib - before.rss_kib),
+    );
+    Some((diff, took))
+}
+
+/// Gives every user 1..=users 30 days from `writers` concurrent tasks.
+async fn grant_all(store: &Arc<dyn Store>, node: &NodeName, users: usize, writers: usize) {
+    let mut tasks = Vec::with_capacity(writers);
+    for w in 0..writers {
+        let store = store.clone();
+        let nodes = vec![node.clone()];
+        tasks.push(tokio::spawn(async move {
+            for u in (w + 1..=users).step_by(writers) {
+                let ctx = WriteCtx {
+                    now: Utc::now(),
+                    by: Principal::System,
+                    nodes: &nodes,
+                };
+                let user = UserId::new(u as i64).expect("user id");
+                store.grant_days(&ctx, user, 30).await.expect("grant_days");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("grant task");
+    }
+}
+
+/// Marks every pending provisioning op done; returns how many.
+async fn complete_all_ops(store: &Arc<dyn Store>) -> usize {
+    let mut total = 0;
+    loop {
+        let ids: Vec<i64> = store
+            .pending_ops(20_000)
+            .await
+            .expect("pending ops")
+            .into_iter()
+            .map(|p| p.op.id)
+            .collect();
+        if ids.is_empty() {
+            return total;
+        }
+        total += ids.len();
+        store
+            .complete_ops(&ids, Utc::now())
+            .await
+            .expect("complete ops");
+    }
+}
+
+/// The Reconciler's diff (its `plan` is private), for the breakdown: the same
+/// maps and lookups, on owned inputs. Returns how many changes it found.
+fn replicated_plan(desired: Vec<(String, Uuid)>, actual: Vec<(String, Uuid)>) -> usize {
+    let desired: HashMap<String, (String, Uuid)> = desired
+        .into_iter()
+        .map(|(email, uuid)| (email.to_ascii_lowercase(), (email, uuid)))
+        .collect();
+    let mut removes = Vec::new();
+    let mut present: HashMap<String, Uuid> = HashMap::with_capacity(actual.len());
+    for (email, uuid) in actual {
+        let lower = email.to_ascii_lowercase();
+        match desired.get(&lower) {
+            Some((_, want)) if *want == uuid => {
+                present.insert(lower, uuid);
+            }
+            Some(_) => removes.push(email),
+            None if parse_key_email(&email).is_some() => removes.push(email),
+            None => {}
+        }
+    }
+    let adds: Vec<(String, Uuid)> = desired
+        .iter()
+        .filter(|(lower, _)| !present.contains_key(*lower))
+        .map(|(_, (email, uuid))| (email.clone(), *uuid))
+        .collect();
+    removes.len() + adds.len()
+}
+
+/// Best wall time of `runs` runs of `f`, and the last run's output.
+async fn best_of<F, Fut>(runs: usize, f: F) -> (Duration, usize)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = usize>,
+{
+    let mut best = Duration::MAX;
+    let mut out = 0;
+    for _ in 0..runs {
+        let t = Instant::now();
+        out = f().await;
+        best = best.min(t.elapsed());
+    }
+    (best, out)
+}
+
+/// VmRSS and VmHWM of this process, in KiB.
+#[derive(Debug, Clone, Copy, Default)]
+struct Mem {
+    rss_kib: i64,
+    hwm_kib: i64,
+}
+
+impl Mem {
+    fn read() -> Self {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0)
+        };
+        Self {
+            rss_kib: field("VmRSS:"),
+            hwm_kib: field("VmHWM:"),
+        }
+    }
+
+    /// Resets VmHWM to the current RSS (Linux ≥ 4.0); false if not possible.
+    fn reset_peak() -> bool {
+        std::fs::write("/proc/self/clear_refs", "5").is_ok()
+    }
+}
+
+impl std::fmt::Display for Mem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "VmRSS {:.1} MiB (VmHWM {:.1} MiB)",
+            mib(self.rss_kib),
+            mib(self.hwm_kib)
+        )
+    }
+}
+
+fn mib(kib: i64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn link_params() -> LinkParams {
+    LinkParams {
+        host: "vpn.example.com".into(),
+        port: 443,
+        sni: "www.example.com".into(),
+        public_key: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+        short_id: String::new(),
+        fingerprint: "chrome".into(),
+        label: "bench".into(),
+    }
+}
+
+fn print_machine(cfg: &Config) {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            let (key, value) = l.split_once(':')?;
+            (key.trim() == "model name").then(|| value.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mem_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let line = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib / (1024.0 * 1024.0))
+        })
+        .map_or_else(|| "?".into(), |g| format!("{g:.1}"));
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or_else(|_| "?".into(), |k| k.trim().to_string());
+    let rustc = std::process::Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or_else(
+            || "rustc ?".into(),
+            |o| String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        );
+    let profile = if cfg!(debug_assertions) {
+        "debug (debug_assertions on: figures are not representative)"
+    } else {
+        "release (cargo bench profile)"
+    };
+    println!(
+        "machine: {cpus} CPUs (nproc), {model}, {mem_gib} GiB RAM, Linux {kernel}; {rustc}, profile {profile}"
+    );
+    if cfg.smoke {
+        println!(
+            "smoke run (no --bench flag): {} users, figures are meaningless",
+            cfg.users
+        );
+    }
+}
