@@ -15,9 +15,9 @@
 //! * A [`FakeXrayNode`] (the Xray gRPC API served from memory, in this
 //!   process, on its own thread) filled by hand from `store.desired_keys()`:
 //!   0.4% of the desired keys are left out (missing: to add), 0.2% get a wrong
-//!   UUID (mismatched: remove, then add), 0.4% as many strays of our namespace
-//!   (`sv.9000000.1`, …: extra, to remove) are added, plus 100 operator users
-//!   (`op-N@example.com`, to be left alone). With 100,000 users: the node lists
+//!   UUID (mismatched: remove, then add), strays of our namespace numbering
+//!   0.4% of the desired set (`sv.9000000.1`, …: extra, to remove) are added,
+//!   plus 100 operator users (`op-N@example.com`, to be left alone). With 100,000 users: the node lists
 //!   100,100 users, 1,000 of them (1%) drifted, 1,200 node calls to fix.
 //!
 //! Measured, on a real `XrayGateway` actor (gRPC to the fake) inside an actix
@@ -25,15 +25,21 @@
 //!
 //! 1. a dry run (diff only),
 //! 2. the reconcile pass (diff and repair: removes, then adds, 64 in flight),
-//! 3. a second pass, which must find no drift (convergence),
+//! 3. a second pass, which must find no drift (convergence), then
+//!    `BENCH_STEADY_PASSES` more (default 5), to watch RSS settle,
 //!
 //! each with its wall time, the returned `NodeDiff`, VmRSS before and after,
 //! and the peak RSS (VmHWM) during the pass: the peak is reset right before
 //! each pass through `/proc/self/clear_refs`. The fake node lives in the same
 //! process; its share of RSS (the filled user table) is reported apart.
 //! A breakdown then times the parts of a pass on their own (the desired-keys
-//! query, the node listing through the gateway and directly, the diff).
+//! query, the node listing through the gateway and directly, the diff, and
+//! as many adds and removes of scratch users as the repair makes, 64 in
+//! flight through the gateway).
 //! Finally the node's users must equal desired ∪ operator users: PASS/FAIL.
+//!
+//! Knobs: `BENCH_USERS` (default 100,000), `BENCH_WRITERS` (setup tasks,
+//! default 4), `BENCH_STEADY_PASSES` (default 5).
 //!
 //! When run without `--bench` (e.g. `cargo test --all-targets`) it does a
 //! smoke run on 2,000 users instead, so tests stay fast.
@@ -65,6 +71,8 @@ struct Config {
     users: usize,
     /// Concurrent tasks creating the users.
     writers: usize,
+    /// Converged passes after the second, to watch RSS settle.
+    steady_passes: usize,
     smoke: bool,
 }
 
@@ -77,6 +85,7 @@ impl Config {
         Self {
             users,
             writers: env_usize("BENCH_WRITERS", 4).max(1),
+            steady_passes: env_usize("BENCH_STEADY_PASSES", 5),
             smoke,
         }
     }
@@ -246,63 +255,89 @@ async fn bench(cfg: Config) -> bool {
     assert_eq!(fake.users().len(), listed, "a dry run changes nothing");
     let real = measured_pass(&reconciler, &node, false, "reconcile").await;
     let again = measured_pass(&reconciler, &node, false, "second pass").await;
+    // A few more converged passes: does RSS settle?
+    let mut steady = Vec::new();
+    for _ in 0..cfg.steady_passes {
+        let t = Instant::now();
+        let diff = reconciler.pass(Some(node.clone()), true, false).await;
+        let drift = diff.ok().and_then(|d| {
+            let d = d.first()?;
+            Some(d.missing + d.extra + d.mismatched + d.failed + usize::from(d.error.is_some()))
+        });
+        steady.push((t.elapsed(), drift, Mem::read().rss_kib));
+    }
+    if !steady.is_empty() {
+        let line: Vec<String> = steady
+            .iter()
+            .map(|(d, _, rss)| format!("{:.0} ms / {:.1} MiB", ms(*d), mib(*rss)))
+            .collect();
+        println!(
+            "{} more converged passes (wall / VmRSS after): {}",
+            steady.len(),
+            line.join(", ")
+        );
+    }
+    let steady_ok = steady.iter().all(|(_, drift, _)| *drift == Some(0));
 
     // ---- breakdown: the parts of a pass, on their own ----
     println!();
-    println!("breakdown (each part alone, on the converged node; best of 3):");
-    let (d, n) = best_of(3, || async {
+    println!(
+        "breakdown (each part alone, on the converged node; best of 3 wall; peak RSS over the RSS before, worst of 3):"
+    );
+    let (d, peak, n) = best_of(3, || async {
         store.desired_keys().await.expect("desired keys").len()
     })
     .await;
     println!(
-        "  store.desired_keys()            {:>7.1} ms  ({n} rows)",
-        ms(d)
+        "  store.desired_keys()            {:>7.1} ms  peak {:+6.1} MiB  ({n} rows)",
+        ms(d),
+        mib(peak)
     );
-    let (d, n) = best_of(3, || async {
-        gateway
-            .list_users()
-            .await
-            .expect("list")
-            .expect("listing")
-            .len()
+    let (d, peak, n) = best_of(3, || async {
+        let users = gateway.list_users().await.expect("list");
+        users.expect("listing").len()
     })
     .await;
     println!(
-        "  list_users via gateway actor    {:>7.1} ms  ({n} users)",
-        ms(d)
+        "  list_users via gateway actor    {:>7.1} ms  peak {:+6.1} MiB  ({n} users; incl. the fake's side)",
+        ms(d),
+        mib(peak)
     );
-    let api = Arc::new(
-        XrayApi::new(
-            &fake.api_addr(),
-            ApiFlavor::Xray,
-            TAG,
-            settings.call_timeout,
-        )
-        .expect("api"),
-    );
-    let (d, n) = best_of(3, || async {
-        api.list_users()
-            .await
-            .expect("list")
-            .expect("listing")
-            .len()
+    let api = XrayApi::new(
+        &fake.api_addr(),
+        ApiFlavor::Xray,
+        TAG,
+        settings.call_timeout,
+    )
+    .expect("api");
+    let (d, peak, n) = best_of(3, || async {
+        let users = api.list_users().await.expect("list");
+        users.expect("listing").len()
     })
     .await;
     println!(
-        "  list_users via XrayApi directly {:>7.1} ms  ({n} users)",
-        ms(d)
+        "  list_users via XrayApi directly {:>7.1} ms  peak {:+6.1} MiB  ({n} users; incl. the fake's side)",
+        ms(d),
+        mib(peak)
     );
     let keys = store.desired_keys().await.expect("desired keys");
     let actual = gateway.list_users().await.expect("list").expect("listing");
-    let (d, n) = best_of(3, || {
-        let keys = keys.clone();
-        let actual = actual.clone();
-        async move { replicated_plan(keys, actual) }
-    })
-    .await;
+    let mut best = Duration::MAX;
+    let mut peak = 0;
+    let mut n = 0;
+    for _ in 0..3 {
+        let (k, a) = (keys.clone(), actual.clone());
+        let before = Mem::read();
+        Mem::reset_peak();
+        let t = Instant::now();
+        n = replicated_plan(k, a);
+        best = best.min(t.elapsed());
+        peak = peak.max(Mem::read().hwm_kib - before.rss_kib);
+    }
     println!(
-        "  diff (pass maps, replicated)    {:>7.1} ms  ({n} to change; incl. cloning the inputs)",
-        ms(d)
+        "  diff (pass maps, replicated)    {:>7.1} ms  peak {:+6.1} MiB  ({n} to change; inputs owned, dropped inside)",
+        ms(best),
+        mib(peak)
     );
     drop((keys, actual));
     // The repair: as many adds, then removes, of scratch users of our
@@ -382,6 +417,7 @@ async fn bench(cfg: Config) -> bool {
             "second pass finds no drift",
             diff_ok(&again, 0, 0, 0) && again.as_ref().is_some_and(|(d, _)| d.fixed == 0),
         ),
+        ("further converged passes find no drift", steady_ok),
         ("node users == desired ∪ operator users", want == have),
     ];
     let mut pass = true;
@@ -543,20 +579,25 @@ fn replicated_plan(desired: Vec<(String, Uuid)>, actual: Vec<(String, Uuid)>) ->
     removes.len() + adds.len()
 }
 
-/// Best wall time of `runs` runs of `f`, and the last run's output.
-async fn best_of<F, Fut>(runs: usize, f: F) -> (Duration, usize)
+/// Best wall time of `runs` runs of `f`, the worst peak RSS over the RSS
+/// before a run (KiB), and the last run's output.
+async fn best_of<F, Fut>(runs: usize, f: F) -> (Duration, i64, usize)
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = usize>,
 {
     let mut best = Duration::MAX;
+    let mut peak = 0;
     let mut out = 0;
     for _ in 0..runs {
+        let before = Mem::read();
+        Mem::reset_peak();
         let t = Instant::now();
         out = f().await;
         best = best.min(t.elapsed());
+        peak = peak.max(Mem::read().hwm_kib - before.rss_kib);
     }
-    (best, out)
+    (best, peak, out)
 }
 
 /// VmRSS and VmHWM of this process, in KiB.

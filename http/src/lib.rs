@@ -9,6 +9,7 @@ pub mod metrics;
 mod ops;
 mod public;
 mod rate_limit;
+pub mod signature;
 mod views;
 
 pub use error::ApiError;

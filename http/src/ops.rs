@@ -168,22 +168,29 @@ async fn grant(
     path: web::Path<String>,
     body: web::Json<GrantBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = parse_user(&path)?;
+    parse_user(&path)?; // a bad id is reported before a bad day count
     if !(1..=MAX_GRANT_DAYS).contains(&body.days) {
         return Err(ApiError::BadRequest(format!(
             "days must be 1..={MAX_GRANT_DAYS}"
         )));
     }
-    let change = state
-        .registry
-        .send(
-            user,
-            GrantDays {
-                days: body.days,
-                by: Principal::Ops,
-            },
-        )
-        .await?;
+    let grant = GrantDays {
+        days: body.days,
+        by: Principal::Ops,
+    };
+    write(&state, &path, grant).await
+}
+
+/// Sends `msg` to the user's actor (like every write) and answers with the committed view.
+async fn write<M>(state: &OpsState, raw_user: &str, msg: M) -> Result<HttpResponse, ApiError>
+where
+    M: actix::Message<Result = subvisor_actors::Result<Change>> + Send + 'static,
+    subvisor_actors::UserActor: actix::Handler<M>,
+    <subvisor_actors::UserActor as actix::Actor>::Context:
+        actix::dev::ToEnvelope<subvisor_actors::UserActor, M>,
+{
+    let user = parse_user(raw_user)?;
+    let change = state.registry.send(user, msg).await?;
     Ok(state.view(&change))
 }
 
@@ -191,36 +198,21 @@ async fn revoke(
     state: web::Data<OpsState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = parse_user(&path)?;
-    let change = state
-        .registry
-        .send(user, Revoke { by: Principal::Ops })
-        .await?;
-    Ok(state.view(&change))
+    write(&state, &path, Revoke { by: Principal::Ops }).await
 }
 
 async fn reissue(
     state: web::Data<OpsState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = parse_user(&path)?;
-    let change = state
-        .registry
-        .send(user, Reissue { by: Principal::Ops })
-        .await?;
-    Ok(state.view(&change))
+    write(&state, &path, Reissue { by: Principal::Ops }).await
 }
 
 async fn rotate_sub_token(
     state: web::Data<OpsState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = parse_user(&path)?;
-    let change = state
-        .registry
-        .send(user, RotateSubToken { by: Principal::Ops })
-        .await?;
-    Ok(state.view(&change))
+    write(&state, &path, RotateSubToken { by: Principal::Ops }).await
 }
 
 #[derive(Debug, Default, Deserialize)]

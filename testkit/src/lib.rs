@@ -37,30 +37,32 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How many times to retry startup when the chosen port was taken meanwhile.
 const START_ATTEMPTS: usize = 3;
 
-/// Shell wrapper around the server, run as `sh -c SCRIPT sh <postgres> <root> <port>`.
+/// Stops a process when its guard pipe closes: run as
+/// `sh -c GUARD_SCRIPT sh <dir> <signal> <program> <args>…` with stdin a pipe
+/// held open by the Rust side.
 ///
-/// stdin is a pipe held open by [`PgCluster`]. A background reader waits for EOF
-/// on it (the cluster was dropped or the test process died), marks the stop as
-/// requested and asks postgres for a fast shutdown. The main shell waits for
-/// postgres and then removes the whole cluster directory, unless postgres exited
-/// on its own (startup failure), in which case the files are kept so the test
-/// process can read the log. The shell runs in its own process group, so a
-/// terminal Ctrl-C only reaches the test process; `INT`/`HUP` are ignored anyway.
-const SERVER_SCRIPT: &str = r#"
+/// A background reader waits for EOF on the pipe (the value was dropped, or the
+/// test process died even by SIGKILL), marks the stop as requested and sends
+/// `<signal>` to the program. The shell waits for the program and then removes
+/// `<dir>`, unless the program exited on its own (a startup failure), in which
+/// case the files are kept so the test process can read the log. Run the shell
+/// in its own process group: a terminal Ctrl-C then reaches only the test
+/// process; `INT`/`HUP` are ignored anyway.
+pub(crate) const GUARD_SCRIPT: &str = r#"
+dir=$1
+sig=$2
+shift 2
 exec 3<&0 0</dev/null
-"$1" -D "$2/data" -p "$3" -k "$2" \
-    -c listen_addresses=127.0.0.1 -c logging_collector=off \
-    -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-    -c max_connections=300 -c shared_buffers=64MB &
+"$@" &
 pid=$!
-( read _ <&3; : >"$2/stop-requested"; kill -INT "$pid" 2>/dev/null ) &
+( read _ <&3; : >"$dir/stop-requested"; kill -"$sig" "$pid" 2>/dev/null ) &
 reader=$!
 exec 3<&-
 trap '' INT HUP
 wait "$pid"
 status=$?
-if [ -e "$2/stop-requested" ]; then
-    rm -rf "$2"
+if [ -e "$dir/stop-requested" ]; then
+    rm -rf "$dir"
 else
     kill "$reader" 2>/dev/null
 fi
@@ -194,11 +196,31 @@ impl PgCluster {
         // dying closes the pipe, which is the one shutdown path.
         cmd.process_group(0);
         cmd.arg("-c")
-            .arg(SERVER_SCRIPT)
+            .arg(GUARD_SCRIPT)
             .arg("sh")
-            .arg(&bin.postgres)
             .arg(&root)
-            .arg(port.to_string())
+            .arg("INT")
+            .arg(&bin.postgres)
+            .arg("-D")
+            .arg(root.join("data"))
+            .args(["-p", &port.to_string(), "-k"])
+            .arg(&root)
+            .args([
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "logging_collector=off",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=300",
+                "-c",
+                "shared_buffers=64MB",
+            ])
             .stdin(Stdio::piped())
             .stdout(log)
             .stderr(log_err);

@@ -38,34 +38,6 @@ const RESTART_PATIENCE: Duration = Duration::from_secs(5);
 const FETCH_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const FETCH_IO_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Shell wrapper, run as `sh -c SCRIPT sh <dir> <v2ray> <args>...`.
-///
-/// stdin is a pipe held open by the Rust side. A background reader waits for
-/// EOF on it (the value was dropped or killed, or the test process died) and
-/// then `SIGKILL`s v2ray. The shell waits for v2ray and removes its directory
-/// if the stop was requested; when v2ray exited on its own (startup failure)
-/// the directory is kept so the log can be read. Own process group, `INT`/`HUP`
-/// ignored: a terminal Ctrl-C reaches only the test process.
-const WRAPPER_SCRIPT: &str = r#"
-dir=$1
-shift
-exec 3<&0 0</dev/null
-"$@" >"$dir/v2ray.log" 2>&1 &
-pid=$!
-( read _ <&3; : >"$dir/stop-requested"; kill -KILL "$pid" 2>/dev/null ) &
-reader=$!
-exec 3<&-
-trap '' INT HUP
-wait "$pid"
-status=$?
-if [ -e "$dir/stop-requested" ]; then
-    rm -rf "$dir"
-else
-    kill "$reader" 2>/dev/null
-fi
-exit "$status"
-"#;
-
 /// A v2ray node on loopback: gRPC API (`HandlerService`, `StatsService`, per-user
 /// stats at level 0) and a VLESS inbound (tag `vless-in`, tcp, no security, no
 /// clients, decryption none). Users added over the API live in memory only, so
@@ -527,18 +499,25 @@ impl V2rayProcess {
         std::fs::write(&config_path, text)
             .map_err(|e| annotate(e, format!("cannot write {}", config_path.display())))?;
 
+        let log_path = dir.path().join("v2ray.log");
+        let log = std::fs::File::create(&log_path)
+            .map_err(|e| annotate(e, format!("cannot create {}", log_path.display())))?;
+        let log_err = log
+            .try_clone()
+            .map_err(|e| annotate(e, "cannot duplicate the log file handle"))?;
         let mut cmd = Command::new("sh");
         cmd.process_group(0)
             .current_dir(dir.path())
             .arg("-c")
-            .arg(WRAPPER_SCRIPT)
+            .arg(crate::GUARD_SCRIPT)
             .arg("sh")
             .arg(dir.path())
+            .arg("KILL")
             .arg(&bin.path)
             .args(bin.args(&config_path))
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stdout(log)
+            .stderr(log_err);
         let mut child = cmd
             .spawn()
             .map_err(|e| annotate(e, format!("cannot spawn {}", bin.path.display())))?;

@@ -210,6 +210,9 @@ impl Reconciler {
         if let Err(e) = self.converge(node, full, dry_run, &mut diff).await {
             diff.error = Some(e);
         }
+        drop(_guard);
+        // Ops committed while we held the node's lock are applied now, not at the next poll.
+        self.driver.provisioner().wake();
         diff.duration_ms = started.elapsed().as_millis() as u64;
         let label = name.to_string();
         metrics::counter!(m::RECONCILE_DRIFT_FOUND, "node" => label.clone())
