@@ -273,8 +273,14 @@ fn js_number(n: &serde_json::Number) -> String {
 }
 
 /// ECMA-262 `Number::toString(x, 10)` for a double. Rust's `{:e}` gives the
-/// shortest round-trip digits, as JS does. This function only places the
-/// decimal point and the exponent by the spec's rules.
+/// shortest round-trip digit count k. When two k-digit strings both
+/// round-trip and sit at the same distance from x (x lies exactly halfway,
+/// e.g. `1612474435906006.25`), `{:e}` rounds half up, while JS takes the
+/// closest one and, on a tie, the even one (ECMA-262 Number::toString, Note 2,
+/// which V8 follows). Rust's fixed-precision `{:.N e}` rounds the exact value
+/// half-to-even, so the correctly rounded k-digit form is used whenever it
+/// round-trips. This function then only places the decimal point and the
+/// exponent by the spec's rules.
 fn js_f64(x: f64) -> String {
     if !x.is_finite() {
         // JSON.stringify renders NaN and the infinities as null. A Value
@@ -284,14 +290,16 @@ fn js_f64(x: f64) -> String {
     if x == 0.0 {
         return "0".to_owned(); // covers -0, which JSON.stringify prints as "0"
     }
-    let sci = format!("{:e}", x.abs()); // e.g. "1.25e-7", "1e21"
-    let Some((mantissa, exponent)) = sci.split_once('e') else {
-        return sci;
+    let magnitude = x.abs();
+    let shortest = format!("{magnitude:e}"); // e.g. "1.25e-7", "1e21"
+    let Some((digits, exponent)) = scientific_parts(&shortest) else {
+        return shortest;
     };
-    let Ok(exponent) = exponent.parse::<i32>() else {
-        return sci;
+    let rounded = format!("{:.*e}", digits.len() - 1, magnitude);
+    let (digits, exponent) = match scientific_parts(&rounded) {
+        Some(parts) if rounded.parse::<f64>() == Ok(magnitude) => parts,
+        _ => (digits, exponent),
     };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
     let k = digits.len() as i32; // number of significant digits
     let n = exponent + 1; // x = 0.d1d2..dk × 10^n
     let mut out = String::with_capacity(32);
@@ -315,11 +323,22 @@ fn js_f64(x: f64) -> String {
             out.push('.');
             out.push_str(&digits[1..]);
         }
+        let e = n - 1;
         out.push('e');
-        out.push(if n - 1 >= 0 { '+' } else { '-' });
-        out.push_str(&(n - 1).abs().to_string());
+        out.push(if e >= 0 { '+' } else { '-' });
+        out.push_str(&e.abs().to_string());
     }
     out
+}
+
+/// Splits Rust's `{:e}` output ("1.25e-7") into significant digits without
+/// trailing zeros ("125") and the decimal exponent (-7).
+fn scientific_parts(sci: &str) -> Option<(String, i32)> {
+    let (mantissa, exponent) = sci.split_once('e')?;
+    let exponent = exponent.parse::<i32>().ok()?;
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let digits = digits.trim_end_matches('0');
+    (!digits.is_empty()).then(|| (digits.to_owned(), exponent))
 }
 
 /// The same nesting limit as `serde_json`'s default recursion limit.
@@ -934,6 +953,11 @@ mod tests {
         ("0.09853637216235617", "0.09853637216235617"),
         ("4.35", "4.35"),
         ("-1.5e-10", "-1.5e-10"),
+        // Exact ties between two shortest digit strings: JS takes the even one.
+        ("1612474435906006.25", "1612474435906006.2"),
+        ("-2195140926816803.25", "-2195140926816803.2"),
+        ("95279580923047.625", "95279580923047.62"),
+        ("1368535313361254.25", "1368535313361254.2"),
     ];
 
     #[test]
