@@ -175,6 +175,52 @@ pub struct TrialSettings {
 #[serde(deny_unknown_fields)]
 pub struct PaymentSettings {
     pub balance_currency: String,
+    /// Unpaid orders expire after this long (a late confirmation is still honoured).
+    #[serde(with = "humantime_serde")]
+    pub order_ttl: Duration,
+    pub cryptobot: Option<CryptoBotSettings>,
+    pub nowpayments: Option<NowPaymentsSettings>,
+}
+
+/// `[payments.cryptobot]`: Crypto Pay (@CryptoBot).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CryptoBotSettings {
+    pub token: SecretString,
+    #[serde(default = "cryptobot_mainnet")]
+    pub base_url: String,
+    /// `fiat` (invoice in the plan's fiat currency) or `asset` (in `asset`).
+    #[serde(default = "fiat_pricing")]
+    pub pricing: String,
+    pub asset: Option<String>,
+    pub accepted_assets: Option<String>,
+    #[serde(default = "two")]
+    pub decimals: u32,
+}
+
+/// `[payments.nowpayments]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NowPaymentsSettings {
+    pub api_key: SecretString,
+    pub ipn_secret: SecretString,
+    #[serde(default = "nowpayments_live")]
+    pub base_url: String,
+    #[serde(default = "two")]
+    pub decimals: u32,
+}
+
+fn cryptobot_mainnet() -> String {
+    "https://pay.crypt.bot/api".into()
+}
+fn nowpayments_live() -> String {
+    "https://api.nowpayments.io/v1".into()
+}
+fn fiat_pricing() -> String {
+    "fiat".into()
+}
+fn two() -> u32 {
+    2
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -282,6 +328,59 @@ impl Settings {
         }
         Currency::new(self.payments.balance_currency.clone())
             .map_err(|e| invalid("payments.balance_currency", e.to_string()))?;
+        if self.payments.order_ttl < Duration::from_secs(1) {
+            return Err(invalid("payments.order_ttl", "must be at least 1s"));
+        }
+        let url_ok = |u: &str| u.starts_with("https://") || u.starts_with("http://");
+        if let Some(cb) = &self.payments.cryptobot {
+            if cb.token.expose_secret().trim().is_empty() {
+                return Err(invalid("payments.cryptobot.token", "must not be empty"));
+            }
+            if !url_ok(&cb.base_url) {
+                return Err(invalid(
+                    "payments.cryptobot.base_url",
+                    "must be an http(s) URL",
+                ));
+            }
+            match (cb.pricing.as_str(), &cb.asset) {
+                ("fiat", _) | ("asset", Some(_)) => {}
+                ("asset", None) => {
+                    return Err(invalid(
+                        "payments.cryptobot.asset",
+                        "required with pricing = \"asset\"",
+                    ));
+                }
+                _ => {
+                    return Err(invalid(
+                        "payments.cryptobot.pricing",
+                        "must be \"fiat\" or \"asset\"",
+                    ));
+                }
+            }
+            if cb.decimals > 12 {
+                return Err(invalid("payments.cryptobot.decimals", "must be 0..=12"));
+            }
+        }
+        if let Some(np) = &self.payments.nowpayments {
+            if np.api_key.expose_secret().trim().is_empty() {
+                return Err(invalid("payments.nowpayments.api_key", "must not be empty"));
+            }
+            if np.ipn_secret.expose_secret().trim().is_empty() {
+                return Err(invalid(
+                    "payments.nowpayments.ipn_secret",
+                    "must not be empty",
+                ));
+            }
+            if !url_ok(&np.base_url) {
+                return Err(invalid(
+                    "payments.nowpayments.base_url",
+                    "must be an http(s) URL",
+                ));
+            }
+            if np.decimals > 12 {
+                return Err(invalid("payments.nowpayments.decimals", "must be 0..=12"));
+            }
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", e.to_string()))?;
         self.plans()?;
@@ -414,6 +513,74 @@ impl Settings {
             restart_window: self.actors.restart_window,
             trial_days: self.trial.days,
             arbiters: self.actors.arbiters,
+        }
+    }
+
+    /// Clients of the configured invoice-page providers.
+    pub fn payment_clients(&self) -> Result<subvisor_http::PaymentClients, ConfigError> {
+        use subvisor_actors::payments::{
+            CryptoBotClient, CryptoBotConfig, CryptoBotPricing, NowPaymentsClient,
+            NowPaymentsConfig,
+        };
+        let cryptobot = match &self.payments.cryptobot {
+            Some(c) => Some(
+                CryptoBotClient::new(CryptoBotConfig {
+                    token: c.token.clone(),
+                    base_url: c.base_url.clone(),
+                    pricing: match &c.asset {
+                        Some(asset) if c.pricing == "asset" => CryptoBotPricing::Asset {
+                            asset: asset.clone(),
+                            decimals: c.decimals,
+                        },
+                        _ => CryptoBotPricing::Fiat {
+                            accepted_assets: c.accepted_assets.clone(),
+                            decimals: c.decimals,
+                        },
+                    },
+                    expires_in: Some(
+                        u32::try_from(self.payments.order_ttl.as_secs())
+                            .unwrap_or(u32::MAX)
+                            .clamp(1, 2_678_400),
+                    ),
+                })
+                .map_err(|e| invalid("payments.cryptobot", e.to_string()))?,
+            ),
+            None => None,
+        };
+        let nowpayments = match &self.payments.nowpayments {
+            Some(n) => Some(
+                NowPaymentsClient::new(NowPaymentsConfig {
+                    api_key: n.api_key.clone(),
+                    base_url: n.base_url.clone(),
+                    ipn_callback_url: format!(
+                        "{}/pay/nowpayments",
+                        self.subscription.public_url.trim_end_matches('/')
+                    ),
+                    decimals: n.decimals,
+                })
+                .map_err(|e| invalid("payments.nowpayments", e.to_string()))?,
+            ),
+            None => None,
+        };
+        Ok(subvisor_http::PaymentClients {
+            cryptobot,
+            nowpayments,
+        })
+    }
+
+    /// Secrets the webhook endpoints verify with.
+    pub fn webhook_secrets(&self) -> subvisor_http::WebhookSecrets {
+        subvisor_http::WebhookSecrets {
+            cryptobot: self
+                .payments
+                .cryptobot
+                .as_ref()
+                .map(|c| (c.token.expose_secret().to_owned(), c.decimals)),
+            nowpayments: self
+                .payments
+                .nowpayments
+                .as_ref()
+                .map(|n| (n.ipn_secret.expose_secret().to_owned(), n.decimals)),
         }
     }
 

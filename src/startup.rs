@@ -113,7 +113,8 @@ impl Application {
             registry.clone(),
             settings.scheduler.interval,
             settings.scheduler.batch,
-        );
+        )
+        .with_order_ttl(settings.payments.order_ttl);
         let workers = vec![
             tokio::spawn(driver.run(stopped.clone())),
             tokio::spawn(reconciler.run(stopped.clone())),
@@ -139,12 +140,14 @@ impl Application {
             balance_currency: settings.payments.balance_currency.clone(),
             links: links.clone(),
             reconciler: reconciler_handle,
+            payments: settings.payment_clients()?,
         };
         let public_state = PublicState {
             registry: registry.clone(),
             links,
             title: settings.subscription.title.clone(),
             update_interval_hours: settings.subscription.update_interval_hours,
+            webhooks: settings.webhook_secrets(),
             rate_limit: IpRateLimit::per_minute(
                 settings.http.public_rate_per_minute,
                 settings.http.public_rate_burst,

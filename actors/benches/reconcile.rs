@@ -258,49 +258,70 @@ async fn bench(cfg: Config) -> bool {
     // A few more converged passes: does RSS settle?
     let mut steady = Vec::new();
     for _ in 0..cfg.steady_passes {
+        let cpu = Cpu::take();
         let t = Instant::now();
         let diff = reconciler.pass(Some(node.clone()), true, false).await;
+        let took = t.elapsed();
+        let cpu = Cpu::take().since(&cpu);
         let drift = diff.ok().and_then(|d| {
             let d = d.first()?;
             Some(d.missing + d.extra + d.mismatched + d.failed + usize::from(d.error.is_some()))
         });
-        steady.push((t.elapsed(), drift, Mem::read().rss_kib));
+        steady.push((took, cpu, drift, Mem::read().rss_kib));
     }
     if !steady.is_empty() {
-        let line: Vec<String> = steady
-            .iter()
-            .map(|(d, _, rss)| format!("{:.0} ms / {:.1} MiB", ms(*d), mib(*rss)))
-            .collect();
         println!(
-            "{} more converged passes (wall / VmRSS after): {}",
-            steady.len(),
-            line.join(", ")
+            "{} more converged passes (wall / our CPU / other processes' share / VmRSS after):",
+            steady.len()
+        );
+        for (took, cpu, _, rss) in &steady {
+            println!(
+                "  {:>6.0} ms / {:>4.0} ms / {:>4} / {:.1} MiB",
+                ms(*took),
+                ms(cpu.user + cpu.sys),
+                percent(cpu.other_share),
+                mib(*rss)
+            );
+        }
+        let mut walls: Vec<Duration> = steady.iter().map(|s| s.0).collect();
+        let mut cpus: Vec<Duration> = steady.iter().map(|s| s.1.user + s.1.sys).collect();
+        walls.sort();
+        cpus.sort();
+        println!(
+            "  converged pass: wall min {:.0} / median {:.0} / max {:.0} ms; our CPU min {:.0} / median {:.0} ms",
+            ms(walls[0]),
+            ms(walls[walls.len() / 2]),
+            ms(walls[walls.len() - 1]),
+            ms(cpus[0]),
+            ms(cpus[cpus.len() / 2]),
         );
     }
-    let steady_ok = steady.iter().all(|(_, drift, _)| *drift == Some(0));
+    let steady_ok = steady.iter().all(|(_, _, drift, _)| *drift == Some(0));
 
     // ---- breakdown: the parts of a pass, on their own ----
     println!();
     println!(
-        "breakdown (each part alone, on the converged node; best of 3 wall; peak RSS over the RSS before, worst of 3):"
+        "breakdown (each part alone, on the converged node; best of 3 by wall, with its CPU; peak RSS over the RSS before, worst of 3):"
     );
-    let (d, peak, n) = best_of(3, || async {
+    let (d, cpu, peak, n) = best_of(3, || async {
         store.desired_keys().await.expect("desired keys").len()
     })
     .await;
     println!(
-        "  store.desired_keys()            {:>7.1} ms  peak {:+6.1} MiB  ({n} rows)",
+        "  store.desired_keys()            {:>7.1} ms  CPU {:>5.1} ms  peak {:+6.1} MiB  ({n} rows)",
         ms(d),
+        ms(cpu),
         mib(peak)
     );
-    let (d, peak, n) = best_of(3, || async {
+    let (d, cpu, peak, n) = best_of(3, || async {
         let users = gateway.list_users().await.expect("list");
         users.expect("listing").len()
     })
     .await;
     println!(
-        "  list_users via gateway actor    {:>7.1} ms  peak {:+6.1} MiB  ({n} users; incl. the fake's side)",
+        "  list_users via gateway actor    {:>7.1} ms  CPU {:>5.1} ms  peak {:+6.1} MiB  ({n} users; incl. the fake's side)",
         ms(d),
+        ms(cpu),
         mib(peak)
     );
     let api = XrayApi::new(
@@ -310,33 +331,40 @@ async fn bench(cfg: Config) -> bool {
         settings.call_timeout,
     )
     .expect("api");
-    let (d, peak, n) = best_of(3, || async {
+    let (d, cpu, peak, n) = best_of(3, || async {
         let users = api.list_users().await.expect("list");
         users.expect("listing").len()
     })
     .await;
     println!(
-        "  list_users via XrayApi directly {:>7.1} ms  peak {:+6.1} MiB  ({n} users; incl. the fake's side)",
+        "  list_users via XrayApi directly {:>7.1} ms  CPU {:>5.1} ms  peak {:+6.1} MiB  ({n} users; incl. the fake's side)",
         ms(d),
+        ms(cpu),
         mib(peak)
     );
     let keys = store.desired_keys().await.expect("desired keys");
     let actual = gateway.list_users().await.expect("list").expect("listing");
-    let mut best = Duration::MAX;
+    let mut best = (Duration::MAX, Duration::ZERO);
     let mut peak = 0;
     let mut n = 0;
     for _ in 0..3 {
         let (k, a) = (keys.clone(), actual.clone());
         let before = Mem::read();
         Mem::reset_peak();
+        let cpu = Cpu::take();
         let t = Instant::now();
         n = replicated_plan(k, a);
-        best = best.min(t.elapsed());
+        let took = t.elapsed();
+        let cpu = Cpu::take().since(&cpu);
+        if took < best.0 {
+            best = (took, cpu.user + cpu.sys);
+        }
         peak = peak.max(Mem::read().hwm_kib - before.rss_kib);
     }
     println!(
-        "  diff (pass maps, replicated)    {:>7.1} ms  peak {:+6.1} MiB  ({n} to change; inputs owned, dropped inside)",
-        ms(best),
+        "  diff (pass maps, replicated)    {:>7.1} ms  CPU {:>5.1} ms  peak {:+6.1} MiB  ({n} to change; inputs owned, dropped inside)",
+        ms(best.0),
+        ms(best.1),
         mib(peak)
     );
     drop((keys, actual));
@@ -374,6 +402,16 @@ async fn bench(cfg: Config) -> bool {
             "  reconcile − second pass (the repair's share of the pass): {:.1} ms for {} node calls",
             ms(r.1.saturating_sub(a.1)),
             r.0.fixed + r.0.failed
+        );
+    }
+
+    // Freed memory the allocator keeps vs memory still in use.
+    let kept = Mem::read();
+    if let Some(trimmed) = trim_heap() {
+        println!(
+            "memory: VmRSS {:.1} MiB now, {:.1} MiB after malloc_trim(0) (the rest: store pool, fake node table, runtime)",
+            mib(kept.rss_kib),
+            mib(trimmed.rss_kib)
         );
     }
 
@@ -461,9 +499,11 @@ async fn measured_pass(
 ) -> Option<(NodeDiff, Duration)> {
     let before = Mem::read();
     let reset = Mem::reset_peak();
+    let cpu = Cpu::take();
     let t = Instant::now();
     let result = reconciler.pass(Some(node.clone()), true, dry_run).await;
     let took = t.elapsed();
+    let cpu = Cpu::take().since(&cpu);
     let after = Mem::read();
     let diff = match result {
         Ok(mut diffs) if diffs.len() == 1 => diffs.remove(0),
@@ -503,6 +543,7 @@ async fn measured_pass(
         },
         mib(after.hwm_kib - before.rss_kib),
     );
+    println!("{:<11}  CPU: {cpu}", "");
     Some((diff, took))
 }
 
@@ -579,25 +620,127 @@ fn replicated_plan(desired: Vec<(String, Uuid)>, actual: Vec<(String, Uuid)>) ->
     removes.len() + adds.len()
 }
 
-/// Best wall time of `runs` runs of `f`, the worst peak RSS over the RSS
-/// before a run (KiB), and the last run's output.
-async fn best_of<F, Fut>(runs: usize, f: F) -> (Duration, i64, usize)
+/// Best wall time of `runs` runs of `f` with that run's CPU time, the worst
+/// peak RSS over the RSS before a run (KiB), and the last run's output.
+async fn best_of<F, Fut>(runs: usize, f: F) -> (Duration, Duration, i64, usize)
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = usize>,
 {
-    let mut best = Duration::MAX;
+    let mut best = (Duration::MAX, Duration::ZERO);
     let mut peak = 0;
     let mut out = 0;
     for _ in 0..runs {
         let before = Mem::read();
         Mem::reset_peak();
+        let cpu = Cpu::take();
         let t = Instant::now();
         out = f().await;
-        best = best.min(t.elapsed());
+        let took = t.elapsed();
+        let cpu = Cpu::take().since(&cpu);
+        if took < best.0 {
+            best = (took, cpu.user + cpu.sys);
+        }
         peak = peak.max(Mem::read().hwm_kib - before.rss_kib);
     }
-    (best, peak, out)
+    (best.0, best.1, peak, out)
+}
+
+/// CPU time of this process (all threads, the fake node's included) and of
+/// the whole machine, to tell our work from other processes' on a shared box.
+#[derive(Debug, Clone, Copy)]
+struct Cpu {
+    user: Duration,
+    sys: Duration,
+    /// `/proc/stat` ticks (USER_HZ = 100): all CPUs, all states / non-idle.
+    machine: Option<(u64, u64)>,
+}
+
+/// What a [`Cpu`] interval used.
+#[derive(Debug, Clone, Copy)]
+struct CpuUse {
+    user: Duration,
+    sys: Duration,
+    /// Share of the machine's CPU time used by other processes meanwhile.
+    other_share: Option<f64>,
+}
+
+impl Cpu {
+    fn take() -> Self {
+        // SAFETY: getrusage only writes the struct it is given.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid pointer to a rusage for RUSAGE_SELF.
+        let ok = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } == 0;
+        let tv = |t: libc::timeval| {
+            Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+        };
+        let (user, sys) = if ok {
+            (tv(usage.ru_utime), tv(usage.ru_stime))
+        } else {
+            (Duration::ZERO, Duration::ZERO)
+        };
+        let machine = std::fs::read_to_string("/proc/stat").ok().and_then(|stat| {
+            let ticks: Vec<u64> = stat
+                .lines()
+                .next()?
+                .split_whitespace()
+                .skip(1)
+                .map(|v| v.parse().unwrap_or(0))
+                .collect();
+            // user nice system idle iowait irq softirq steal [guest guest_nice]
+            let total: u64 = ticks.iter().take(8).sum();
+            let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+            Some((total, total.saturating_sub(idle)))
+        });
+        Self { user, sys, machine }
+    }
+
+    fn since(&self, before: &Self) -> CpuUse {
+        let user = self.user.saturating_sub(before.user);
+        let sys = self.sys.saturating_sub(before.sys);
+        let other_share = self.machine.zip(before.machine).and_then(|(a, b)| {
+            let total = a.0.saturating_sub(b.0);
+            let busy = a.1.saturating_sub(b.1) as f64;
+            let ours = (user + sys).as_secs_f64() * 100.0;
+            (total >= 20).then(|| ((busy - ours) / total as f64).clamp(0.0, 1.0))
+        });
+        CpuUse {
+            user,
+            sys,
+            other_share,
+        }
+    }
+}
+
+impl std::fmt::Display for CpuUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ours {:.0} ms (user {:.0} + sys {:.0}); other processes used {} of the machine meanwhile",
+            ms(self.user + self.sys),
+            ms(self.user),
+            ms(self.sys),
+            percent(self.other_share)
+        )
+    }
+}
+
+fn percent(share: Option<f64>) -> String {
+    share.map_or_else(|| "?".into(), |s| format!("{:.0}%", 100.0 * s))
+}
+
+/// Returns freed heap memory to the OS (glibc); the RSS after, if it could.
+fn trim_heap() -> Option<Mem> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim only releases free memory of the allocator.
+        unsafe { libc::malloc_trim(0) };
+        Some(Mem::read())
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        None
+    }
 }
 
 /// VmRSS and VmHWM of this process, in KiB.

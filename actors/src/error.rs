@@ -24,6 +24,15 @@ pub enum Error {
     DuplicateProviderPayment(String),
     #[error("unknown plan {0}")]
     UnknownPlan(String),
+    /// The provider confirmed a different amount or currency than the order's; the order is flagged.
+    #[error("order {order}: paid {paid}, expected {expected}; the order is flagged for review")]
+    AmountMismatch {
+        order: String,
+        expected: String,
+        paid: String,
+    },
+    #[error("not enough balance: {needed} needed, {available} available")]
+    InsufficientFunds { needed: String, available: String },
     /// Another instance changed the same row between our read and our guarded write.
     #[error("concurrent update of user {0}, try again")]
     Conflict(UserId),
@@ -46,6 +55,13 @@ pub enum Error {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A payment provider (Crypto Pay, NOWPayments) refused the request, failed,
+    /// or could not be reached. The message never contains credentials.
+    #[error("payment provider {provider}: {message}")]
+    Provider {
+        provider: &'static str,
+        message: String,
+    },
 }
 
 impl Error {

@@ -6,6 +6,7 @@ pub mod domain;
 mod error;
 pub mod messages;
 pub mod metrics;
+pub mod payments;
 pub mod provisioning;
 mod registry;
 pub mod scheduler;

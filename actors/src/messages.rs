@@ -5,7 +5,7 @@ use actix::Message;
 use chrono::{DateTime, Utc};
 
 use crate::Result;
-use crate::domain::{Order, OrderId, PlanId, Principal, Provider};
+use crate::domain::{Money, Order, OrderId, PlanId, Principal, Provider};
 use crate::store::{Change, UserSnapshot};
 
 /// Extend (or start) the subscription by `days`.
@@ -52,12 +52,32 @@ pub struct CreateOrder {
     pub by: Principal,
 }
 
-/// A provider confirmed payment of `order`. Idempotent: applied once.
+/// A provider confirmed payment of `order`. Idempotent: applied once. When the
+/// provider states the amount (`paid`), it must equal the order's exactly.
+/// Orders of the `balance` provider are paid from the balance.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<Change>")]
 pub struct ApplyPayment {
     pub order: OrderId,
     pub provider_payment_id: String,
+    pub paid: Option<Money>,
+}
+
+/// Reverse a paid order: the days come off, a balance purchase is credited back.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Change>")]
+pub struct RefundOrder {
+    pub order: OrderId,
+    pub by: Principal,
+}
+
+/// An admin/ops balance movement (positive credits, negative debits).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Change>")]
+pub struct AdjustBalance {
+    pub amount: Money,
+    pub note: String,
+    pub by: Principal,
 }
 
 /// The user's current state (`None` for a user we have never seen).

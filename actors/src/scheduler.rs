@@ -8,10 +8,11 @@ use futures_util::stream::{self, StreamExt};
 use tokio::sync::watch;
 
 use crate::clock::Clock;
+use crate::domain::Principal;
 use crate::messages::Expire;
 use crate::metrics as m;
 use crate::registry::Registry;
-use crate::store::Store;
+use crate::store::{Store, WriteCtx};
 
 pub struct Scheduler {
     store: Arc<dyn Store>,
@@ -19,6 +20,7 @@ pub struct Scheduler {
     clock: Arc<dyn Clock>,
     interval: Duration,
     batch: u32,
+    order_ttl: Option<Duration>,
 }
 
 /// What one pass did.
@@ -37,7 +39,14 @@ impl Scheduler {
             registry,
             interval,
             batch: batch.max(1),
+            order_ttl: None,
         }
+    }
+
+    /// Also expire pending orders older than `ttl` on every pass.
+    pub fn with_order_ttl(mut self, ttl: Duration) -> Self {
+        self.order_ttl = Some(ttl);
+        self
     }
 
     /// Ticks every `interval` until `shutdown` becomes true.
@@ -60,6 +69,20 @@ impl Scheduler {
     pub async fn tick(&self) -> crate::Result<TickReport> {
         metrics::counter!(m::SCHEDULER_RUNS).increment(1);
         let mut report = TickReport::default();
+        if let Some(ttl) = self.order_ttl {
+            let now = self.clock.now();
+            let cutoff = now - chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1));
+            let ctx = WriteCtx {
+                now,
+                by: Principal::System,
+                nodes: &[],
+            };
+            match self.store.expire_stale_orders(&ctx, cutoff).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(orders = n, "unpaid orders expired"),
+                Err(e) => tracing::warn!(error = %e, "could not expire stale orders"),
+            }
+        }
         loop {
             let due = self
                 .store

@@ -19,9 +19,12 @@ use actix::{
 use chrono::{DateTime, Utc};
 use tracing::Instrument;
 
-use crate::domain::{NewOrder, NodeName, Order, OrderId, Principal, ProvisioningOp, UserId};
+use crate::domain::{
+    LedgerKind, NewOrder, NodeName, Order, OrderId, Principal, ProvisioningOp, UserId,
+};
 use crate::messages::{
-    ApplyPayment, CreateOrder, Expire, GrantDays, Reissue, Revoke, RotateSubToken, StartTrial, View,
+    AdjustBalance, ApplyPayment, CreateOrder, Expire, GrantDays, RefundOrder, Reissue, Revoke,
+    RotateSubToken, StartTrial, View,
 };
 use crate::metrics as m;
 use crate::registry::Shared;
@@ -293,6 +296,35 @@ impl Handler<ApplyPayment> for UserActor {
                     env.user,
                     msg.order,
                     &msg.provider_payment_id,
+                    msg.paid.as_ref(),
+                )
+                .await
+        })
+    }
+}
+
+impl Handler<RefundOrder> for UserActor {
+    type Result = AtomicResponse<Self, Result<Change>>;
+    fn handle(&mut self, msg: RefundOrder, _: &mut Context<Self>) -> Self::Result {
+        self.transact("refund_order", move |env| async move {
+            env.store
+                .refund_order(&env.ctx(msg.by), env.user, msg.order)
+                .await
+        })
+    }
+}
+
+impl Handler<AdjustBalance> for UserActor {
+    type Result = AtomicResponse<Self, Result<Change>>;
+    fn handle(&mut self, msg: AdjustBalance, _: &mut Context<Self>) -> Self::Result {
+        self.transact("adjust_balance", move |env| async move {
+            env.store
+                .adjust_balance(
+                    &env.ctx(msg.by),
+                    env.user,
+                    LedgerKind::Admin,
+                    &msg.amount,
+                    &msg.note,
                 )
                 .await
         })

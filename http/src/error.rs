@@ -39,6 +39,8 @@ impl ApiError {
                 CoreError::OrderNotPayable { .. } => "order_not_payable",
                 CoreError::DuplicateProviderPayment(_) => "duplicate_provider_payment",
                 CoreError::UnknownPlan(_) => "unknown_plan",
+                CoreError::AmountMismatch { .. } => "amount_mismatch",
+                CoreError::InsufficientFunds { .. } => "insufficient_funds",
                 CoreError::Conflict(_) => "conflict",
                 CoreError::Busy(_) => "busy",
                 CoreError::ActorDied(_) => "actor_died",
@@ -48,6 +50,7 @@ impl ApiError {
                     "store_unavailable"
                 }
                 CoreError::Corrupt(_) => "internal",
+                CoreError::Provider { .. } => "provider_unavailable",
             },
         }
     }
@@ -71,6 +74,8 @@ impl ResponseError for ApiError {
                 | CoreError::OrderOfAnotherUser { .. }
                 | CoreError::OrderNotPayable { .. }
                 | CoreError::DuplicateProviderPayment(_)
+                | CoreError::AmountMismatch { .. }
+                | CoreError::InsufficientFunds { .. }
                 | CoreError::Conflict(_) => StatusCode::CONFLICT,
                 CoreError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
                 CoreError::ActorDied(_)
@@ -80,6 +85,7 @@ impl ResponseError for ApiError {
                 | CoreError::Migrate(_)
                 | CoreError::UnsupportedDatabase => StatusCode::SERVICE_UNAVAILABLE,
                 CoreError::Corrupt(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                CoreError::Provider { .. } => StatusCode::BAD_GATEWAY,
             },
         }
     }

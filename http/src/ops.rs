@@ -9,9 +9,12 @@ use serde::Deserialize;
 use serde_json::json;
 use subvisor_actors::Registry;
 use subvisor_actors::domain::NodeName;
+use subvisor_actors::domain::{Money, OrderId, PlanId, Provider};
 use subvisor_actors::domain::{Principal, UserId};
+use subvisor_actors::messages::{AdjustBalance, ApplyPayment, CreateOrder, RefundOrder};
 use subvisor_actors::messages::{GrantDays, Reissue, Revoke, RotateSubToken};
 use subvisor_actors::metrics as m;
+use subvisor_actors::payments::{CryptoBotClient, NowPaymentsClient};
 use subvisor_actors::provisioning::{ReconcileRequest, ReconcilerHandle, SandboxNode};
 use subvisor_actors::store::Change;
 
@@ -29,6 +32,14 @@ pub struct OpsState {
     pub balance_currency: String,
     pub links: LinkBook,
     pub reconciler: ReconcilerHandle,
+    pub payments: PaymentClients,
+}
+
+/// Invoice-page providers that are configured.
+#[derive(Clone, Default)]
+pub struct PaymentClients {
+    pub cryptobot: Option<CryptoBotClient>,
+    pub nowpayments: Option<NowPaymentsClient>,
 }
 
 impl OpsState {
@@ -76,6 +87,10 @@ pub fn configure_ops(state: OpsState) -> impl FnOnce(&mut web::ServiceConfig) {
                         "/users/{id}/rotate-sub-token",
                         web::post().to(rotate_sub_token),
                     )
+                    .route("/users/{id}/orders", web::post().to(create_order))
+                    .route("/users/{id}/balance", web::post().to(adjust_balance))
+                    .route("/orders/{id}", web::get().to(order))
+                    .route("/orders/{id}/refund", web::post().to(refund))
                     .route("/reconcile", web::post().to(reconcile)),
             )
             .default_service(web::to(not_found));
@@ -244,4 +259,171 @@ async fn reconcile(state: web::Data<OpsState>, body: web::Bytes) -> Result<HttpR
         })
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "nodes": diffs })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrderBody {
+    plan: String,
+    provider: String,
+}
+
+/// `POST /ops/users/{id}/orders {"plan", "provider"}`: a pending order priced
+/// from config; Crypto Pay / NOWPayments answer with the invoice URL, `balance`
+/// is paid from the balance at once.
+async fn create_order(
+    state: web::Data<OpsState>,
+    path: web::Path<String>,
+    body: web::Json<OrderBody>,
+) -> Result<HttpResponse, ApiError> {
+    let user = parse_user(&path)?;
+    let plan_id =
+        PlanId::new(body.plan.clone()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let provider: Provider = body
+        .provider
+        .parse()
+        .map_err(|e: subvisor_actors::Error| ApiError::BadRequest(e.to_string()))?;
+    let plan = state
+        .registry
+        .plans()
+        .get(&plan_id)
+        .cloned()
+        .ok_or_else(|| ApiError::BadRequest(format!("unknown plan {plan_id}")))?;
+    let configured = match provider {
+        Provider::Balance => true,
+        Provider::Cryptobot => state.payments.cryptobot.is_some(),
+        Provider::Nowpayments => state.payments.nowpayments.is_some(),
+        // Stars invoices go out through the Telegram bot.
+        Provider::Stars => false,
+    };
+    if !configured {
+        return Err(ApiError::BadRequest(format!(
+            "payment provider {provider} is not configured"
+        )));
+    }
+    let order = state
+        .registry
+        .send(
+            user,
+            CreateOrder {
+                plan: plan_id,
+                provider,
+                by: Principal::Ops,
+            },
+        )
+        .await?;
+    // The invoice is created after the order is committed, outside any transaction.
+    let pay_url = match provider {
+        Provider::Cryptobot => match &state.payments.cryptobot {
+            Some(client) => Some(
+                client
+                    .create_invoice(order.id, &order.amount, &plan.title)
+                    .await?
+                    .pay_url,
+            ),
+            None => None,
+        },
+        Provider::Nowpayments => match &state.payments.nowpayments {
+            Some(client) => Some(
+                client
+                    .create_invoice(order.id, &order.amount, &plan.title)
+                    .await?
+                    .pay_url,
+            ),
+            None => None,
+        },
+        Provider::Balance => {
+            let pay = ApplyPayment {
+                order: order.id,
+                provider_payment_id: format!("balance:{}", order.id),
+                paid: None,
+            };
+            let change = state.registry.send(user, pay).await?;
+            let now = state.registry.clock().now();
+            let view = UserView::new(&change.snapshot, &state.balance_currency, &state.links, now);
+            return Ok(HttpResponse::Ok()
+                .json(json!({ "order_id": order.id, "status": "paid", "user": view })));
+        }
+        Provider::Stars => None,
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "order_id": order.id,
+        "status": order.status,
+        "amount": order.amount,
+        "payment_url": pay_url,
+    })))
+}
+
+fn parse_order(raw: &str) -> Result<OrderId, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::BadRequest(format!("{raw:?} is not an order id")))
+}
+
+/// `GET /ops/orders/{id}`: the order and every provider callback about it.
+async fn order(
+    state: web::Data<OpsState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_order(&path)?;
+    let store = state.registry.store();
+    let order = store
+        .order(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("order {id} not found")))?;
+    let events = store.webhook_events_for_order(id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "order": order, "webhook_events": events })))
+}
+
+/// `POST /ops/orders/{id}/refund`: reverses the order's days (and a balance
+/// purchase) after the money went back through the provider.
+async fn refund(
+    state: web::Data<OpsState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_order(&path)?;
+    let order = state
+        .registry
+        .store()
+        .order(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("order {id} not found")))?;
+    let change = state
+        .registry
+        .send(
+            order.user,
+            RefundOrder {
+                order: id,
+                by: Principal::Ops,
+            },
+        )
+        .await?;
+    Ok(state.view(&change))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BalanceBody {
+    amount_minor: i64,
+    note: String,
+}
+
+/// `POST /ops/users/{id}/balance {"amount_minor", "note"}`: an admin ledger entry.
+async fn adjust_balance(
+    state: web::Data<OpsState>,
+    path: web::Path<String>,
+    body: web::Json<BalanceBody>,
+) -> Result<HttpResponse, ApiError> {
+    if body.amount_minor == 0 || body.note.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "amount_minor must not be 0 and note must not be empty".into(),
+        ));
+    }
+    let currency = subvisor_actors::domain::Currency::new(state.balance_currency.clone())
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let msg = AdjustBalance {
+        amount: Money::new(body.amount_minor, currency),
+        note: body.note.clone(),
+        by: Principal::Ops,
+    };
+    write(&state, &path, msg).await
 }

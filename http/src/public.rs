@@ -1,6 +1,5 @@
-//! The public listener: health checks for load balancers and the subscription
-//! URL (`GET /sub/{token}`); payment and Telegram webhooks are mounted here as
-//! they land.
+//! The public listener: health checks for load balancers, the subscription
+//! URL (`GET /sub/{token}`) and payment provider callbacks (`POST /pay/*`).
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};
@@ -14,6 +13,7 @@ use crate::error::ApiError;
 use crate::ops::{healthz, not_found};
 use crate::rate_limit::{IpRateLimit, limit_per_ip};
 use crate::views::LinkBook;
+use crate::webhooks::{self, MAX_WEBHOOK_BODY, WebhookSecrets};
 
 #[derive(Clone)]
 pub struct PublicState {
@@ -24,6 +24,7 @@ pub struct PublicState {
     pub title: String,
     pub update_interval_hours: u32,
     pub rate_limit: IpRateLimit,
+    pub webhooks: WebhookSecrets,
 }
 
 pub fn configure_public(state: PublicState) -> impl FnOnce(&mut web::ServiceConfig) {
@@ -36,6 +37,13 @@ pub fn configure_public(state: PublicState) -> impl FnOnce(&mut web::ServiceConf
                 web::scope("/sub")
                     .wrap(from_fn(limit_per_ip))
                     .route("/{token}", web::get().to(subscription)),
+            )
+            .service(
+                web::scope("/pay")
+                    .wrap(from_fn(limit_per_ip))
+                    .app_data(web::PayloadConfig::default().limit(MAX_WEBHOOK_BODY))
+                    .route("/cryptobot", web::post().to(webhooks::cryptobot))
+                    .route("/nowpayments", web::post().to(webhooks::nowpayments)),
             )
             .default_service(web::to(not_found));
     }

@@ -5,4 +5,5 @@
 mod binary;
 mod helpers;
 mod ops_api;
+mod payments;
 mod provisioning;

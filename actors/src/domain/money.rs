@@ -81,6 +81,35 @@ impl Money {
     }
 }
 
+impl Money {
+    /// Parses a provider's decimal amount (`"2.99"`) into minor units with
+    /// `decimals` fraction digits. Extra fraction digits must be zeros; signs,
+    /// exponents and garbage are refused (`None`).
+    pub fn parse_decimal(text: &str, decimals: u32, currency: Currency) -> Option<Money> {
+        let (int, frac) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if int.is_empty() || !digits(int) || !digits(frac) {
+            return None;
+        }
+        let (kept, extra) = frac.split_at(frac.len().min(decimals as usize));
+        if extra.bytes().any(|b| b != b'0') {
+            return None;
+        }
+        let scale = 10i64.checked_pow(decimals)?;
+        let whole: i64 = int.parse().ok()?;
+        let mut fraction: i64 = if kept.is_empty() {
+            0
+        } else {
+            kept.parse().ok()?
+        };
+        for _ in kept.len()..decimals as usize {
+            fraction = fraction.checked_mul(10)?;
+        }
+        let minor = whole.checked_mul(scale)?.checked_add(fraction)?;
+        Some(Money::new(minor, currency))
+    }
+}
+
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.minor, self.currency)
@@ -96,6 +125,23 @@ mod tests {
         assert!(Currency::new("USD").is_ok());
         assert!(Currency::new("usd").is_err());
         assert!(Currency::new("X").is_err());
+    }
+
+    #[test]
+    fn decimal_amounts_parse_exactly() {
+        let usd = || Currency::new("USD").unwrap();
+        let p = |s: &str, d: u32| Money::parse_decimal(s, d, usd()).map(|m| m.minor);
+        assert_eq!(p("2.99", 2), Some(299));
+        assert_eq!(p("2.9", 2), Some(290));
+        assert_eq!(p("2", 2), Some(200));
+        assert_eq!(p("2.990000", 2), Some(299));
+        assert_eq!(p("0.05", 2), Some(5));
+        assert_eq!(p("150", 0), Some(150));
+        assert_eq!(p("2.991", 2), None, "sub-minor amounts are not rounded");
+        for bad in ["", ".5", "-1", "1e3", "1.2.3", "abc", "1,5", " "] {
+            assert_eq!(p(bad, 2), None, "{bad:?}");
+        }
+        assert_eq!(p("99999999999999999999", 2), None, "overflow");
     }
 
     #[test]

@@ -77,6 +77,8 @@ pub struct Order {
     pub amount: Money,
     pub status: OrderStatus,
     pub provider_payment_id: Option<String>,
+    /// Why ops should look at this order (`amount_mismatch`, `partially_paid`), if anything.
+    pub flag: Option<String>,
     pub created_at: DateTime<Utc>,
     pub paid_at: Option<DateTime<Utc>>,
 }

@@ -22,8 +22,8 @@ use serde::Serialize;
 pub use self::postgres::PgStore;
 pub use self::sqlite::SqliteStore;
 use crate::domain::{
-    Key, KeyState, NewOrder, NodeName, OpKind, Order, OrderId, Principal, ProvisioningOp,
-    Subscription, UserId,
+    Key, KeyState, LedgerEntry, LedgerKind, Money, NewOrder, NodeName, OpKind, Order, OrderId,
+    OrderStatus, Principal, ProvisioningOp, Subscription, UserId,
 };
 use crate::{Error, Result};
 
@@ -154,6 +154,17 @@ pub struct AuditEntry {
     pub created_at: DateTime<Utc>,
 }
 
+/// A provider callback as stored (dedup + audit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WebhookEvent {
+    pub provider: String,
+    pub event_id: String,
+    pub order: Option<OrderId>,
+    pub received_at: DateTime<Utc>,
+    pub outcome: String,
+    pub payload: String,
+}
+
 /// One key the nodes should (or, with `kind = Remove`, should no longer) carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpTarget {
@@ -207,12 +218,17 @@ pub trait Store: Send + Sync + 'static {
     async fn create_order(&self, ctx: &WriteCtx<'_>, order: &NewOrder) -> Result<Order>;
     /// Moves the order `pending|expired → paid` (guarded) and extends by its days;
     /// `applied = false` if it was already paid (or refunded).
+    /// With `paid`, the amount and currency must equal the order's exactly, else
+    /// the order is flagged and [`Error::AmountMismatch`] returned. Orders of the
+    /// `balance` provider are paid from the balance in the same transaction
+    /// ([`Error::InsufficientFunds`] if it is short).
     async fn apply_payment(
         &self,
         ctx: &WriteCtx<'_>,
         user: UserId,
         order: OrderId,
         provider_payment_id: &str,
+        paid: Option<&Money>,
     ) -> Result<Change>;
 
     // ---- provisioning outbox ----
@@ -226,6 +242,48 @@ pub trait Store: Send + Sync + 'static {
     async fn cancel_op(&self, id: i64, reason: &str, now: DateTime<Utc>) -> Result<()>;
     /// Adds per-key traffic deltas (email, uplink bytes, downlink bytes) read from a node.
     async fn add_traffic(&self, deltas: &[(String, u64, u64)]) -> Result<()>;
+    // ---- payments ----
+    /// Stores a provider callback once: `false` if this (provider, event id) was seen before.
+    async fn record_webhook_event(&self, event: &WebhookEvent) -> Result<bool>;
+    async fn set_webhook_outcome(
+        &self,
+        provider: &str,
+        event_id: &str,
+        outcome: &str,
+    ) -> Result<()>;
+    /// Forgets an event whose processing failed, so the provider's retry is processed again.
+    async fn forget_webhook_event(&self, provider: &str, event_id: &str) -> Result<()>;
+    async fn webhook_events_for_order(&self, order: OrderId) -> Result<Vec<WebhookEvent>>;
+    /// Marks an order for review (amount mismatch, partial payment…) and audits it.
+    async fn flag_order(&self, ctx: &WriteCtx<'_>, order: OrderId, flag: &str) -> Result<()>;
+    /// `pending → failed|expired` (guarded); `false` if the order was not pending.
+    async fn close_order(
+        &self,
+        ctx: &WriteCtx<'_>,
+        order: OrderId,
+        status: OrderStatus,
+    ) -> Result<bool>;
+    /// Expires pending orders created at or before `cutoff`.
+    async fn expire_stale_orders(&self, ctx: &WriteCtx<'_>, cutoff: DateTime<Utc>) -> Result<u64>;
+    /// `paid → refunded` (guarded) and reverses the extension: expiry moves back
+    /// by the order's days (access ends now if that is in the past) and a
+    /// balance purchase is credited back. `applied = false` if not paid.
+    async fn refund_order(
+        &self,
+        ctx: &WriteCtx<'_>,
+        user: UserId,
+        order: OrderId,
+    ) -> Result<Change>;
+    /// Credits (or debits, if negative) the balance with a ledger entry.
+    async fn adjust_balance(
+        &self,
+        ctx: &WriteCtx<'_>,
+        user: UserId,
+        kind: LedgerKind,
+        amount: &Money,
+        note: &str,
+    ) -> Result<Change>;
+    async fn ledger(&self, user: UserId) -> Result<Vec<LedgerEntry>>;
     /// Makes a node's pending ops due now (the node came back).
     async fn reschedule_node_ops(&self, node: &NodeName, now: DateTime<Utc>) -> Result<u64>;
     /// A new subscription URL token; the old URL stops working.

@@ -84,6 +84,7 @@ pub(super) struct OrderRow {
     pub currency: String,
     pub status: String,
     pub provider_payment_id: Option<String>,
+    pub flag: Option<String>,
     pub created_at: DbTime,
     pub paid_at: Option<DbTime>,
 }
@@ -99,6 +100,7 @@ impl OrderRow {
             amount: Money::new(self.amount, Currency::new(self.currency).map_err(corrupt)?),
             status: self.status.parse().map_err(corrupt)?,
             provider_payment_id: self.provider_payment_id,
+            flag: self.flag,
             created_at: self.created_at.0,
             paid_at: self.paid_at.map(|t| t.0),
         })
@@ -200,8 +202,8 @@ macro_rules! sql_store {
         use uuid::Uuid;
 
         use crate::domain::{
-            KeyState, NewOrder, NotificationKind, OpKind, Order, OrderId, OrderStatus,
-            ProvisioningOp, SubscriptionStatus, UserId, extended_expiry, key_email,
+            KeyState, LedgerEntry, LedgerKind, NewOrder, NotificationKind, OpKind, Order, OrderId,
+            OrderStatus, ProvisioningOp, SubscriptionStatus, UserId, extended_expiry, key_email,
             new_sub_token,
         };
         use crate::store::sql::{
@@ -245,7 +247,7 @@ macro_rules! sql_store {
         async fn read_order(conn: &mut Conn, id: OrderId) -> Result<Option<Order>> {
             let row: Option<OrderRow> = sqlx::query_as(
                 "SELECT id, user_id, plan_id, days, provider, amount, currency, status,
-                        provider_payment_id, created_at, paid_at
+                        provider_payment_id, flag, created_at, paid_at
                  FROM orders WHERE id = $1",
             )
             .bind(id.uuid())
@@ -387,6 +389,56 @@ macro_rules! sql_store {
             .bind(t(ctx.now))
             .execute(&mut *conn)
             .await?;
+            Ok(())
+        }
+
+        /// Flags an order for review and records why in the audit log.
+        async fn flag(
+            conn: &mut Conn,
+            ctx: &WriteCtx<'_>,
+            order: &Order,
+            reason: &str,
+            details: serde_json::Value,
+        ) -> Result<()> {
+            sqlx::query("UPDATE orders SET flag = $1, updated_at = $2 WHERE id = $3")
+                .bind(reason)
+                .bind(t(ctx.now))
+                .bind(order.id.uuid())
+                .execute(&mut *conn)
+                .await?;
+            audit(conn, ctx, order.user, "flag_order", json!({ "order": order.id, "flag": reason, "details": details })).await
+        }
+
+        /// Appends a ledger movement and keeps `users.balance` equal to the ledger sum.
+        #[allow(clippy::too_many_arguments)]
+        async fn ledger_entry(
+            conn: &mut Conn,
+            ctx: &WriteCtx<'_>,
+            user: UserId,
+            kind: LedgerKind,
+            amount: i64,
+            currency: &str,
+            order: Option<OrderId>,
+            note: &str,
+        ) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO ledger (user_id, kind, amount, currency, order_id, note, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(user.get())
+            .bind(kind.as_str())
+            .bind(amount)
+            .bind(currency)
+            .bind(order.map(|o| o.uuid()))
+            .bind(note)
+            .bind(t(ctx.now))
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query("UPDATE users SET balance = balance + $1 WHERE telegram_id = $2")
+                .bind(amount)
+                .bind(user.get())
+                .execute(&mut *conn)
+                .await?;
             Ok(())
         }
 
@@ -730,6 +782,7 @@ macro_rules! sql_store {
                 user: UserId,
                 order_id: OrderId,
                 provider_payment_id: &str,
+                paid: Option<&crate::domain::Money>,
             ) -> Result<Change> {
                 let mut w = self.begin_write().await?;
                 let order = read_order(&mut w.tx, order_id)
@@ -752,6 +805,34 @@ macro_rules! sql_store {
                     }
                     OrderStatus::Pending | OrderStatus::Expired => {}
                 }
+                // The expected amount comes from our order row only; exact match.
+                if let Some(paid) = paid
+                    && *paid != order.amount
+                {
+                    flag(&mut w.tx, ctx, &order, "amount_mismatch", json!({
+                        "expected": order.amount, "paid": paid, "provider_payment_id": provider_payment_id,
+                    })).await?;
+                    w.tx.commit().await?;
+                    return Err(Error::AmountMismatch {
+                        order: order_id.to_string(),
+                        expected: order.amount.to_string(),
+                        paid: paid.to_string(),
+                    });
+                }
+                if order.provider == crate::domain::Provider::Balance {
+                    let balance: i64 = sqlx::query_scalar("SELECT balance FROM users WHERE telegram_id = $1")
+                        .bind(user.get())
+                        .fetch_one(&mut *w.tx)
+                        .await?;
+                    if balance < order.amount.minor {
+                        return Err(Error::InsufficientFunds {
+                            needed: order.amount.to_string(),
+                            available: crate::domain::Money::new(balance, order.amount.currency.clone()).to_string(),
+                        });
+                    }
+                    ledger_entry(&mut w.tx, ctx, user, LedgerKind::Purchase, -order.amount.minor,
+                        order.amount.currency.as_str(), Some(order_id), "plan purchase").await?;
+                }
                 let moved = sqlx::query(
                     "UPDATE orders SET status = 'paid', paid_at = $1, updated_at = $1, provider_payment_id = $2
                      WHERE id = $3 AND status IN ('pending', 'expired')",
@@ -770,8 +851,7 @@ macro_rules! sql_store {
                 })?;
                 if moved.rows_affected() != 1 {
                     // Another instance applied it between our read and our write.
-                    let snapshot = read_committed_user(&mut w.tx, user).await?;
-                    return unapplied(snapshot);
+                    return Err(Error::Conflict(user));
                 }
                 let ops = extend(&mut w.tx, ctx, user, order.days).await?;
                 audit(&mut w.tx, ctx, user, "apply_payment", json!({
@@ -786,6 +866,207 @@ macro_rules! sql_store {
                 let snapshot = read_committed_user(&mut w.tx, user).await?;
                 w.tx.commit().await?;
                 Ok(Change { applied: true, snapshot, ops })
+            }
+
+            async fn record_webhook_event(&self, event: &crate::store::WebhookEvent) -> Result<bool> {
+                let mut w = self.begin_write().await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO webhook_events (provider, event_id, order_id, received_at, outcome, payload)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (provider, event_id) DO NOTHING",
+                )
+                .bind(&event.provider)
+                .bind(&event.event_id)
+                .bind(event.order.map(|o| o.uuid()))
+                .bind(t(event.received_at))
+                .bind(&event.outcome)
+                .bind(&event.payload)
+                .execute(&mut *w.tx)
+                .await?;
+                w.tx.commit().await?;
+                Ok(inserted.rows_affected() == 1)
+            }
+
+            async fn set_webhook_outcome(&self, provider: &str, event_id: &str, outcome: &str) -> Result<()> {
+                let mut w = self.begin_write().await?;
+                sqlx::query("UPDATE webhook_events SET outcome = $1 WHERE provider = $2 AND event_id = $3")
+                    .bind(outcome)
+                    .bind(provider)
+                    .bind(event_id)
+                    .execute(&mut *w.tx)
+                    .await?;
+                w.tx.commit().await?;
+                Ok(())
+            }
+
+            async fn forget_webhook_event(&self, provider: &str, event_id: &str) -> Result<()> {
+                let mut w = self.begin_write().await?;
+                sqlx::query("DELETE FROM webhook_events WHERE provider = $1 AND event_id = $2")
+                    .bind(provider)
+                    .bind(event_id)
+                    .execute(&mut *w.tx)
+                    .await?;
+                w.tx.commit().await?;
+                Ok(())
+            }
+
+            async fn webhook_events_for_order(&self, order: OrderId) -> Result<Vec<crate::store::WebhookEvent>> {
+                let rows: Vec<(String, String, Option<Uuid>, crate::store::db_time::DbTime, String, String)> = sqlx::query_as(
+                    "SELECT provider, event_id, order_id, received_at, outcome, payload FROM webhook_events
+                     WHERE order_id = $1 ORDER BY id",
+                )
+                .bind(order.uuid())
+                .fetch_all(self.pool())
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(provider, event_id, order, at, outcome, payload)| crate::store::WebhookEvent {
+                        provider,
+                        event_id,
+                        order: order.map(OrderId::from_uuid),
+                        received_at: at.0,
+                        outcome,
+                        payload,
+                    })
+                    .collect())
+            }
+
+            async fn flag_order(&self, ctx: &WriteCtx<'_>, order_id: OrderId, reason: &str) -> Result<()> {
+                let mut w = self.begin_write().await?;
+                let order = read_order(&mut w.tx, order_id)
+                    .await?
+                    .ok_or_else(|| Error::OrderNotFound(order_id.to_string()))?;
+                flag(&mut w.tx, ctx, &order, reason, json!({})).await?;
+                w.tx.commit().await?;
+                Ok(())
+            }
+
+            async fn close_order(&self, ctx: &WriteCtx<'_>, order_id: OrderId, status: OrderStatus) -> Result<bool> {
+                if !OrderStatus::Pending.can_become(status) || status == OrderStatus::Paid {
+                    return Err(Error::invalid("status", format!("an order cannot be closed as {status}")));
+                }
+                let mut w = self.begin_write().await?;
+                let done = sqlx::query(
+                    "UPDATE orders SET status = $1, updated_at = $2 WHERE id = $3 AND status = 'pending'",
+                )
+                .bind(status.as_str())
+                .bind(t(ctx.now))
+                .bind(order_id.uuid())
+                .execute(&mut *w.tx)
+                .await?;
+                let closed = done.rows_affected() == 1;
+                if closed && let Some(order) = read_order(&mut w.tx, order_id).await? {
+                    audit(&mut w.tx, ctx, order.user, "close_order", json!({ "order": order_id, "status": status })).await?;
+                }
+                w.tx.commit().await?;
+                Ok(closed)
+            }
+
+            async fn expire_stale_orders(&self, ctx: &WriteCtx<'_>, cutoff: DateTime<Utc>) -> Result<u64> {
+                let mut w = self.begin_write().await?;
+                let done = sqlx::query(
+                    "UPDATE orders SET status = 'expired', updated_at = $1 WHERE status = 'pending' AND created_at <= $2",
+                )
+                .bind(t(ctx.now))
+                .bind(t(cutoff))
+                .execute(&mut *w.tx)
+                .await?;
+                w.tx.commit().await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn refund_order(&self, ctx: &WriteCtx<'_>, user: UserId, order_id: OrderId) -> Result<Change> {
+                let mut w = self.begin_write().await?;
+                let order = read_order(&mut w.tx, order_id)
+                    .await?
+                    .ok_or_else(|| Error::OrderNotFound(order_id.to_string()))?;
+                if order.user != user {
+                    return Err(Error::OrderOfAnotherUser { order: order_id.to_string() });
+                }
+                let moved = sqlx::query(
+                    "UPDATE orders SET status = 'refunded', updated_at = $1 WHERE id = $2 AND status = 'paid'",
+                )
+                .bind(t(ctx.now))
+                .bind(order_id.uuid())
+                .execute(&mut *w.tx)
+                .await?;
+                if moved.rows_affected() != 1 {
+                    let snapshot = read_committed_user(&mut w.tx, user).await?;
+                    return Ok(Change { applied: false, snapshot, ops: Vec::new() });
+                }
+                let mut ops = Vec::new();
+                if let Some(sub) = read_sub(&mut w.tx, user).await? {
+                    let status: SubscriptionStatus = sub.status.parse().map_err(corrupt)?;
+                    let shortened = sub.expires_at.0 - chrono::Duration::days(i64::from(order.days));
+                    let ends_now = shortened <= ctx.now;
+                    let (new_status, new_expiry) = match status {
+                        SubscriptionStatus::Active if ends_now => (SubscriptionStatus::Expired, ctx.now),
+                        other => (other, shortened.max(ctx.now.min(sub.expires_at.0))),
+                    };
+                    update_sub(&mut w.tx, ctx, user, new_status, new_expiry, sub.version).await?;
+                    if status == SubscriptionStatus::Active && new_status == SubscriptionStatus::Expired {
+                        ops = remove_access(&mut w.tx, ctx, user).await?;
+                        notify(&mut w.tx, ctx, user, NotificationKind::Expired, json!({ "reason": "refund" })).await?;
+                    }
+                }
+                if order.provider == crate::domain::Provider::Balance {
+                    ledger_entry(&mut w.tx, ctx, user, LedgerKind::Refund, order.amount.minor,
+                        order.amount.currency.as_str(), Some(order_id), "refund of a balance purchase").await?;
+                }
+                audit(&mut w.tx, ctx, user, "refund_order", json!({
+                    "order": order_id, "provider": order.provider, "days": order.days,
+                    "amount": order.amount.minor, "currency": order.amount.currency,
+                })).await?;
+                let snapshot = read_committed_user(&mut w.tx, user).await?;
+                w.tx.commit().await?;
+                Ok(Change { applied: true, snapshot, ops })
+            }
+
+            async fn adjust_balance(
+                &self,
+                ctx: &WriteCtx<'_>,
+                user: UserId,
+                kind: LedgerKind,
+                amount: &crate::domain::Money,
+                note: &str,
+            ) -> Result<Change> {
+                let (amount, currency) = (amount.minor, amount.currency.as_str());
+                let mut w = self.begin_write().await?;
+                ensure_user(&mut w.tx, user, ctx.now).await?;
+                let balance: i64 = sqlx::query_scalar("SELECT balance FROM users WHERE telegram_id = $1")
+                    .bind(user.get())
+                    .fetch_one(&mut *w.tx)
+                    .await?;
+                if balance.checked_add(amount).is_none_or(|b| b < 0) {
+                    return Err(Error::InsufficientFunds {
+                        needed: (-amount).to_string(),
+                        available: balance.to_string(),
+                    });
+                }
+                ledger_entry(&mut w.tx, ctx, user, kind, amount, currency, None, note).await?;
+                audit(&mut w.tx, ctx, user, "adjust_balance", json!({ "kind": kind, "amount": amount, "note": note })).await?;
+                let snapshot = read_committed_user(&mut w.tx, user).await?;
+                w.tx.commit().await?;
+                Ok(Change { applied: true, snapshot, ops: Vec::new() })
+            }
+
+            async fn ledger(&self, user: UserId) -> Result<Vec<LedgerEntry>> {
+                let rows: Vec<(String, i64, String, Option<Uuid>, String, crate::store::db_time::DbTime)> = sqlx::query_as(
+                    "SELECT kind, amount, currency, order_id, note, created_at FROM ledger WHERE user_id = $1 ORDER BY id",
+                )
+                .bind(user.get())
+                .fetch_all(self.pool())
+                .await?;
+                rows.into_iter()
+                    .map(|(kind, amount, currency, order, note, at)| {
+                        Ok(LedgerEntry {
+                            kind: kind.parse().map_err(corrupt)?,
+                            amount: crate::domain::Money::new(amount, crate::domain::Currency::new(currency).map_err(corrupt)?),
+                            order: order.map(OrderId::from_uuid),
+                            note,
+                            created_at: at.0,
+                        })
+                    })
+                    .collect()
             }
 
             async fn complete_ops(&self, ids: &[i64], now: DateTime<Utc>) -> Result<()> {

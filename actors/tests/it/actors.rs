@@ -71,6 +71,7 @@ async fn hundred_concurrent_deliveries_of_one_payment_extend_once(backend: Backe
             ApplyPayment {
                 order: order.id,
                 provider_payment_id: "tg-charge-1".into(),
+                paid: Some(order.amount.clone()),
             },
         )
     });

@@ -4,4 +4,5 @@
 mod actors;
 mod helpers;
 mod passivation;
+mod payments_suite;
 mod store_suite;

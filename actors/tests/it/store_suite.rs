@@ -294,7 +294,7 @@ async fn payments_apply_once_and_provider_ids_are_unique(backend: Backend) {
 
     let paid = db
         .store
-        .apply_payment(&ctx(t0(), &nodes), user, a.id, "charge-1")
+        .apply_payment(&ctx(t0(), &nodes), user, a.id, "charge-1", None)
         .await
         .expect("pay");
     assert!(paid.applied);
@@ -309,7 +309,7 @@ async fn payments_apply_once_and_provider_ids_are_unique(backend: Backend) {
     // The same confirmation again: no second extension.
     let dup = db
         .store
-        .apply_payment(&ctx(t0(), &nodes), user, a.id, "charge-1")
+        .apply_payment(&ctx(t0(), &nodes), user, a.id, "charge-1", None)
         .await
         .expect("pay");
     assert!(!dup.applied);
@@ -326,7 +326,7 @@ async fn payments_apply_once_and_provider_ids_are_unique(backend: Backend) {
         .expect("order");
     assert!(matches!(
         db.store
-            .apply_payment(&ctx(t0(), &nodes), user, b.id, "charge-1")
+            .apply_payment(&ctx(t0(), &nodes), user, b.id, "charge-1", None)
             .await,
         Err(Error::DuplicateProviderPayment(_))
     ));
@@ -348,13 +348,19 @@ async fn payments_apply_once_and_provider_ids_are_unique(backend: Backend) {
         .expect("order");
     assert!(matches!(
         db.store
-            .apply_payment(&ctx(t0(), &nodes), user, c.id, "charge-2")
+            .apply_payment(&ctx(t0(), &nodes), user, c.id, "charge-2", None)
             .await,
         Err(Error::OrderOfAnotherUser { .. })
     ));
     assert!(matches!(
         db.store
-            .apply_payment(&ctx(t0(), &nodes), user, OrderId::random(), "charge-3")
+            .apply_payment(
+                &ctx(t0(), &nodes),
+                user,
+                OrderId::random(),
+                "charge-3",
+                None
+            )
             .await,
         Err(Error::OrderNotFound(_))
     ));

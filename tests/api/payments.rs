@@ -1,0 +1,400 @@
+//! Payments end to end: orders through the ops API, invoices at fake providers,
+//! signed callbacks on the public listener. Signatures are computed here from
+//! the providers' documented formulas, independently of the code under test.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures_util::future::join_all;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256, Sha512};
+use subvisor::config::{CryptoBotSettings, NowPaymentsSettings};
+use subvisor_actors::clock::SystemClock;
+use subvisor_testkit::fake_payments::{FakeCryptoPay, FakeNowPayments};
+
+use crate::helpers::{Db, TestApp, both_backends, spawn_app_with};
+
+const CB_TOKEN: &str = "12345:AAzQcZWQqQAbsfgPnOLr4FHC8Doa4L7KryC";
+const NP_KEY: &str = "np-api-key";
+const NP_SECRET: &str = "np-ipn-secret";
+
+struct Payments {
+    app: TestApp,
+    cryptopay: FakeCryptoPay,
+    nowpayments: FakeNowPayments,
+}
+
+async fn start(db: Db) -> Payments {
+    let cryptopay = FakeCryptoPay::start(CB_TOKEN).expect("fake crypto pay");
+    let nowpayments = FakeNowPayments::start(NP_KEY).expect("fake nowpayments");
+    let (cb_url, np_url) = (cryptopay.base_url(), nowpayments.base_url());
+    let app = spawn_app_with(db, Arc::new(SystemClock), move |s| {
+        s.http.public_rate_per_minute = 100_000;
+        s.http.public_rate_burst = 10_000;
+        s.payments.cryptobot = Some(
+            serde_json::from_value::<CryptoBotSettings>(
+                json!({ "token": CB_TOKEN, "base_url": cb_url }),
+            )
+            .expect("settings"),
+        );
+        s.payments.nowpayments = Some(
+            serde_json::from_value::<NowPaymentsSettings>(json!({
+                "api_key": NP_KEY, "ipn_secret": NP_SECRET, "base_url": np_url,
+            }))
+            .expect("settings"),
+        );
+    })
+    .await;
+    Payments {
+        app,
+        cryptopay,
+        nowpayments,
+    }
+}
+
+fn cryptobot_sig(body: &str) -> String {
+    let key = Sha256::digest(CB_TOKEN.as_bytes());
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("key");
+    mac.update(body.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// serde_json's map is sorted by key (no `preserve_order`), so `to_string` is
+/// the recursively key-sorted compact JSON NOWPayments signs.
+fn nowpayments_body_and_sig(v: &Value) -> (String, String) {
+    let body = v.to_string();
+    let mut mac = Hmac::<Sha512>::new_from_slice(NP_SECRET.as_bytes()).expect("key");
+    mac.update(body.as_bytes());
+    (body, hex::encode(mac.finalize().into_bytes()))
+}
+
+fn invoice_paid(update_id: i64, invoice_id: i64, order: &str, amount: &str) -> String {
+    json!({
+        "update_id": update_id,
+        "update_type": "invoice_paid",
+        "request_date": "2026-11-23T12:00:00.000Z",
+        "payload": {
+            "invoice_id": invoice_id, "hash": "IVabc", "currency_type": "fiat", "fiat": "USD",
+            "amount": amount, "paid_asset": "USDT", "paid_amount": amount, "status": "paid",
+            "payload": order, "paid_at": "2026-11-23T11:59:58.000Z",
+        },
+    })
+    .to_string()
+}
+
+fn ipn(payment_id: i64, status: &str, order: &str, price: f64) -> Value {
+    json!({
+        "payment_id": payment_id, "payment_status": status, "pay_address": "TXyz",
+        "price_amount": price, "price_currency": "usd", "pay_amount": 2.99, "actually_paid": 0,
+        "pay_currency": "usdttrc20", "order_id": order, "order_description": "1 month",
+        "outcome_amount": null, "outcome_currency": "usdttrc20",
+        "fee": { "currency": "usdttrc20", "depositFee": 0, "serviceFee": 0.0149, "withdrawalFee": 0 },
+    })
+}
+
+impl Payments {
+    async fn order(&self, user: i64, provider: &str) -> Value {
+        let (status, body) = self
+            .app
+            .post(
+                &format!("/ops/users/{user}/orders"),
+                json!({ "plan": "month", "provider": provider }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    async fn cryptobot(&self, body: &str, sig: Option<&str>) -> (u16, Value) {
+        let mut req = self
+            .app
+            .http
+            .post(format!("{}/pay/cryptobot", self.app.public))
+            .body(body.to_owned());
+        if let Some(sig) = sig {
+            req = req.header("crypto-pay-api-signature", sig);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn nowpayments(&self, v: &Value) -> (u16, Value) {
+        let (body, sig) = nowpayments_body_and_sig(v);
+        let resp = self
+            .app
+            .http
+            .post(format!("{}/pay/nowpayments", self.app.public))
+            .header("x-nowpayments-sig", sig)
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn days(&self, user: i64) -> i64 {
+        let (status, v) = self.app.get(&format!("/ops/users/{user}")).await;
+        if status == 404 || v["expires_at"].is_null() {
+            return 0;
+        }
+        let e: DateTime<Utc> = v["expires_at"]
+            .as_str()
+            .expect("expiry")
+            .parse()
+            .expect("time");
+        let c: DateTime<Utc> = v["created_at"]
+            .as_str()
+            .expect("created")
+            .parse()
+            .expect("time");
+        ((e - c).num_minutes() as f64 / 1440.0).round() as i64
+    }
+}
+
+both_backends!(
+    two_hundred_deliveries_of_one_paid_invoice_extend_once,
+    forged_and_malformed_callbacks_change_nothing,
+    a_wrong_amount_flags_the_order_instead_of_granting,
+    nowpayments_statuses_out_of_order_grant_once,
+    three_providers_at_once_give_the_exact_sum,
+);
+
+async fn two_hundred_deliveries_of_one_paid_invoice_extend_once(db: Db) {
+    let p = start(db).await;
+    let created = p.order(501, "cryptobot").await;
+    let order = created["order_id"].as_str().expect("order id").to_owned();
+    assert!(
+        created["payment_url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("http")),
+        "{created}"
+    );
+    let invoice = p
+        .cryptopay
+        .invoices()
+        .pop()
+        .expect("invoice created at the provider");
+    assert_eq!(invoice["payload"], order.as_str());
+    assert_eq!(invoice["amount"], "2.99");
+
+    let body = invoice_paid(9001, 77, &order, "2.99");
+    let sig = cryptobot_sig(&body);
+    let sends = (0..200).map(|_| p.cryptobot(&body, Some(&sig)));
+    let results = join_all(sends).await;
+    assert!(
+        results.iter().all(|(s, _)| *s == 200),
+        "{:?}",
+        results.iter().find(|r| r.0 != 200)
+    );
+    let applied = results
+        .iter()
+        .filter(|(_, b)| b["outcome"] == "applied")
+        .count();
+    assert_eq!(applied, 1, "exactly one delivery applied");
+    assert_eq!(p.days(501).await, 30);
+
+    let (_, view) = p.app.get(&format!("/ops/orders/{order}")).await;
+    assert_eq!(view["order"]["status"], "paid");
+    assert_eq!(view["order"]["provider_payment_id"], "cryptobot:77");
+    assert_eq!(
+        view["webhook_events"].as_array().map(Vec::len),
+        Some(1),
+        "stored once: {view}"
+    );
+    assert_eq!(view["webhook_events"][0]["outcome"], "applied");
+    p.app.stop().await;
+}
+
+async fn forged_and_malformed_callbacks_change_nothing(db: Db) {
+    let p = start(db).await;
+    let created = p.order(502, "cryptobot").await;
+    let order = created["order_id"].as_str().expect("order id").to_owned();
+    let body = invoice_paid(9002, 78, &order, "2.99");
+    let good = cryptobot_sig(&body);
+    let mut tampered = body.clone().into_bytes();
+    let at = tampered.iter().position(|b| *b == b'9').expect("a digit");
+    tampered[at] = b'8';
+    let tampered = String::from_utf8(tampered).expect("utf-8");
+    for (body, sig) in [
+        (body.as_str(), None),
+        (body.as_str(), Some("00")),
+        (body.as_str(), Some(&cryptobot_sig("something else")[..])),
+        (tampered.as_str(), Some(good.as_str())),
+    ] {
+        let (status, err) = p.cryptobot(body, sig).await;
+        assert_eq!(status, 401, "{err}");
+        assert_eq!(err["error"]["code"], "unauthorized");
+    }
+    let (_, view) = p.app.get(&format!("/ops/orders/{order}")).await;
+    assert_eq!(view["order"]["status"], "pending");
+    assert_eq!(
+        view["webhook_events"],
+        json!([]),
+        "nothing stored for forged callbacks"
+    );
+    assert_eq!(p.days(502).await, 0);
+    let metrics = p
+        .app
+        .http
+        .get(format!("{}/metrics", p.app.ops))
+        .send()
+        .await
+        .expect("m")
+        .text()
+        .await
+        .expect("t");
+    assert!(
+        metrics
+            .contains("subvisor_payments_total{provider=\"cryptobot\",outcome=\"bad_signature\"}"),
+        "{metrics}"
+    );
+
+    // Signed but malformed → 400; unknown order → 200, recorded; oversized → refused.
+    let junk = "{\"update_id\": \"x\"";
+    assert_eq!(p.cryptobot(junk, Some(&cryptobot_sig(junk))).await.0, 400);
+    let unknown = invoice_paid(9003, 79, &uuid::Uuid::new_v4().to_string(), "2.99");
+    let (status, body) = p.cryptobot(&unknown, Some(&cryptobot_sig(&unknown))).await;
+    assert_eq!(
+        (status, body["outcome"].as_str()),
+        (200, Some("unknown_order"))
+    );
+    let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(70 * 1024));
+    let (status, _) = p.cryptobot(&huge, Some(&cryptobot_sig(&huge))).await;
+    assert_eq!(status, 413, "bodies over 64 KiB are refused");
+    p.app.stop().await;
+}
+
+async fn a_wrong_amount_flags_the_order_instead_of_granting(db: Db) {
+    let p = start(db).await;
+    let created = p.order(503, "cryptobot").await;
+    let order = created["order_id"].as_str().expect("order id").to_owned();
+    let body = invoice_paid(9004, 80, &order, "2.98");
+    let (status, out) = p.cryptobot(&body, Some(&cryptobot_sig(&body))).await;
+    assert_eq!(
+        (status, out["outcome"].as_str()),
+        (200, Some("amount_mismatch"))
+    );
+    let (_, view) = p.app.get(&format!("/ops/orders/{order}")).await;
+    assert_eq!(view["order"]["status"], "pending");
+    assert_eq!(view["order"]["flag"], "amount_mismatch");
+    assert_eq!(p.days(503).await, 0, "no grant on a mismatch");
+    p.app.stop().await;
+}
+
+async fn nowpayments_statuses_out_of_order_grant_once(db: Db) {
+    let p = start(db).await;
+    let created = p.order(504, "nowpayments").await;
+    let order = created["order_id"].as_str().expect("order id").to_owned();
+    let invoice = p.nowpayments.invoices().pop().expect("invoice");
+    assert_eq!(invoice["order_id"], order.as_str());
+    assert!(
+        invoice["ipn_callback_url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/pay/nowpayments"))
+    );
+    let mut outcomes = Vec::new();
+    for status in ["finished", "waiting", "confirming", "finished"] {
+        let (code, body) = p.nowpayments(&ipn(4242, status, &order, 2.99)).await;
+        assert_eq!(code, 200, "{body}");
+        outcomes.push(body["outcome"].as_str().unwrap_or("duplicate").to_owned());
+    }
+    assert_eq!(
+        outcomes,
+        vec!["applied", "recorded", "recorded", "duplicate"]
+    );
+    assert_eq!(p.days(504).await, 30);
+    let (_, view) = p.app.get(&format!("/ops/orders/{order}")).await;
+    assert_eq!(view["order"]["status"], "paid", "final status stays paid");
+    assert_eq!(view["webhook_events"].as_array().map(Vec::len), Some(3));
+
+    // partially_paid flags; an unknown status grants nothing; failed closes a pending order.
+    let other = p.order(505, "nowpayments").await["order_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_eq!(
+        p.nowpayments(&ipn(4243, "partially_paid", &other, 2.99))
+            .await
+            .1["outcome"],
+        "partially_paid"
+    );
+    assert_eq!(
+        p.nowpayments(&ipn(4243, "mystery", &other, 2.99)).await.1["outcome"],
+        "unknown_status"
+    );
+    assert_eq!(
+        p.nowpayments(&ipn(4243, "failed", &other, 2.99)).await.1["outcome"],
+        "closed"
+    );
+    let (_, view) = p.app.get(&format!("/ops/orders/{other}")).await;
+    assert_eq!(
+        (
+            view["order"]["status"].as_str(),
+            view["order"]["flag"].as_str()
+        ),
+        (Some("failed"), Some("partially_paid"))
+    );
+    assert_eq!(p.days(505).await, 0);
+    p.app.stop().await;
+}
+
+async fn three_providers_at_once_give_the_exact_sum(db: Db) {
+    let p = start(db).await;
+    let user = 506;
+    let (status, _) = p
+        .app
+        .post(
+            &format!("/ops/users/{user}/balance"),
+            json!({ "amount_minor": 299, "note": "test credit" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let cb = p.order(user, "cryptobot").await["order_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let np = p.order(user, "nowpayments").await["order_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let cb_body = invoice_paid(9100, 90, &cb, "2.99");
+    let cb_sig = cryptobot_sig(&cb_body);
+    let np_ipn = ipn(5000, "finished", &np, 2.99);
+    let orders = format!("/ops/users/{user}/orders");
+    let (a, b, c) = tokio::join!(
+        p.cryptobot(&cb_body, Some(&cb_sig)),
+        p.nowpayments(&np_ipn),
+        p.app
+            .post(&orders, json!({ "plan": "month", "provider": "balance" })),
+    );
+    assert_eq!((a.0, b.0, c.0), (200, 200, 200), "{a:?} {b:?} {c:?}");
+    assert_eq!(p.days(user).await, 90, "3 × 30 days");
+    let (_, view) = p.app.get(&format!("/ops/users/{user}")).await;
+    assert_eq!(
+        view["balance"]["minor"], 0,
+        "the balance paid exactly one plan"
+    );
+    // Not enough balance now: a clear refusal.
+    let (status, body) = p
+        .app
+        .post(
+            &format!("/ops/users/{user}/orders"),
+            json!({ "plan": "month", "provider": "balance" }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("insufficient_funds"))
+    );
+    // A refund takes the days back.
+    let (status, refunded) = p
+        .app
+        .post(&format!("/ops/orders/{cb}/refund"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{refunded}");
+    assert_eq!(p.days(user).await, 60);
+    p.app.stop().await;
+}
