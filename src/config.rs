@@ -342,6 +342,23 @@ impl Settings {
                     "must be an http(s) URL",
                 ));
             }
+            if let ("asset", Some(asset)) = (cb.pricing.as_str(), &cb.asset) {
+                // Invoices are priced in the asset: a plan priced in anything else
+                // could never be sold through Crypto Pay (no silent conversion).
+                for (i, plan) in self.plans.iter().enumerate() {
+                    if let Some(fiat) = &plan.fiat
+                        && !fiat.currency.eq_ignore_ascii_case(asset)
+                    {
+                        return Err(invalid(
+                            format!("plans[{i}].fiat.currency"),
+                            format!(
+                                "is {} but payments.cryptobot prices in asset {asset}",
+                                fiat.currency
+                            ),
+                        ));
+                    }
+                }
+            }
             match (cb.pricing.as_str(), &cb.asset) {
                 ("fiat", _) | ("asset", Some(_)) => {}
                 ("asset", None) => {

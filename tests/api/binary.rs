@@ -512,3 +512,33 @@ fn reconcile_command_reports_the_diff_through_the_server() {
         Some(0)
     );
 }
+
+#[test]
+fn crypto_pay_asset_pricing_needs_plans_in_that_asset() {
+    let cwd = tempfile::tempdir().expect("temp dir");
+    let out = bin()
+        .arg("check-config")
+        .current_dir(cwd.path())
+        .env("SUBVISOR__PAYMENTS__CRYPTOBOT__TOKEN", "1:abc")
+        .env("SUBVISOR__PAYMENTS__CRYPTOBOT__PRICING", "asset")
+        .env("SUBVISOR__PAYMENTS__CRYPTOBOT__ASSET", "USDT")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("plans[0].fiat.currency") && stderr.contains("USDT"),
+        "{stderr}"
+    );
+    let ok = bin()
+        .arg("check-config")
+        .current_dir(cwd.path())
+        .env("SUBVISOR__PAYMENTS__CRYPTOBOT__TOKEN", "1:abc")
+        .output()
+        .expect("run");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}
