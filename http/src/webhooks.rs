@@ -20,6 +20,9 @@ use crate::error::ApiError;
 use crate::public::PublicState;
 use crate::signature::{verify_cryptobot, verify_nowpayments};
 
+/// A stored callback still `received` after this long was interrupted.
+const STALE_RECEIVED: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
+
 /// Largest callback body accepted.
 pub const MAX_WEBHOOK_BODY: usize = 64 * 1024;
 
@@ -227,8 +230,19 @@ async fn handle(
         payload: String::from_utf8_lossy(body).into_owned(),
     };
     if !store.record_webhook_event(&event).await? {
-        outcome_metric(provider, "duplicate");
-        return Ok(HttpResponse::Ok().json(json!({ "ok": true, "duplicate": true })));
+        // Seen before. If it never got past "received" (the process died
+        // between storing and applying it), process it again: every action
+        // below is idempotent or guarded. A fresh "received" is a concurrent
+        // delivery still being processed.
+        let stale = store
+            .webhook_event(provider, &parsed.event_id)
+            .await?
+            .is_some_and(|e| e.outcome == "received" && now - e.received_at > STALE_RECEIVED);
+        if !stale {
+            outcome_metric(provider, "duplicate");
+            return Ok(HttpResponse::Ok().json(json!({ "ok": true, "duplicate": true })));
+        }
+        tracing::warn!(provider, event = %parsed.event_id, "re-processing a callback left unprocessed");
     }
     let order = match parsed.order {
         Some(id) => store.order(id).await?,

@@ -40,6 +40,8 @@ macro_rules! both_backends {
 pub(crate) use both_backends;
 
 pub struct TestApp {
+    /// The running application's actors and store (tests may read or seed the store).
+    pub registry: subvisor_actors::Registry,
     pub ops: String,
     pub public: String,
     pub http: reqwest::Client,
@@ -111,6 +113,7 @@ pub async fn spawn_app_with(
     let app = Application::build_with_clock(settings, clock)
         .await
         .expect("app builds");
+    let registry = app.registry().clone();
     let ops = format!("http://127.0.0.1:{}", app.ops_port());
     let public = format!("http://127.0.0.1:{}", app.public_port());
     let (stop, stopped) = oneshot::channel::<()>();
@@ -118,6 +121,7 @@ pub async fn spawn_app_with(
         let _ = stopped.await;
     }));
     TestApp {
+        registry,
         ops,
         public,
         http: reqwest::Client::new(),

@@ -159,6 +159,7 @@ both_backends!(
     forged_and_malformed_callbacks_change_nothing,
     a_wrong_amount_flags_the_order_instead_of_granting,
     nowpayments_statuses_out_of_order_grant_once,
+    a_callback_interrupted_by_a_crash_is_processed_on_retry,
     three_providers_at_once_give_the_exact_sum,
 );
 
@@ -396,5 +397,45 @@ async fn three_providers_at_once_give_the_exact_sum(db: Db) {
         .await;
     assert_eq!(status, 200, "{refunded}");
     assert_eq!(p.days(user).await, 60);
+    p.app.stop().await;
+}
+
+/// The process died after storing a callback and before applying it: the
+/// provider's retry must not be swallowed as a duplicate.
+async fn a_callback_interrupted_by_a_crash_is_processed_on_retry(db: Db) {
+    let p = start(db).await;
+    let order = p.order(507, "cryptobot").await["order_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let body = invoice_paid(9200, 91, &order, "2.99");
+    // What the dead process left behind: stored, never applied.
+    let left = subvisor_actors::store::WebhookEvent {
+        provider: "cryptobot".into(),
+        event_id: "9200".into(),
+        order: Some(order.parse().expect("order id")),
+        received_at: Utc::now() - chrono::Duration::minutes(5),
+        outcome: "received".into(),
+        payload: body.clone(),
+    };
+    assert!(
+        p.app
+            .registry
+            .store()
+            .record_webhook_event(&left)
+            .await
+            .expect("seed")
+    );
+    let (status, out) = p.cryptobot(&body, Some(&cryptobot_sig(&body))).await;
+    assert_eq!(
+        (status, out["outcome"].as_str()),
+        (200, Some("applied")),
+        "{out}"
+    );
+    assert_eq!(p.days(507).await, 30);
+    // And now it is a plain duplicate.
+    let (_, again) = p.cryptobot(&body, Some(&cryptobot_sig(&body))).await;
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(p.days(507).await, 30);
     p.app.stop().await;
 }

@@ -254,6 +254,7 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets an event whose processing failed, so the provider's retry is processed again.
     async fn forget_webhook_event(&self, provider: &str, event_id: &str) -> Result<()>;
     async fn webhook_events_for_order(&self, order: OrderId) -> Result<Vec<WebhookEvent>>;
+    async fn webhook_event(&self, provider: &str, event_id: &str) -> Result<Option<WebhookEvent>>;
     /// Marks an order for review (amount mismatch, partial payment…) and audits it.
     async fn flag_order(&self, ctx: &WriteCtx<'_>, order: OrderId, flag: &str) -> Result<()>;
     /// `pending → failed|expired` (guarded); `false` if the order was not pending.

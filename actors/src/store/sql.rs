@@ -392,6 +392,19 @@ macro_rules! sql_store {
             Ok(())
         }
 
+        type WebhookRow = (String, String, Option<Uuid>, crate::store::db_time::DbTime, String, String);
+
+        fn webhook_event((provider, event_id, order, at, outcome, payload): WebhookRow) -> crate::store::WebhookEvent {
+            crate::store::WebhookEvent {
+                provider,
+                event_id,
+                order: order.map(OrderId::from_uuid),
+                received_at: at.0,
+                outcome,
+                payload,
+            }
+        }
+
         /// Flags an order for review and records why in the audit log.
         async fn flag(
             conn: &mut Conn,
@@ -910,24 +923,26 @@ macro_rules! sql_store {
             }
 
             async fn webhook_events_for_order(&self, order: OrderId) -> Result<Vec<crate::store::WebhookEvent>> {
-                let rows: Vec<(String, String, Option<Uuid>, crate::store::db_time::DbTime, String, String)> = sqlx::query_as(
+                let rows: Vec<WebhookRow> = sqlx::query_as(
                     "SELECT provider, event_id, order_id, received_at, outcome, payload FROM webhook_events
                      WHERE order_id = $1 ORDER BY id",
                 )
                 .bind(order.uuid())
                 .fetch_all(self.pool())
                 .await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(provider, event_id, order, at, outcome, payload)| crate::store::WebhookEvent {
-                        provider,
-                        event_id,
-                        order: order.map(OrderId::from_uuid),
-                        received_at: at.0,
-                        outcome,
-                        payload,
-                    })
-                    .collect())
+                Ok(rows.into_iter().map(webhook_event).collect())
+            }
+
+            async fn webhook_event(&self, provider: &str, event_id: &str) -> Result<Option<crate::store::WebhookEvent>> {
+                let row: Option<WebhookRow> = sqlx::query_as(
+                    "SELECT provider, event_id, order_id, received_at, outcome, payload FROM webhook_events
+                     WHERE provider = $1 AND event_id = $2",
+                )
+                .bind(provider)
+                .bind(event_id)
+                .fetch_optional(self.pool())
+                .await?;
+                Ok(row.map(webhook_event))
             }
 
             async fn flag_order(&self, ctx: &WriteCtx<'_>, order_id: OrderId, reason: &str) -> Result<()> {
