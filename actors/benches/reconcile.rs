@@ -397,13 +397,6 @@ async fn bench(cfg: Config) -> bool {
         (add_time + remove_time).as_secs_f64() * 1e6 / (2 * k).max(1) as f64,
         2 * k - added - removed,
     );
-    if let (Some(r), Some(a)) = (&real, &again) {
-        println!(
-            "  reconcile − second pass (the repair's share of the pass): {:.1} ms for {} node calls",
-            ms(r.1.saturating_sub(a.1)),
-            r.0.fixed + r.0.failed
-        );
-    }
 
     // Freed memory the allocator keeps vs memory still in use.
     let kept = Mem::read();

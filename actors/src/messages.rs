@@ -52,6 +52,16 @@ pub struct CreateOrder {
     pub by: Principal,
 }
 
+/// A pending top-up of the balance by `amount` (in the balance currency),
+/// paid through `provider` (not `balance`).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Order>")]
+pub struct CreateTopUp {
+    pub amount: Money,
+    pub provider: Provider,
+    pub by: Principal,
+}
+
 /// A provider confirmed payment of `order`. Idempotent: applied once. When the
 /// provider states the amount (`paid`), it must equal the order's exactly.
 /// Orders of the `balance` provider are paid from the balance.

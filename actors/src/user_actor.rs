@@ -20,11 +20,12 @@ use chrono::{DateTime, Utc};
 use tracing::Instrument;
 
 use crate::domain::{
-    LedgerKind, NewOrder, NodeName, Order, OrderId, Principal, ProvisioningOp, UserId,
+    LedgerKind, NewOrder, NodeName, Order, OrderId, OrderKind, PlanId, Principal, Provider,
+    ProvisioningOp, TOPUP_PLAN, UserId,
 };
 use crate::messages::{
-    AdjustBalance, ApplyPayment, CreateOrder, Expire, GrantDays, RefundOrder, Reissue, Revoke,
-    RotateSubToken, StartTrial, View,
+    AdjustBalance, ApplyPayment, CreateOrder, CreateTopUp, Expire, GrantDays, RefundOrder, Reissue,
+    Revoke, RotateSubToken, StartTrial, View,
 };
 use crate::metrics as m;
 use crate::registry::Shared;
@@ -277,9 +278,37 @@ impl Handler<CreateOrder> for UserActor {
                 id: OrderId::random(),
                 user: env.user,
                 plan: plan.id.clone(),
+                kind: OrderKind::Plan,
                 days: plan.days,
                 provider: msg.provider,
                 amount,
+            };
+            env.store.create_order(&env.ctx(msg.by), &order).await
+        })
+    }
+}
+
+impl Handler<CreateTopUp> for UserActor {
+    type Result = AtomicResponse<Self, Result<Order>>;
+    fn handle(&mut self, msg: CreateTopUp, _: &mut Context<Self>) -> Self::Result {
+        self.transact("create_topup", move |env| async move {
+            if msg.provider == Provider::Balance {
+                return Err(Error::invalid(
+                    "provider",
+                    "a top-up cannot be paid from the balance",
+                ));
+            }
+            if msg.amount.minor <= 0 {
+                return Err(Error::invalid("amount", "must be positive"));
+            }
+            let order = NewOrder {
+                id: OrderId::random(),
+                user: env.user,
+                kind: OrderKind::Topup,
+                plan: PlanId::new(TOPUP_PLAN)?,
+                days: 0,
+                provider: msg.provider,
+                amount: msg.amount,
             };
             env.store.create_order(&env.ctx(msg.by), &order).await
         })

@@ -11,7 +11,9 @@ use subvisor_actors::Registry;
 use subvisor_actors::domain::NodeName;
 use subvisor_actors::domain::{Money, OrderId, PlanId, Provider};
 use subvisor_actors::domain::{Principal, UserId};
-use subvisor_actors::messages::{AdjustBalance, ApplyPayment, CreateOrder, RefundOrder};
+use subvisor_actors::messages::{
+    AdjustBalance, ApplyPayment, CreateOrder, CreateTopUp, RefundOrder,
+};
 use subvisor_actors::messages::{GrantDays, Reissue, Revoke, RotateSubToken};
 use subvisor_actors::metrics as m;
 use subvisor_actors::payments::{CryptoBotClient, NowPaymentsClient};
@@ -264,31 +266,26 @@ async fn reconcile(state: web::Data<OpsState>, body: web::Bytes) -> Result<HttpR
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OrderBody {
-    plan: String,
+    /// A plan to buy …
+    plan: Option<String>,
+    /// … or an amount (minor units of the balance currency) to top the balance up by.
+    topup_minor: Option<i64>,
     provider: String,
 }
 
-/// `POST /ops/users/{id}/orders {"plan", "provider"}`: a pending order priced
-/// from config; Crypto Pay / NOWPayments answer with the invoice URL, `balance`
-/// is paid from the balance at once.
+/// `POST /ops/users/{id}/orders {"plan" | "topup_minor", "provider"}`: a
+/// pending order priced from config (or a top-up); Crypto Pay / NOWPayments
+/// answer with the invoice URL, `balance` pays a plan from the balance at once.
 async fn create_order(
     state: web::Data<OpsState>,
     path: web::Path<String>,
     body: web::Json<OrderBody>,
 ) -> Result<HttpResponse, ApiError> {
     let user = parse_user(&path)?;
-    let plan_id =
-        PlanId::new(body.plan.clone()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let provider: Provider = body
         .provider
         .parse()
         .map_err(|e: subvisor_actors::Error| ApiError::BadRequest(e.to_string()))?;
-    let plan = state
-        .registry
-        .plans()
-        .get(&plan_id)
-        .cloned()
-        .ok_or_else(|| ApiError::BadRequest(format!("unknown plan {plan_id}")))?;
     let configured = match provider {
         Provider::Balance => true,
         Provider::Cryptobot => state.payments.cryptobot.is_some(),
@@ -301,23 +298,48 @@ async fn create_order(
             "payment provider {provider} is not configured"
         )));
     }
-    let order = state
-        .registry
-        .send(
-            user,
-            CreateOrder {
+    let (order, description) = match (&body.plan, body.topup_minor) {
+        (Some(plan), None) => {
+            let plan_id =
+                PlanId::new(plan.clone()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let plan = state
+                .registry
+                .plans()
+                .get(&plan_id)
+                .cloned()
+                .ok_or_else(|| ApiError::BadRequest(format!("unknown plan {plan_id}")))?;
+            let msg = CreateOrder {
                 plan: plan_id,
                 provider,
                 by: Principal::Ops,
-            },
-        )
-        .await?;
+            };
+            (state.registry.send(user, msg).await?, plan.title)
+        }
+        (None, Some(minor)) => {
+            let currency = subvisor_actors::domain::Currency::new(state.balance_currency.clone())
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            let msg = CreateTopUp {
+                amount: Money::new(minor, currency),
+                provider,
+                by: Principal::Ops,
+            };
+            (
+                state.registry.send(user, msg).await?,
+                "Balance top-up".to_owned(),
+            )
+        }
+        _ => {
+            return Err(ApiError::BadRequest(
+                "give exactly one of plan and topup_minor".into(),
+            ));
+        }
+    };
     // The invoice is created after the order is committed, outside any transaction.
     let pay_url = match provider {
         Provider::Cryptobot => match &state.payments.cryptobot {
             Some(client) => Some(
                 client
-                    .create_invoice(order.id, &order.amount, &plan.title)
+                    .create_invoice(order.id, &order.amount, &description)
                     .await?
                     .pay_url,
             ),
@@ -326,7 +348,7 @@ async fn create_order(
         Provider::Nowpayments => match &state.payments.nowpayments {
             Some(client) => Some(
                 client
-                    .create_invoice(order.id, &order.amount, &plan.title)
+                    .create_invoice(order.id, &order.amount, &description)
                     .await?
                     .pay_url,
             ),
@@ -348,6 +370,7 @@ async fn create_order(
     };
     Ok(HttpResponse::Ok().json(json!({
         "order_id": order.id,
+        "kind": order.kind,
         "status": order.status,
         "amount": order.amount,
         "payment_url": pay_url,

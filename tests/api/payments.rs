@@ -160,6 +160,7 @@ both_backends!(
     a_wrong_amount_flags_the_order_instead_of_granting,
     nowpayments_statuses_out_of_order_grant_once,
     a_callback_interrupted_by_a_crash_is_processed_on_retry,
+    a_provider_top_up_credits_the_balance,
     three_providers_at_once_give_the_exact_sum,
 );
 
@@ -437,5 +438,67 @@ async fn a_callback_interrupted_by_a_crash_is_processed_on_retry(db: Db) {
     let (_, again) = p.cryptobot(&body, Some(&cryptobot_sig(&body))).await;
     assert_eq!(again["duplicate"], true);
     assert_eq!(p.days(507).await, 30);
+    p.app.stop().await;
+}
+
+async fn a_provider_top_up_credits_the_balance(db: Db) {
+    let p = start(db).await;
+    let user = 508;
+    let (status, created) = p
+        .app
+        .post(
+            &format!("/ops/users/{user}/orders"),
+            json!({ "topup_minor": 1000, "provider": "nowpayments" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["kind"], "topup");
+    let order = created["order_id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        p.nowpayments.invoices().pop().expect("invoice")["price_amount"],
+        json!(10)
+    );
+    let (status, out) = p.nowpayments(&ipn(6000, "finished", &order, 10.0)).await;
+    assert_eq!(
+        (status, out["outcome"].as_str()),
+        (200, Some("applied")),
+        "{out}"
+    );
+    let (_, view) = p.app.get(&format!("/ops/users/{user}")).await;
+    assert_eq!(view["balance"]["minor"], 1000);
+    assert_eq!(p.days(user).await, 0, "a top-up buys no days");
+    // Spend it on a plan, then refunding the top-up is refused: the money is spent.
+    let (status, _) = p
+        .app
+        .post(
+            &format!("/ops/users/{user}/orders"),
+            json!({ "plan": "month", "provider": "balance" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(p.days(user).await, 30);
+    let (_, view) = p.app.get(&format!("/ops/users/{user}")).await;
+    assert_eq!(view["balance"]["minor"], 701);
+    let (status, body) = p
+        .app
+        .post(&format!("/ops/orders/{order}/refund"), json!({}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("insufficient_funds"))
+    );
+    // Bad requests are explained.
+    for bad in [
+        json!({ "provider": "nowpayments" }),
+        json!({ "plan": "month", "topup_minor": 5, "provider": "nowpayments" }),
+        json!({ "topup_minor": 5, "provider": "balance" }),
+        json!({ "topup_minor": -5, "provider": "nowpayments" }),
+    ] {
+        let (status, body) = p
+            .app
+            .post(&format!("/ops/users/{user}/orders"), bad.clone())
+            .await;
+        assert_eq!(status, 400, "{bad} → {body}");
+    }
     p.app.stop().await;
 }

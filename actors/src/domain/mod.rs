@@ -19,7 +19,7 @@ pub use ledger::{LedgerEntry, LedgerKind};
 pub use link::{LinkParams, VISION_FLOW, vless_link};
 pub use money::{Currency, Money};
 pub use notification::NotificationKind;
-pub use order::{NewOrder, Order, OrderStatus, Provider};
+pub use order::{NewOrder, Order, OrderKind, OrderStatus, Provider, TOPUP_PLAN};
 pub use plan::{Plan, Plans};
 pub use provisioning::{OpKind, ProvisioningOp};
 pub use subscription::{Subscription, SubscriptionStatus, extended_expiry, new_sub_token};

@@ -38,6 +38,24 @@ impl OrderStatus {
     pub const PAYABLE: [OrderStatus; 2] = [OrderStatus::Pending, OrderStatus::Expired];
 }
 
+/// What an order buys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderKind {
+    /// Days of a plan.
+    Plan,
+    /// Credit on the balance (no days).
+    Topup,
+}
+
+text_enum!(OrderKind, "order kind" {
+    Plan => "plan",
+    Topup => "topup",
+});
+
+/// The plan id recorded on top-up orders.
+pub const TOPUP_PLAN: &str = "topup";
+
 /// Who takes the money for an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -60,6 +78,7 @@ text_enum!(Provider, "provider" {
 pub struct NewOrder {
     pub id: OrderId,
     pub user: UserId,
+    pub kind: OrderKind,
     pub plan: PlanId,
     pub days: u32,
     pub provider: Provider,
@@ -70,8 +89,9 @@ pub struct NewOrder {
 pub struct Order {
     pub id: OrderId,
     pub user: UserId,
+    pub kind: OrderKind,
     pub plan: PlanId,
-    /// Days bought, copied from the plan when the order was made.
+    /// Days bought, copied from the plan when the order was made (0 for top-ups).
     pub days: u32,
     pub provider: Provider,
     pub amount: Money,

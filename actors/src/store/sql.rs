@@ -77,6 +77,7 @@ impl KeyRow {
 pub(super) struct OrderRow {
     pub id: Uuid,
     pub user_id: i64,
+    pub kind: String,
     pub plan_id: String,
     pub days: i32,
     pub provider: String,
@@ -94,6 +95,7 @@ impl OrderRow {
         Ok(Order {
             id: OrderId::from_uuid(self.id),
             user: UserId::new(self.user_id).map_err(corrupt)?,
+            kind: self.kind.parse().map_err(corrupt)?,
             plan: PlanId::new(self.plan_id).map_err(corrupt)?,
             days: u32::try_from(self.days).map_err(corrupt)?,
             provider: self.provider.parse().map_err(corrupt)?,
@@ -246,7 +248,7 @@ macro_rules! sql_store {
 
         async fn read_order(conn: &mut Conn, id: OrderId) -> Result<Option<Order>> {
             let row: Option<OrderRow> = sqlx::query_as(
-                "SELECT id, user_id, plan_id, days, provider, amount, currency, status,
+                "SELECT id, user_id, kind, plan_id, days, provider, amount, currency, status,
                         provider_payment_id, flag, created_at, paid_at
                  FROM orders WHERE id = $1",
             )
@@ -765,8 +767,8 @@ macro_rules! sql_store {
                 let mut w = self.begin_write().await?;
                 ensure_user(&mut w.tx, order.user, ctx.now).await?;
                 sqlx::query(
-                    "INSERT INTO orders (id, user_id, plan_id, days, provider, amount, currency, status, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8)",
+                    "INSERT INTO orders (id, user_id, kind, plan_id, days, provider, amount, currency, status, created_at, updated_at)
+                     VALUES ($1, $2, $9, $3, $4, $5, $6, $7, 'pending', $8, $8)",
                 )
                 .bind(order.id.uuid())
                 .bind(order.user.get())
@@ -776,9 +778,11 @@ macro_rules! sql_store {
                 .bind(order.amount.minor)
                 .bind(order.amount.currency.as_str())
                 .bind(t(ctx.now))
+                .bind(order.kind.as_str())
                 .execute(&mut *w.tx)
                 .await?;
                 audit(&mut w.tx, ctx, order.user, "create_order", json!({
+                    "kind": order.kind,
                     "order": order.id, "plan": order.plan, "provider": order.provider,
                     "amount": order.amount.minor, "currency": order.amount.currency,
                 })).await?;
@@ -866,8 +870,16 @@ macro_rules! sql_store {
                     // Another instance applied it between our read and our write.
                     return Err(Error::Conflict(user));
                 }
-                let ops = extend(&mut w.tx, ctx, user, order.days).await?;
+                let ops = match order.kind {
+                    crate::domain::OrderKind::Plan => extend(&mut w.tx, ctx, user, order.days).await?,
+                    crate::domain::OrderKind::Topup => {
+                        ledger_entry(&mut w.tx, ctx, user, LedgerKind::TopUp, order.amount.minor,
+                            order.amount.currency.as_str(), Some(order_id), "top-up").await?;
+                        Vec::new()
+                    }
+                };
                 audit(&mut w.tx, ctx, user, "apply_payment", json!({
+                    "kind": order.kind,
                     "order": order_id,
                     "provider": order.provider,
                     "provider_payment_id": provider_payment_id,
@@ -1009,7 +1021,20 @@ macro_rules! sql_store {
                     return Ok(Change { applied: false, snapshot, ops: Vec::new() });
                 }
                 let mut ops = Vec::new();
-                if let Some(sub) = read_sub(&mut w.tx, user).await? {
+                if order.kind == crate::domain::OrderKind::Topup {
+                    let balance: i64 = sqlx::query_scalar("SELECT balance FROM users WHERE telegram_id = $1")
+                        .bind(user.get())
+                        .fetch_one(&mut *w.tx)
+                        .await?;
+                    if balance < order.amount.minor {
+                        return Err(Error::InsufficientFunds {
+                            needed: order.amount.to_string(),
+                            available: crate::domain::Money::new(balance, order.amount.currency.clone()).to_string(),
+                        });
+                    }
+                    ledger_entry(&mut w.tx, ctx, user, LedgerKind::Refund, -order.amount.minor,
+                        order.amount.currency.as_str(), Some(order_id), "refund of a top-up").await?;
+                } else if let Some(sub) = read_sub(&mut w.tx, user).await? {
                     let status: SubscriptionStatus = sub.status.parse().map_err(corrupt)?;
                     let shortened = sub.expires_at.0 - chrono::Duration::days(i64::from(order.days));
                     let ends_now = shortened <= ctx.now;

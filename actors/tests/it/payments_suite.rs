@@ -31,6 +31,7 @@ async fn order(
     let new = NewOrder {
         id: OrderId::random(),
         user,
+        kind: subvisor_actors::domain::OrderKind::Plan,
         plan: plan.id.clone(),
         days: plan.days,
         provider,

@@ -278,6 +278,7 @@ async fn payments_apply_once_and_provider_ids_are_unique(backend: Backend) {
     let new_order = |u: UserId| NewOrder {
         id: OrderId::random(),
         user: u,
+        kind: subvisor_actors::domain::OrderKind::Plan,
         plan: plan.id.clone(),
         days: plan.days,
         provider: Provider::Stars,
