@@ -18,7 +18,7 @@ use subvisor_actors::messages::{GrantDays, Reissue, Revoke, RotateSubToken};
 use subvisor_actors::metrics as m;
 use subvisor_actors::payments::{CryptoBotClient, NowPaymentsClient};
 use subvisor_actors::provisioning::{ReconcileRequest, ReconcilerHandle, SandboxNode};
-use subvisor_actors::store::Change;
+use subvisor_actors::store::{Change, UserSnapshot};
 
 use crate::auth::{OpsToken, require_token};
 use crate::error::ApiError;
@@ -45,14 +45,13 @@ pub struct PaymentClients {
 }
 
 impl OpsState {
-    fn view(&self, change: &Change) -> HttpResponse {
+    fn user_view(&self, snapshot: &UserSnapshot) -> UserView {
         let now = self.registry.clock().now();
-        HttpResponse::Ok().json(UserView::new(
-            &change.snapshot,
-            &self.balance_currency,
-            &self.links,
-            now,
-        ))
+        UserView::new(snapshot, &self.balance_currency, &self.links, now)
+    }
+
+    fn view(&self, change: &Change) -> HttpResponse {
+        HttpResponse::Ok().json(self.user_view(&change.snapshot))
     }
 }
 
@@ -165,13 +164,7 @@ async fn user(
         .user(user)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("user {user} not found")))?;
-    let now = state.registry.clock().now();
-    Ok(HttpResponse::Ok().json(UserView::new(
-        &snapshot,
-        &state.balance_currency,
-        &state.links,
-        now,
-    )))
+    Ok(HttpResponse::Ok().json(state.user_view(&snapshot)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -361,8 +354,7 @@ async fn create_order(
                 paid: None,
             };
             let change = state.registry.send(user, pay).await?;
-            let now = state.registry.clock().now();
-            let view = UserView::new(&change.snapshot, &state.balance_currency, &state.links, now);
+            let view = state.user_view(&change.snapshot);
             return Ok(HttpResponse::Ok()
                 .json(json!({ "order_id": order.id, "status": "paid", "user": view })));
         }
@@ -377,6 +369,20 @@ async fn create_order(
     })))
 }
 
+/// The order named by a path segment, or 400/404.
+async fn find_order(
+    state: &OpsState,
+    raw: &str,
+) -> Result<subvisor_actors::domain::Order, ApiError> {
+    let id = parse_order(raw)?;
+    state
+        .registry
+        .store()
+        .order(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("order {id} not found")))
+}
+
 fn parse_order(raw: &str) -> Result<OrderId, ApiError> {
     raw.parse()
         .map_err(|_| ApiError::BadRequest(format!("{raw:?} is not an order id")))
@@ -387,13 +393,12 @@ async fn order(
     state: web::Data<OpsState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_order(&path)?;
-    let store = state.registry.store();
-    let order = store
-        .order(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("order {id} not found")))?;
-    let events = store.webhook_events_for_order(id).await?;
+    let order = find_order(&state, &path).await?;
+    let events = state
+        .registry
+        .store()
+        .webhook_events_for_order(order.id)
+        .await?;
     Ok(HttpResponse::Ok().json(json!({ "order": order, "webhook_events": events })))
 }
 
@@ -403,19 +408,13 @@ async fn refund(
     state: web::Data<OpsState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_order(&path)?;
-    let order = state
-        .registry
-        .store()
-        .order(id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("order {id} not found")))?;
+    let order = find_order(&state, &path).await?;
     let change = state
         .registry
         .send(
             order.user,
             RefundOrder {
-                order: id,
+                order: order.id,
                 by: Principal::Ops,
             },
         )

@@ -26,8 +26,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{
-    Invoice, check_decimals, http_client, invoice_amount, parse_base_url, provider_error,
-    secret_header, snippet, transport_message,
+    Invoice, check_decimals, http_client, invoice_amount, parse_base_url, post_json,
+    provider_error, secret_header, snippet,
 };
 use crate::domain::{Currency, Money, OrderId};
 use crate::{Error, Result};
@@ -177,21 +177,15 @@ impl CryptoBotClient {
         description: &str,
     ) -> Result<Invoice> {
         let body = self.invoice_request(order, amount, description)?;
-        let response = self
-            .http
-            .post(&self.create_invoice_url)
-            .header(TOKEN_HEADER, self.auth.clone())
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| provider_error(PROVIDER, transport_message("createInvoice", e)))?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| {
-            provider_error(
-                PROVIDER,
-                transport_message("reading the createInvoice answer", e),
-            )
-        })?;
+        let (status, bytes) = post_json(
+            &self.http,
+            &self.create_invoice_url,
+            (TOKEN_HEADER, &self.auth),
+            &body,
+            PROVIDER,
+            "createInvoice",
+        )
+        .await?;
         let invoice = self.parse_answer(status, &bytes)?;
         tracing::debug!(
             %order,

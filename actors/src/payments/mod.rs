@@ -146,6 +146,33 @@ pub(crate) fn http_client() -> Result<reqwest::Client> {
         .map_err(|e| Error::invalid("payments", format!("cannot build the HTTP client: {e}")))
 }
 
+/// POSTs `body` as JSON with the credential header and returns the answer's
+/// status and bytes; transport failures become [`Error::Provider`] naming `what`.
+pub(crate) async fn post_json(
+    http: &reqwest::Client,
+    url: &str,
+    auth: (&'static str, &HeaderValue),
+    body: &impl serde::Serialize,
+    provider: &'static str,
+    what: &str,
+) -> Result<(reqwest::StatusCode, bytes::Bytes)> {
+    let response = http
+        .post(url)
+        .header(auth.0, auth.1.clone())
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| provider_error(provider, transport_message(what, e)))?;
+    let status = response.status();
+    let bytes = response.bytes().await.map_err(|e| {
+        provider_error(
+            provider,
+            transport_message(&format!("reading the {what} answer"), e),
+        )
+    })?;
+    Ok((status, bytes))
+}
+
 pub(crate) fn provider_error(provider: &'static str, message: impl Into<String>) -> Error {
     Error::Provider {
         provider,

@@ -31,8 +31,8 @@ use serde::Serialize;
 use serde_json::{Number, Value};
 
 use super::{
-    Invoice, check_decimals, check_url, http_client, invoice_amount, parse_base_url,
-    provider_error, secret_header, snippet, transport_message,
+    Invoice, check_decimals, check_url, http_client, invoice_amount, parse_base_url, post_json,
+    provider_error, secret_header, snippet,
 };
 use crate::domain::{Money, OrderId};
 use crate::{Error, Result};
@@ -151,21 +151,15 @@ impl NowPaymentsClient {
             success_url: self.success_url.as_deref(),
             cancel_url: self.cancel_url.as_deref(),
         };
-        let response = self
-            .http
-            .post(&self.invoice_url)
-            .header(API_KEY_HEADER, self.auth.clone())
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| provider_error(PROVIDER, transport_message("POST /invoice", e)))?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| {
-            provider_error(
-                PROVIDER,
-                transport_message("reading the POST /invoice answer", e),
-            )
-        })?;
+        let (status, bytes) = post_json(
+            &self.http,
+            &self.invoice_url,
+            (API_KEY_HEADER, &self.auth),
+            &body,
+            PROVIDER,
+            "POST /invoice",
+        )
+        .await?;
         let invoice = self.parse_answer(status, &bytes)?;
         tracing::debug!(
             %order,

@@ -407,6 +407,14 @@ macro_rules! sql_store {
             }
         }
 
+        /// The user's balance in minor units (kept equal to the ledger sum).
+        async fn read_balance(conn: &mut Conn, user: UserId) -> Result<i64> {
+            Ok(sqlx::query_scalar("SELECT balance FROM users WHERE telegram_id = $1")
+                .bind(user.get())
+                .fetch_one(&mut *conn)
+                .await?)
+        }
+
         /// Flags an order for review and records why in the audit log.
         async fn flag(
             conn: &mut Conn,
@@ -837,10 +845,7 @@ macro_rules! sql_store {
                     });
                 }
                 if order.provider == crate::domain::Provider::Balance {
-                    let balance: i64 = sqlx::query_scalar("SELECT balance FROM users WHERE telegram_id = $1")
-                        .bind(user.get())
-                        .fetch_one(&mut *w.tx)
-                        .await?;
+                    let balance = read_balance(&mut w.tx, user).await?;
                     if balance < order.amount.minor {
                         return Err(Error::InsufficientFunds {
                             needed: order.amount.to_string(),
@@ -1022,10 +1027,7 @@ macro_rules! sql_store {
                 }
                 let mut ops = Vec::new();
                 if order.kind == crate::domain::OrderKind::Topup {
-                    let balance: i64 = sqlx::query_scalar("SELECT balance FROM users WHERE telegram_id = $1")
-                        .bind(user.get())
-                        .fetch_one(&mut *w.tx)
-                        .await?;
+                    let balance = read_balance(&mut w.tx, user).await?;
                     if balance < order.amount.minor {
                         return Err(Error::InsufficientFunds {
                             needed: order.amount.to_string(),
@@ -1072,10 +1074,7 @@ macro_rules! sql_store {
                 let (amount, currency) = (amount.minor, amount.currency.as_str());
                 let mut w = self.begin_write().await?;
                 ensure_user(&mut w.tx, user, ctx.now).await?;
-                let balance: i64 = sqlx::query_scalar("SELECT balance FROM users WHERE telegram_id = $1")
-                    .bind(user.get())
-                    .fetch_one(&mut *w.tx)
-                    .await?;
+                let balance = read_balance(&mut w.tx, user).await?;
                 if balance.checked_add(amount).is_none_or(|b| b < 0) {
                     return Err(Error::InsufficientFunds {
                         needed: (-amount).to_string(),
