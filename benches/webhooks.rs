@@ -1,0 +1,783 @@
+//! Signed Crypto Pay callbacks per second end to end (HTTP → signature check →
+//! webhook bookkeeping → `UserActor` → commit → provisioning on the sandbox
+//! node), beside a baseline in the same run that performs the same store calls
+//! directly, without HTTP or actors.
+//!
+//! Run with `cargo bench -p subvisor --bench webhooks`.
+//!
+//! For each backend (a SQLite file in a temp dir, and a fresh PostgreSQL
+//! database from `subvisor_testkit::shared_pg()`), the real `Application` is
+//! started in-process (listeners on port 0, the in-memory sandbox node, the
+//! default pool of 8 connections, a `FakeCryptoPay` as the provider API).
+//!
+//! * Each run pays `BENCH_ORDERS` fresh pending orders (default 2,000), each of
+//!   a distinct new user (plan `month`, 30 days, 2.99 USD, provider
+//!   `cryptobot`), created directly through the store before the run.
+//! * End-to-end path: one pre-built, pre-signed `invoice_paid` callback per
+//!   order is POSTed to `/pay/cryptobot` by `BENCH_CONCURRENCY` client tasks
+//!   (default 32) sharing one keep-alive `reqwest::Client`; every answer must
+//!   be 200 with outcome `applied`.
+//! * Direct path: per order, what the endpoint does on the store:
+//!   `record_webhook_event`, `order`, `apply_payment`, `set_webhook_outcome`,
+//!   with the same concurrency.
+//! * Runs are interleaved (direct, e2e) × `BENCH_ROUNDS` (default 3) with fresh
+//!   orders each time; the reported figure of each path is its median run by
+//!   throughput. After each run the bench waits for the provisioning outbox to
+//!   empty ("drain": for e2e, the time from the last answer until every key is
+//!   on the sandbox node; the direct path's ops are only handed to the
+//!   provisioner after its run).
+//!
+//! The outbox poll interval and the reconcile interval are set to one hour so
+//! that neither fires in the middle of a run: committed ops are pushed by the
+//! wake-up the actor sends after commit, as in production.
+//!
+//! "other CPU" is the share of the machine's CPU time used during a run by
+//! processes other than this bench and its PostgreSQL server.
+//!
+//! Other knobs: `BENCH_BACKENDS` (`sqlite,postgres` by default). Without
+//! `--bench` (e.g. `cargo test --all-targets`) it does a tiny smoke run.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subvisor::config::{CryptoBotSettings, Settings};
+use subvisor::startup::Application;
+use subvisor_actors::Registry;
+use subvisor_actors::clock::SystemClock;
+use subvisor_actors::domain::{
+    Currency, Money, NewOrder, NodeName, OrderId, OrderKind, PlanId, Principal, Provider,
+    SubscriptionStatus, UserId,
+};
+use subvisor_actors::store::{Store, WebhookEvent, WriteCtx};
+use subvisor_testkit::fake_payments::FakeCryptoPay;
+use tempfile::TempDir;
+use tokio::sync::{Barrier, oneshot};
+
+const CB_TOKEN: &str = "12345:AAzQcZWQqQAbsfgPnOLr4FHC8Doa4L7KryC";
+const PROVIDER: &str = "cryptobot";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Db {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+struct Config {
+    orders: usize,
+    concurrency: usize,
+    rounds: usize,
+    backends: Vec<Db>,
+    smoke: bool,
+}
+
+impl Config {
+    fn from_env() -> Self {
+        // `cargo bench` passes `--bench`; anything else (cargo test) gets a smoke run.
+        let smoke = !std::env::args().any(|a| a == "--bench");
+        let (orders, concurrency, rounds) = if smoke { (32, 8, 1) } else { (2_000, 32, 3) };
+        let backends = match std::env::var("BENCH_BACKENDS") {
+            Ok(list) => list
+                .split(',')
+                .map(|b| match b.trim() {
+                    "sqlite" => Db::Sqlite,
+                    "postgres" | "pg" => Db::Postgres,
+                    other => panic!("BENCH_BACKENDS: unknown backend {other:?}"),
+                })
+                .collect(),
+            Err(_) => vec![Db::Sqlite, Db::Postgres],
+        };
+        let cfg = Self {
+            orders: env_usize("BENCH_ORDERS", orders),
+            concurrency: env_usize("BENCH_CONCURRENCY", concurrency),
+            rounds: env_usize("BENCH_ROUNDS", rounds),
+            backends,
+            smoke,
+        };
+        assert!(cfg.concurrency >= 1, "BENCH_CONCURRENCY must be at least 1");
+        assert!(cfg.orders >= 1, "BENCH_ORDERS must be at least 1");
+        assert!(cfg.rounds >= 1, "BENCH_ROUNDS must be at least 1");
+        cfg
+    }
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .replace('_', "")
+            .parse()
+            .unwrap_or_else(|e| panic!("{name}={v:?} is not a number: {e}")),
+        Err(_) => default,
+    }
+}
+
+fn main() {
+    let cfg = Config::from_env();
+    let started = Instant::now();
+    print_machine(&cfg);
+    actix::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    })
+    .block_on(async {
+        for &db in &cfg.backends {
+            bench_backend(&cfg, db).await;
+        }
+    });
+    println!("total bench time: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// The application running in-process, plus what keeps it alive.
+struct App {
+    registry: Registry,
+    public: String,
+    where_: String,
+    stop: oneshot::Sender<()>,
+    _dir: TempDir,
+    _cryptopay: FakeCryptoPay,
+}
+
+async fn start_app(db: Db) -> App {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cryptopay = FakeCryptoPay::start(CB_TOKEN).expect("fake crypto pay");
+    let mut s = Settings::load(None).expect("defaults load");
+    let where_;
+    s.database.url = match db {
+        Db::Sqlite => {
+            where_ = "SQLite file in a temp dir (WAL, synchronous=NORMAL)".to_string();
+            format!("sqlite://{}/subvisor.db", dir.path().display())
+        }
+        Db::Postgres => {
+            let url = tokio::task::spawn_blocking(|| {
+                subvisor_testkit::shared_pg()
+                    .fresh_database()
+                    .expect("create database")
+            })
+            .await
+            .expect("start PostgreSQL");
+            where_ = format!(
+                "{url} (testkit cluster: fsync=off, synchronous_commit=off, full_page_writes=off)"
+            );
+            url
+        }
+    };
+    s.http.public_addr = "127.0.0.1:0".parse().expect("addr");
+    s.http.ops_addr = "127.0.0.1:0".parse().expect("addr");
+    s.http.public_rate_per_minute = 100_000_000;
+    s.http.public_rate_burst = 10_000_000;
+    s.outbox.poll_interval = Duration::from_secs(3600);
+    s.reconcile.interval = Duration::from_secs(3600);
+    s.payments.cryptobot = Some(
+        serde_json::from_value::<CryptoBotSettings>(
+            json!({ "token": CB_TOKEN, "base_url": cryptopay.base_url() }),
+        )
+        .expect("cryptobot settings"),
+    );
+    let pool = s.database.max_connections;
+    let app = Application::build_with_clock(s, Arc::new(SystemClock))
+        .await
+        .expect("app builds");
+    let registry = app.registry().clone();
+    let public = format!("http://127.0.0.1:{}", app.public_port());
+    let (stop, stopped) = oneshot::channel::<()>();
+    actix_rt::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    App {
+        registry,
+        public,
+        where_: format!("{where_}, pool of {pool}"),
+        stop,
+        _dir: dir,
+        _cryptopay: cryptopay,
+    }
+}
+
+/// One order to pay, with its pre-built, pre-signed callback.
+struct Item {
+    user: UserId,
+    order: OrderId,
+    invoice: i64,
+    event_id: String,
+    body: String,
+    sig: String,
+}
+
+fn cryptobot_sig(body: &str) -> String {
+    let key = Sha256::digest(CB_TOKEN.as_bytes());
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("key");
+    mac.update(body.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn invoice_paid(update_id: i64, invoice_id: i64, order: &str, amount: &str) -> String {
+    json!({
+        "update_id": update_id,
+        "update_type": "invoice_paid",
+        "request_date": "2026-11-23T12:00:00.000Z",
+        "payload": {
+            "invoice_id": invoice_id, "hash": "IVabc", "currency_type": "fiat", "fiat": "USD",
+            "amount": amount, "paid_asset": "USDT", "paid_amount": amount, "status": "paid",
+            "payload": order, "paid_at": "2026-11-23T11:59:58.000Z",
+        },
+    })
+    .to_string()
+}
+
+/// Source of distinct user ids, update ids and invoice ids over the whole bench.
+static NEXT_ID: AtomicI64 = AtomicI64::new(1);
+
+/// Creates `n` pending orders of `n` new users through the store and builds
+/// their signed callbacks.
+async fn make_orders(cfg: &Config, store: &Arc<dyn Store>, nodes: &Arc<[NodeName]>) -> Vec<Item> {
+    let usd = Currency::new("USD").expect("currency");
+    let items: Vec<Item> = (0..cfg.orders)
+        .map(|_| {
+            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+            let order = OrderId::random();
+            let body = invoice_paid(1_000_000 + id, 5_000_000 + id, &order.to_string(), "2.99");
+            Item {
+                user: UserId::new(id).expect("user id"),
+                order,
+                invoice: 5_000_000 + id,
+                event_id: (1_000_000 + id).to_string(),
+                sig: cryptobot_sig(&body),
+                body,
+            }
+        })
+        .collect();
+    let items = Arc::new(items);
+    let create = {
+        let (store, nodes, items) = (store.clone(), nodes.clone(), items.clone());
+        move |i: usize| {
+            let (store, nodes, items, usd) =
+                (store.clone(), nodes.clone(), items.clone(), usd.clone());
+            async move {
+                let item = &items[i];
+                let ctx = WriteCtx {
+                    now: Utc::now(),
+                    by: Principal::Ops,
+                    nodes: &nodes,
+                };
+                let order = NewOrder {
+                    id: item.order,
+                    user: item.user,
+                    kind: OrderKind::Plan,
+                    plan: PlanId::new("month").expect("plan id"),
+                    days: 30,
+                    provider: Provider::Cryptobot,
+                    amount: Money::new(299, usd),
+                };
+                store
+                    .create_order(&ctx, &order)
+                    .await
+                    .expect("create order");
+            }
+        }
+    };
+    drive(cfg.orders, cfg.concurrency, create).await;
+    Arc::try_unwrap(items).unwrap_or_else(|_| panic!("order items still shared"))
+}
+
+/// One measured run of one path.
+#[derive(Debug, Clone)]
+struct Run {
+    calls: usize,
+    elapsed: Duration,
+    /// Per-call latency, sorted.
+    latencies: Vec<Duration>,
+    foreign_cpu: Option<f64>,
+    own_cpu: Option<Duration>,
+    /// From the end of the run until the provisioning outbox was empty.
+    drain: Duration,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.calls as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let rank = ((p / 100.0) * self.latencies.len() as f64).ceil() as usize;
+        self.latencies[rank.clamp(1, self.latencies.len()) - 1]
+    }
+}
+
+/// Runs `op(0..n)` from `c` client tasks on the multi-threaded runtime, each
+/// taking the next index when its previous call is done.
+async fn drive<F, Fut>(n: usize, c: usize, op: F) -> Run
+where
+    F: Fn(usize) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(Barrier::new(c + 1));
+    let clients: Vec<_> = (0..c)
+        .map(|_| {
+            let (op, next, barrier) = (op.clone(), next.clone(), barrier.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(n / c + 1);
+                barrier.wait().await;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let sent = Instant::now();
+                    op(i).await;
+                    latencies.push(sent.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    barrier.wait().await;
+    let cpu_before = CpuSample::take();
+    let started = Instant::now();
+    let mut latencies = Vec::with_capacity(n);
+    for client in clients {
+        latencies.extend(client.await.expect("client task"));
+    }
+    let elapsed = started.elapsed();
+    let cpu = cpu_before.zip(CpuSample::take());
+    latencies.sort_unstable();
+    Run {
+        calls: latencies.len(),
+        elapsed,
+        latencies,
+        foreign_cpu: cpu.as_ref().map(|(b, a)| a.foreign_share_since(b)),
+        own_cpu: cpu.map(|(b, a)| a.own_cpu_since(&b)),
+        drain: Duration::ZERO,
+    }
+}
+
+/// Wakes the outbox driver and waits until no provisioning op is pending.
+async fn wait_outbox_empty(registry: &Registry) -> Duration {
+    let started = Instant::now();
+    registry.provisioner().wake();
+    loop {
+        let depth = registry.store().outbox_depth().await.expect("outbox depth");
+        if depth.provisioning == 0 {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "outbox did not drain: {} ops pending",
+            depth.provisioning
+        );
+        registry.provisioner().wake();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn run_direct(cfg: &Config, app: &App, items: Vec<Item>) -> Run {
+    let store = app.registry.store().clone();
+    let nodes: Arc<[NodeName]> = app.registry.provisioner().node_names().into();
+    let items = Arc::new(items);
+    let paid = Money::new(299, Currency::new("USD").expect("currency"));
+    let op = move |i: usize| {
+        let (store, nodes, items, paid) =
+            (store.clone(), nodes.clone(), items.clone(), paid.clone());
+        async move {
+            let item = &items[i];
+            let now = Utc::now();
+            let event = WebhookEvent {
+                provider: PROVIDER.to_owned(),
+                event_id: item.event_id.clone(),
+                order: Some(item.order),
+                received_at: now,
+                outcome: "received".into(),
+                payload: item.body.clone(),
+            };
+            assert!(
+                store.record_webhook_event(&event).await.expect("record"),
+                "fresh event"
+            );
+            let order = store
+                .order(item.order)
+                .await
+                .expect("read order")
+                .expect("order exists");
+            let ctx = WriteCtx {
+                now,
+                by: Principal::User(order.user),
+                nodes: &nodes,
+            };
+            let change = store
+                .apply_payment(
+                    &ctx,
+                    order.user,
+                    order.id,
+                    &format!("{PROVIDER}:{}", item.invoice),
+                    Some(&paid),
+                )
+                .await
+                .expect("apply payment");
+            assert!(change.applied, "payment applied");
+            store
+                .set_webhook_outcome(PROVIDER, &item.event_id, "applied")
+                .await
+                .expect("outcome");
+        }
+    };
+    let mut run = drive(cfg.orders, cfg.concurrency, op).await;
+    run.drain = wait_outbox_empty(&app.registry).await;
+    run
+}
+
+async fn run_e2e(cfg: &Config, app: &App, http: &reqwest::Client, items: Vec<Item>) -> Run {
+    let url = format!("{}/pay/cryptobot", app.public);
+    let items = Arc::new(items);
+    let http = http.clone();
+    let op = move |i: usize| {
+        let (http, url, items) = (http.clone(), url.clone(), items.clone());
+        async move {
+            let item = &items[i];
+            let resp = http
+                .post(&url)
+                .header("crypto-pay-api-signature", &item.sig)
+                .body(item.body.clone())
+                .send()
+                .await
+                .expect("callback request");
+            let status = resp.status().as_u16();
+            let body: serde_json::Value = resp.json().await.unwrap_or_default();
+            assert_eq!(
+                (status, body["outcome"].as_str()),
+                (200, Some("applied")),
+                "{body}"
+            );
+        }
+    };
+    let mut run = drive(cfg.orders, cfg.concurrency, op).await;
+    run.drain = wait_outbox_empty(&app.registry).await;
+    run
+}
+
+async fn bench_backend(cfg: &Config, db: Db) {
+    let app = start_app(db).await;
+    let store = app.registry.store().clone();
+    let nodes: Arc<[NodeName]> = app.registry.provisioner().node_names().into();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(cfg.concurrency)
+        .build()
+        .expect("http client");
+
+    println!();
+    println!("== {} ==", backend_name(db));
+    println!("store: {}", app.where_);
+
+    // Warm-up: a small e2e run (opens pool connections and keep-alive
+    // connections, starts the arbiters), not reported.
+    let warm_cfg = Config {
+        orders: cfg.concurrency * 4,
+        ..cfg.clone()
+    };
+    let items = make_orders(&warm_cfg, &store, &nodes).await;
+    let mut users: Vec<UserId> = items.iter().map(|i| i.user).collect();
+    let warm = run_e2e(&warm_cfg, &app, &http, items).await;
+    println!(
+        "warm-up: {} callbacks in {:.2} s",
+        warm.calls,
+        warm.elapsed.as_secs_f64()
+    );
+
+    let mut direct_runs = Vec::with_capacity(cfg.rounds);
+    let mut e2e_runs = Vec::with_capacity(cfg.rounds);
+    let mut setup = Duration::ZERO;
+    for round in 1..=cfg.rounds {
+        let t = Instant::now();
+        let items = make_orders(cfg, &store, &nodes).await;
+        setup += t.elapsed();
+        users.extend(items.iter().map(|i| i.user));
+        let d = run_direct(cfg, &app, items).await;
+        print_round(round, "direct", &d);
+        direct_runs.push(d);
+
+        let t = Instant::now();
+        let items = make_orders(cfg, &store, &nodes).await;
+        setup += t.elapsed();
+        users.extend(items.iter().map(|i| i.user));
+        let e = run_e2e(cfg, &app, &http, items).await;
+        print_round(round, "e2e", &e);
+        e2e_runs.push(e);
+    }
+    println!(
+        "setup: {} orders created through the store in {:.2} s ({:.0} orders/s)",
+        2 * cfg.rounds * cfg.orders,
+        setup.as_secs_f64(),
+        (2 * cfg.rounds * cfg.orders) as f64 / setup.as_secs_f64()
+    );
+
+    let d = median_run(direct_runs);
+    let e = median_run(e2e_runs);
+    let pick = if cfg.rounds == 1 {
+        "single run".to_string()
+    } else {
+        format!("median of {} interleaved runs", cfg.rounds)
+    };
+    println!();
+    println!(
+        "{} — {} orders per run, {} clients, {pick}",
+        backend_name(db),
+        cfg.orders,
+        cfg.concurrency
+    );
+    println!(
+        "| path   | callbacks | seconds | calls/s  | p50 ms | p99 ms | CPU/call | drain ms | other CPU |\n\
+         |--------|----------:|--------:|---------:|-------:|-------:|---------:|---------:|----------:|"
+    );
+    for (name, run) in [("direct", &d), ("e2e", &e)] {
+        println!(
+            "| {name:<6} | {:>9} | {:>7.2} | {:>8.0} | {:>6.2} | {:>6.2} | {:>8} | {:>8.0} | {:>9} |",
+            run.calls,
+            run.elapsed.as_secs_f64(),
+            run.rate(),
+            ms(run.percentile(50.0)),
+            ms(run.percentile(99.0)),
+            cpu_per_call(run),
+            ms(run.drain),
+            percent(run.foreign_cpu),
+        );
+    }
+    println!("e2e / direct: {:.1}%", 100.0 * e.rate() / d.rate());
+
+    verify(&app, &store, &users).await;
+
+    let _ = app.stop.send(());
+    // Let the application shut down (listeners, workers, actors, pool).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+}
+
+/// Every paid user has an active subscription of 30 days, every key reached
+/// the sandbox node, nothing is left in the outbox.
+async fn verify(app: &App, store: &Arc<dyn Store>, users: &[UserId]) {
+    for &user in users {
+        let snap = store
+            .user(user)
+            .await
+            .expect("read user")
+            .unwrap_or_else(|| panic!("user {user} missing"));
+        let sub = snap
+            .subscription
+            .as_ref()
+            .unwrap_or_else(|| panic!("user {user} has no subscription"));
+        assert_eq!(sub.status, SubscriptionStatus::Active, "user {user}");
+        let days = days_between(snap.created_at, sub.expires_at);
+        assert_eq!(days, 30, "user {user}: {days} days");
+        assert_eq!(snap.active_keys().count(), 1, "user {user}: one key");
+    }
+    let depth = store.outbox_depth().await.expect("outbox depth");
+    assert_eq!(depth.provisioning, 0, "provisioning outbox empty");
+    let on_node = app
+        .registry
+        .provisioner()
+        .statuses()
+        .first()
+        .and_then(|s| s.users)
+        .expect("sandbox node reports its users");
+    assert_eq!(on_node, users.len(), "every paid user's key is on the node");
+    println!(
+        "check: {} users active for 30 days, {} keys on the sandbox node, outbox empty",
+        users.len(),
+        on_node
+    );
+}
+
+fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    ((to - from).num_minutes() as f64 / 1440.0).round() as i64
+}
+
+fn median_run(mut runs: Vec<Run>) -> Run {
+    runs.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
+    runs.swap_remove(runs.len() / 2)
+}
+
+fn print_round(round: usize, path: &str, run: &Run) {
+    println!(
+        "  round {round} {path:<6}: {:>7.0} calls/s  ({} in {:.2} s, p50 {:.2} ms, p99 {:.2} ms, CPU/call {}, drain {:.0} ms, other processes' CPU {})",
+        run.rate(),
+        run.calls,
+        run.elapsed.as_secs_f64(),
+        ms(run.percentile(50.0)),
+        ms(run.percentile(99.0)),
+        cpu_per_call(run),
+        ms(run.drain),
+        percent(run.foreign_cpu),
+    );
+}
+
+fn cpu_per_call(run: &Run) -> String {
+    run.own_cpu.map_or_else(
+        || "?".into(),
+        |cpu| {
+            format!(
+                "{:.0} µs",
+                cpu.as_secs_f64() * 1e6 / run.calls.max(1) as f64
+            )
+        },
+    )
+}
+
+fn percent(share: Option<f64>) -> String {
+    share.map_or_else(|| "?".into(), |s| format!("{:.0}%", 100.0 * s))
+}
+
+/// CPU counters, to tell how much of the machine something else used during a run.
+struct CpuSample {
+    /// All CPUs, all states, in USER_HZ ticks (`/proc/stat`).
+    total: u64,
+    /// All CPUs, non-idle states.
+    busy: u64,
+    /// User + system ticks of this process and its live descendants.
+    ours: u64,
+}
+
+impl CpuSample {
+    fn take() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let ticks: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .map(|v| v.parse().unwrap_or(0))
+            .collect();
+        // user nice system idle iowait irq softirq steal [guest guest_nice]
+        let total: u64 = ticks.iter().take(8).sum();
+        let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+        Some(Self {
+            total,
+            busy: total.saturating_sub(idle),
+            ours: own_tree_ticks()?,
+        })
+    }
+
+    fn own_cpu_since(&self, before: &Self) -> Duration {
+        // /proc reports in USER_HZ, which is 100 on Linux.
+        Duration::from_millis(self.ours.saturating_sub(before.ours) * 10)
+    }
+
+    fn foreign_share_since(&self, before: &Self) -> f64 {
+        let total = self.total.saturating_sub(before.total).max(1);
+        let busy = self.busy.saturating_sub(before.busy);
+        let ours = self.ours.saturating_sub(before.ours);
+        busy.saturating_sub(ours) as f64 / total as f64
+    }
+}
+
+/// utime + stime of this process and every live descendant (the PostgreSQL
+/// server and its backends run under this process).
+fn own_tree_ticks() -> Option<u64> {
+    let me = std::process::id();
+    let mut procs = Vec::new();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // Fields after the command name (which may contain spaces) start at `state`.
+        let Some((_, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let num = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
+        let (Some(ppid), Some(utime), Some(stime)) = (num(1), num(11), num(12)) else {
+            continue;
+        };
+        procs.push((pid, ppid as u32, utime + stime));
+    }
+    let mut tree = vec![me];
+    let mut grew = true;
+    while grew {
+        grew = false;
+        for &(pid, ppid, _) in &procs {
+            if tree.contains(&ppid) && !tree.contains(&pid) {
+                tree.push(pid);
+                grew = true;
+            }
+        }
+    }
+    Some(
+        procs
+            .iter()
+            .filter(|(pid, ..)| tree.contains(pid))
+            .map(|&(.., ticks)| ticks)
+            .sum(),
+    )
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn backend_name(db: Db) -> &'static str {
+    match db {
+        Db::Sqlite => "SQLite",
+        Db::Postgres => "PostgreSQL",
+    }
+}
+
+fn print_machine(cfg: &Config) {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            let (key, value) = l.split_once(':')?;
+            (key.trim() == "model name").then(|| value.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mem_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let line = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib / (1024.0 * 1024.0))
+        })
+        .map_or_else(|| "?".into(), |g| format!("{g:.1}"));
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or_else(|_| "?".into(), |k| k.trim().to_string());
+    let rustc = std::process::Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or_else(
+            || "rustc ?".into(),
+            |o| String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        );
+    let profile = if cfg!(debug_assertions) {
+        "debug (debug_assertions on: figures are not representative)"
+    } else {
+        "release (cargo bench profile)"
+    };
+    println!(
+        "machine: {cpus} CPUs (nproc), {model}, {mem_gib} GiB RAM, Linux {kernel}; {rustc}, profile {profile}"
+    );
+    if cfg.smoke {
+        println!("smoke run (no --bench flag): tiny workload, figures are meaningless");
+    }
+    println!(
+        "workload: {} signed invoice_paid callbacks per run (one per new user), {} clients, {} rounds of (direct, e2e)",
+        cfg.orders, cfg.concurrency, cfg.rounds,
+    );
+}
