@@ -159,7 +159,7 @@ impl OutboxDriver {
     /// One pass over the pending ops of every node; returns how many completed.
     /// A node whose lock is held (being reconciled or drained) is skipped.
     pub async fn drain_once(&self) -> crate::Result<usize> {
-        let pending = self.store.pending_ops(self.batch).await?;
+        let pending = self.store.due_ops(self.clock.now(), self.batch).await?;
         let mut by_node: HashMap<NodeName, Vec<PendingOp>> = HashMap::new();
         for p in pending {
             by_node.entry(p.op.node.clone()).or_default().push(p);
@@ -184,7 +184,7 @@ impl OutboxDriver {
     pub(crate) async fn drain_node_locked(&self, node: &NodeName) -> crate::Result<usize> {
         let pending: Vec<PendingOp> = self
             .store
-            .pending_ops(self.batch)
+            .due_ops(self.clock.now(), self.batch)
             .await?
             .into_iter()
             .filter(|p| &p.op.node == node)
@@ -209,7 +209,8 @@ impl OutboxDriver {
                 continue;
             }
             if next_attempt_at > now {
-                // Later ops for this key wait for this one.
+                // Not due (the store only returns due ops; the clock moved):
+                // later ops of this key wait for this one.
                 blocked.insert(email);
                 continue;
             }

@@ -194,6 +194,10 @@ pub trait Store: Send + Sync + 'static {
     /// Pending provisioning ops in commit order (due or not: the caller keeps
     /// per-key order and skips the ones not due yet).
     async fn pending_ops(&self, limit: u32) -> Result<Vec<PendingOp>>;
+    /// Pending ops due at `now` whose key (node, email) has no earlier op still
+    /// waiting for a later attempt, in commit order: what can be applied now
+    /// without overtaking anything. Cheap while a node is down.
+    async fn due_ops(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<PendingOp>>;
     async fn pending_ops_by_node(&self) -> Result<Vec<(String, i64)>>;
     async fn outbox_depth(&self) -> Result<OutboxDepth>;
     async fn ledger_sum(&self, user: UserId) -> Result<i64>;

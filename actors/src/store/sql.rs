@@ -604,6 +604,24 @@ macro_rules! sql_store {
                 rows.into_iter().map(OpRow::into_domain).collect()
             }
 
+            async fn due_ops(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<PendingOp>> {
+                let rows: Vec<OpRow> = sqlx::query_as(
+                    "SELECT o.id, o.node, o.user_id, o.key_uuid, o.email, o.op, o.attempts, o.next_attempt_at
+                     FROM provisioning_ops o
+                     WHERE o.state = 'pending' AND o.next_attempt_at <= $1
+                       AND NOT EXISTS (
+                           SELECT 1 FROM provisioning_ops p
+                           WHERE p.state = 'pending' AND p.node = o.node AND p.email = o.email
+                             AND p.id < o.id AND p.next_attempt_at > $1)
+                     ORDER BY o.id LIMIT $2",
+                )
+                .bind(t(now))
+                .bind(i64::from(limit))
+                .fetch_all(self.pool())
+                .await?;
+                rows.into_iter().map(OpRow::into_domain).collect()
+            }
+
             async fn pending_ops_by_node(&self) -> Result<Vec<(String, i64)>> {
                 Ok(sqlx::query_as(
                     "SELECT node, COUNT(*) FROM provisioning_ops WHERE state = 'pending'

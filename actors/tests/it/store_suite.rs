@@ -21,6 +21,7 @@ both_backends!(
     trial_is_granted_once,
     payments_apply_once_and_provider_ids_are_unique,
     outbox_rows_are_ordered_and_retried,
+    due_ops_never_overtake_a_waiting_op_of_the_same_key,
     due_expirations_are_oldest_first_and_limited,
 );
 
@@ -443,5 +444,58 @@ async fn due_expirations_are_oldest_first_and_limited(backend: Backend) {
             .await
             .expect("due")
             .is_empty()
+    );
+}
+
+async fn due_ops_never_overtake_a_waiting_op_of_the_same_key(backend: Backend) {
+    let db = fresh_store(backend, 4).await;
+    let nodes = nodes();
+    let (a, b) = (uid(40), uid(41));
+    db.store
+        .grant_days(&ctx(t0(), &nodes), a, 30)
+        .await
+        .expect("grant");
+    db.store
+        .revoke(&ctx(t0(), &nodes), a)
+        .await
+        .expect("revoke");
+    db.store
+        .grant_days(&ctx(t0(), &nodes), b, 30)
+        .await
+        .expect("grant");
+    let all = db.store.pending_ops(10).await.expect("pending");
+    assert_eq!(all.len(), 3, "add a, remove a, add b");
+    assert_eq!(
+        db.store.due_ops(t0(), 10).await.expect("due").len(),
+        3,
+        "all due, in order"
+    );
+
+    // a's add failed and waits 30 s: a's remove must not overtake it; b is unaffected.
+    db.store
+        .retry_op_later(all[0].op.id, "refused", t0() + Duration::seconds(30))
+        .await
+        .expect("retry");
+    let due: Vec<i64> = db
+        .store
+        .due_ops(t0(), 10)
+        .await
+        .expect("due")
+        .iter()
+        .map(|p| p.op.id)
+        .collect();
+    assert_eq!(due, vec![all[2].op.id]);
+    let later: Vec<i64> = db
+        .store
+        .due_ops(t0() + Duration::seconds(31), 10)
+        .await
+        .expect("due")
+        .iter()
+        .map(|p| p.op.id)
+        .collect();
+    assert_eq!(
+        later,
+        vec![all[0].op.id, all[1].op.id, all[2].op.id],
+        "once due, in commit order"
     );
 }
