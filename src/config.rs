@@ -50,6 +50,7 @@ pub struct Settings {
     pub gateway: GatewayConfig,
     pub reconcile: ReconcileSettings,
     pub subscription: SubscriptionSettings,
+    pub cluster: ClusterSettings,
     #[serde(default)]
     pub plans: Vec<PlanSettings>,
     #[serde(default)]
@@ -67,6 +68,14 @@ pub struct GatewayConfig {
     pub cooldown: Duration,
     #[serde(with = "humantime_serde")]
     pub health_interval: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// How often an instance checks (or tries to take) the lead of the singletons.
+    #[serde(with = "humantime_serde")]
+    pub leader_interval: Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -402,6 +411,9 @@ impl Settings {
             .map_err(|e| invalid("log.level", e.to_string()))?;
         self.plans()?;
         self.nodes()?;
+        if self.cluster.leader_interval < Duration::from_millis(50) {
+            return Err(invalid("cluster.leader_interval", "must be at least 50ms"));
+        }
         if self.reconcile.interval < Duration::from_millis(100) {
             return Err(invalid("reconcile.interval", "must be at least 100ms"));
         }

@@ -12,6 +12,7 @@ use actix_web::{App, HttpServer};
 use anyhow::Context;
 use subvisor_actors::Registry;
 use subvisor_actors::clock::{Clock, SystemClock};
+use subvisor_actors::leader::Election;
 use subvisor_actors::provisioning::{
     NodeClient, OutboxDriver, Provisioner, Reconciler, SandboxNode, XrayGateway,
 };
@@ -101,12 +102,16 @@ impl Application {
         );
 
         let (stop_workers, stopped) = watch::channel(false);
+        let (scheduling, scheduler_lead) = Election::start(store.clone(), "scheduler").await;
+        let (provisioning, provisioning_lead) =
+            Election::start(store.clone(), "provisioning").await;
         let driver = OutboxDriver::new(
             store.clone(),
             provisioner,
             clock,
             settings.outbox.poll_interval,
-        );
+        )
+        .with_leader(provisioning_lead);
         let (reconciler, reconciler_handle) =
             Reconciler::new(driver.clone(), settings.reconcile.interval, node_events_rx);
         let scheduler = Scheduler::new(
@@ -114,8 +119,12 @@ impl Application {
             settings.scheduler.interval,
             settings.scheduler.batch,
         )
-        .with_order_ttl(settings.payments.order_ttl);
+        .with_order_ttl(settings.payments.order_ttl)
+        .with_leader(scheduler_lead);
+        let every = settings.cluster.leader_interval;
         let workers = vec![
+            tokio::spawn(scheduling.run(every, stopped.clone())),
+            tokio::spawn(provisioning.run(every, stopped.clone())),
             tokio::spawn(driver.run(stopped.clone())),
             tokio::spawn(reconciler.run(stopped.clone())),
             tokio::spawn(scheduler.run(stopped)),

@@ -47,6 +47,9 @@ pub enum Error {
     RestartLimit(UserId),
     #[error("the actor system is shutting down")]
     ShuttingDown,
+    /// Another instance runs this singleton; ask that one.
+    #[error("another instance leads {0}; ask that one")]
+    NotLeader(&'static str),
     #[error("unsupported database url (expected sqlite:// or postgres://)")]
     UnsupportedDatabase,
     #[error("database error: {0}")]

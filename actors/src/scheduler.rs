@@ -9,6 +9,7 @@ use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::domain::Principal;
+use crate::leader::LeaderFlag;
 use crate::messages::Expire;
 use crate::metrics as m;
 use crate::registry::Registry;
@@ -21,6 +22,7 @@ pub struct Scheduler {
     interval: Duration,
     batch: u32,
     order_ttl: Option<Duration>,
+    leader: LeaderFlag,
 }
 
 /// What one pass did.
@@ -40,7 +42,14 @@ impl Scheduler {
             interval,
             batch: batch.max(1),
             order_ttl: None,
+            leader: LeaderFlag::always(),
         }
+    }
+
+    /// Only tick while this instance leads the "scheduler" role.
+    pub fn with_leader(mut self, leader: LeaderFlag) -> Self {
+        self.leader = leader;
+        self
     }
 
     /// Also expire pending orders older than `ttl` on every pass.
@@ -52,7 +61,9 @@ impl Scheduler {
     /// Ticks every `interval` until `shutdown` becomes true.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         loop {
-            if let Err(e) = self.tick().await {
+            if self.leader.is_leader()
+                && let Err(e) = self.tick().await
+            {
                 tracing::warn!(error = %e, "scheduler pass failed");
             }
             tokio::select! {

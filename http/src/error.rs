@@ -42,6 +42,7 @@ impl ApiError {
                 CoreError::AmountMismatch { .. } => "amount_mismatch",
                 CoreError::InsufficientFunds { .. } => "insufficient_funds",
                 CoreError::Conflict(_) => "conflict",
+                CoreError::NotLeader(_) => "not_leader",
                 CoreError::Busy(_) => "busy",
                 CoreError::ActorDied(_) => "actor_died",
                 CoreError::RestartLimit(_) => "actor_restart_limit",
@@ -76,6 +77,7 @@ impl ResponseError for ApiError {
                 | CoreError::DuplicateProviderPayment(_)
                 | CoreError::AmountMismatch { .. }
                 | CoreError::InsufficientFunds { .. }
+                | CoreError::NotLeader(_)
                 | CoreError::Conflict(_) => StatusCode::CONFLICT,
                 CoreError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
                 CoreError::ActorDied(_)

@@ -342,3 +342,58 @@ async fn public_endpoints_are_rate_limited_per_ip() {
     }
     app.stop().await;
 }
+
+/// Two instances on one PostgreSQL database: only the leader runs the
+/// provisioning singletons; the other takes over when the leader stops.
+#[actix_rt::test]
+async fn a_second_instance_stands_by_until_the_leader_stops() {
+    let url = subvisor_testkit::shared_pg()
+        .fresh_database()
+        .expect("database");
+    let fast = |url: String| {
+        move |s: &mut subvisor::config::Settings| {
+            s.database.url = url;
+            s.cluster.leader_interval = std::time::Duration::from_millis(100);
+        }
+    };
+    let clock = || std::sync::Arc::new(subvisor_actors::clock::SystemClock);
+    let first = crate::helpers::spawn_app_with(Db::Postgres, clock(), fast(url.clone())).await;
+    let second = crate::helpers::spawn_app_with(Db::Postgres, clock(), fast(url)).await;
+    let (status, _) = first
+        .post("/ops/reconcile", json!({ "dry_run": true }))
+        .await;
+    assert_eq!(status, 200, "the first instance leads");
+    let (status, body) = second
+        .post("/ops/reconcile", json!({ "dry_run": true }))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("not_leader")),
+        "{body}"
+    );
+    // Both still serve users (state changes are guarded in SQL).
+    assert_eq!(
+        second
+            .post("/ops/users/77/grant", json!({ "days": 1 }))
+            .await
+            .0,
+        200
+    );
+
+    first.stop().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (status, _) = second
+            .post("/ops/reconcile", json!({ "dry_run": true }))
+            .await;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second instance never took the lead"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    second.stop().await;
+}

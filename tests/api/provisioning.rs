@@ -28,7 +28,8 @@ fn node_settings(name: &str, api: String, flavor: &str, port: u16) -> NodeSettin
     node
 }
 
-/// Fast timings so failures and recoveries show within seconds.
+/// Fast timings so failures and recoveries show within seconds. (Node names
+/// are unique per test: the metrics recorder is shared by the whole process.)
 fn fast(s: &mut Settings) {
     s.gateway.call_timeout = Duration::from_secs(2);
     s.gateway.retries = 1;
@@ -234,7 +235,7 @@ async fn a_dead_node_opens_the_breaker_and_a_restarted_node_is_refilled() {
         Arc::new(subvisor_actors::clock::SystemClock),
         |s| {
             fast(s);
-            s.nodes = vec![node_settings("v2-1", api, "v2ray", port)];
+            s.nodes = vec![node_settings("v2-dead", api, "v2ray", port)];
         },
     )
     .await;
@@ -270,7 +271,7 @@ async fn a_dead_node_opens_the_breaker_and_a_restarted_node_is_refilled() {
         .expect("text");
     let breaker = metrics
         .lines()
-        .find_map(|l| l.strip_prefix("subvisor_node_breaker_state{node=\"v2-1\"} "))
+        .find_map(|l| l.strip_prefix("subvisor_node_breaker_state{node=\"v2-dead\"} "))
         .expect("breaker gauge");
     assert_ne!(
         breaker, "0",

@@ -16,6 +16,7 @@ use tokio::sync::{Mutex, Notify, watch};
 use super::{NodeClient, NodeStatus};
 use crate::clock::Clock;
 use crate::domain::{NodeName, OpKind, ProvisioningOp};
+use crate::leader::LeaderFlag;
 use crate::metrics as m;
 use crate::store::{PendingOp, Store};
 
@@ -106,6 +107,7 @@ pub struct OutboxDriver {
     clock: Arc<dyn Clock>,
     poll_interval: Duration,
     batch: u32,
+    leader: LeaderFlag,
 }
 
 impl OutboxDriver {
@@ -121,7 +123,19 @@ impl OutboxDriver {
             clock,
             poll_interval,
             batch: 5000,
+            leader: LeaderFlag::always(),
         }
+    }
+
+    /// Only apply ops while this instance leads the "provisioning" role (one
+    /// driver cluster-wide keeps each key's ops in order).
+    pub fn with_leader(mut self, leader: LeaderFlag) -> Self {
+        self.leader = leader;
+        self
+    }
+
+    pub fn leader(&self) -> &LeaderFlag {
+        &self.leader
     }
 
     pub fn provisioner(&self) -> &Provisioner {
@@ -159,6 +173,9 @@ impl OutboxDriver {
     /// One pass over the pending ops of every node; returns how many completed.
     /// A node whose lock is held (being reconciled or drained) is skipped.
     pub async fn drain_once(&self) -> crate::Result<usize> {
+        if !self.leader.is_leader() {
+            return Ok(0);
+        }
         let pending = self.store.due_ops(self.clock.now(), self.batch).await?;
         let mut by_node: HashMap<NodeName, Vec<PendingOp>> = HashMap::new();
         for p in pending {

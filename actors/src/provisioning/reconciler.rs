@@ -104,18 +104,37 @@ impl Reconciler {
         )
     }
 
-    /// Full pass at start, then every `interval`, on node events and on demand.
+    /// Full pass at start (and whenever this instance becomes the leader), then
+    /// every `interval`, on node events and on demand. Only the instance leading
+    /// "provisioning" (the same role as the outbox driver's) does any of it.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
-        self.pass(None, true, false).await.ok();
+        let leader = self.driver.leader().clone();
+        let mut led = leader.is_leader();
+        if led {
+            self.pass(None, true, false).await.ok();
+        }
         let mut tick = tokio::time::interval(self.interval);
         tick.tick().await;
         loop {
             tokio::select! {
                 _ = tick.tick() => {
-                    self.pass(None, false, false).await.ok();
-                    self.collect_traffic().await;
+                    let leads = leader.is_leader();
+                    if leads {
+                        // Newly leading: converge everything, as at start.
+                        self.pass(None, !led, false).await.ok();
+                        self.collect_traffic().await;
+                    }
+                    led = leads;
                 }
-                Some(event) = self.events.recv() => {
+                Some((req, reply)) = self.requests.recv() => {
+                    let answer = if leader.is_leader() {
+                        self.pass(req.node, true, req.dry_run).await
+                    } else {
+                        Err(crate::Error::NotLeader("provisioning"))
+                    };
+                    let _ = reply.send(answer);
+                }
+                Some(event) = self.events.recv(), if leader.is_leader() => {
                     let node = match event {
                         NodeEvent::Restarted(n) | NodeEvent::Recovered(n) => n,
                     };
@@ -123,9 +142,6 @@ impl Reconciler {
                         tracing::warn!(%node, error = %e, "could not reschedule pending ops");
                     }
                     self.pass(Some(node), true, false).await.ok();
-                }
-                Some((req, reply)) = self.requests.recv() => {
-                    let _ = reply.send(self.pass(req.node, true, req.dry_run).await);
                 }
                 _ = shutdown.changed() => {}
             }

@@ -55,6 +55,23 @@ impl StoreOptions {
     }
 }
 
+/// Leadership of one singleton role; dropping it gives the role up.
+#[async_trait]
+pub trait Lease: Send + Sync {
+    /// False once the lease is lost (e.g. its database session died).
+    async fn still_held(&mut self) -> bool;
+}
+
+/// A stable advisory-lock key for a role name (FNV-1a, 64 bit).
+pub(crate) fn lock_key(role: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in "subvisor:".bytes().chain(role.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
+}
+
 /// Which engine a database URL names, if it is one we support.
 pub fn backend_of(url: &str) -> Option<Backend> {
     if url.starts_with("sqlite:") {
@@ -289,6 +306,10 @@ pub trait Store: Send + Sync + 'static {
         note: &str,
     ) -> Result<Change>;
     async fn ledger(&self, user: UserId) -> Result<Vec<LedgerEntry>>;
+    /// Tries to become the one instance that runs `role` (a singleton such as
+    /// the Scheduler). `None`: another instance leads. The lease lasts while the
+    /// returned handle lives and [`Lease::still_held`] says so.
+    async fn lead(&self, role: &str) -> Result<Option<Box<dyn Lease>>>;
     /// Makes a node's pending ops due now (the node came back).
     async fn reschedule_node_ops(&self, node: &NodeName, now: DateTime<Utc>) -> Result<u64>;
     /// A new subscription URL token; the old URL stops working.

@@ -1,7 +1,7 @@
 //! The PostgreSQL store: production and several instances. Every state change is
 //! guarded in SQL (version or expected state), so any instance may hold an actor.
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
 use super::StoreOptions;
@@ -40,6 +40,18 @@ impl PgStore {
         })
     }
 
+    /// A session-level advisory lock on a connection taken out of the pool:
+    /// closing that connection (dropping the lease, or the process dying)
+    /// releases the lock for another instance.
+    async fn lead_role(&self, role: &str) -> crate::Result<Option<Box<dyn super::Lease>>> {
+        let mut conn = self.pool.acquire().await?.detach();
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(super::lock_key(role))
+            .fetch_one(&mut conn)
+            .await?;
+        Ok(got.then(|| Box::new(PgLease { conn }) as Box<dyn super::Lease>))
+    }
+
     async fn run_migrations(&self) -> crate::Result<()> {
         sqlx::migrate!("../migrations/postgres")
             .run(&self.pool)
@@ -49,3 +61,17 @@ impl PgStore {
 }
 
 super::sql::sql_store!(PgStore, Postgres);
+
+struct PgLease {
+    conn: PgConnection,
+}
+
+#[async_trait::async_trait]
+impl super::Lease for PgLease {
+    async fn still_held(&mut self) -> bool {
+        sqlx::query("SELECT 1")
+            .execute(&mut self.conn)
+            .await
+            .is_ok()
+    }
+}

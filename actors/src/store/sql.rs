@@ -1180,6 +1180,10 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn lead(&self, role: &str) -> Result<Option<Box<dyn crate::store::Lease>>> {
+                self.lead_role(role).await
+            }
+
             async fn reschedule_node_ops(&self, node: &crate::domain::NodeName, now: DateTime<Utc>) -> Result<u64> {
                 let mut w = self.begin_write().await?;
                 let done = sqlx::query(

@@ -71,11 +71,25 @@ impl SqliteStore {
         Ok(WriteTx { tx, _gate: gate })
     }
 
+    /// One SQLite file has one writer process: this instance always leads.
+    async fn lead_role(&self, _role: &str) -> crate::Result<Option<Box<dyn super::Lease>>> {
+        Ok(Some(Box::new(SoleInstance)))
+    }
+
     async fn run_migrations(&self) -> crate::Result<()> {
         sqlx::migrate!("../migrations/sqlite")
             .run(&self.pool)
             .await?;
         Ok(())
+    }
+}
+
+struct SoleInstance;
+
+#[async_trait::async_trait]
+impl super::Lease for SoleInstance {
+    async fn still_held(&mut self) -> bool {
+        true
     }
 }
 

@@ -22,6 +22,7 @@ both_backends!(
     payments_apply_once_and_provider_ids_are_unique,
     outbox_rows_are_ordered_and_retried,
     due_ops_never_overtake_a_waiting_op_of_the_same_key,
+    one_lease_per_role,
     due_expirations_are_oldest_first_and_limited,
 );
 
@@ -498,4 +499,38 @@ async fn due_ops_never_overtake_a_waiting_op_of_the_same_key(backend: Backend) {
         vec![all[0].op.id, all[1].op.id, all[2].op.id],
         "once due, in commit order"
     );
+}
+
+async fn one_lease_per_role(backend: Backend) {
+    let db = fresh_store(backend, 4).await;
+    let first = db.store.lead("scheduler").await.expect("lead");
+    let mut first = first.expect("the first instance leads");
+    assert!(first.still_held().await);
+    let second = db.store.lead("scheduler").await.expect("lead");
+    let other_role = db.store.lead("provisioning").await.expect("lead");
+    assert!(other_role.is_some(), "roles are independent");
+    match backend {
+        // One SQLite file has one writer process: it always leads.
+        Backend::Sqlite => assert!(second.is_some()),
+        Backend::Postgres => {
+            assert!(
+                second.is_none(),
+                "a second instance must not lead the same role"
+            );
+            drop(first);
+            // The lock goes with the closed session; give the server a moment.
+            let mut taken = None;
+            for _ in 0..50 {
+                taken = db.store.lead("scheduler").await.expect("lead");
+                if taken.is_some() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            assert!(
+                taken.is_some(),
+                "the role is free again once the leader is gone"
+            );
+        }
+    }
 }
