@@ -47,6 +47,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use subvisor_testkit::bench::{env_usize, machine_line, ms, percent};
 
 use chrono::Utc;
 use futures_util::stream::{self, StreamExt};
@@ -97,17 +98,6 @@ impl Config {
             self.users * 2 / 1000,
             self.users * 4 / 1000,
         )
-    }
-}
-
-fn env_usize(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(v) => v
-            .trim()
-            .replace('_', "")
-            .parse()
-            .unwrap_or_else(|e| panic!("{name}={v:?} is not a number: {e}")),
-        Err(_) => default,
     }
 }
 
@@ -718,11 +708,6 @@ impl std::fmt::Display for CpuUse {
     }
 }
 
-fn percent(share: Option<f64>) -> String {
-    share.map_or_else(|| "?".into(), |s| format!("{:.0}%", 100.0 * s))
-}
-
-/// Returns freed heap memory to the OS (glibc); the RSS after, if it could.
 fn trim_heap() -> Option<Mem> {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -780,10 +765,6 @@ fn mib(kib: i64) -> f64 {
     kib as f64 / 1024.0
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
 fn link_params() -> LinkParams {
     LinkParams {
         host: "vpn.example.com".into(),
@@ -797,42 +778,7 @@ fn link_params() -> LinkParams {
 }
 
 fn print_machine(cfg: &Config) {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find_map(|l| {
-            let (key, value) = l.split_once(':')?;
-            (key.trim() == "model name").then(|| value.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let mem_gib = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            let line = m.lines().find(|l| l.starts_with("MemTotal:"))?;
-            let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-            Some(kib / (1024.0 * 1024.0))
-        })
-        .map_or_else(|| "?".into(), |g| format!("{g:.1}"));
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map_or_else(|_| "?".into(), |k| k.trim().to_string());
-    let rustc = std::process::Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
-        .arg("--version")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map_or_else(
-            || "rustc ?".into(),
-            |o| String::from_utf8_lossy(&o.stdout).trim().to_string(),
-        );
-    let profile = if cfg!(debug_assertions) {
-        "debug (debug_assertions on: figures are not representative)"
-    } else {
-        "release (cargo bench profile)"
-    };
-    println!(
-        "machine: {cpus} CPUs (nproc), {model}, {mem_gib} GiB RAM, Linux {kernel}; {rustc}, profile {profile}"
-    );
+    println!("{}", machine_line());
     if cfg.smoke {
         println!(
             "smoke run (no --bench flag): {} users, figures are meaningless",

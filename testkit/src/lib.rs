@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub mod bench;
 pub mod fake_payments;
 pub mod fake_xray;
 pub mod v2ray;
