@@ -415,6 +415,25 @@ macro_rules! sql_store {
                 .await?)
         }
 
+        /// Takes an order's amount off the balance, refusing to go below zero.
+        async fn debit(
+            conn: &mut Conn,
+            ctx: &WriteCtx<'_>,
+            user: UserId,
+            kind: LedgerKind,
+            order: &Order,
+            note: &str,
+        ) -> Result<()> {
+            let balance = read_balance(conn, user).await?;
+            if balance < order.amount.minor {
+                return Err(Error::InsufficientFunds {
+                    needed: order.amount.to_string(),
+                    available: crate::domain::Money::new(balance, order.amount.currency.clone()).to_string(),
+                });
+            }
+            ledger_entry(conn, ctx, user, kind, -order.amount.minor, order.amount.currency.as_str(), Some(order.id), note).await
+        }
+
         /// Flags an order for review and records why in the audit log.
         async fn flag(
             conn: &mut Conn,
@@ -863,15 +882,7 @@ macro_rules! sql_store {
                     });
                 }
                 if order.provider == crate::domain::Provider::Balance {
-                    let balance = read_balance(&mut w.tx, user).await?;
-                    if balance < order.amount.minor {
-                        return Err(Error::InsufficientFunds {
-                            needed: order.amount.to_string(),
-                            available: crate::domain::Money::new(balance, order.amount.currency.clone()).to_string(),
-                        });
-                    }
-                    ledger_entry(&mut w.tx, ctx, user, LedgerKind::Purchase, -order.amount.minor,
-                        order.amount.currency.as_str(), Some(order_id), "plan purchase").await?;
+                    debit(&mut w.tx, ctx, user, LedgerKind::Purchase, &order, "plan purchase").await?;
                 }
                 let moved = sqlx::query(
                     "UPDATE orders SET status = 'paid', paid_at = $1, updated_at = $1, provider_payment_id = $2
@@ -1045,15 +1056,7 @@ macro_rules! sql_store {
                 }
                 let mut ops = Vec::new();
                 if order.kind == crate::domain::OrderKind::Topup {
-                    let balance = read_balance(&mut w.tx, user).await?;
-                    if balance < order.amount.minor {
-                        return Err(Error::InsufficientFunds {
-                            needed: order.amount.to_string(),
-                            available: crate::domain::Money::new(balance, order.amount.currency.clone()).to_string(),
-                        });
-                    }
-                    ledger_entry(&mut w.tx, ctx, user, LedgerKind::Refund, -order.amount.minor,
-                        order.amount.currency.as_str(), Some(order_id), "refund of a top-up").await?;
+                    debit(&mut w.tx, ctx, user, LedgerKind::Refund, &order, "refund of a top-up").await?;
                 } else if let Some(sub) = read_sub(&mut w.tx, user).await? {
                     let status: SubscriptionStatus = sub.status.parse().map_err(corrupt)?;
                     let shortened = sub.expires_at.0 - chrono::Duration::days(i64::from(order.days));
