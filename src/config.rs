@@ -52,9 +52,109 @@ pub struct Settings {
     pub subscription: SubscriptionSettings,
     pub cluster: ClusterSettings,
     #[serde(default)]
+    pub telegram: TelegramSettings,
+    pub notifier: NotifierConfig,
+    #[serde(default)]
+    pub referral: ReferralSettings,
+    #[serde(default)]
     pub plans: Vec<PlanSettings>,
     #[serde(default)]
     pub nodes: Vec<NodeSettings>,
+}
+
+/// How the bot receives updates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TelegramMode {
+    /// `getUpdates` long polling (one instance).
+    #[default]
+    Polling,
+    /// Telegram posts to `POST /telegram/webhook` on the public listener.
+    Webhook,
+}
+
+/// `[telegram]`: the bot. Without a token the service runs with the bot off.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramSettings {
+    pub token: Option<SecretString>,
+    #[serde(default)]
+    pub mode: TelegramMode,
+    /// Another Bot API server (self-hosted, tests); default Telegram's.
+    pub api_url: Option<String>,
+    /// Webhook mode: the public HTTPS URL Telegram posts to (ending in `/telegram/webhook`).
+    pub webhook_url: Option<String>,
+    /// Webhook mode: `X-Telegram-Bot-Api-Secret-Token` (1–256 of `A-Za-z0-9_-`).
+    pub webhook_secret: Option<SecretString>,
+    /// Telegram ids allowed to use the admin commands.
+    #[serde(default)]
+    pub admins: Vec<i64>,
+    /// Shown in /help, e.g. "@support_handle".
+    pub support: Option<String>,
+    /// Per-user budget of messages and button presses.
+    #[serde(default = "default_user_rate")]
+    pub user_rate_per_minute: u32,
+    #[serde(default = "default_user_burst")]
+    pub user_rate_burst: u32,
+    /// Top-up amounts offered by the bot, in minor units of the balance currency.
+    #[serde(default = "default_topups")]
+    pub topup_amounts_minor: Vec<i64>,
+    /// Telegram Stars (on by default whenever a token is set).
+    #[serde(default = "yes")]
+    pub stars: bool,
+}
+
+impl Default for TelegramSettings {
+    fn default() -> Self {
+        Self {
+            token: None,
+            mode: TelegramMode::Polling,
+            api_url: None,
+            webhook_url: None,
+            webhook_secret: None,
+            admins: Vec::new(),
+            support: None,
+            user_rate_per_minute: default_user_rate(),
+            user_rate_burst: default_user_burst(),
+            topup_amounts_minor: default_topups(),
+            stars: true,
+        }
+    }
+}
+
+fn default_user_rate() -> u32 {
+    30
+}
+fn default_user_burst() -> u32 {
+    10
+}
+fn default_topups() -> Vec<i64> {
+    vec![500, 1000, 2500]
+}
+fn yes() -> bool {
+    true
+}
+
+/// `[notifier]`: delivery of the notification outbox to Telegram.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifierConfig {
+    pub global_per_second: u32,
+    #[serde(with = "humantime_serde")]
+    pub per_chat_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    pub batch: u32,
+    pub max_attempts: i32,
+}
+
+/// `[referral]`: the bonus a referrer gets when a referred user first pays.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferralSettings {
+    /// Minor units of `payments.balance_currency`; 0 = no bonus.
+    #[serde(default)]
+    pub bonus_minor: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -317,6 +417,16 @@ impl Settings {
                 ),
             ));
         }
+        self.validate_telegram()?;
+        if self.referral.bonus_minor < 0 {
+            return Err(invalid("referral.bonus_minor", "must not be negative"));
+        }
+        if self.notifier.global_per_second == 0 || self.notifier.batch == 0 {
+            return Err(invalid(
+                "notifier.global_per_second",
+                "rate and batch must be at least 1",
+            ));
+        }
         if self.actors.mailbox_capacity == 0 {
             return Err(invalid("actors.mailbox_capacity", "must be at least 1"));
         }
@@ -502,6 +612,60 @@ impl Settings {
         }
     }
 
+    fn validate_telegram(&self) -> Result<(), ConfigError> {
+        let t = &self.telegram;
+        if let Some(token) = self.telegram_token() {
+            // Telegram's form: <bot id>:<35 characters>.
+            let well_formed = token
+                .split_once(':')
+                .is_some_and(|(id, rest)| id.parse::<u64>().is_ok() && !rest.is_empty());
+            if !well_formed {
+                return Err(invalid(
+                    "telegram.token",
+                    "expected the form <bot id>:<secret> from @BotFather (not shown)",
+                ));
+            }
+        }
+        if let Some(url) = &t.api_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(invalid("telegram.api_url", "must be an http(s) URL"));
+        }
+        if t.mode == TelegramMode::Webhook && self.telegram_token().is_some() {
+            let url = t.webhook_url.as_deref().unwrap_or("");
+            if !url.starts_with("https://") && !url.starts_with("http://") {
+                return Err(invalid(
+                    "telegram.webhook_url",
+                    "webhook mode needs the public URL Telegram posts to (https://…/telegram/webhook)",
+                ));
+            }
+            let secret = self.telegram_webhook_secret().unwrap_or_default();
+            let valid = (1..=256).contains(&secret.len())
+                && secret
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !valid || secret.len() < 16 {
+                return Err(invalid(
+                    "telegram.webhook_secret",
+                    "webhook mode needs 16–256 characters of A-Z a-z 0-9 _ - (not shown)",
+                ));
+            }
+        }
+        if t.user_rate_per_minute == 0 || t.user_rate_burst == 0 {
+            return Err(invalid(
+                "telegram.user_rate_per_minute",
+                "rate and burst must be at least 1",
+            ));
+        }
+        if let Some(bad) = t.topup_amounts_minor.iter().find(|a| **a <= 0) {
+            return Err(invalid(
+                "telegram.topup_amounts_minor",
+                format!("{bad}: amounts must be positive"),
+            ));
+        }
+        Ok(())
+    }
+
     /// The validated plans.
     pub fn plans(&self) -> Result<Plans, ConfigError> {
         let mut plans = Vec::with_capacity(self.plans.len());
@@ -531,6 +695,41 @@ impl Settings {
             url: self.database.url.clone(),
             max_connections: self.database.max_connections,
             acquire_timeout: self.database.acquire_timeout,
+            referral_bonus: self.referral_bonus(),
+        }
+    }
+
+    /// The referral bonus, if one is configured.
+    pub fn referral_bonus(&self) -> Option<Money> {
+        let currency = Currency::new(self.payments.balance_currency.clone()).ok()?;
+        (self.referral.bonus_minor > 0).then(|| Money::new(self.referral.bonus_minor, currency))
+    }
+
+    /// The bot token, if the bot is on.
+    pub fn telegram_token(&self) -> Option<String> {
+        self.telegram
+            .token
+            .as_ref()
+            .map(|t| t.expose_secret().trim().to_owned())
+            .filter(|t| !t.is_empty())
+    }
+
+    /// Webhook mode's secret header value.
+    pub fn telegram_webhook_secret(&self) -> Option<String> {
+        self.telegram
+            .webhook_secret
+            .as_ref()
+            .map(|t| t.expose_secret().trim().to_owned())
+    }
+
+    pub fn notifier_settings(&self) -> subvisor_actors::notifier::NotifierSettings {
+        subvisor_actors::notifier::NotifierSettings {
+            global_per_second: self.notifier.global_per_second,
+            per_chat_interval: self.notifier.per_chat_interval,
+            poll_interval: self.notifier.poll_interval,
+            batch: self.notifier.batch,
+            max_attempts: self.notifier.max_attempts,
+            ..Default::default()
         }
     }
 
@@ -594,6 +793,8 @@ impl Settings {
         Ok(subvisor_http::PaymentClients {
             cryptobot,
             nowpayments,
+            // Filled in by the bot when it starts (it owns the Telegram client).
+            stars: None,
         })
     }
 

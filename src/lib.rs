@@ -1,5 +1,6 @@
 //! The `subvisor` binary's library: configuration, wiring and the CLI.
 
+pub mod bot;
 pub mod cli;
 pub mod config;
 pub mod keys;

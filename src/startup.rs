@@ -12,20 +12,22 @@ use actix_web::{App, HttpServer};
 use anyhow::Context;
 use subvisor_actors::Registry;
 use subvisor_actors::clock::{Clock, SystemClock};
+use subvisor_actors::domain::Currency;
 use subvisor_actors::leader::Election;
+use subvisor_actors::notifier::Notifier;
 use subvisor_actors::provisioning::{
     NodeClient, OutboxDriver, Provisioner, Reconciler, SandboxNode, XrayGateway,
 };
 use subvisor_actors::scheduler::Scheduler;
 use subvisor_actors::store::{self, Store};
 use subvisor_http::{
-    IpRateLimit, LinkBook, OpsState, PublicState, configure_ops, configure_public,
+    IpRateLimit, LinkBook, OpsState, PublicState, TelegramWebhook, configure_ops, configure_public,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing_actix_web::TracingLogger;
 
-use crate::config::Settings;
+use crate::config::{Settings, TelegramMode};
 
 /// How long graceful shutdown may take in total (SIGTERM → exit).
 const HTTP_DRAIN: Duration = Duration::from_secs(4);
@@ -120,15 +122,87 @@ impl Application {
             settings.scheduler.batch,
         )
         .with_order_ttl(settings.payments.order_ttl)
-        .with_leader(scheduler_lead);
+        .with_leader(scheduler_lead.clone());
         let every = settings.cluster.leader_interval;
-        let workers = vec![
+        let mut payments = settings.payment_clients()?;
+        let mut telegram_webhook = None;
+        let mut bot_tasks = Vec::new();
+        let notifier = match settings.telegram_token() {
+            Some(token) => {
+                let bot = crate::bot::client(&token, settings.telegram.api_url.as_deref())?;
+                let messenger = crate::bot::notify::TelegramMessenger::new(
+                    bot.clone(),
+                    registry.clone(),
+                    links.clone(),
+                );
+                let notifier = Notifier::new(
+                    store.clone(),
+                    messenger,
+                    registry.clock().clone(),
+                    settings.notifier_settings(),
+                )
+                .with_leader(scheduler_lead.clone());
+                let webhook = match settings.telegram.mode {
+                    TelegramMode::Polling => None,
+                    TelegramMode::Webhook => {
+                        let (tx, rx) = mpsc::channel(1024);
+                        let secret = settings.telegram_webhook_secret().unwrap_or_default();
+                        telegram_webhook = Some(TelegramWebhook {
+                            secret: secret.clone(),
+                            updates: tx,
+                        });
+                        Some(crate::bot::WebhookMode {
+                            url: settings.telegram.webhook_url.clone().unwrap_or_default(),
+                            secret,
+                            updates: rx,
+                        })
+                    }
+                };
+                let bot_settings = crate::bot::BotSettings {
+                    webhook,
+                    admins: settings.telegram.admins.clone(),
+                    support: settings.telegram.support.clone(),
+                    topups: settings.telegram.topup_amounts_minor.clone(),
+                    balance_currency: Currency::new(settings.payments.balance_currency.clone())?,
+                    trial_days: settings.trial.days,
+                    referral_bonus: settings.referral_bonus(),
+                    order_ttl: settings.payments.order_ttl,
+                    stars: settings.telegram.stars,
+                    user_rate_per_minute: settings.telegram.user_rate_per_minute,
+                    user_rate_burst: settings.telegram.user_rate_burst,
+                };
+                let (tasks, _ctx, with_stars) = crate::bot::start(
+                    bot_settings,
+                    bot,
+                    registry.clone(),
+                    links.clone(),
+                    payments.clone(),
+                    notifier.waker(),
+                    stopped.clone(),
+                )
+                .await?;
+                payments = with_stars;
+                bot_tasks = tasks;
+                Some(notifier)
+            }
+            None => {
+                tracing::info!(
+                    "telegram.token is not set: the Telegram bot is off (notifications stay queued)"
+                );
+                None
+            }
+        };
+        let mut workers = vec![
             tokio::spawn(scheduling.run(every, stopped.clone())),
             tokio::spawn(provisioning.run(every, stopped.clone())),
             tokio::spawn(driver.run(stopped.clone())),
             tokio::spawn(reconciler.run(stopped.clone())),
-            tokio::spawn(scheduler.run(stopped)),
         ];
+        if let Some(notifier) = notifier {
+            workers.push(tokio::spawn(notifier.run(stopped.clone())));
+        }
+        workers.push(tokio::spawn(scheduler.run(stopped)));
+        workers.extend(bot_tasks);
 
         let ops_listener = TcpListener::bind(settings.http.ops_addr).with_context(|| {
             format!("cannot listen on http.ops_addr {}", settings.http.ops_addr)
@@ -149,7 +223,7 @@ impl Application {
             balance_currency: settings.payments.balance_currency.clone(),
             links: links.clone(),
             reconciler: reconciler_handle,
-            payments: settings.payment_clients()?,
+            payments,
         };
         let public_state = PublicState {
             registry: registry.clone(),
@@ -157,6 +231,7 @@ impl Application {
             title: settings.subscription.title.clone(),
             update_interval_hours: settings.subscription.update_interval_hours,
             webhooks: settings.webhook_secrets(),
+            telegram: telegram_webhook,
             rate_limit: IpRateLimit::per_minute(
                 settings.http.public_rate_per_minute,
                 settings.http.public_rate_burst,

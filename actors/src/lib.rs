@@ -7,6 +7,7 @@ mod error;
 pub mod leader;
 pub mod messages;
 pub mod metrics;
+pub mod notifier;
 pub mod payments;
 pub mod provisioning;
 mod registry;

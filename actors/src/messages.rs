@@ -5,8 +5,8 @@ use actix::Message;
 use chrono::{DateTime, Utc};
 
 use crate::Result;
-use crate::domain::{Money, Order, OrderId, PlanId, Principal, Provider};
-use crate::store::{Change, UserSnapshot};
+use crate::domain::{Money, Order, OrderId, PlanId, Principal, Provider, ReminderKind};
+use crate::store::{Change, Profile, UserSnapshot};
 
 /// Extend (or start) the subscription by `days`.
 #[derive(Debug, Clone, Message)]
@@ -90,7 +90,8 @@ pub struct AdjustBalance {
     pub by: Principal,
 }
 
-/// The user's current state (`None` for a user we have never seen).
+/// The user's current state (`None` for a user we have never seen), read from
+/// the store: another instance (or a referral bonus) may have changed it.
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Result<Option<UserSnapshot>>")]
 pub struct View;
@@ -100,4 +101,28 @@ pub struct View;
 #[rtype(result = "Result<Change>")]
 pub struct RotateSubToken {
     pub by: Principal,
+}
+
+/// The user talked to the bot: created on first contact (with language and
+/// referrer), username refreshed after. Answers (new user?, state).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<(bool, UserSnapshot)>")]
+pub struct Touch {
+    pub profile: Profile,
+}
+
+/// The user picked a language for the bot.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Change>")]
+pub struct SetLanguage {
+    pub language: String,
+}
+
+/// Sent by the Scheduler: queue the `kind` reminder for the period ending at
+/// `expires_at` (once; skipped if the subscription changed meanwhile).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Change>")]
+pub struct Remind {
+    pub kind: ReminderKind,
+    pub expires_at: DateTime<Utc>,
 }

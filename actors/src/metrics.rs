@@ -18,3 +18,5 @@ pub const RECONCILE_DRIFT_FOUND: &str = "subvisor_reconcile_drift_found_total";
 pub const RECONCILE_DRIFT_FIXED: &str = "subvisor_reconcile_drift_fixed_total";
 pub const RECONCILE_LAST_RUN: &str = "subvisor_reconcile_last_run_timestamp_seconds";
 pub const RECONCILE_SECONDS: &str = "subvisor_reconcile_duration_seconds";
+pub const NOTIFICATIONS: &str = "subvisor_notifications_total";
+pub const REMINDERS: &str = "subvisor_reminders_total";

@@ -1,5 +1,6 @@
-//! The Scheduler: finds subscriptions due to expire and sends `Expire` to each
-//! user's actor. It never changes a subscription itself.
+//! The Scheduler: finds subscriptions due to expire and reminders due (3 days,
+//! 1 day before expiry) and sends `Expire` / `Remind` to each user's actor. It
+//! never changes a subscription itself.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use tokio::sync::watch;
 use crate::clock::Clock;
 use crate::domain::Principal;
 use crate::leader::LeaderFlag;
-use crate::messages::Expire;
+use crate::messages::{Expire, Remind};
 use crate::metrics as m;
 use crate::registry::Registry;
 use crate::store::{Store, WriteCtx};
@@ -30,6 +31,7 @@ pub struct Scheduler {
 pub struct TickReport {
     pub due: usize,
     pub expired: usize,
+    pub reminded: usize,
     pub failed: usize,
 }
 
@@ -127,7 +129,50 @@ impl Scheduler {
             }
             report.expired += progressed;
             if !full_batch || progressed == 0 {
-                return Ok(report);
+                break;
+            }
+        }
+        self.remind(&mut report).await?;
+        Ok(report)
+    }
+
+    /// Queues every reminder due now through the users' actors (each once per
+    /// subscription period, guarded in the store).
+    async fn remind(&self, report: &mut TickReport) -> crate::Result<()> {
+        loop {
+            let due = self
+                .store
+                .due_reminders(self.clock.now(), self.batch)
+                .await?;
+            let full_batch = due.len() >= self.batch as usize;
+            let results: Vec<_> = stream::iter(due)
+                .map(|d| {
+                    let registry = self.registry.clone();
+                    async move {
+                        let msg = Remind {
+                            kind: d.kind,
+                            expires_at: d.expires_at,
+                        };
+                        (d.user, registry.send(d.user, msg).await)
+                    }
+                })
+                .buffer_unordered(32)
+                .collect()
+                .await;
+            let mut progressed = 0;
+            for (user, result) in results {
+                match result {
+                    Ok(change) if change.applied => progressed += 1,
+                    Ok(_) => {}
+                    Err(e) => {
+                        report.failed += 1;
+                        tracing::warn!(%user, error = %e, "reminder failed; will retry next pass");
+                    }
+                }
+            }
+            report.reminded += progressed;
+            if !full_batch || progressed == 0 {
+                return Ok(());
             }
         }
     }

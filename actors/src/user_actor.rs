@@ -25,7 +25,7 @@ use crate::domain::{
 };
 use crate::messages::{
     AdjustBalance, ApplyPayment, CreateOrder, CreateTopUp, Expire, GrantDays, RefundOrder, Reissue,
-    Revoke, RotateSubToken, StartTrial, View,
+    Remind, Revoke, RotateSubToken, SetLanguage, StartTrial, Touch, View,
 };
 use crate::metrics as m;
 use crate::registry::Shared;
@@ -36,8 +36,6 @@ pub struct UserActor {
     user: UserId,
     generation: u64,
     shared: Arc<Shared>,
-    /// The last committed (or loaded) state.
-    cached: Option<UserSnapshot>,
     last_active: Instant,
 }
 
@@ -59,34 +57,24 @@ impl TxEnv {
     }
 }
 
-/// What a handler's result carries back into the actor after commit.
+/// What a handler's result hands to the provisioner after commit.
 trait Effects {
-    fn snapshot(&self) -> Option<&UserSnapshot>;
     fn ops(&self) -> &[ProvisioningOp];
 }
 
 impl Effects for Change {
-    fn snapshot(&self) -> Option<&UserSnapshot> {
-        Some(&self.snapshot)
-    }
     fn ops(&self) -> &[ProvisioningOp] {
         &self.ops
     }
 }
 
 impl Effects for Order {
-    fn snapshot(&self) -> Option<&UserSnapshot> {
-        None
-    }
     fn ops(&self) -> &[ProvisioningOp] {
         &[]
     }
 }
 
 impl Effects for Option<UserSnapshot> {
-    fn snapshot(&self) -> Option<&UserSnapshot> {
-        self.as_ref()
-    }
     fn ops(&self) -> &[ProvisioningOp] {
         &[]
     }
@@ -100,7 +88,6 @@ impl UserActor {
             user,
             generation,
             shared,
-            cached: None,
             last_active: Instant::now(),
         }
     }
@@ -139,9 +126,6 @@ impl UserActor {
                     Err(_) => Err(Error::ShuttingDown),
                 };
                 if let Ok(value) = &result {
-                    if let Some(snapshot) = value.snapshot() {
-                        act.cached = Some(snapshot.clone());
-                    }
                     act.shared.provisioner.submit(value.ops());
                 }
                 result
@@ -363,12 +347,53 @@ impl Handler<AdjustBalance> for UserActor {
 impl Handler<View> for UserActor {
     type Result = AtomicResponse<Self, Result<Option<UserSnapshot>>>;
     fn handle(&mut self, _: View, _: &mut Context<Self>) -> Self::Result {
-        let cached = self.cached.clone();
-        self.transact("view", move |env| async move {
-            match cached {
-                Some(snapshot) => Ok(Some(snapshot)),
-                None => env.store.user(env.user).await,
-            }
+        self.transact(
+            "view",
+            move |env| async move { env.store.user(env.user).await },
+        )
+    }
+}
+
+impl Effects for (bool, UserSnapshot) {
+    fn ops(&self) -> &[ProvisioningOp] {
+        &[]
+    }
+}
+
+impl Handler<Touch> for UserActor {
+    type Result = AtomicResponse<Self, Result<(bool, UserSnapshot)>>;
+    fn handle(&mut self, msg: Touch, _: &mut Context<Self>) -> Self::Result {
+        self.transact("touch", move |env| async move {
+            env.store
+                .touch_user(&env.ctx(Principal::User(env.user)), env.user, &msg.profile)
+                .await
+        })
+    }
+}
+
+impl Handler<SetLanguage> for UserActor {
+    type Result = AtomicResponse<Self, Result<Change>>;
+    fn handle(&mut self, msg: SetLanguage, _: &mut Context<Self>) -> Self::Result {
+        self.transact("set_language", move |env| async move {
+            env.store
+                .set_language(&env.ctx(Principal::User(env.user)), env.user, &msg.language)
+                .await
+        })
+    }
+}
+
+impl Handler<Remind> for UserActor {
+    type Result = AtomicResponse<Self, Result<Change>>;
+    fn handle(&mut self, msg: Remind, _: &mut Context<Self>) -> Self::Result {
+        self.transact("remind", move |env| async move {
+            env.store
+                .remind(
+                    &env.ctx(Principal::System),
+                    env.user,
+                    msg.kind,
+                    msg.expires_at,
+                )
+                .await
         })
     }
 }

@@ -10,12 +10,15 @@ mod ops;
 mod public;
 mod rate_limit;
 pub mod signature;
+mod telegram;
 mod views;
 mod webhooks;
 
 pub use error::ApiError;
-pub use ops::{OpsState, PaymentClients, configure_ops};
+pub use ops::{OpsState, configure_ops};
 pub use public::{PublicState, configure_public};
 pub use rate_limit::IpRateLimit;
+pub use subvisor_actors::payments::PaymentClients;
+pub use telegram::{MAX_UPDATE_BODY, TelegramWebhook};
 pub use views::{LinkBook, NodeView, NodesView, UserView};
 pub use webhooks::{MAX_WEBHOOK_BODY, WebhookSecrets};

@@ -11,12 +11,10 @@ use subvisor_actors::Registry;
 use subvisor_actors::domain::NodeName;
 use subvisor_actors::domain::{Money, OrderId, PlanId, Provider};
 use subvisor_actors::domain::{Principal, UserId};
-use subvisor_actors::messages::{
-    AdjustBalance, ApplyPayment, CreateOrder, CreateTopUp, RefundOrder,
-};
+use subvisor_actors::messages::AdjustBalance;
 use subvisor_actors::messages::{GrantDays, Reissue, Revoke, RotateSubToken};
 use subvisor_actors::metrics as m;
-use subvisor_actors::payments::{CryptoBotClient, NowPaymentsClient};
+use subvisor_actors::payments::{PaymentClients, Purchase};
 use subvisor_actors::provisioning::{ReconcileRequest, ReconcilerHandle, SandboxNode};
 use subvisor_actors::store::{Change, UserSnapshot};
 
@@ -35,13 +33,6 @@ pub struct OpsState {
     pub links: LinkBook,
     pub reconciler: ReconcilerHandle,
     pub payments: PaymentClients,
-}
-
-/// Invoice-page providers that are configured.
-#[derive(Clone, Default)]
-pub struct PaymentClients {
-    pub cryptobot: Option<CryptoBotClient>,
-    pub nowpayments: Option<NowPaymentsClient>,
 }
 
 impl OpsState {
@@ -267,8 +258,8 @@ struct OrderBody {
 }
 
 /// `POST /ops/users/{id}/orders {"plan" | "topup_minor", "provider"}`: a
-/// pending order priced from config (or a top-up); Crypto Pay / NOWPayments
-/// answer with the invoice URL, `balance` pays a plan from the balance at once.
+/// pending order priced from config (or a top-up); Crypto Pay / NOWPayments /
+/// Stars answer with the payment URL, `balance` pays a plan from the balance at once.
 async fn create_order(
     state: web::Data<OpsState>,
     path: web::Path<String>,
@@ -279,47 +270,19 @@ async fn create_order(
         .provider
         .parse()
         .map_err(|e: subvisor_actors::Error| ApiError::BadRequest(e.to_string()))?;
-    let configured = match provider {
-        Provider::Balance => true,
-        Provider::Cryptobot => state.payments.cryptobot.is_some(),
-        Provider::Nowpayments => state.payments.nowpayments.is_some(),
-        // Stars invoices go out through the Telegram bot.
-        Provider::Stars => false,
-    };
-    if !configured {
+    if !state.payments.offers(provider) {
         return Err(ApiError::BadRequest(format!(
             "payment provider {provider} is not configured"
         )));
     }
-    let (order, description) = match (&body.plan, body.topup_minor) {
-        (Some(plan), None) => {
-            let plan_id =
-                PlanId::new(plan.clone()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-            let plan = state
-                .registry
-                .plans()
-                .get(&plan_id)
-                .cloned()
-                .ok_or_else(|| ApiError::BadRequest(format!("unknown plan {plan_id}")))?;
-            let msg = CreateOrder {
-                plan: plan_id,
-                provider,
-                by: Principal::Ops,
-            };
-            (state.registry.send(user, msg).await?, plan.title)
-        }
+    let purchase = match (&body.plan, body.topup_minor) {
+        (Some(plan), None) => Purchase::Plan(
+            PlanId::new(plan.clone()).map_err(|e| ApiError::BadRequest(e.to_string()))?,
+        ),
         (None, Some(minor)) => {
             let currency = subvisor_actors::domain::Currency::new(state.balance_currency.clone())
                 .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-            let msg = CreateTopUp {
-                amount: Money::new(minor, currency),
-                provider,
-                by: Principal::Ops,
-            };
-            (
-                state.registry.send(user, msg).await?,
-                "Balance top-up".to_owned(),
-            )
+            Purchase::TopUp(Money::new(minor, currency))
         }
         _ => {
             return Err(ApiError::BadRequest(
@@ -327,45 +290,29 @@ async fn create_order(
             ));
         }
     };
-    // The invoice is created after the order is committed, outside any transaction.
-    let pay_url = match provider {
-        Provider::Cryptobot => match &state.payments.cryptobot {
-            Some(client) => Some(
-                client
-                    .create_invoice(order.id, &order.amount, &description)
-                    .await?
-                    .pay_url,
-            ),
-            None => None,
-        },
-        Provider::Nowpayments => match &state.payments.nowpayments {
-            Some(client) => Some(
-                client
-                    .create_invoice(order.id, &order.amount, &description)
-                    .await?
-                    .pay_url,
-            ),
-            None => None,
-        },
-        Provider::Balance => {
-            let pay = ApplyPayment {
-                order: order.id,
-                provider_payment_id: format!("balance:{}", order.id),
-                paid: None,
-            };
-            let change = state.registry.send(user, pay).await?;
-            let view = state.user_view(&change.snapshot);
-            return Ok(HttpResponse::Ok()
-                .json(json!({ "order_id": order.id, "status": "paid", "user": view })));
-        }
-        Provider::Stars => None,
-    };
+    let checkout = state
+        .payments
+        .checkout(
+            &state.registry,
+            user,
+            purchase,
+            provider,
+            Principal::Ops,
+            true,
+        )
+        .await?;
+    if let Some(change) = &checkout.paid {
+        let view = state.user_view(&change.snapshot);
+        return Ok(HttpResponse::Ok()
+            .json(json!({ "order_id": checkout.order.id, "status": "paid", "user": view })));
+    }
+    let order = checkout.order;
     Ok(HttpResponse::Ok().json(json!({
         "order_id": order.id,
         "kind": order.kind,
         "status": order.status,
         "amount": order.amount,
-        "payment_url": pay_url,
+        "payment_url": checkout.pay_url,
     })))
 }
 
@@ -402,22 +349,17 @@ async fn order(
     Ok(HttpResponse::Ok().json(json!({ "order": order, "webhook_events": events })))
 }
 
-/// `POST /ops/orders/{id}/refund`: reverses the order's days (and a balance
-/// purchase) after the money went back through the provider.
+/// `POST /ops/orders/{id}/refund`: Stars go back through Telegram first; then
+/// the order's days (and a balance purchase) are reversed. For the invoice-page
+/// providers, ops return the money in the provider's dashboard.
 async fn refund(
     state: web::Data<OpsState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let order = find_order(&state, &path).await?;
     let change = state
-        .registry
-        .send(
-            order.user,
-            RefundOrder {
-                order: order.id,
-                by: Principal::Ops,
-            },
-        )
+        .payments
+        .refund(&state.registry, &order, Principal::Ops)
         .await?;
     Ok(state.view(&change))
 }

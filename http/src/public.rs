@@ -1,5 +1,6 @@
 //! The public listener: health checks for load balancers, the subscription
-//! URL (`GET /sub/{token}`) and payment provider callbacks (`POST /pay/*`).
+//! URL (`GET /sub/{token}`), payment provider callbacks (`POST /pay/*`) and
+//! the bot's webhook (`POST /telegram/webhook`).
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};
@@ -12,6 +13,7 @@ use actix_web::middleware::from_fn;
 use crate::error::ApiError;
 use crate::ops::{healthz, not_found};
 use crate::rate_limit::{IpRateLimit, limit_per_ip};
+use crate::telegram::{self, MAX_UPDATE_BODY, TelegramWebhook};
 use crate::views::LinkBook;
 use crate::webhooks::{self, MAX_WEBHOOK_BODY, WebhookSecrets};
 
@@ -25,11 +27,14 @@ pub struct PublicState {
     pub update_interval_hours: u32,
     pub rate_limit: IpRateLimit,
     pub webhooks: WebhookSecrets,
+    /// Webhook mode of the bot; `None`: `/telegram/webhook` answers 404.
+    pub telegram: Option<TelegramWebhook>,
 }
 
 pub fn configure_public(state: PublicState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::new(state.rate_limit.clone()))
+            .app_data(web::Data::new(state.telegram.clone()))
             .app_data(web::Data::new(state))
             .app_data(web::PayloadConfig::default().limit(64 * 1024))
             .route("/healthz", web::get().to(healthz))
@@ -44,6 +49,11 @@ pub fn configure_public(state: PublicState) -> impl FnOnce(&mut web::ServiceConf
                     .app_data(web::PayloadConfig::default().limit(MAX_WEBHOOK_BODY))
                     .route("/cryptobot", web::post().to(webhooks::cryptobot))
                     .route("/nowpayments", web::post().to(webhooks::nowpayments)),
+            )
+            .service(
+                web::scope("/telegram")
+                    .app_data(web::PayloadConfig::default().limit(MAX_UPDATE_BODY))
+                    .route("/webhook", web::post().to(telegram::webhook)),
             )
             .default_service(web::to(not_found));
     }

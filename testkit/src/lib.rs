@@ -29,7 +29,9 @@ use tempfile::TempDir;
 
 pub mod bench;
 pub mod fake_payments;
+pub mod fake_telegram;
 pub mod fake_xray;
+mod http_fake;
 pub mod v2ray;
 
 /// Environment variable naming a directory that holds `initdb` and `postgres`.

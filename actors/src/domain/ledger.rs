@@ -1,4 +1,7 @@
-//! The append-only ledger of balance movements.
+//! The append-only ledger of balance movements. Plan orders paid through a
+//! provider pass through it too (payment in, purchase out; on refund, refund in,
+//! payout out), so a user's ledger tells every money movement while the balance
+//! (the ledger sum) only holds what is really theirs to spend.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,6 +16,12 @@ pub enum LedgerKind {
     Refund,
     ReferralBonus,
     Admin,
+    /// Money received from a provider for a plan order (passes through: the
+    /// purchase entry right after takes it off again).
+    Payment,
+    /// Money sent back through the provider on a refund (the refund entry
+    /// right before credited it).
+    Payout,
 }
 
 text_enum!(LedgerKind, "ledger kind" {
@@ -21,6 +30,8 @@ text_enum!(LedgerKind, "ledger kind" {
     Refund => "refund",
     ReferralBonus => "referral_bonus",
     Admin => "admin",
+    Payment => "payment",
+    Payout => "payout",
 });
 
 /// One movement; `amount.minor` is signed (credits positive, debits negative).

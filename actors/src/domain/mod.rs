@@ -18,7 +18,7 @@ pub use key::{EMAIL_NAMESPACE, Key, KeyState, key_email, parse_key_email};
 pub use ledger::{LedgerEntry, LedgerKind};
 pub use link::{LinkParams, VISION_FLOW, vless_link};
 pub use money::{Currency, Money};
-pub use notification::NotificationKind;
+pub use notification::{NotificationKind, ReminderKind};
 pub use order::{NewOrder, Order, OrderKind, OrderStatus, Provider, TOPUP_PLAN};
 pub use plan::{Plan, Plans};
 pub use provisioning::{OpKind, ProvisioningOp};

@@ -1,5 +1,6 @@
 //! Clients of the payment providers that sell through an invoice page:
-//! Crypto Pay (@CryptoBot) and NOWPayments.
+//! Crypto Pay (@CryptoBot) and NOWPayments; checkout and refunds over every
+//! provider (Telegram Stars through the bot's [`StarsGateway`]).
 //!
 //! Both turn an order into an invoice on the provider's side and return the
 //! URL the user pays at. Amounts go out as decimals built exactly from our
@@ -17,9 +18,11 @@ use reqwest::header::HeaderValue;
 use crate::domain::Money;
 use crate::{Error, Result};
 
+pub mod checkout;
 pub mod cryptobot;
 pub mod nowpayments;
 
+pub use checkout::{Checkout, PaymentClients, Purchase, StarsGateway};
 pub use cryptobot::{CryptoBotClient, CryptoBotConfig, CryptoBotPricing};
 pub use nowpayments::{NowPaymentsClient, NowPaymentsConfig};
 

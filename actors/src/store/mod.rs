@@ -22,8 +22,9 @@ use serde::Serialize;
 pub use self::postgres::PgStore;
 pub use self::sqlite::SqliteStore;
 use crate::domain::{
-    Key, KeyState, LedgerEntry, LedgerKind, Money, NewOrder, NodeName, OpKind, Order, OrderId,
-    OrderStatus, Principal, ProvisioningOp, Subscription, UserId,
+    Key, KeyState, LedgerEntry, LedgerKind, Money, NewOrder, NodeName, NotificationKind, OpKind,
+    Order, OrderId, OrderStatus, Principal, Provider, ProvisioningOp, ReminderKind, Subscription,
+    SubscriptionStatus, UserId,
 };
 use crate::{Error, Result};
 
@@ -43,6 +44,9 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// How long to wait for a pooled connection (and SQLite's busy timeout).
     pub acquire_timeout: Duration,
+    /// Credited to the referrer when a referred user's first plan order is paid
+    /// (in the same transaction); `None`: no referral bonus.
+    pub referral_bonus: Option<Money>,
 }
 
 impl StoreOptions {
@@ -51,6 +55,7 @@ impl StoreOptions {
             url: url.into(),
             max_connections: 8,
             acquire_timeout: Duration::from_secs(10),
+            referral_bonus: None,
         }
     }
 }
@@ -112,6 +117,12 @@ pub struct UserSnapshot {
     pub trial_used: bool,
     pub bot_blocked: bool,
     pub created_at: DateTime<Utc>,
+    /// Telegram username (without `@`), as last seen.
+    pub username: Option<String>,
+    /// The language the user chose (or Telegram's `language_code` at first contact).
+    pub language: Option<String>,
+    /// Who invited this user (referral deep link), if anyone.
+    pub referrer: Option<UserId>,
 }
 
 impl UserSnapshot {
@@ -140,6 +151,96 @@ pub struct Change {
     /// Provisioning ops committed with the change, to hand to the provisioner.
     pub ops: Vec<ProvisioningOp>,
 }
+
+/// What the bot learns about a user on contact.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub username: Option<String>,
+    /// Telegram's `language_code`, stored at first contact only (the user's own
+    /// choice later wins).
+    pub language_code: Option<String>,
+    /// From a referral deep link; recorded only for a brand-new user and never
+    /// the user themself.
+    pub referrer: Option<UserId>,
+}
+
+/// A notification waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingNotification {
+    pub id: i64,
+    pub user: UserId,
+    pub kind: NotificationKind,
+    pub payload: serde_json::Value,
+    pub attempts: i32,
+    pub broadcast: Option<i64>,
+    /// The recipient's language, for rendering.
+    pub language: Option<String>,
+    /// The recipient has blocked the bot (queued after they did).
+    pub user_blocked_bot: bool,
+}
+
+/// A subscription due for a reminder now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DueReminder {
+    pub user: UserId,
+    pub kind: ReminderKind,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Money taken per day and provider (paid orders, refunds excluded).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Revenue {
+    pub day: chrono::NaiveDate,
+    pub provider: Provider,
+    pub amount: Money,
+}
+
+/// Numbers for the admin `/stats`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    pub users: i64,
+    pub active: i64,
+    pub blocked: i64,
+    /// Newest day first.
+    pub revenue: Vec<Revenue>,
+}
+
+/// One row of the admin user list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserListItem {
+    pub user: UserId,
+    pub username: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub status: Option<SubscriptionStatus>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A page of users, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserPage {
+    pub users: Vec<UserListItem>,
+    pub total: i64,
+}
+
+/// Where a broadcast stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BroadcastReport {
+    pub id: i64,
+    pub total: i64,
+    pub delivered: i64,
+    pub blocked: i64,
+    pub failed: i64,
+    pub pending: i64,
+}
+
+impl BroadcastReport {
+    pub fn done(&self) -> bool {
+        self.pending == 0
+    }
+}
+
+/// Why a notification was given up (recorded as `last_error`).
+pub const BLOCKED: &str = "blocked";
 
 /// A subscription whose expiry has passed while still `active`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -314,4 +415,62 @@ pub trait Store: Send + Sync + 'static {
     async fn reschedule_node_ops(&self, node: &NodeName, now: DateTime<Utc>) -> Result<u64>;
     /// A new subscription URL token; the old URL stops working.
     async fn rotate_sub_token(&self, ctx: &WriteCtx<'_>, user: UserId) -> Result<Change>;
+
+    // ---- the Telegram front ----
+    /// Creates the user on first contact (with `language_code` and `referrer`),
+    /// refreshes the username after; returns whether the user is new.
+    async fn touch_user(
+        &self,
+        ctx: &WriteCtx<'_>,
+        user: UserId,
+        profile: &Profile,
+    ) -> Result<(bool, UserSnapshot)>;
+    async fn set_language(
+        &self,
+        ctx: &WriteCtx<'_>,
+        user: UserId,
+        language: &str,
+    ) -> Result<Change>;
+    /// Marks (or clears) that the user blocked the bot; their pending
+    /// notifications are given up when marked.
+    async fn set_bot_blocked(&self, user: UserId, blocked: bool, now: DateTime<Utc>) -> Result<()>;
+    /// Pending notifications due at `now`, oldest first.
+    async fn due_notifications(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PendingNotification>>;
+    async fn notification_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()>;
+    async fn notification_retry(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Gives a notification up (`error` = [`BLOCKED`] when the user blocked the bot).
+    async fn notification_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<()>;
+    /// Active subscriptions inside a reminder's window that did not get it for
+    /// this expiry yet.
+    async fn due_reminders(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueReminder>>;
+    /// Queues the reminder once per (user, kind, expiry), only while the
+    /// subscription is still active with that expiry; `applied = false` otherwise.
+    async fn remind(
+        &self,
+        ctx: &WriteCtx<'_>,
+        user: UserId,
+        kind: ReminderKind,
+        expires_at: DateTime<Utc>,
+    ) -> Result<Change>;
+    async fn setting(&self, key: &str) -> Result<Option<String>>;
+    async fn set_setting(&self, ctx: &WriteCtx<'_>, key: &str, value: &str) -> Result<()>;
+    /// Users, active subscriptions, blocked users, revenue per day since `since`.
+    async fn stats(&self, now: DateTime<Utc>, since: DateTime<Utc>) -> Result<Stats>;
+    /// Newest first; `search` matches an exact id or a username substring.
+    async fn list_users(&self, search: Option<&str>, offset: u32, limit: u32) -> Result<UserPage>;
+    /// The user's orders, newest first.
+    async fn orders_of(&self, user: UserId, limit: u32) -> Result<Vec<Order>>;
+    async fn referral_count(&self, user: UserId) -> Result<i64>;
+    /// Queues `text` for every user who has not blocked the bot, in one transaction.
+    async fn create_broadcast(&self, ctx: &WriteCtx<'_>, text: &str) -> Result<BroadcastReport>;
+    async fn broadcast_report(&self, id: i64) -> Result<Option<BroadcastReport>>;
 }

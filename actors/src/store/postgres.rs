@@ -9,6 +9,7 @@ use super::StoreOptions;
 /// PostgreSQL implementation of [`Store`](super::Store).
 pub struct PgStore {
     pool: PgPool,
+    referral_bonus: Option<crate::domain::Money>,
 }
 
 /// A write transaction (PostgreSQL needs no in-process gate).
@@ -23,11 +24,18 @@ impl PgStore {
             .acquire_timeout(opts.acquire_timeout)
             .connect(&opts.url)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            referral_bonus: opts.referral_bonus.clone(),
+        })
     }
 
     fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    fn referral_bonus(&self) -> Option<&crate::domain::Money> {
+        self.referral_bonus.as_ref()
     }
 
     fn backend_kind() -> super::Backend {

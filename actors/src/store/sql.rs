@@ -27,6 +27,9 @@ pub(super) struct UserRow {
     pub bot_blocked: bool,
     pub trial_used_at: Option<DbTime>,
     pub created_at: DbTime,
+    pub username: Option<String>,
+    pub language: Option<String>,
+    pub referrer: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -178,6 +181,13 @@ pub(super) fn snapshot(
         trial_used: user.trial_used_at.is_some(),
         bot_blocked: user.bot_blocked,
         created_at: user.created_at.0,
+        username: user.username,
+        language: user.language,
+        referrer: user
+            .referrer
+            .map(UserId::new)
+            .transpose()
+            .map_err(corrupt)?,
     })
 }
 
@@ -222,7 +232,7 @@ macro_rules! sql_store {
 
         async fn read_user(conn: &mut Conn, user: UserId) -> Result<Option<UserSnapshot>> {
             let row: Option<UserRow> = sqlx::query_as(
-                "SELECT telegram_id, balance, bot_blocked, trial_used_at, created_at
+                "SELECT telegram_id, balance, bot_blocked, trial_used_at, created_at, username, language, referrer
                  FROM users WHERE telegram_id = $1",
             )
             .bind(user.get())
@@ -448,6 +458,7 @@ macro_rules! sql_store {
                 .bind(order.id.uuid())
                 .execute(&mut *conn)
                 .await?;
+            notify(conn, ctx, order.user, NotificationKind::PaymentFlagged, json!({ "order": order.id, "flag": reason })).await?;
             audit(conn, ctx, order.user, "flag_order", json!({ "order": order.id, "flag": reason, "details": details })).await
         }
 
@@ -550,7 +561,50 @@ macro_rules! sql_store {
             }
             let kind = if was_active { NotificationKind::Extended } else { NotificationKind::Activated };
             notify(conn, ctx, user, kind, json!({ "expires_at": expires_at, "days": days })).await?;
+            // A reminder whose window is already open as the period starts (a
+            // 2-day trial and "3 days left") would only repeat this notice:
+            // record it as done for this expiry.
+            for reminder in crate::domain::ReminderKind::BOTH {
+                let (from, until) = reminder.window(expires_at);
+                if from <= ctx.now && ctx.now < until {
+                    sqlx::query(
+                        "INSERT INTO reminders (user_id, kind, expires_at, created_at) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (user_id, kind, expires_at) DO NOTHING",
+                    )
+                    .bind(user.get())
+                    .bind(reminder.as_str())
+                    .bind(t(expires_at))
+                    .bind(t(ctx.now))
+                    .execute(&mut *conn)
+                    .await?;
+                }
+            }
             Ok(ops)
+        }
+
+        /// Credits `bonus` to the user's referrer once (the first paid plan of a
+        /// referred user), with a ledger entry and a notification for the referrer.
+        async fn reward_referrer(
+            conn: &mut Conn,
+            ctx: &WriteCtx<'_>,
+            user: UserId,
+            bonus: &crate::domain::Money,
+        ) -> Result<()> {
+            let referrer: Option<Option<i64>> = sqlx::query_scalar(
+                "UPDATE users SET referral_rewarded_at = $1
+                 WHERE telegram_id = $2 AND referrer IS NOT NULL AND referral_rewarded_at IS NULL
+                 RETURNING referrer",
+            )
+            .bind(t(ctx.now))
+            .bind(user.get())
+            .fetch_optional(&mut *conn)
+            .await?;
+            let Some(Some(referrer)) = referrer else { return Ok(()) };
+            let referrer = UserId::new(referrer).map_err(corrupt)?;
+            let note = format!("referral bonus for {user}");
+            ledger_entry(conn, ctx, referrer, LedgerKind::ReferralBonus, bonus.minor, bonus.currency.as_str(), None, &note).await?;
+            notify(conn, ctx, referrer, NotificationKind::ReferralBonus, json!({ "amount": bonus, "referred": user })).await?;
+            audit(conn, ctx, referrer, "referral_bonus", json!({ "referred": user, "amount": bonus })).await
         }
 
         /// Remove ops for every active key (the user loses access on all nodes).
@@ -905,10 +959,28 @@ macro_rules! sql_store {
                     return Err(Error::Conflict(user));
                 }
                 let ops = match order.kind {
-                    crate::domain::OrderKind::Plan => extend(&mut w.tx, ctx, user, order.days).await?,
+                    crate::domain::OrderKind::Plan => {
+                        if order.provider != crate::domain::Provider::Balance {
+                            // The money passes through the user's ledger: in, then spent.
+                            let note = format!("paid through {}", order.provider);
+                            ledger_entry(&mut w.tx, ctx, user, LedgerKind::Payment, order.amount.minor,
+                                order.amount.currency.as_str(), Some(order_id), &note).await?;
+                            ledger_entry(&mut w.tx, ctx, user, LedgerKind::Purchase, -order.amount.minor,
+                                order.amount.currency.as_str(), Some(order_id), "plan purchase").await?;
+                        }
+                        let ops = extend(&mut w.tx, ctx, user, order.days).await?;
+                        if let Some(bonus) = self.referral_bonus() {
+                            reward_referrer(&mut w.tx, ctx, user, bonus).await?;
+                        }
+                        ops
+                    }
                     crate::domain::OrderKind::Topup => {
                         ledger_entry(&mut w.tx, ctx, user, LedgerKind::TopUp, order.amount.minor,
                             order.amount.currency.as_str(), Some(order_id), "top-up").await?;
+                        let balance = read_balance(&mut w.tx, user).await?;
+                        notify(&mut w.tx, ctx, user, NotificationKind::TopUp, json!({
+                            "amount": order.amount, "balance": crate::domain::Money::new(balance, order.amount.currency.clone()),
+                        })).await?;
                         Vec::new()
                     }
                 };
@@ -1074,7 +1146,17 @@ macro_rules! sql_store {
                 if order.provider == crate::domain::Provider::Balance {
                     ledger_entry(&mut w.tx, ctx, user, LedgerKind::Refund, order.amount.minor,
                         order.amount.currency.as_str(), Some(order_id), "refund of a balance purchase").await?;
+                } else if order.kind == crate::domain::OrderKind::Plan {
+                    // Mirror of the payment: the purchase is reversed, the money goes back out.
+                    let note = format!("returned through {}", order.provider);
+                    ledger_entry(&mut w.tx, ctx, user, LedgerKind::Refund, order.amount.minor,
+                        order.amount.currency.as_str(), Some(order_id), "refund of a plan purchase").await?;
+                    ledger_entry(&mut w.tx, ctx, user, LedgerKind::Payout, -order.amount.minor,
+                        order.amount.currency.as_str(), Some(order_id), &note).await?;
                 }
+                notify(&mut w.tx, ctx, user, NotificationKind::Refunded, json!({
+                    "order": order_id, "amount": order.amount, "days": order.days,
+                })).await?;
                 audit(&mut w.tx, ctx, user, "refund_order", json!({
                     "order": order_id, "provider": order.provider, "days": order.days,
                     "amount": order.amount.minor, "currency": order.amount.currency,
@@ -1236,6 +1318,407 @@ macro_rules! sql_store {
                 .await?;
                 w.tx.commit().await?;
                 Ok(())
+            }
+
+            async fn touch_user(
+                &self,
+                ctx: &WriteCtx<'_>,
+                user: UserId,
+                profile: &crate::store::Profile,
+            ) -> Result<(bool, UserSnapshot)> {
+                let mut w = self.begin_write().await?;
+                let referrer = profile.referrer.filter(|r| *r != user).map(|r| r.get());
+                let created = sqlx::query(
+                    "INSERT INTO users (telegram_id, created_at, username, language, referrer)
+                     VALUES ($1, $2, $3, $4, (SELECT telegram_id FROM users WHERE telegram_id = $5))
+                     ON CONFLICT (telegram_id) DO NOTHING",
+                )
+                .bind(user.get())
+                .bind(t(ctx.now))
+                .bind(profile.username.as_deref())
+                .bind(profile.language_code.as_deref())
+                .bind(referrer)
+                .execute(&mut *w.tx)
+                .await?
+                .rows_affected()
+                    == 1;
+                if created {
+                    audit(&mut w.tx, ctx, user, "first_contact", json!({ "referrer": referrer })).await?;
+                } else {
+                    // Talking to us again means the bot is not blocked (any more).
+                    sqlx::query(
+                        "UPDATE users SET username = $1, language = COALESCE(language, $2), bot_blocked = FALSE
+                         WHERE telegram_id = $3",
+                    )
+                    .bind(profile.username.as_deref())
+                    .bind(profile.language_code.as_deref())
+                    .bind(user.get())
+                    .execute(&mut *w.tx)
+                    .await?;
+                }
+                let snapshot = read_committed_user(&mut w.tx, user).await?;
+                w.tx.commit().await?;
+                Ok((created, snapshot))
+            }
+
+            async fn set_language(&self, ctx: &WriteCtx<'_>, user: UserId, language: &str) -> Result<Change> {
+                let mut w = self.begin_write().await?;
+                ensure_user(&mut w.tx, user, ctx.now).await?;
+                sqlx::query("UPDATE users SET language = $1 WHERE telegram_id = $2")
+                    .bind(language)
+                    .bind(user.get())
+                    .execute(&mut *w.tx)
+                    .await?;
+                let snapshot = read_committed_user(&mut w.tx, user).await?;
+                w.tx.commit().await?;
+                Ok(Change { applied: true, snapshot, ops: Vec::new() })
+            }
+
+            async fn set_bot_blocked(&self, user: UserId, blocked: bool, now: DateTime<Utc>) -> Result<()> {
+                let mut w = self.begin_write().await?;
+                sqlx::query("UPDATE users SET bot_blocked = $1 WHERE telegram_id = $2")
+                    .bind(blocked)
+                    .bind(user.get())
+                    .execute(&mut *w.tx)
+                    .await?;
+                if blocked {
+                    sqlx::query(
+                        "UPDATE notifications SET state = 'failed', last_error = $1, sent_at = $2
+                         WHERE user_id = $3 AND state = 'pending'",
+                    )
+                    .bind(crate::store::BLOCKED)
+                    .bind(t(now))
+                    .bind(user.get())
+                    .execute(&mut *w.tx)
+                    .await?;
+                }
+                w.tx.commit().await?;
+                Ok(())
+            }
+
+            async fn due_notifications(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<crate::store::PendingNotification>> {
+                type Row = (i64, i64, String, String, i32, Option<i64>, Option<String>, bool);
+                // Like `due_ops`: nothing overtakes an earlier notification of the
+                // same user that waits for a retry (one chat, commit order).
+                let rows: Vec<Row> = sqlx::query_as(
+                    "SELECT n.id, n.user_id, n.kind, n.payload, n.attempts, n.broadcast_id, u.language, u.bot_blocked
+                     FROM notifications n JOIN users u ON u.telegram_id = n.user_id
+                     WHERE n.state = 'pending' AND n.next_attempt_at <= $1
+                       AND NOT EXISTS (
+                           SELECT 1 FROM notifications p
+                           WHERE p.state = 'pending' AND p.user_id = n.user_id
+                             AND p.id < n.id AND p.next_attempt_at > $1)
+                     ORDER BY n.id LIMIT $2",
+                )
+                .bind(t(now))
+                .bind(i64::from(limit))
+                .fetch_all(self.pool())
+                .await?;
+                rows.into_iter()
+                    .map(|(id, user, kind, payload, attempts, broadcast, language, user_blocked_bot)| {
+                        Ok(crate::store::PendingNotification {
+                            id,
+                            user: UserId::new(user).map_err(corrupt)?,
+                            kind: kind.parse().map_err(corrupt)?,
+                            payload: serde_json::from_str(&payload).map_err(corrupt)?,
+                            attempts,
+                            broadcast,
+                            language,
+                            user_blocked_bot,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn notification_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
+                let mut w = self.begin_write().await?;
+                sqlx::query("UPDATE notifications SET state = 'sent', sent_at = $1, attempts = attempts + 1 WHERE id = $2")
+                    .bind(t(now))
+                    .bind(id)
+                    .execute(&mut *w.tx)
+                    .await?;
+                w.tx.commit().await?;
+                Ok(())
+            }
+
+            async fn notification_retry(&self, id: i64, error: &str, next_attempt_at: DateTime<Utc>) -> Result<()> {
+                let mut w = self.begin_write().await?;
+                sqlx::query(
+                    "UPDATE notifications SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2
+                     WHERE id = $3 AND state = 'pending'",
+                )
+                .bind(error)
+                .bind(t(next_attempt_at))
+                .bind(id)
+                .execute(&mut *w.tx)
+                .await?;
+                w.tx.commit().await?;
+                Ok(())
+            }
+
+            async fn notification_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<()> {
+                let mut w = self.begin_write().await?;
+                sqlx::query(
+                    "UPDATE notifications SET state = 'failed', attempts = attempts + 1, last_error = $1, sent_at = $2
+                     WHERE id = $3 AND state = 'pending'",
+                )
+                .bind(error)
+                .bind(t(now))
+                .bind(id)
+                .execute(&mut *w.tx)
+                .await?;
+                w.tx.commit().await?;
+                Ok(())
+            }
+
+            async fn due_reminders(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<crate::store::DueReminder>> {
+                let mut due = Vec::new();
+                for kind in crate::domain::ReminderKind::BOTH {
+                    let (low, high) = kind.due_expiries(now);
+                    let rows: Vec<(i64, crate::store::db_time::DbTime)> = sqlx::query_as(
+                        "SELECT s.user_id, s.expires_at FROM subscriptions s
+                         WHERE s.status = 'active' AND s.expires_at > $1 AND s.expires_at <= $2
+                           AND NOT EXISTS (SELECT 1 FROM reminders r
+                                           WHERE r.user_id = s.user_id AND r.kind = $3 AND r.expires_at = s.expires_at)
+                         ORDER BY s.expires_at LIMIT $4",
+                    )
+                    .bind(t(low))
+                    .bind(t(high))
+                    .bind(kind.as_str())
+                    .bind(i64::from(limit))
+                    .fetch_all(self.pool())
+                    .await?;
+                    for (user, at) in rows {
+                        due.push(crate::store::DueReminder { user: UserId::new(user).map_err(corrupt)?, kind, expires_at: at.0 });
+                    }
+                }
+                Ok(due)
+            }
+
+            async fn remind(
+                &self,
+                ctx: &WriteCtx<'_>,
+                user: UserId,
+                kind: crate::domain::ReminderKind,
+                expires_at: DateTime<Utc>,
+            ) -> Result<Change> {
+                let mut w = self.begin_write().await?;
+                let sub = read_sub(&mut w.tx, user).await?.ok_or(Error::NoSubscription(user))?;
+                let (from, until) = kind.window(sub.expires_at.0);
+                let current = sub.status == SubscriptionStatus::Active.as_str()
+                    && crate::store::db_time::DbTime(expires_at) == sub.expires_at
+                    && from <= ctx.now
+                    && ctx.now < until;
+                let mut applied = false;
+                if current {
+                    applied = sqlx::query(
+                        "INSERT INTO reminders (user_id, kind, expires_at, created_at) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (user_id, kind, expires_at) DO NOTHING",
+                    )
+                    .bind(user.get())
+                    .bind(kind.as_str())
+                    .bind(sub.expires_at)
+                    .bind(t(ctx.now))
+                    .execute(&mut *w.tx)
+                    .await?
+                    .rows_affected()
+                        == 1;
+                    if applied {
+                        notify(&mut w.tx, ctx, user, kind.notification(), json!({ "expires_at": sub.expires_at.0 })).await?;
+                    }
+                }
+                let snapshot = read_committed_user(&mut w.tx, user).await?;
+                w.tx.commit().await?;
+                Ok(Change { applied, snapshot, ops: Vec::new() })
+            }
+
+            async fn setting(&self, key: &str) -> Result<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                    .bind(key)
+                    .fetch_optional(self.pool())
+                    .await?)
+            }
+
+            async fn set_setting(&self, ctx: &WriteCtx<'_>, key: &str, value: &str) -> Result<()> {
+                let mut w = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                )
+                .bind(key)
+                .bind(value)
+                .bind(t(ctx.now))
+                .execute(&mut *w.tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO audit_log (actor, action, user_id, details, created_at) VALUES ($1, 'set_setting', NULL, $2, $3)",
+                )
+                .bind(ctx.by.to_string())
+                .bind(json!({ "key": key, "value": value }).to_string())
+                .bind(t(ctx.now))
+                .execute(&mut *w.tx)
+                .await?;
+                w.tx.commit().await?;
+                Ok(())
+            }
+
+            async fn stats(&self, now: DateTime<Utc>, since: DateTime<Utc>) -> Result<crate::store::Stats> {
+                let (users, blocked, active): (i64, i64, i64) = sqlx::query_as(
+                    "SELECT (SELECT COUNT(*) FROM users),
+                            (SELECT COUNT(*) FROM users WHERE bot_blocked = TRUE),
+                            (SELECT COUNT(*) FROM subscriptions WHERE status = 'active' AND expires_at > $1)",
+                )
+                .bind(t(now))
+                .fetch_one(self.pool())
+                .await?;
+                let rows: Vec<(String, String, i64, crate::store::db_time::DbTime)> = sqlx::query_as(
+                    "SELECT provider, currency, amount, paid_at FROM orders WHERE status = 'paid' AND paid_at >= $1",
+                )
+                .bind(t(since))
+                .fetch_all(self.pool())
+                .await?;
+                let mut sums: std::collections::BTreeMap<(chrono::NaiveDate, String, String), i64> = Default::default();
+                for (provider, currency, amount, paid_at) in rows {
+                    *sums.entry((paid_at.0.date_naive(), provider, currency)).or_default() += amount;
+                }
+                let mut revenue = Vec::with_capacity(sums.len());
+                for ((day, provider, currency), minor) in sums.into_iter().rev() {
+                    revenue.push(crate::store::Revenue {
+                        day,
+                        provider: provider.parse().map_err(corrupt)?,
+                        amount: crate::domain::Money::new(minor, crate::domain::Currency::new(currency).map_err(corrupt)?),
+                    });
+                }
+                Ok(crate::store::Stats { users, active, blocked, revenue })
+            }
+
+            async fn list_users(&self, search: Option<&str>, offset: u32, limit: u32) -> Result<crate::store::UserPage> {
+                type Row = (i64, Option<String>, crate::store::db_time::DbTime, Option<String>, Option<crate::store::db_time::DbTime>);
+                let search = search.map(str::trim).filter(|s| !s.is_empty());
+                let id = search.and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+                let pattern = search.map(|s| {
+                    let s = s.trim_start_matches('@').to_lowercase();
+                    let escaped = s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                    format!("%{escaped}%")
+                });
+                let filter = "($1 IS NULL OR u.telegram_id = $2 OR LOWER(u.username) LIKE $1 ESCAPE '\\')";
+                let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM users u WHERE {filter}"))
+                    .bind(pattern.as_deref())
+                    .bind(id)
+                    .fetch_one(self.pool())
+                    .await?;
+                let rows: Vec<Row> = sqlx::query_as(&format!(
+                    "SELECT u.telegram_id, u.username, u.created_at, s.status, s.expires_at
+                     FROM users u LEFT JOIN subscriptions s ON s.user_id = u.telegram_id
+                     WHERE {filter}
+                     ORDER BY u.created_at DESC, u.telegram_id DESC LIMIT $3 OFFSET $4"
+                ))
+                .bind(pattern.as_deref())
+                .bind(id)
+                .bind(i64::from(limit))
+                .bind(i64::from(offset))
+                .fetch_all(self.pool())
+                .await?;
+                let users = rows
+                    .into_iter()
+                    .map(|(user, username, created_at, status, expires_at)| {
+                        Ok(crate::store::UserListItem {
+                            user: UserId::new(user).map_err(corrupt)?,
+                            username,
+                            created_at: created_at.0,
+                            status: status.map(|s| s.parse()).transpose().map_err(corrupt)?,
+                            expires_at: expires_at.map(|t| t.0),
+                        })
+                    })
+                    .collect::<Result<_>>()?;
+                Ok(crate::store::UserPage { users, total })
+            }
+
+            async fn orders_of(&self, user: UserId, limit: u32) -> Result<Vec<Order>> {
+                let rows: Vec<OrderRow> = sqlx::query_as(
+                    "SELECT id, user_id, kind, plan_id, days, provider, amount, currency, status,
+                            provider_payment_id, flag, created_at, paid_at
+                     FROM orders WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2",
+                )
+                .bind(user.get())
+                .bind(i64::from(limit))
+                .fetch_all(self.pool())
+                .await?;
+                rows.into_iter().map(OrderRow::into_domain).collect()
+            }
+
+            async fn referral_count(&self, user: UserId) -> Result<i64> {
+                Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE referrer = $1")
+                    .bind(user.get())
+                    .fetch_one(self.pool())
+                    .await?)
+            }
+
+            async fn create_broadcast(&self, ctx: &WriteCtx<'_>, text: &str) -> Result<crate::store::BroadcastReport> {
+                let mut w = self.begin_write().await?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO broadcasts (text, created_by, total, created_at) VALUES ($1, $2, 0, $3) RETURNING id",
+                )
+                .bind(text)
+                .bind(ctx.by.to_string())
+                .bind(t(ctx.now))
+                .fetch_one(&mut *w.tx)
+                .await?;
+                let payload = json!({ "text": text, "broadcast": id }).to_string();
+                let total = sqlx::query(
+                    "INSERT INTO notifications (user_id, kind, payload, state, attempts, next_attempt_at, created_at, broadcast_id)
+                     SELECT telegram_id, $1, $2, 'pending', 0, $3, $3, $4 FROM users WHERE bot_blocked = FALSE
+                     ORDER BY telegram_id",
+                )
+                .bind(NotificationKind::Broadcast.as_str())
+                .bind(&payload)
+                .bind(t(ctx.now))
+                .bind(id)
+                .execute(&mut *w.tx)
+                .await?
+                .rows_affected();
+                let total = i64::try_from(total).map_err(corrupt)?;
+                sqlx::query("UPDATE broadcasts SET total = $1 WHERE id = $2")
+                    .bind(total)
+                    .bind(id)
+                    .execute(&mut *w.tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO audit_log (actor, action, user_id, details, created_at) VALUES ($1, 'broadcast', NULL, $2, $3)",
+                )
+                .bind(ctx.by.to_string())
+                .bind(json!({ "broadcast": id, "total": total, "chars": text.chars().count() }).to_string())
+                .bind(t(ctx.now))
+                .execute(&mut *w.tx)
+                .await?;
+                w.tx.commit().await?;
+                Ok(crate::store::BroadcastReport { id, total, pending: total, ..Default::default() })
+            }
+
+            async fn broadcast_report(&self, id: i64) -> Result<Option<crate::store::BroadcastReport>> {
+                let total: Option<i64> = sqlx::query_scalar("SELECT total FROM broadcasts WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(self.pool())
+                    .await?;
+                let Some(total) = total else { return Ok(None) };
+                let rows: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT CASE WHEN state = 'failed' AND last_error = $2 THEN 'blocked' ELSE state END, COUNT(*)
+                     FROM notifications WHERE broadcast_id = $1 GROUP BY 1",
+                )
+                .bind(id)
+                .bind(crate::store::BLOCKED)
+                .fetch_all(self.pool())
+                .await?;
+                let mut report = crate::store::BroadcastReport { id, total, ..Default::default() };
+                for (state, n) in rows {
+                    match state.as_str() {
+                        "sent" => report.delivered += n,
+                        "blocked" => report.blocked += n,
+                        "failed" => report.failed += n,
+                        _ => report.pending += n,
+                    }
+                }
+                Ok(Some(report))
             }
         }
     };

@@ -18,6 +18,7 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// SQLite has one writer at a time; queue our writers here.
     write_gate: Mutex<()>,
+    referral_bonus: Option<crate::domain::Money>,
 }
 
 /// A write transaction holding the write gate until it is dropped.
@@ -54,11 +55,16 @@ impl SqliteStore {
         Ok(Self {
             pool,
             write_gate: Mutex::new(()),
+            referral_bonus: opts.referral_bonus.clone(),
         })
     }
 
     fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    fn referral_bonus(&self) -> Option<&crate::domain::Money> {
+        self.referral_bonus.as_ref()
     }
 
     fn backend_kind() -> super::Backend {

@@ -2,7 +2,9 @@
 //! throwaway PostgreSQL cluster. One test binary (faster to link).
 
 mod actors;
+mod bot_store;
 mod helpers;
+mod notifier;
 mod passivation;
 mod payments_suite;
 mod store_suite;

@@ -1,0 +1,319 @@
+//! The Notifier: drains the notification outbox to Telegram after commit.
+//!
+//! Budgets (Telegram's flood limits): a global rate (30 messages/s by default)
+//! and one message per second per chat, both as GCRA limiters from `governor`
+//! with a burst of one, so no sliding one-second window ever holds more than
+//! the budget. Notifications of one chat go out in commit order; chats run
+//! concurrently. A 429 pauses every send for its `retry_after` and the
+//! notification is retried; a 403 (the user blocked the bot) marks the user
+//! `bot_blocked`, which gives up their pending notifications; other failures
+//! back off exponentially and are given up after `max_attempts`. A
+//! notification is marked sent right after Telegram accepted it, so it is
+//! never sent twice unless the process dies between those two steps.
+//!
+//! Rendering and the Bot API calls live in the bot front, behind [`Messenger`].
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::stream::{self, StreamExt};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tokio::sync::{Mutex, Notify, watch};
+use tokio::time::Instant;
+
+use crate::clock::Clock;
+use crate::domain::UserId;
+use crate::leader::LeaderFlag;
+use crate::store::{BLOCKED, PendingNotification, Store};
+
+/// What became of one delivery attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Sent,
+    /// Telegram said 429: wait this long, then try again.
+    RetryAfter(Duration),
+    /// 403: the user blocked the bot (or deleted their account).
+    Blocked,
+    /// Anything else; `permanent` failures (a 400 for this message) are not retried.
+    Failed {
+        permanent: bool,
+        error: String,
+    },
+}
+
+/// Sends one notification to its user (rendering it in their language). Must
+/// call [`Throttle::wait`] before every Bot API call it makes.
+#[async_trait]
+pub trait Messenger: Send + Sync + 'static {
+    async fn deliver(&self, notification: &PendingNotification, throttle: &Throttle) -> Delivery;
+}
+
+/// The rate budgets shared by every send of the Notifier.
+pub struct Throttle {
+    global: DefaultDirectRateLimiter,
+    per_chat: DefaultKeyedRateLimiter<i64>,
+    paused_until: Mutex<Option<Instant>>,
+}
+
+impl Throttle {
+    /// `global_per_second` messages per second in total, one per `per_chat` per chat.
+    pub fn new(global_per_second: u32, per_chat: Duration) -> Self {
+        let per_second = NonZeroU32::new(global_per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+        // Spacing slightly above 1/rate keeps network jitter from ever putting
+        // rate+1 messages into one second at Telegram's end.
+        let spacing = Duration::from_secs(1).mul_f64(1.03) / per_second.get();
+        let chat_spacing = per_chat.mul_f64(1.03).max(Duration::from_millis(1));
+        Self {
+            global: RateLimiter::direct(
+                Quota::with_period(spacing)
+                    .unwrap_or_else(|| Quota::per_second(per_second))
+                    .allow_burst(NonZeroU32::MIN),
+            ),
+            per_chat: RateLimiter::keyed(
+                Quota::with_period(chat_spacing)
+                    .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+                    .allow_burst(NonZeroU32::MIN),
+            ),
+            paused_until: Mutex::new(None),
+        }
+    }
+
+    /// Waits until one more message to `chat` fits every budget.
+    pub async fn wait(&self, chat: i64) {
+        loop {
+            loop {
+                let paused = *self.paused_until.lock().await;
+                match paused {
+                    Some(until) if until > Instant::now() => tokio::time::sleep_until(until).await,
+                    _ => break,
+                }
+            }
+            self.per_chat.until_key_ready(&chat).await;
+            self.global.until_ready().await;
+            // A 429 may have come back while this send queued for the budgets:
+            // it must not go out during the pause, so queue again after it.
+            let paused = *self.paused_until.lock().await;
+            if paused.is_none_or(|until| until <= Instant::now()) {
+                return;
+            }
+        }
+    }
+
+    /// Telegram asked us to slow down: no send at all for `pause`.
+    pub async fn pause(&self, pause: Duration) {
+        let until = Instant::now() + pause;
+        let mut paused = self.paused_until.lock().await;
+        if paused.is_none_or(|p| p < until) {
+            *paused = Some(until);
+        }
+    }
+}
+
+/// Notifier settings (`[notifier]` in the config).
+#[derive(Debug, Clone)]
+pub struct NotifierSettings {
+    pub global_per_second: u32,
+    pub per_chat_interval: Duration,
+    /// How often the outbox is polled when nothing wakes the Notifier.
+    pub poll_interval: Duration,
+    pub batch: u32,
+    /// Concurrent chats.
+    pub concurrency: usize,
+    /// Attempts before a notification is given up (429s do not count).
+    pub max_attempts: i32,
+}
+
+impl Default for NotifierSettings {
+    fn default() -> Self {
+        Self {
+            global_per_second: 30,
+            per_chat_interval: Duration::from_secs(1),
+            poll_interval: Duration::from_secs(1),
+            batch: 500,
+            concurrency: 64,
+            max_attempts: 8,
+        }
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PassReport {
+    pub sent: usize,
+    pub retried: usize,
+    pub blocked: usize,
+    pub failed: usize,
+}
+
+pub struct Notifier {
+    store: Arc<dyn Store>,
+    messenger: Arc<dyn Messenger>,
+    clock: Arc<dyn Clock>,
+    throttle: Arc<Throttle>,
+    settings: NotifierSettings,
+    leader: LeaderFlag,
+    wake: Arc<Notify>,
+}
+
+impl Notifier {
+    pub fn new(
+        store: Arc<dyn Store>,
+        messenger: Arc<dyn Messenger>,
+        clock: Arc<dyn Clock>,
+        settings: NotifierSettings,
+    ) -> Self {
+        Self {
+            throttle: Arc::new(Throttle::new(
+                settings.global_per_second,
+                settings.per_chat_interval,
+            )),
+            store,
+            messenger,
+            clock,
+            settings,
+            leader: LeaderFlag::always(),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Only send while this instance leads the role the flag stands for.
+    pub fn with_leader(mut self, leader: LeaderFlag) -> Self {
+        self.leader = leader;
+        self
+    }
+
+    /// A handle that makes the Notifier poll now (after a commit that queued something).
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Runs passes until `shutdown` becomes true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let mut busy = false;
+            if self.leader.is_leader() {
+                match self.pass().await {
+                    Ok(report) => busy = report != PassReport::default(),
+                    Err(e) => tracing::warn!(error = %e, "notifier pass failed"),
+                }
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+            if !busy {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.settings.poll_interval) => {}
+                    _ = self.wake.notified() => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        }
+    }
+
+    /// Sends what is due now: chats concurrently, each chat in commit order.
+    pub async fn pass(&self) -> crate::Result<PassReport> {
+        let due = self
+            .store
+            .due_notifications(self.clock.now(), self.settings.batch)
+            .await?;
+        let mut chats: Vec<(UserId, Vec<PendingNotification>)> = Vec::new();
+        let mut index = std::collections::HashMap::new();
+        for n in due {
+            let slot = *index.entry(n.user).or_insert_with(|| {
+                chats.push((n.user, Vec::new()));
+                chats.len() - 1
+            });
+            chats[slot].1.push(n);
+        }
+        let reports: Vec<PassReport> = stream::iter(chats)
+            .map(|(_, queue)| self.drain_chat(queue))
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect()
+            .await;
+        Ok(reports
+            .into_iter()
+            .fold(PassReport::default(), |a, b| PassReport {
+                sent: a.sent + b.sent,
+                retried: a.retried + b.retried,
+                blocked: a.blocked + b.blocked,
+                failed: a.failed + b.failed,
+            }))
+    }
+
+    async fn drain_chat(&self, queue: Vec<PendingNotification>) -> PassReport {
+        let mut report = PassReport::default();
+        for n in queue {
+            let outcome = if n.user_blocked_bot {
+                // Queued after the user blocked us: nothing to try.
+                let r = self
+                    .store
+                    .notification_failed(n.id, BLOCKED, self.clock.now())
+                    .await;
+                self.log_store_error(r);
+                report.blocked += 1;
+                continue;
+            } else {
+                self.messenger.deliver(&n, &self.throttle).await
+            };
+            let now = self.clock.now();
+            let recorded = match &outcome {
+                Delivery::Sent => {
+                    report.sent += 1;
+                    metrics::counter!(crate::metrics::NOTIFICATIONS, "outcome" => "sent")
+                        .increment(1);
+                    self.store.notification_sent(n.id, now).await
+                }
+                Delivery::RetryAfter(pause) => {
+                    report.retried += 1;
+                    metrics::counter!(crate::metrics::NOTIFICATIONS, "outcome" => "retry_after")
+                        .increment(1);
+                    tracing::info!(retry_after = ?pause, "Telegram asked to slow down");
+                    self.throttle.pause(*pause).await;
+                    let at = now + chrono::Duration::from_std(*pause).unwrap_or_default();
+                    // Later ones of this chat must not overtake it: stop here.
+                    let r = self.store.notification_retry(n.id, "429", at).await;
+                    self.log_store_error(r);
+                    return report;
+                }
+                Delivery::Blocked => {
+                    report.blocked += 1;
+                    metrics::counter!(crate::metrics::NOTIFICATIONS, "outcome" => "blocked")
+                        .increment(1);
+                    tracing::info!(user = %n.user, "user blocked the bot; their notifications stop");
+                    let r = self.store.set_bot_blocked(n.user, true, now).await;
+                    self.log_store_error(r);
+                    return report;
+                }
+                Delivery::Failed { permanent, error } => {
+                    let give_up = *permanent || n.attempts + 1 >= self.settings.max_attempts;
+                    if give_up {
+                        report.failed += 1;
+                        metrics::counter!(crate::metrics::NOTIFICATIONS, "outcome" => "failed")
+                            .increment(1);
+                        tracing::warn!(user = %n.user, id = n.id, %error, "notification given up");
+                        self.store.notification_failed(n.id, error, now).await
+                    } else {
+                        report.retried += 1;
+                        metrics::counter!(crate::metrics::NOTIFICATIONS, "outcome" => "retry")
+                            .increment(1);
+                        let backoff = 2i64.saturating_pow(n.attempts.clamp(0, 12) as u32);
+                        let at = now + chrono::Duration::seconds(backoff);
+                        let r = self.store.notification_retry(n.id, error, at).await;
+                        self.log_store_error(r);
+                        return report;
+                    }
+                }
+            };
+            self.log_store_error(recorded);
+        }
+        report
+    }
+
+    fn log_store_error(&self, result: crate::Result<()>) {
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not record a notification outcome");
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! `POST /telegram/webhook`: updates from Telegram in webhook mode. The
+//! `X-Telegram-Bot-Api-Secret-Token` header is compared in constant time
+//! before the body is looked at (401 otherwise); the raw update is handed to
+//! the bot through a bounded channel (full → 429, and Telegram redelivers).
+//! No per-IP limit here: every update comes from Telegram's few addresses.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use subtle::ConstantTimeEq;
+use tokio::sync::mpsc;
+
+use crate::error::ApiError;
+
+/// Largest update body accepted.
+pub const MAX_UPDATE_BODY: usize = 1024 * 1024;
+const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+
+/// Where webhook updates go.
+#[derive(Clone)]
+pub struct TelegramWebhook {
+    pub secret: String,
+    pub updates: mpsc::Sender<web::Bytes>,
+}
+
+pub(crate) async fn webhook(
+    hook: web::Data<Option<TelegramWebhook>>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let Some(hook) = hook.get_ref() else {
+        return Err(ApiError::NotFound("not found".into()));
+    };
+    let given = req
+        .headers()
+        .get(SECRET_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if !bool::from(given.ct_eq(hook.secret.as_bytes())) {
+        metrics::counter!("subvisor_telegram_webhook_rejected_total").increment(1);
+        return Err(ApiError::Unauthorized);
+    }
+    match hook.updates.try_send(body) {
+        Ok(()) => Ok(HttpResponse::Ok().finish()),
+        // Telegram redelivers on any non-2xx answer.
+        Err(mpsc::error::TrySendError::Full(_)) => Err(ApiError::RateLimited),
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            Err(ApiError::Core(subvisor_actors::Error::ShuttingDown))
+        }
+    }
+}

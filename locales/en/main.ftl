@@ -1,0 +1,300 @@
+# subvisor bot texts — English (the fallback language).
+#
+# Messages use Telegram HTML: only <b>, <i>, <code> and <a href="...">.
+# Variables arrive already HTML-escaped. btn-*, cmd-*, invoice-* and
+# precheckout-* are plain text (buttons, command menu, invoices, payment
+# errors) and must not contain markup.
+# $days, $days_left, $count and $ttl_minutes are numbers (plural selectors).
+
+## Buttons
+
+btn-buy = 🛒 Buy VPN
+btn-renew = 🔄 Renew
+btn-my-sub = 🔑 My subscription
+btn-trial = 🎁 Free trial
+btn-balance = 💰 Balance
+btn-topup = ➕ Top up
+btn-referral = 👥 Invite friends
+btn-help = ❓ Help
+btn-language = 🌐 Language
+btn-back = ← Back
+btn-menu = 🏠 Menu
+btn-reissue = ♻️ New key
+btn-reset-link = 🔗 New subscription link
+btn-links = 📋 Links & QR code
+btn-confirm = ✅ Confirm
+btn-cancel = ✖️ Cancel
+btn-pay-url = 💳 Pay with { $provider }
+btn-plan = { $title } — { $price }
+btn-provider-stars = ⭐ Telegram Stars
+btn-provider-cryptobot = 🪙 Crypto Bot
+btn-provider-nowpayments = 💎 Cryptocurrency
+btn-provider-balance = 💰 From balance ({ $balance })
+btn-topup-amount = + { $amount }
+btn-grant = +{ $days } { $days ->
+    [one] day
+   *[other] days
+}
+btn-revoke = ⛔ Revoke access
+btn-refund = ↩️ Refund { $amount }
+btn-prev = ‹ Previous
+btn-next = Next ›
+btn-open-user = 👤 { $user }
+
+## Main menu (the caller appends one status-* line)
+
+menu-greeting =
+    👋 Hi, { $name }!
+    Fast, private VPN for your phone, tablet and computer.
+status-active = ✅ Active until <b>{ $expires }</b> ({ $days_left } { $days_left ->
+    [one] day
+   *[other] days
+} left).
+status-expired = ⌛ Your access expired on { $expired_at }. Renew to reconnect.
+status-revoked = ⛔ Your access has been revoked. If you think this is a mistake, please contact support.
+status-none = You don't have a subscription yet — choose a plan and you'll be connected in a minute.
+
+## Buying
+
+plans-title =
+    <b>Choose a plan</b>
+    Access starts right after payment. If you already have a subscription, the new days are added on top.
+plan-line = • <b>{ $title }</b> — { $days } { $days ->
+    [one] day
+   *[other] days
+}, { $price }
+pay-method-title =
+    <b>{ $plan }</b> — { $days } { $days ->
+        [one] day
+       *[other] days
+    }, { $price }
+    How would you like to pay?
+invoice-title = VPN — { $plan }
+invoice-description = { $plan }: { $days } { $days ->
+    [one] day
+   *[other] days
+} of VPN access. It starts as soon as the payment goes through.
+invoice-label = VPN — { $plan }
+pay-with-link =
+    🧾 Your order for <b>{ $amount }</b> is ready. Tap the button below to pay with { $provider }.
+    Access turns on automatically as soon as { $provider } confirms the payment — you don't need to send us anything.
+    The payment link is valid for { $ttl_minutes } { $ttl_minutes ->
+        [one] minute
+       *[other] minutes
+    }.
+order-failed = Sorry, we couldn't create your order. Please try again in a minute.
+provider-unavailable = This payment method is temporarily unavailable. Please choose another one.
+insufficient-funds = Not enough funds: your balance is <b>{ $balance }</b> and the plan costs <b>{ $price }</b>. Top up your balance or choose another payment method.
+purchases-paused = Purchases are paused for a short maintenance. Your current access keeps working — please try again a little later.
+
+## Access and links
+
+activated =
+    🎉 <b>You're connected!</b>
+    Your access is active for { $days } { $days ->
+        [one] day
+       *[other] days
+    }, until <b>{ $expires }</b>. Your connection details are below.
+extended =
+    ✅ <b>Subscription extended</b> by { $days } { $days ->
+        [one] day
+       *[other] days
+    }.
+    Active until <b>{ $expires }</b>. Your links stay the same.
+links-header =
+    🔑 <b>Your connection</b>
+    Add the subscription link to your VPN app — it keeps your servers up to date automatically.
+sub-url =
+    Subscription link (tap to copy):
+    <code>{ $url }</code>
+howto =
+    <b>How to connect</b>
+    1. Install an app:
+      • Android — v2rayNG or Hiddify
+      • iPhone / iPad — Streisand, FoXray or Hiddify
+      • Windows / macOS — Hiddify or v2rayN
+    2. Copy the subscription link and add it in the app (“import from clipboard”), or scan the QR code.
+    3. Tap connect. That's it!
+qr-caption = Scan this QR code in your VPN app to add the subscription.
+
+## My subscription
+
+sub-title = 🔑 <b>My subscription</b>
+sub-active = Status: ✅ active until <b>{ $expires }</b> ({ $days_left } { $days_left ->
+    [one] day
+   *[other] days
+} left)
+sub-expired = Status: ⌛ expired on { $expired_at }. Renew to reconnect.
+sub-revoked = Status: ⛔ revoked. Please contact support if you have questions.
+sub-none = You don't have a subscription yet.
+traffic-used = Traffic used: { $used }
+
+## Reissue and reset
+
+reissue-confirm =
+    ♻️ <b>Get a new key?</b>
+    Your current key will stop working right away and you'll get a new one. Do this if your key leaked or stopped connecting.
+    If you use the subscription link, just refresh the subscription in your app afterwards.
+reissued = ✅ Done — here is your new key. The old one no longer works.
+reset-link-confirm =
+    🔗 <b>Get a new subscription link?</b>
+    The current link will stop working and you'll get a new one. Do this if you shared the link by mistake. You'll need to add the new link in your apps.
+link-reset =
+    ✅ Your new subscription link:
+    <code>{ $url }</code>
+    The old link no longer works — replace it in your apps.
+no-subscription = You don't have an active subscription. Choose a plan to get started.
+
+## Trial
+
+trial-started = 🎁 Your free trial has started: { $days } { $days ->
+    [one] day
+   *[other] days
+} of full access. Enjoy!
+trial-used = You've already used your free trial. Choose a plan to stay connected.
+trial-disabled = Free trials are not available right now.
+
+## Balance
+
+balance-title =
+    💰 <b>Balance:</b> { $balance }
+    Use it to pay for plans in one tap.
+topup-title =
+    ➕ <b>Top up your balance</b>
+    Choose an amount:
+topup-created = 🧾 Top-up of <b>{ $amount }</b> created. Tap the button below to pay — the money lands on your balance as soon as the payment is confirmed.
+
+## Referrals
+
+referral =
+    👥 <b>Invite friends</b>
+    Share your personal link. For every friend who joins with it and makes a purchase, you get <b>{ $bonus }</b> on your balance.
+    Your link: <code>{ $link }</code>
+    Friends invited: { $count }
+referral-no-bonus =
+    👥 <b>Invite friends</b>
+    Share your personal link with friends who need a reliable VPN.
+    Your link: <code>{ $link }</code>
+    Friends invited: { $count }
+
+## Help
+
+help =
+    <b>What this bot can do</b>
+    🛒 Buy or renew VPN access
+    🔑 Show your subscription, links and QR code — /sub
+    ♻️ Give you a new key or subscription link if the old one leaked
+    🎁 Free trial to try before you buy
+    💰 Keep a balance to pay in one tap
+    👥 Personal link to invite friends
+    🌐 Switch language: English / Русский
+
+    Questions or problems? Write to { $support } — we're happy to help.
+help-no-support =
+    <b>What this bot can do</b>
+    🛒 Buy or renew VPN access
+    🔑 Show your subscription, links and QR code — /sub
+    ♻️ Give you a new key or subscription link if the old one leaked
+    🎁 Free trial to try before you buy
+    💰 Keep a balance to pay in one tap
+    👥 Personal link to invite friends
+    🌐 Switch language: English / Русский
+
+## Command menu (plain text)
+
+cmd-start = Start the bot
+cmd-help = What this bot can do
+cmd-menu = Main menu
+cmd-sub = My subscription and links
+
+## Language
+
+language-title = 🌐 Choose your language:
+language-set = Language set to English.
+
+## Errors
+
+button-expired = This button has expired. Please open the menu again.
+rate-limited = Too many requests — please wait a few seconds.
+error-generic = Something went wrong on our side. Please try again in a minute.
+unknown-command = I don't know this command. Tap /menu to see what I can do.
+
+## Telegram Stars checkout refusals (plain text)
+
+precheckout-expired = This order has expired. Please create a new one in the bot.
+precheckout-paid = This order has already been paid.
+precheckout-mismatch = The price has changed. Please create a new order in the bot.
+precheckout-paused = Purchases are paused for maintenance. Please try again later.
+precheckout-unknown = Order not found. Please create a new one in the bot.
+
+## Notifications
+
+notify-activated = 🎉 Payment received — your VPN is active until <b>{ $expires }</b>. Open /sub for your links.
+notify-extended = ✅ Payment received — your subscription is extended by { $days } { $days ->
+    [one] day
+   *[other] days
+}, until <b>{ $expires }</b>.
+notify-expired = ⌛ Your VPN access has expired. Renew now to reconnect in a minute — tap the button below.
+notify-revoked = ⛔ Your VPN access has been revoked. If you think this is a mistake, please contact support.
+notify-reissued = ♻️ Your key has been replaced. Open /sub for the new links — the old key no longer works.
+notify-remind-3d = ⏰ Your VPN access ends in 3 days, on <b>{ $expires }</b>. Renew now to stay connected — the new days are added on top.
+notify-remind-1d = ⏰ Your VPN access ends tomorrow, on <b>{ $expires }</b>. Renew now to stay connected.
+notify-refunded = ↩️ A refund of <b>{ $amount }</b> has been issued.
+notify-partially-paid = ⚠️ We received only part of your payment, so the order could not be completed automatically. Support will look into it — please don't pay again.
+notify-topup = 💰 Your balance was topped up by <b>{ $amount }</b>. Balance: <b>{ $balance }</b>.
+notify-referral-bonus = 🎁 A friend you invited made a purchase — <b>{ $amount }</b> has been added to your balance. Thank you!
+notify-payment-flagged = ⚠️ We received your payment, but the amount doesn't match the order. Support will check it and get back to you — please don't pay again.
+
+## Admin
+
+admin-stats =
+    📊 <b>Stats</b>
+    Users: { $users } (active: { $active }, blocked the bot: { $blocked })
+
+    <b>Revenue</b>
+    { $revenue }
+
+    <b>Nodes</b>
+    { $nodes }
+admin-users-title = 👥 <b>Users</b> — page { $page } of { $pages } ({ $total } total)
+admin-user =
+    👤 <b>User</b> <code>{ $user }</code> { $username }
+    Status: { $status }
+    Balance: { $balance }
+    Joined: { $created }
+    Orders: { $orders }
+
+    <b>Recent actions</b>
+    { $audit }
+admin-granted = ✅ Granted { $days } { $days ->
+    [one] day
+   *[other] days
+} to <code>{ $user }</code>. Active until <b>{ $expires }</b>.
+admin-revoked = ⛔ Access revoked for <code>{ $user }</code>.
+admin-revoke-confirm = Revoke access for <code>{ $user }</code>? Their key stops working immediately.
+admin-refund-confirm = Refund order <code>{ $order }</code> ({ $amount })? This cannot be undone.
+admin-refunded = ↩️ Order <code>{ $order }</code> refunded.
+admin-refund-failed = ❌ Refund failed: { $reason }
+admin-broadcast-usage = Usage: <code>/broadcast &lt;text&gt;</code> — sends the text (HTML allowed) to every user. You'll see a preview first.
+admin-broadcast-preview =
+    📣 <b>Broadcast preview</b> — recipients: { $count }
+
+    { $text }
+admin-broadcast-progress =
+    📣 Sending… { $done }/{ $total }
+    Delivered: { $delivered } · blocked: { $blocked } · failed: { $failed }
+admin-broadcast-report =
+    📣 <b>Broadcast finished</b>
+    Recipients: { $total }
+    Delivered: { $delivered }
+    Blocked the bot: { $blocked }
+    Failed: { $failed }
+admin-broadcast-cancelled = Broadcast cancelled.
+admin-maintenance-on = 🛠 Maintenance mode is ON: new purchases are paused, existing access keeps working.
+admin-maintenance-off = ✅ Maintenance mode is OFF: purchases are open again.
+admin-maintenance-usage = Usage: <code>/maintenance on</code> or <code>/maintenance off</code>
+admin-usage-grant = Usage: <code>/grant &lt;user id&gt; &lt;days&gt;</code>
+admin-usage-revoke = Usage: <code>/revoke &lt;user id&gt;</code>
+admin-usage-user = Usage: <code>/user &lt;user id&gt;</code>
+admin-user-not-found = User <code>{ $user }</code> not found.
+admin-cancelled = Cancelled.

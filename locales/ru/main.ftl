@@ -1,0 +1,312 @@
+# subvisor bot texts — Russian.
+#
+# Messages use Telegram HTML: only <b>, <i>, <code> and <a href="...">.
+# Variables arrive already HTML-escaped. btn-*, cmd-*, invoice-* and
+# precheckout-* are plain text (buttons, command menu, invoices, payment
+# errors) and must not contain markup.
+# $days, $days_left, $count and $ttl_minutes are numbers (plural selectors).
+
+## Buttons
+
+btn-buy = 🛒 Купить VPN
+btn-renew = 🔄 Продлить
+btn-my-sub = 🔑 Моя подписка
+btn-trial = 🎁 Пробный период
+btn-balance = 💰 Баланс
+btn-topup = ➕ Пополнить
+btn-referral = 👥 Пригласить друзей
+btn-help = ❓ Помощь
+btn-language = 🌐 Язык
+btn-back = ← Назад
+btn-menu = 🏠 Меню
+btn-reissue = ♻️ Новый ключ
+btn-reset-link = 🔗 Новая ссылка подписки
+btn-links = 📋 Ссылки и QR-код
+btn-confirm = ✅ Подтвердить
+btn-cancel = ✖️ Отмена
+btn-pay-url = 💳 Оплатить через { $provider }
+btn-plan = { $title } — { $price }
+btn-provider-stars = ⭐ Telegram Stars
+btn-provider-cryptobot = 🪙 Crypto Bot
+btn-provider-nowpayments = 💎 Криптовалюта
+btn-provider-balance = 💰 С баланса ({ $balance })
+btn-topup-amount = + { $amount }
+btn-grant = +{ $days } { $days ->
+    [one] день
+    [few] дня
+   *[many] дней
+}
+btn-revoke = ⛔ Отозвать доступ
+btn-refund = ↩️ Вернуть { $amount }
+btn-prev = ‹ Пред.
+btn-next = След. ›
+btn-open-user = 👤 { $user }
+
+## Main menu (the caller appends one status-* line)
+
+menu-greeting =
+    👋 Привет, { $name }!
+    Быстрый и приватный VPN для телефона, планшета и компьютера.
+status-active = ✅ Доступ активен до <b>{ $expires }</b> (ещё { $days_left } { $days_left ->
+    [one] день
+    [few] дня
+   *[many] дней
+}).
+status-expired = ⌛ Доступ закончился { $expired_at }. Продлите подписку, чтобы снова подключиться.
+status-revoked = ⛔ Ваш доступ отозван. Если это ошибка, напишите в поддержку.
+status-none = У вас пока нет подписки — выберите тариф, и через минуту вы будете на связи.
+
+## Buying
+
+plans-title =
+    <b>Выберите тариф</b>
+    Доступ включается сразу после оплаты. Если подписка уже есть, новые дни добавятся к ней.
+plan-line = • <b>{ $title }</b> — { $days } { $days ->
+    [one] день
+    [few] дня
+   *[many] дней
+}, { $price }
+pay-method-title =
+    <b>{ $plan }</b> — { $days } { $days ->
+        [one] день
+        [few] дня
+       *[many] дней
+    }, { $price }
+    Как удобнее оплатить?
+invoice-title = VPN — { $plan }
+invoice-description = { $plan }: { $days } { $days ->
+    [one] день
+    [few] дня
+   *[many] дней
+} доступа к VPN. Доступ включится сразу после оплаты.
+invoice-label = VPN — { $plan }
+pay-with-link =
+    🧾 Заказ на <b>{ $amount }</b> создан. Нажмите кнопку ниже, чтобы оплатить через { $provider }.
+    Доступ включится автоматически, как только { $provider } подтвердит оплату, — ничего присылать не нужно.
+    Ссылка на оплату действует { $ttl_minutes } { $ttl_minutes ->
+        [one] минуту
+        [few] минуты
+       *[many] минут
+    }.
+order-failed = Не получилось создать заказ. Попробуйте ещё раз через минуту.
+provider-unavailable = Этот способ оплаты временно недоступен. Пожалуйста, выберите другой.
+insufficient-funds = Недостаточно средств: на балансе <b>{ $balance }</b>, а тариф стоит <b>{ $price }</b>. Пополните баланс или выберите другой способ оплаты.
+purchases-paused = Покупки ненадолго приостановлены на техническое обслуживание. Ваш текущий доступ работает — попробуйте чуть позже.
+
+## Access and links
+
+activated =
+    🎉 <b>Готово, вы подключены!</b>
+    Доступ активен на { $days } { $days ->
+        [one] день
+        [few] дня
+       *[many] дней
+    }, до <b>{ $expires }</b>. Данные для подключения — ниже.
+extended =
+    ✅ <b>Подписка продлена</b> на { $days } { $days ->
+        [one] день
+        [few] дня
+       *[many] дней
+    }.
+    Активна до <b>{ $expires }</b>. Ссылки остаются прежними.
+links-header =
+    🔑 <b>Ваше подключение</b>
+    Добавьте ссылку подписки в VPN-приложение — список серверов будет обновляться автоматически.
+sub-url =
+    Ссылка подписки (нажмите, чтобы скопировать):
+    <code>{ $url }</code>
+howto =
+    <b>Как подключиться</b>
+    1. Установите приложение:
+      • Android — v2rayNG или Hiddify
+      • iPhone / iPad — Streisand, FoXray или Hiddify
+      • Windows / macOS — Hiddify или v2rayN
+    2. Скопируйте ссылку подписки и добавьте её в приложении («импорт из буфера обмена») или отсканируйте QR-код.
+    3. Нажмите «Подключить». Готово!
+qr-caption = Отсканируйте этот QR-код в VPN-приложении, чтобы добавить подписку.
+
+## My subscription
+
+sub-title = 🔑 <b>Моя подписка</b>
+sub-active = Статус: ✅ активна до <b>{ $expires }</b> (ещё { $days_left } { $days_left ->
+    [one] день
+    [few] дня
+   *[many] дней
+})
+sub-expired = Статус: ⌛ закончилась { $expired_at }. Продлите, чтобы снова подключиться.
+sub-revoked = Статус: ⛔ отозвана. Если есть вопросы, напишите в поддержку.
+sub-none = У вас пока нет подписки.
+traffic-used = Использовано трафика: { $used }
+
+## Reissue and reset
+
+reissue-confirm =
+    ♻️ <b>Получить новый ключ?</b>
+    Текущий ключ сразу перестанет работать, а вы получите новый. Это нужно, если ключ попал в чужие руки или перестал подключаться.
+    Если вы пользуетесь ссылкой подписки, после этого просто обновите подписку в приложении.
+reissued = ✅ Готово — вот ваш новый ключ. Старый больше не работает.
+reset-link-confirm =
+    🔗 <b>Получить новую ссылку подписки?</b>
+    Текущая ссылка перестанет работать, а вы получите новую. Это нужно, если вы случайно кому-то её отправили. Новую ссылку нужно будет добавить в приложения.
+link-reset =
+    ✅ Ваша новая ссылка подписки:
+    <code>{ $url }</code>
+    Старая ссылка больше не работает — замените её в приложениях.
+no-subscription = У вас нет активной подписки. Выберите тариф, чтобы начать.
+
+## Trial
+
+trial-started = 🎁 Пробный период начался: { $days } { $days ->
+    [one] день
+    [few] дня
+   *[many] дней
+} полного доступа. Приятного пользования!
+trial-used = Вы уже использовали пробный период. Выберите тариф, чтобы остаться на связи.
+trial-disabled = Пробный период сейчас недоступен.
+
+## Balance
+
+balance-title =
+    💰 <b>Баланс:</b> { $balance }
+    Оплачивайте тарифы с баланса в одно касание.
+topup-title =
+    ➕ <b>Пополнение баланса</b>
+    Выберите сумму:
+topup-created = 🧾 Пополнение на <b>{ $amount }</b> создано. Нажмите кнопку ниже, чтобы оплатить, — деньги поступят на баланс сразу после подтверждения оплаты.
+
+## Referrals
+
+referral =
+    👥 <b>Приглашайте друзей</b>
+    Поделитесь своей личной ссылкой. За каждого друга, который придёт по ней и сделает покупку, вы получите <b>{ $bonus }</b> на баланс.
+    Ваша ссылка: <code>{ $link }</code>
+    Приглашено друзей: { $count }
+referral-no-bonus =
+    👥 <b>Приглашайте друзей</b>
+    Поделитесь своей личной ссылкой с друзьями, которым нужен надёжный VPN.
+    Ваша ссылка: <code>{ $link }</code>
+    Приглашено друзей: { $count }
+
+## Help
+
+help =
+    <b>Что умеет этот бот</b>
+    🛒 Покупка и продление доступа к VPN
+    🔑 Ваша подписка, ссылки и QR-код — /sub
+    ♻️ Новый ключ или новая ссылка подписки, если старые попали в чужие руки
+    🎁 Пробный период, чтобы попробовать перед покупкой
+    💰 Баланс для оплаты в одно касание
+    👥 Личная ссылка для приглашения друзей
+    🌐 Смена языка: English / Русский
+
+    Вопросы или проблемы? Пишите { $support } — мы поможем.
+help-no-support =
+    <b>Что умеет этот бот</b>
+    🛒 Покупка и продление доступа к VPN
+    🔑 Ваша подписка, ссылки и QR-код — /sub
+    ♻️ Новый ключ или новая ссылка подписки, если старые попали в чужие руки
+    🎁 Пробный период, чтобы попробовать перед покупкой
+    💰 Баланс для оплаты в одно касание
+    👥 Личная ссылка для приглашения друзей
+    🌐 Смена языка: English / Русский
+
+## Command menu (plain text)
+
+cmd-start = Запустить бота
+cmd-help = Что умеет бот
+cmd-menu = Главное меню
+cmd-sub = Моя подписка и ссылки
+
+## Language
+
+language-title = 🌐 Выберите язык:
+language-set = Язык изменён на русский.
+
+## Errors
+
+button-expired = Эта кнопка устарела. Откройте меню заново.
+rate-limited = Слишком много запросов — подождите несколько секунд.
+error-generic = Что-то пошло не так на нашей стороне. Попробуйте ещё раз через минуту.
+unknown-command = Я не знаю такой команды. Нажмите /menu, чтобы увидеть, что я умею.
+
+## Telegram Stars checkout refusals (plain text)
+
+precheckout-expired = Срок действия заказа истёк. Создайте новый заказ в боте.
+precheckout-paid = Этот заказ уже оплачен.
+precheckout-mismatch = Цена изменилась. Создайте новый заказ в боте.
+precheckout-paused = Покупки приостановлены на техническое обслуживание. Попробуйте позже.
+precheckout-unknown = Заказ не найден. Создайте новый заказ в боте.
+
+## Notifications
+
+notify-activated = 🎉 Оплата получена — VPN активен до <b>{ $expires }</b>. Ссылки — в /sub.
+notify-extended = ✅ Оплата получена — подписка продлена на { $days } { $days ->
+    [one] день
+    [few] дня
+   *[many] дней
+}, до <b>{ $expires }</b>.
+notify-expired = ⌛ Срок доступа к VPN закончился. Продлите подписку — подключение восстановится за минуту. Нажмите кнопку ниже.
+notify-revoked = ⛔ Ваш доступ к VPN отозван. Если это ошибка, напишите в поддержку.
+notify-reissued = ♻️ Ваш ключ заменён. Новые ссылки — в /sub, старый ключ больше не работает.
+notify-remind-3d = ⏰ Доступ к VPN закончится через 3 дня, <b>{ $expires }</b>. Продлите заранее, чтобы не потерять связь, — новые дни добавятся к текущим.
+notify-remind-1d = ⏰ Доступ к VPN закончится завтра, <b>{ $expires }</b>. Продлите, чтобы остаться на связи.
+notify-refunded = ↩️ Оформлен возврат: <b>{ $amount }</b>.
+notify-partially-paid = ⚠️ Мы получили только часть оплаты, поэтому заказ не удалось завершить автоматически. Поддержка разберётся — пожалуйста, не оплачивайте повторно.
+notify-topup = 💰 Баланс пополнен на <b>{ $amount }</b>. Текущий баланс: <b>{ $balance }</b>.
+notify-referral-bonus = 🎁 Приглашённый вами друг сделал покупку — на ваш баланс зачислено <b>{ $amount }</b>. Спасибо!
+notify-payment-flagged = ⚠️ Мы получили вашу оплату, но сумма не совпадает с заказом. Поддержка проверит платёж и свяжется с вами — пожалуйста, не оплачивайте повторно.
+
+## Admin
+
+admin-stats =
+    📊 <b>Статистика</b>
+    Пользователи: { $users } (активных: { $active }, заблокировали бота: { $blocked })
+
+    <b>Выручка</b>
+    { $revenue }
+
+    <b>Узлы</b>
+    { $nodes }
+admin-users-title = 👥 <b>Пользователи</b> — страница { $page } из { $pages } (всего: { $total })
+admin-user =
+    👤 <b>Пользователь</b> <code>{ $user }</code> { $username }
+    Статус: { $status }
+    Баланс: { $balance }
+    С нами с: { $created }
+    Заказы: { $orders }
+
+    <b>Последние действия</b>
+    { $audit }
+admin-granted = ✅ Выдано { $days } { $days ->
+    [one] день
+    [few] дня
+   *[many] дней
+} пользователю <code>{ $user }</code>. Доступ активен до <b>{ $expires }</b>.
+admin-revoked = ⛔ Доступ пользователя <code>{ $user }</code> отозван.
+admin-revoke-confirm = Отозвать доступ пользователя <code>{ $user }</code>? Его ключ сразу перестанет работать.
+admin-refund-confirm = Вернуть деньги по заказу <code>{ $order }</code> ({ $amount })? Это действие нельзя отменить.
+admin-refunded = ↩️ Возврат по заказу <code>{ $order }</code> выполнен.
+admin-refund-failed = ❌ Возврат не удался: { $reason }
+admin-broadcast-usage = Использование: <code>/broadcast &lt;текст&gt;</code> — отправляет текст (можно HTML) всем пользователям. Сначала вы увидите предпросмотр.
+admin-broadcast-preview =
+    📣 <b>Предпросмотр рассылки</b> — получателей: { $count }
+
+    { $text }
+admin-broadcast-progress =
+    📣 Отправка… { $done }/{ $total }
+    Доставлено: { $delivered } · заблокировали: { $blocked } · ошибки: { $failed }
+admin-broadcast-report =
+    📣 <b>Рассылка завершена</b>
+    Получателей: { $total }
+    Доставлено: { $delivered }
+    Заблокировали бота: { $blocked }
+    Ошибки: { $failed }
+admin-broadcast-cancelled = Рассылка отменена.
+admin-maintenance-on = 🛠 Режим обслуживания ВКЛЮЧЁН: новые покупки приостановлены, текущий доступ работает.
+admin-maintenance-off = ✅ Режим обслуживания ВЫКЛЮЧЕН: покупки снова открыты.
+admin-maintenance-usage = Использование: <code>/maintenance on</code> или <code>/maintenance off</code>
+admin-usage-grant = Использование: <code>/grant &lt;id пользователя&gt; &lt;дней&gt;</code>
+admin-usage-revoke = Использование: <code>/revoke &lt;id пользователя&gt;</code>
+admin-usage-user = Использование: <code>/user &lt;id пользователя&gt;</code>
+admin-user-not-found = Пользователь <code>{ $user }</code> не найден.
+admin-cancelled = Отменено.

@@ -1,0 +1,32 @@
+-- The Telegram front: reminders once per subscription period, runtime settings
+-- (purchases paused), broadcasts through the notification outbox, referral
+-- bonus paid once per referred user, users listed newest first.
+CREATE TABLE reminders (
+    user_id    INTEGER NOT NULL REFERENCES users (telegram_id),
+    kind       TEXT    NOT NULL,
+    -- The expiry this reminder was about: a renewal starts a new period.
+    expires_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, kind, expires_at)
+);
+
+CREATE TABLE settings (
+    key        TEXT    PRIMARY KEY,
+    value      TEXT    NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE broadcasts (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    text       TEXT    NOT NULL,
+    created_by TEXT    NOT NULL,
+    total      INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+
+ALTER TABLE notifications ADD COLUMN broadcast_id INTEGER REFERENCES broadcasts (id);
+CREATE INDEX notifications_broadcast ON notifications (broadcast_id) WHERE broadcast_id IS NOT NULL;
+ALTER TABLE users ADD COLUMN referral_rewarded_at INTEGER;
+CREATE INDEX users_created ON users (created_at, telegram_id);
+CREATE INDEX users_referrer ON users (referrer) WHERE referrer IS NOT NULL;
+CREATE INDEX orders_paid ON orders (paid_at) WHERE status = 'paid';

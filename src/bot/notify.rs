@@ -1,0 +1,241 @@
+//! The Bot API side of the Notifier: renders each outbox notification in the
+//! user's language (links and QR for an activation, a Renew button for
+//! reminders and expiry) and maps Telegram's answers to [`Delivery`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use subvisor_actors::Registry;
+use subvisor_actors::domain::{Money, NotificationKind};
+use subvisor_actors::notifier::{Delivery, Messenger, Throttle};
+use subvisor_actors::store::PendingNotification;
+use subvisor_http::LinkBook;
+use teloxide::payloads::{SendMessageSetters, SendPhotoSetters};
+use teloxide::requests::{Request, Requester};
+use teloxide::types::{ChatId, InputFile, ParseMode};
+use teloxide::{ApiError, Bot, RequestError};
+
+use super::callback::Callback;
+use super::i18n::{Lang, format_date, tr};
+use super::screens::{self, Screen, row};
+use crate::t;
+
+pub struct TelegramMessenger {
+    bot: Bot,
+    registry: Registry,
+    links: LinkBook,
+}
+
+impl TelegramMessenger {
+    pub fn new(bot: Bot, registry: Registry, links: LinkBook) -> Arc<Self> {
+        Arc::new(Self {
+            bot,
+            registry,
+            links,
+        })
+    }
+
+    /// The message for a notification; `qr` is the text to put in a QR photo after it.
+    async fn render(&self, n: &PendingNotification, lang: Lang) -> (Screen, Option<String>, bool) {
+        let p = &n.payload;
+        let date = |key: &str| {
+            p.get(key)
+                .and_then(|v| {
+                    serde_json::from_value::<chrono::DateTime<chrono::Utc>>(v.clone()).ok()
+                })
+                .map(|d| format_date(lang, d))
+                .unwrap_or_default()
+        };
+        let amount = |key: &str| {
+            p.get(key)
+                .and_then(|v| serde_json::from_value::<Money>(v.clone()).ok())
+                .map(|m| screens::money(lang, &m))
+                .unwrap_or_default()
+        };
+        let days = p.get("days").and_then(|d| d.as_i64()).unwrap_or(0);
+        let my_sub = || vec![row([(tr(lang, "btn-my-sub"), Callback::MySub)])];
+        match n.kind {
+            NotificationKind::Activated
+            | NotificationKind::Extended
+            | NotificationKind::Reissued => {
+                let head = match n.kind {
+                    NotificationKind::Activated => {
+                        t!(lang, "notify-activated", expires = date("expires_at"))
+                    }
+                    NotificationKind::Extended => t!(
+                        lang,
+                        "notify-extended",
+                        expires = date("expires_at"),
+                        days = days
+                    ),
+                    _ => tr(lang, "notify-reissued"),
+                };
+                let snapshot = self.registry.store().user(n.user).await.ok().flatten();
+                let now = self.registry.clock().now();
+                let links = snapshot
+                    .as_ref()
+                    .map(|s| self.links.links(s, now))
+                    .unwrap_or_default();
+                let url = snapshot
+                    .as_ref()
+                    .and_then(|s| self.links.subscription_url(s));
+                let text = format!(
+                    "{head}\n\n{}",
+                    screens::links_text(lang, &links, url.as_deref())
+                );
+                let qr = if n.kind == NotificationKind::Extended {
+                    None
+                } else {
+                    url
+                };
+                (Screen::with(text, my_sub()), qr, true)
+            }
+            NotificationKind::Expired => (
+                Screen::with(tr(lang, "notify-expired"), screens::renew_keyboard(lang)),
+                None,
+                true,
+            ),
+            NotificationKind::Revoked => (
+                Screen::with(
+                    tr(lang, "notify-revoked"),
+                    vec![screens::back_to_menu(lang)],
+                ),
+                None,
+                true,
+            ),
+            NotificationKind::RemindThreeDays => (
+                Screen::with(
+                    t!(lang, "notify-remind-3d", expires = date("expires_at")),
+                    screens::renew_keyboard(lang),
+                ),
+                None,
+                true,
+            ),
+            NotificationKind::RemindOneDay => (
+                Screen::with(
+                    t!(lang, "notify-remind-1d", expires = date("expires_at")),
+                    screens::renew_keyboard(lang),
+                ),
+                None,
+                true,
+            ),
+            NotificationKind::Refunded => (
+                Screen::with(
+                    t!(lang, "notify-refunded", amount = amount("amount")),
+                    my_sub(),
+                ),
+                None,
+                true,
+            ),
+            NotificationKind::TopUp => (
+                Screen::with(
+                    t!(
+                        lang,
+                        "notify-topup",
+                        amount = amount("amount"),
+                        balance = amount("balance")
+                    ),
+                    vec![screens::back_to_menu(lang)],
+                ),
+                None,
+                true,
+            ),
+            NotificationKind::ReferralBonus => (
+                Screen::with(
+                    t!(lang, "notify-referral-bonus", amount = amount("amount")),
+                    vec![screens::back_to_menu(lang)],
+                ),
+                None,
+                true,
+            ),
+            NotificationKind::PaymentFlagged => {
+                let key = if p.get("flag").and_then(|f| f.as_str()) == Some("partially_paid") {
+                    "notify-partially-paid"
+                } else {
+                    "notify-payment-flagged"
+                };
+                (
+                    Screen::with(tr(lang, key), vec![screens::back_to_menu(lang)]),
+                    None,
+                    true,
+                )
+            }
+            // An admin's text, sent as plain text: nothing in it is markup.
+            NotificationKind::Broadcast => (
+                Screen::text(
+                    p.get("text")
+                        .and_then(|t| t.as_str())
+                        .unwrap_or_default()
+                        .to_owned(),
+                ),
+                None,
+                false,
+            ),
+        }
+    }
+}
+
+/// Telegram's answer as a delivery outcome.
+pub fn outcome(error: &RequestError) -> Delivery {
+    match error {
+        RequestError::RetryAfter(s) => Delivery::RetryAfter(s.duration()),
+        RequestError::Api(
+            ApiError::BotBlocked
+            | ApiError::UserDeactivated
+            | ApiError::BotKicked
+            | ApiError::CantInitiateConversation,
+        ) => Delivery::Blocked,
+        RequestError::Api(e) => Delivery::Failed {
+            permanent: true,
+            error: e.to_string(),
+        },
+        other => Delivery::Failed {
+            permanent: false,
+            error: other.to_string(),
+        },
+    }
+}
+
+#[async_trait]
+impl Messenger for TelegramMessenger {
+    async fn deliver(&self, n: &PendingNotification, throttle: &Throttle) -> Delivery {
+        let lang = Lang::from_code(n.language.as_deref());
+        let chat = ChatId(n.user.get());
+        let (screen, qr, html) = self.render(n, lang).await;
+        let mut req = self.bot.send_message(chat, screen.text);
+        if html {
+            req = req.parse_mode(ParseMode::Html);
+        }
+        if let Some(kb) = screen.keyboard {
+            req = req.reply_markup(kb);
+        }
+        throttle.wait(chat.0).await;
+        if let Err(e) = req.send().await {
+            return outcome(&e);
+        }
+        // The text (with the links) is delivered: the notification counts as
+        // sent even if the QR photo fails; "Links & QR" shows it again.
+        if let Some(text) = qr {
+            match super::qr::qr_png(&text) {
+                Ok(png) => {
+                    throttle.wait(chat.0).await;
+                    let photo = InputFile::memory(png).file_name("subscription-qr.png");
+                    let sent = self
+                        .bot
+                        .send_photo(chat, photo)
+                        .caption(tr(lang, "qr-caption"))
+                        .send()
+                        .await;
+                    if let Err(e) = sent {
+                        if let Delivery::RetryAfter(pause) = outcome(&e) {
+                            throttle.pause(pause).await;
+                        }
+                        tracing::warn!(error = %e, user = %n.user, "QR photo not sent");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot render the QR code"),
+            }
+        }
+        Delivery::Sent
+    }
+}
