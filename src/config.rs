@@ -671,6 +671,15 @@ impl Settings {
         let mut plans = Vec::with_capacity(self.plans.len());
         for (i, p) in self.plans.iter().enumerate() {
             let key = |field: &str| format!("plans[{i}].{field}");
+            if !crate::bot::callback::is_valid_plan_id(&p.id) {
+                return Err(invalid(
+                    key("id"),
+                    format!(
+                        "{:?}: plan ids travel in button data: 1–32 of a-z 0-9 _ -",
+                        p.id
+                    ),
+                ));
+            }
             let fiat = match &p.fiat {
                 Some(f) => Some(Money::new(
                     f.amount_minor,

@@ -227,6 +227,8 @@ impl Notifier {
             });
             chats[slot].1.push(n);
         }
+        // Forget per-chat budgets nobody has used for a while.
+        self.throttle.per_chat.retain_recent();
         let reports: Vec<PassReport> = stream::iter(chats)
             .map(|(_, queue)| self.drain_chat(queue))
             .buffer_unordered(self.settings.concurrency.max(1))

@@ -86,6 +86,7 @@ order-failed = Sorry, we couldn't create your order. Please try again in a minut
 provider-unavailable = This payment method is temporarily unavailable. Please choose another one.
 insufficient-funds = Not enough funds: your balance is <b>{ $balance }</b> and the plan costs <b>{ $price }</b>. Top up your balance or choose another payment method.
 purchases-paused = Purchases are paused for a short maintenance. Your current access keeps working — please try again a little later.
+order-paid = ✅ Paid from your balance. Your keys and links are on their way in a separate message.
 
 ## Access and links
 

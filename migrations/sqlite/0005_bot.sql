@@ -26,6 +26,8 @@ CREATE TABLE broadcasts (
 
 ALTER TABLE notifications ADD COLUMN broadcast_id INTEGER REFERENCES broadcasts (id);
 CREATE INDEX notifications_broadcast ON notifications (broadcast_id) WHERE broadcast_id IS NOT NULL;
+-- The Notifier keeps a chat's messages in order ("is an earlier one still waiting?").
+CREATE INDEX notifications_user_pending ON notifications (user_id, id) WHERE state = 'pending';
 ALTER TABLE users ADD COLUMN referral_rewarded_at INTEGER;
 CREATE INDEX users_created ON users (created_at, telegram_id);
 CREATE INDEX users_referrer ON users (referrer) WHERE referrer IS NOT NULL;

@@ -264,6 +264,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("invoice-label", &["plan"]),
     ("pay-with-link", &["provider", "amount", "ttl_minutes"]),
     ("order-failed", &[]),
+    ("order-paid", &[]),
     ("provider-unavailable", &[]),
     ("insufficient-funds", &["balance", "price"]),
     ("purchases-paused", &[]),

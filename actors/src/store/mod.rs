@@ -434,7 +434,9 @@ pub trait Store: Send + Sync + 'static {
     /// Marks (or clears) that the user blocked the bot; their pending
     /// notifications are given up when marked.
     async fn set_bot_blocked(&self, user: UserId, blocked: bool, now: DateTime<Utc>) -> Result<()>;
-    /// Pending notifications due at `now`, oldest first.
+    /// Pending notifications due at `now`: personal ones before broadcasts,
+    /// then in commit order, skipping any whose user has an earlier one still
+    /// waiting for a retry (a chat's messages never overtake each other).
     async fn due_notifications(
         &self,
         now: DateTime<Utc>,
@@ -463,7 +465,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Change>;
     async fn setting(&self, key: &str) -> Result<Option<String>>;
     async fn set_setting(&self, ctx: &WriteCtx<'_>, key: &str, value: &str) -> Result<()>;
-    /// Users, active subscriptions, blocked users, revenue per day since `since`.
+    /// Users, active subscriptions, blocked users, revenue per day since `since`
+    /// (money taken by providers: balance purchases were counted at top-up).
     async fn stats(&self, now: DateTime<Utc>, since: DateTime<Utc>) -> Result<Stats>;
     /// Newest first; `search` matches an exact id or a username substring.
     async fn list_users(&self, search: Option<&str>, offset: u32, limit: u32) -> Result<UserPage>;

@@ -1408,7 +1408,7 @@ macro_rules! sql_store {
                            SELECT 1 FROM notifications p
                            WHERE p.state = 'pending' AND p.user_id = n.user_id
                              AND p.id < n.id AND p.next_attempt_at > $1)
-                     ORDER BY n.id LIMIT $2",
+                     ORDER BY CASE WHEN n.broadcast_id IS NULL THEN 0 ELSE 1 END, n.id LIMIT $2",
                 )
                 .bind(t(now))
                 .bind(i64::from(limit))
@@ -1444,7 +1444,8 @@ macro_rules! sql_store {
             async fn notification_retry(&self, id: i64, error: &str, next_attempt_at: DateTime<Utc>) -> Result<()> {
                 let mut w = self.begin_write().await?;
                 sqlx::query(
-                    "UPDATE notifications SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2
+                    "UPDATE notifications SET attempts = attempts + CASE WHEN $1 = '429' THEN 0 ELSE 1 END,
+                            last_error = $1, next_attempt_at = $2
                      WHERE id = $3 AND state = 'pending'",
                 )
                 .bind(error)
@@ -1572,7 +1573,8 @@ macro_rules! sql_store {
                 .fetch_one(self.pool())
                 .await?;
                 let rows: Vec<(String, String, i64, crate::store::db_time::DbTime)> = sqlx::query_as(
-                    "SELECT provider, currency, amount, paid_at FROM orders WHERE status = 'paid' AND paid_at >= $1",
+                    "SELECT provider, currency, amount, paid_at FROM orders
+                     WHERE status = 'paid' AND paid_at >= $1 AND provider <> 'balance'",
                 )
                 .bind(t(since))
                 .fetch_all(self.pool())
