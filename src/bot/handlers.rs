@@ -64,7 +64,12 @@ pub async fn load(
     always_touch: bool,
 ) -> Option<UserSnapshot> {
     let id = user_id(user)?;
-    if !always_touch && let Ok(Some(s)) = ctx.registry.send(id, View).await {
+    // A user marked as having blocked the bot is talking to us again: touch
+    // them, which clears the mark (or their notifications stay dropped).
+    if !always_touch
+        && let Ok(Some(s)) = ctx.registry.send(id, View).await
+        && !s.bot_blocked
+    {
         return Some(s);
     }
     let profile = Profile {
@@ -114,6 +119,11 @@ async fn on_message(ctx: &Arc<BotContext>, msg: Message) {
     if let Some(paid) = msg.successful_payment() {
         // Money was taken: never rate-limited, never dropped.
         super::stars::paid(ctx, &from, paid).await;
+        return;
+    }
+    // Screens carry subscription links and keys: private chats only (a
+    // /sub in a group would post them for everyone there).
+    if !msg.chat.is_private() {
         return;
     }
     let Some(text) = msg.text().map(str::trim).map(str::to_owned) else {
@@ -243,6 +253,10 @@ async fn on_callback(ctx: &Arc<BotContext>, q: CallbackQuery) {
         let _ = ctx.bot.answer_callback_query(q.id.clone()).send().await;
         return;
     };
+    if !message.chat().is_private() {
+        let _ = ctx.bot.answer_callback_query(q.id.clone()).send().await;
+        return;
+    }
     let target = Target {
         chat: message.chat().id,
         edit: Some(message.id()),
@@ -361,7 +375,11 @@ async fn user_action(ctx: &Arc<BotContext>, from: &User, target: Target, action:
             amount_minor,
             provider,
         } => {
-            if !ctx.topups.contains(&amount_minor) {
+            // Only the amounts and providers the top-up screen offers: a
+            // forged Stars button would get an invoice of N Stars for N cents.
+            if !ctx.topups.contains(&amount_minor)
+                || matches!(provider, Provider::Stars | Provider::Balance)
+            {
                 show(ctx, target, Screen::text(tr(lang, "button-expired"))).await;
                 return;
             }

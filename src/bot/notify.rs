@@ -58,16 +58,15 @@ impl TelegramMessenger {
             NotificationKind::Activated
             | NotificationKind::Extended
             | NotificationKind::Reissued => {
+                // Trials and admin grants queue these too: the neutral
+                // texts, not the notify-* ones that say a payment arrived.
                 let head = match n.kind {
                     NotificationKind::Activated => {
-                        t!(lang, "notify-activated", expires = date("expires_at"))
+                        t!(lang, "activated", expires = date("expires_at"), days = days)
                     }
-                    NotificationKind::Extended => t!(
-                        lang,
-                        "notify-extended",
-                        expires = date("expires_at"),
-                        days = days
-                    ),
+                    NotificationKind::Extended => {
+                        t!(lang, "extended", expires = date("expires_at"), days = days)
+                    }
                     _ => tr(lang, "notify-reissued"),
                 };
                 let snapshot = self.registry.store().user(n.user).await.ok().flatten();

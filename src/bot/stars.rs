@@ -124,6 +124,9 @@ pub async fn paid(ctx: &Arc<BotContext>, from: &User, payment: &SuccessfulPaymen
     let Ok(currency) = Currency::new(payment.currency.clone()) else {
         return;
     };
+    // Whoever pays has not blocked the bot: clear a stale mark before the
+    // activation is queued (a marked user's notifications are dropped).
+    super::handlers::load(ctx, from, None, false).await;
     let msg = ApplyPayment {
         order,
         provider_payment_id: charge.clone(),

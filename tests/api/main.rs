@@ -3,6 +3,7 @@
 //! child process (CLI, signals, kill -9).
 
 mod binary;
+mod bot;
 mod helpers;
 mod ops_api;
 mod payments;
