@@ -14,8 +14,14 @@
 //!
 //! * `/start`: a first contact: the user is created (one write transaction
 //!   through their actor), the main menu is sent (`sendMessage`).
+//! * button `Help`, paced at `BENCH_RATE` updates/s (default 200, 5 s): the
+//!   handling latency of a bot that is not saturated.
 //! * button `My subscription`: a read through the actor, the screen edited in
 //!   place (`editMessageText`).
+//!
+//! The flood phases post as fast as the clients can (the webhook answers as
+//! soon as the update is queued), so their latency is mostly queueing behind
+//! the rest of the burst; the paced phase shows the handling time itself.
 //!
 //! Without `--bench` (e.g. `cargo test --all-targets`) it does a tiny smoke run.
 
@@ -34,6 +40,7 @@ use tokio::sync::oneshot;
 const TOKEN: &str = "123456:bench-token";
 const SECRET: &str = "bench-secret-0123456789";
 const FIRST_USER: i64 = 10_000_000;
+static NEXT_UPDATE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
 
 fn main() {
     let smoke = !std::env::args().any(|a| a == "--bench");
@@ -108,6 +115,7 @@ async fn run(backend: &str, users: usize, concurrency: usize) {
         start_updates,
         "sendMessage",
         concurrency,
+        None,
     )
     .await;
 
@@ -125,6 +133,29 @@ async fn run(backend: &str, users: usize, concurrency: usize) {
             (user, FakeTelegram::callback(user, &data, message_id))
         })
         .collect();
+    // Another button (Help: a read through the actor, an edit), paced at
+    // BENCH_RATE updates/s (default 200): the latency of a bot not saturated.
+    let rate = env_usize("BENCH_RATE", 200).max(1);
+    let help = Callback::Help.encode().expect("encodes");
+    let paced: Vec<(i64, Value)> = (0..users.min(rate * 5) as i64)
+        .map(|i| {
+            (
+                FIRST_USER + i,
+                FakeTelegram::callback(FIRST_USER + i, &help, 1),
+            )
+        })
+        .collect();
+    phase(
+        &format!("{backend} button Help (read + edit), paced at {rate}/s"),
+        &fake,
+        &http,
+        &url,
+        paced,
+        "editMessageText",
+        0,
+        Some(Duration::from_secs(1) / rate as u32),
+    )
+    .await;
     phase(
         &format!("{backend} button My subscription (read + edit)"),
         &fake,
@@ -133,6 +164,7 @@ async fn run(backend: &str, users: usize, concurrency: usize) {
         callbacks,
         "editMessageText",
         concurrency,
+        None,
     )
     .await;
     let _ = stop.send(());
@@ -147,14 +179,25 @@ async fn phase(
     updates: Vec<(i64, Value)>,
     reply: &str,
     concurrency: usize,
+    pace: Option<Duration>,
 ) {
     fake.clear_calls();
     let n = updates.len();
     let cpu = CpuSample::take();
     let started = Instant::now();
-    let queue = Arc::new(tokio::sync::Mutex::new(updates.into_iter()));
     let mut clients = Vec::new();
-    for _ in 0..concurrency {
+    if let Some(every) = pace {
+        let mut tick = tokio::time::interval(every);
+        for (user, update) in updates.clone() {
+            tick.tick().await;
+            let (http, url) = (http.clone(), url.to_owned());
+            clients.push(tokio::spawn(async move {
+                vec![(user, post(&http, &url, update).await)]
+            }));
+        }
+    }
+    let queue = Arc::new(tokio::sync::Mutex::new(updates.into_iter()));
+    for _ in 0..if pace.is_some() { 0 } else { concurrency } {
         let queue = queue.clone();
         let http = http.clone();
         let url = url.to_owned();
@@ -163,16 +206,7 @@ async fn phase(
             loop {
                 let next = queue.lock().await.next();
                 let Some((user, update)) = next else { break };
-                let at = Instant::now();
-                let resp = http
-                    .post(&url)
-                    .header("x-telegram-bot-api-secret-token", SECRET)
-                    .json(&update)
-                    .send()
-                    .await
-                    .expect("post");
-                assert_eq!(resp.status(), 200, "webhook answered {}", resp.status());
-                sent.push((user, at));
+                sent.push((user, post(&http, &url, update).await));
             }
             sent
         }));
@@ -187,11 +221,19 @@ async fn phase(
         .wait_for_calls_async(reply, n, Duration::from_secs(300))
         .await;
     let elapsed = started.elapsed();
-    assert!(
-        replies.len() >= n,
-        "{name}: only {} of {n} replies",
-        replies.len()
-    );
+    if replies.len() < n {
+        let calls = fake.calls();
+        let last: Vec<_> = calls
+            .iter()
+            .rev()
+            .take(5)
+            .map(|c| (c.method.clone(), c.status, c.params.to_string()))
+            .collect();
+        panic!(
+            "{name}: only {} of {n} replies; last calls: {last:?}",
+            replies.len()
+        );
+    }
     let mut latencies: Vec<Duration> = replies
         .iter()
         .filter_map(|c| {
@@ -216,4 +258,21 @@ async fn phase(
         ms(pct(0.99)),
         ms(pct(1.0)),
     );
+}
+
+/// POSTs one update as Telegram would; returns when the POST started.
+async fn post(http: &reqwest::Client, url: &str, mut update: Value) -> Instant {
+    // Telegram numbers every update; the builders leave that to push_update.
+    let id = NEXT_UPDATE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    update["update_id"] = serde_json::json!(id);
+    let at = Instant::now();
+    let resp = http
+        .post(url)
+        .header("x-telegram-bot-api-secret-token", SECRET)
+        .json(&update)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 200, "webhook answered {}", resp.status());
+    at
 }
