@@ -99,7 +99,11 @@ async fn run(backend: &str, users: usize, concurrency: usize) {
     actix_rt::spawn(app.run_until(async {
         let _ = stopped.await;
     }));
-    let http = reqwest::Client::new();
+    let env = Env {
+        fake: fake.clone(),
+        http: reqwest::Client::new(),
+        url,
+    };
 
     let start_updates: Vec<(i64, Value)> = (0..users as i64)
         .map(|i| {
@@ -108,10 +112,8 @@ async fn run(backend: &str, users: usize, concurrency: usize) {
         })
         .collect();
     phase(
+        &env,
         &format!("{backend} /start (new user + menu)"),
-        &fake,
-        &http,
-        &url,
         start_updates,
         "sendMessage",
         concurrency,
@@ -146,10 +148,8 @@ async fn run(backend: &str, users: usize, concurrency: usize) {
         })
         .collect();
     phase(
+        &env,
         &format!("{backend} button Help (read + edit), paced at {rate}/s"),
-        &fake,
-        &http,
-        &url,
         paced,
         "editMessageText",
         0,
@@ -157,10 +157,8 @@ async fn run(backend: &str, users: usize, concurrency: usize) {
     )
     .await;
     phase(
+        &env,
         &format!("{backend} button My subscription (read + edit)"),
-        &fake,
-        &http,
-        &url,
         callbacks,
         "editMessageText",
         concurrency,
@@ -171,16 +169,22 @@ async fn run(backend: &str, users: usize, concurrency: usize) {
     tokio::time::sleep(Duration::from_millis(200)).await;
 }
 
+/// Where updates go and replies are watched.
+struct Env {
+    fake: Arc<FakeTelegram>,
+    http: reqwest::Client,
+    url: String,
+}
+
 async fn phase(
+    env: &Env,
     name: &str,
-    fake: &Arc<FakeTelegram>,
-    http: &reqwest::Client,
-    url: &str,
     updates: Vec<(i64, Value)>,
     reply: &str,
     concurrency: usize,
     pace: Option<Duration>,
 ) {
+    let (fake, http, url) = (&env.fake, &env.http, env.url.as_str());
     fake.clear_calls();
     let n = updates.len();
     let cpu = CpuSample::take();
