@@ -276,7 +276,7 @@ admin-revoke-confirm = Revoke access for <code>{ $user }</code>? Their key stops
 admin-refund-confirm = Refund order <code>{ $order }</code> ({ $amount })? This cannot be undone.
 admin-refunded = ↩️ Order <code>{ $order }</code> refunded.
 admin-refund-failed = ❌ Refund failed: { $reason }
-admin-broadcast-usage = Usage: <code>/broadcast &lt;text&gt;</code> — sends the text (HTML allowed) to every user. You'll see a preview first.
+admin-broadcast-usage = Usage: <code>/broadcast &lt;text&gt;</code> — sends the text, as plain text, to every user who has not blocked the bot. You'll see a preview first.
 admin-broadcast-preview =
     📣 <b>Broadcast preview</b> — recipients: { $count }
 

@@ -288,7 +288,7 @@ admin-revoke-confirm = Отозвать доступ пользователя <c
 admin-refund-confirm = Вернуть деньги по заказу <code>{ $order }</code> ({ $amount })? Это действие нельзя отменить.
 admin-refunded = ↩️ Возврат по заказу <code>{ $order }</code> выполнен.
 admin-refund-failed = ❌ Возврат не удался: { $reason }
-admin-broadcast-usage = Использование: <code>/broadcast &lt;текст&gt;</code> — отправляет текст (можно HTML) всем пользователям. Сначала вы увидите предпросмотр.
+admin-broadcast-usage = Использование: <code>/broadcast &lt;текст&gt;</code> — отправляет текст (как обычный текст) всем, кто не заблокировал бота. Сначала вы увидите предпросмотр.
 admin-broadcast-preview =
     📣 <b>Предпросмотр рассылки</b> — получателей: { $count }
 

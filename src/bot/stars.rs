@@ -1,5 +1,5 @@
 //! Telegram Stars: the pre-checkout answer (Telegram waits at most 10 s, so it
-//! is one indexed read), the confirmed payment, and the Bot API side of
+//! is two indexed reads), the confirmed payment, and the Bot API side of
 //! invoices links and refunds ([`TelegramStars`]).
 
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use teloxide::types::{LabeledPrice, PreCheckoutQuery, SuccessfulPayment, User};
 
 use super::BotContext;
 use super::handlers::lang_of;
-use super::i18n::{Lang, tr};
+use super::i18n::tr;
 
 /// Stars' currency code.
 pub const XTR: &str = "XTR";
@@ -56,7 +56,12 @@ pub fn refusal(
 }
 
 pub async fn pre_checkout(ctx: &Arc<BotContext>, q: PreCheckoutQuery) {
-    let lang = Lang::from_code(q.from.language_code.as_deref());
+    let known = match UserId::new(q.from.id.0 as i64) {
+        Ok(id) => ctx.registry.store().user(id).await.ok().flatten(),
+        Err(_) => None,
+    };
+    // The reason is shown by Telegram: in the language the user chose.
+    let lang = lang_of(known.as_ref(), &q.from);
     let order = match q.invoice_payload.parse::<OrderId>() {
         Ok(id) => ctx.registry.store().order(id).await,
         Err(_) => Ok(None),
