@@ -65,16 +65,6 @@ pub fn is_admin_action(action: &Callback) -> bool {
     )
 }
 
-/// No free-text input is awaited in this version (commands carry their arguments).
-pub fn awaiting_input(_ctx: &BotContext, _admin: i64) -> bool {
-    false
-}
-
-pub async fn input(ctx: &BotContext, from: &User, target: Target, _text: &str) {
-    let lang = admin_lang(ctx, from).await;
-    show(ctx, target, Screen::text(tr(lang, "unknown-command"))).await;
-}
-
 async fn admin_lang(ctx: &BotContext, from: &User) -> Lang {
     let s = match UserId::new(from.id.0 as i64) {
         Ok(id) => ctx.registry.store().user(id).await.ok().flatten(),

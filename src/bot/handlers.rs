@@ -154,10 +154,6 @@ async fn on_message(ctx: &Arc<BotContext>, msg: Message) {
         super::admin::command(ctx, &from, target, &command, args).await;
         return;
     }
-    if ctx.is_admin(uid) && !text.starts_with('/') && super::admin::awaiting_input(ctx, uid) {
-        super::admin::input(ctx, &from, target, &text).await;
-        return;
-    }
     match command.as_str() {
         "/start" => {
             let referrer = args
@@ -185,15 +181,7 @@ async fn on_message(ctx: &Arc<BotContext>, msg: Message) {
         _ => {
             let s = load(ctx, &from, None, false).await;
             let lang = lang_of(s.as_ref(), &from);
-            show(
-                ctx,
-                target,
-                Screen::with(
-                    tr(lang, "unknown-command"),
-                    vec![screens::back_to_menu(lang)],
-                ),
-            )
-            .await;
+            show(ctx, target, screens::notice(lang, "unknown-command")).await;
         }
     }
 }
@@ -423,15 +411,7 @@ async fn user_action(ctx: &Arc<BotContext>, from: &User, target: Target, action:
                 show(ctx, target, screen).await;
             }
             Err(CoreError::NotActive(_) | CoreError::NoSubscription(_)) => {
-                show(
-                    ctx,
-                    target,
-                    Screen::with(
-                        tr(lang, "no-subscription"),
-                        vec![screens::back_to_menu(lang)],
-                    ),
-                )
-                .await;
+                show(ctx, target, screens::notice(lang, "no-subscription")).await;
             }
             Err(e) => failed(ctx, target, lang, e).await,
         },
@@ -468,29 +448,13 @@ async fn user_action(ctx: &Arc<BotContext>, from: &User, target: Target, action:
                 .await;
             }
             Err(CoreError::NoSubscription(_) | CoreError::NotActive(_)) => {
-                show(
-                    ctx,
-                    target,
-                    Screen::with(
-                        tr(lang, "no-subscription"),
-                        vec![screens::back_to_menu(lang)],
-                    ),
-                )
-                .await;
+                show(ctx, target, screens::notice(lang, "no-subscription")).await;
             }
             Err(e) => failed(ctx, target, lang, e).await,
         },
         Callback::Trial => {
             if ctx.trial_days == 0 {
-                show(
-                    ctx,
-                    target,
-                    Screen::with(
-                        tr(lang, "trial-disabled"),
-                        vec![screens::back_to_menu(lang)],
-                    ),
-                )
-                .await;
+                show(ctx, target, screens::notice(lang, "trial-disabled")).await;
                 return;
             }
             match ctx.registry.send(user, StartTrial).await {
@@ -604,27 +568,11 @@ async fn pay(
     balance: &Money,
 ) {
     if ctx.purchases_paused().await {
-        show(
-            ctx,
-            target,
-            Screen::with(
-                tr(lang, "purchases-paused"),
-                vec![screens::back_to_menu(lang)],
-            ),
-        )
-        .await;
+        show(ctx, target, screens::notice(lang, "purchases-paused")).await;
         return;
     }
     if !ctx.payments.offers(provider) {
-        show(
-            ctx,
-            target,
-            Screen::with(
-                tr(lang, "provider-unavailable"),
-                vec![screens::back_to_menu(lang)],
-            ),
-        )
-        .await;
+        show(ctx, target, screens::notice(lang, "provider-unavailable")).await;
         return;
     }
     let plan = match &purchase {
@@ -668,15 +616,7 @@ async fn pay(
             return;
         }
         Err(CoreError::Provider { .. }) => {
-            show(
-                ctx,
-                target,
-                Screen::with(
-                    tr(lang, "provider-unavailable"),
-                    vec![screens::back_to_menu(lang)],
-                ),
-            )
-            .await;
+            show(ctx, target, screens::notice(lang, "provider-unavailable")).await;
             return;
         }
         Err(e) => {
@@ -737,28 +677,12 @@ async fn pay(
                 .await;
             if let Err(e) = result {
                 tracing::warn!(error = %e, order = %order.id, "sendInvoice failed");
-                show(
-                    ctx,
-                    target,
-                    Screen::with(
-                        tr(lang, "provider-unavailable"),
-                        vec![screens::back_to_menu(lang)],
-                    ),
-                )
-                .await;
+                show(ctx, target, screens::notice(lang, "provider-unavailable")).await;
             }
         }
         _ => {
             let Some(url) = checkout.pay_url.and_then(|u| reqwest::Url::parse(&u).ok()) else {
-                show(
-                    ctx,
-                    target,
-                    Screen::with(
-                        tr(lang, "provider-unavailable"),
-                        vec![screens::back_to_menu(lang)],
-                    ),
-                )
-                .await;
+                show(ctx, target, screens::notice(lang, "provider-unavailable")).await;
                 return;
             };
             let name = screens::provider_label(lang, provider, balance);
@@ -838,7 +762,7 @@ async fn failed(ctx: &BotContext, target: Target, lang: Lang, error: CoreError) 
             edit: None,
             ..target
         },
-        Screen::with(tr(lang, "error-generic"), vec![screens::back_to_menu(lang)]),
+        screens::notice(lang, "error-generic"),
     )
     .await;
 }

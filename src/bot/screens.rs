@@ -58,6 +58,11 @@ pub fn back_to_menu(lang: Lang) -> Vec<InlineKeyboardButton> {
     row([(tr(lang, "btn-menu"), Callback::Menu)])
 }
 
+/// A short message with a way back to the menu.
+pub fn notice(lang: Lang, key: &str) -> Screen {
+    Screen::with(tr(lang, key), vec![back_to_menu(lang)])
+}
+
 pub fn money(lang: Lang, m: &Money) -> String {
     format_money(lang, m.minor, m.currency.as_str())
 }
