@@ -17,8 +17,8 @@
 //!   order is POSTed to `/pay/cryptobot` by `BENCH_CONCURRENCY` client tasks
 //!   (default 32) sharing one keep-alive `reqwest::Client`; every answer must
 //!   be 200 with outcome `applied`.
-//! * Direct path: per order, what the endpoint does on the store:
-//!   `record_webhook_event`, `order`, `apply_payment`, `set_webhook_outcome`,
+//! * Direct path: per order, what the intake does on the store:
+//!   `record_payment_event`, `order`, `apply_payment`, `finish_payment_event`,
 //!   with the same concurrency.
 //! * Runs are interleaved (direct, e2e) × `BENCH_ROUNDS` (default 3) with fresh
 //!   orders each time; the reported figure of each path is its median run by
@@ -55,7 +55,8 @@ use subvisor_actors::domain::{
     Currency, Money, NewOrder, NodeName, OrderId, OrderKind, PlanId, Principal, Provider,
     SubscriptionStatus, UserId,
 };
-use subvisor_actors::store::{Store, WebhookEvent, WriteCtx};
+use subvisor_actors::payments::events;
+use subvisor_actors::store::{EventRecord, IncomingPayment, NewPaymentEvent, Store, WriteCtx};
 use subvisor_testkit::fake_payments::FakeCryptoPay;
 use tempfile::TempDir;
 use tokio::sync::{Barrier, oneshot};
@@ -197,7 +198,6 @@ struct Item {
     user: UserId,
     order: OrderId,
     invoice: i64,
-    event_id: String,
     body: String,
     sig: String,
 }
@@ -239,7 +239,6 @@ async fn make_orders(cfg: &Config, store: &Arc<dyn Store>, nodes: &Arc<[NodeName
                 user: UserId::new(id).expect("user id"),
                 order,
                 invoice: 5_000_000 + id,
-                event_id: (1_000_000 + id).to_string(),
                 sig: cryptobot_sig(&body),
                 body,
             }
@@ -266,6 +265,8 @@ async fn make_orders(cfg: &Config, store: &Arc<dyn Store>, nodes: &Arc<[NodeName
                     days: 30,
                     provider: Provider::Cryptobot,
                     amount: Money::new(299, usd),
+                    idempotency_key: None,
+                    reuse_since: None,
                 };
                 store
                     .create_order(&ctx, &order)
@@ -383,16 +384,18 @@ async fn run_direct(cfg: &Config, app: &App, items: Vec<Item>) -> Run {
         async move {
             let item = &items[i];
             let now = Utc::now();
-            let event = WebhookEvent {
+            let neutral = events::cryptobot_paid(item.invoice, Some(item.order), paid.clone());
+            let event = NewPaymentEvent {
                 provider: PROVIDER.to_owned(),
-                event_id: item.event_id.clone(),
+                event_id: neutral.event_id.clone(),
                 order: Some(item.order),
                 received_at: now,
-                outcome: "received".into(),
                 payload: item.body.clone(),
+                event: serde_json::to_string(&neutral).expect("json"),
             };
-            assert!(
-                store.record_webhook_event(&event).await.expect("record"),
+            assert_eq!(
+                store.record_payment_event(&event).await.expect("record"),
+                EventRecord::New,
                 "fresh event"
             );
             let order = store
@@ -405,21 +408,23 @@ async fn run_direct(cfg: &Config, app: &App, items: Vec<Item>) -> Run {
                 by: Principal::User(order.user),
                 nodes: &nodes,
             };
-            let change = store
-                .apply_payment(
-                    &ctx,
-                    order.user,
-                    order.id,
-                    &format!("{PROVIDER}:{}", item.invoice),
-                    Some(&paid),
-                )
+            let payment = IncomingPayment {
+                provider: Provider::Cryptobot,
+                provider_payment_id: format!("{PROVIDER}:{}", item.invoice),
+                amount: Some(paid.clone()),
+                payer: None,
+            };
+            let settled = store
+                .apply_payment(&ctx, order.user, order.id, &payment)
                 .await
                 .expect("apply payment");
-            assert!(change.applied, "payment applied");
-            store
-                .set_webhook_outcome(PROVIDER, &item.event_id, "applied")
-                .await
-                .expect("outcome");
+            assert!(settled.change.applied, "payment applied");
+            assert!(
+                store
+                    .finish_payment_event(PROVIDER, &event.event_id, "applied", Utc::now())
+                    .await
+                    .expect("outcome")
+            );
         }
     };
     let mut run = drive(cfg.orders, cfg.concurrency, op).await;

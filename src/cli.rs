@@ -56,6 +56,24 @@ pub enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Payments through the running server's ops API.
+    Payments {
+        #[command(subcommand)]
+        action: PaymentsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PaymentsAction {
+    /// Ask every provider about unpaid orders now and apply what was paid
+    /// (with --dry-run: only report it).
+    Reconcile {
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the ops API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +156,53 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     for e in n["sample_extra"].as_array().into_iter().flatten() {
                         println!("  - {}", e.as_str().unwrap_or("?"));
                     }
+                }
+                Ok(())
+            })
+        }
+        Command::Payments {
+            action: PaymentsAction::Reconcile { dry_run, json },
+        } => {
+            let client = OpsClient::new(settings.http.ops_addr, settings.ops_token())?;
+            block_on(async {
+                let report = client.reconcile_payments(dry_run).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&report)?);
+                    return Ok(());
+                }
+                let checked = report["checked"]
+                    .as_object()
+                    .map(|m| {
+                        m.iter()
+                            .map(|(p, n)| format!("{p} {n}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| "nothing".into());
+                let found = report["found"].as_array().map_or(0, Vec::len);
+                println!(
+                    "checked: {checked}; found {found} payment event(s) we had not finished{}",
+                    if dry_run {
+                        " (dry run: nothing changed)".to_string()
+                    } else {
+                        format!(", applied {}", report["applied"])
+                    }
+                );
+                for f in report["found"].as_array().into_iter().flatten() {
+                    println!(
+                        "  {} {} order {} → {}",
+                        f["provider"].as_str().unwrap_or("?"),
+                        f["event_id"].as_str().unwrap_or("?"),
+                        f["order"].as_str().unwrap_or("-"),
+                        f["outcome"].as_str().unwrap_or("(not applied)"),
+                    );
+                }
+                for line in report["not_reconciled"].as_array().into_iter().flatten() {
+                    println!("  not reconciled: {}", line.as_str().unwrap_or("?"));
+                }
+                for line in report["errors"].as_array().into_iter().flatten() {
+                    println!("  error: {}", line.as_str().unwrap_or("?"));
                 }
                 Ok(())
             })

@@ -102,6 +102,9 @@ pub struct TelegramSettings {
     /// Telegram Stars (on by default whenever a token is set).
     #[serde(default = "yes")]
     pub stars: bool,
+    /// Where admin alerts go (unexpected payments, refund shortfalls, flagged
+    /// orders): a chat id (a group of the admins); unset: each admin in `admins`.
+    pub alerts_chat: Option<i64>,
 }
 
 impl Default for TelegramSettings {
@@ -118,6 +121,7 @@ impl Default for TelegramSettings {
             user_rate_burst: default_user_burst(),
             topup_amounts_minor: default_topups(),
             stars: true,
+            alerts_chat: None,
         }
     }
 }
@@ -236,9 +240,14 @@ pub struct DatabaseSettings {
 pub struct HttpSettings {
     pub public_addr: SocketAddr,
     pub ops_addr: SocketAddr,
-    /// Requests per minute per client IP on the public listener's endpoints.
+    /// Requests per minute per client IP on `/sub`, and the budget of payment
+    /// callbacks that fail verification (verified ones are never limited).
     pub public_rate_per_minute: u32,
     pub public_rate_burst: u32,
+    /// Reverse proxies (addresses or networks) whose `Forwarded` /
+    /// `X-Forwarded-For` headers name the client; empty: the TCP peer is the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -289,6 +298,29 @@ pub struct PaymentSettings {
     pub order_ttl: Duration,
     pub cryptobot: Option<CryptoBotSettings>,
     pub nowpayments: Option<NowPaymentsSettings>,
+    /// Send a Stars payment its order cannot take (a second charge, a
+    /// stranger's payment) back through `refundStarPayment`; off: flag it for ops.
+    #[serde(default = "yes")]
+    pub refund_unexpected_stars: bool,
+    /// How often payment events left unfinished are finished by the service.
+    #[serde(with = "humantime_serde", default = "thirty_seconds")]
+    pub recovery_interval: Duration,
+    /// How often the providers are asked about unpaid orders.
+    #[serde(with = "humantime_serde", default = "five_minutes")]
+    pub reconcile_interval: Duration,
+    /// How far back the reconciler looks (orders created since, Stars transactions since).
+    #[serde(with = "humantime_serde", default = "three_days")]
+    pub reconcile_lookback: Duration,
+}
+
+fn thirty_seconds() -> Duration {
+    Duration::from_secs(30)
+}
+fn five_minutes() -> Duration {
+    Duration::from_secs(300)
+}
+fn three_days() -> Duration {
+    Duration::from_secs(3 * 24 * 3600)
 }
 
 /// `[payments.cryptobot]`: Crypto Pay (@CryptoBot).
@@ -317,6 +349,10 @@ pub struct NowPaymentsSettings {
     pub base_url: String,
     #[serde(default = "two")]
     pub decimals: u32,
+    /// The NOWPayments account's e-mail and password: the payments list the
+    /// reconciler needs for orders whose callbacks never came (optional).
+    pub email: Option<String>,
+    pub password: Option<SecretString>,
 }
 
 fn cryptobot_mainnet() -> String {
@@ -516,7 +552,27 @@ impl Settings {
             if np.decimals > 12 {
                 return Err(invalid("payments.nowpayments.decimals", "must be 0..=12"));
             }
+            if np.email.is_some() != np.password.is_some() {
+                return Err(invalid(
+                    "payments.nowpayments.email",
+                    "email and password go together (the reconciler logs in with both)",
+                ));
+            }
         }
+        if self.payments.recovery_interval < Duration::from_millis(50) {
+            return Err(invalid(
+                "payments.recovery_interval",
+                "must be at least 50ms",
+            ));
+        }
+        if self.payments.reconcile_interval < Duration::from_millis(100) {
+            return Err(invalid(
+                "payments.reconcile_interval",
+                "must be at least 100ms",
+            ));
+        }
+        self.trusted_proxies()?;
+        self.validate_balance_prices()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", e.to_string()))?;
         self.plans()?;
@@ -542,6 +598,37 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// Balance purchases debit a plan's fiat price from a balance held in
+    /// `payments.balance_currency`: a plan priced in another currency would
+    /// take the wrong units, so such a configuration is refused.
+    fn validate_balance_prices(&self) -> Result<(), ConfigError> {
+        for (i, plan) in self.plans.iter().enumerate() {
+            if let Some(fiat) = &plan.fiat
+                && fiat.currency != self.payments.balance_currency
+            {
+                return Err(invalid(
+                    format!("plans[{i}].fiat.currency"),
+                    format!(
+                        "is {} but the balance is held in {} (payments.balance_currency): a balance \
+                         purchase would debit the wrong currency; price the plan in {} or set \
+                         payments.balance_currency = \"{}\"",
+                        fiat.currency,
+                        self.payments.balance_currency,
+                        self.payments.balance_currency,
+                        fiat.currency
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// `http.trusted_proxies`, parsed.
+    pub fn trusted_proxies(&self) -> Result<subvisor_http::TrustedProxies, ConfigError> {
+        subvisor_http::TrustedProxies::parse(&self.http.trusted_proxies)
+            .map_err(|e| invalid("http.trusted_proxies", e))
     }
 
     /// The validated nodes (unique names, link parameters, key pairs).
@@ -705,7 +792,16 @@ impl Settings {
             max_connections: self.database.max_connections,
             acquire_timeout: self.database.acquire_timeout,
             referral_bonus: self.referral_bonus(),
+            settlement: subvisor_actors::domain::SettlementPolicy {
+                balance_currency: self.balance_currency(),
+                refund_unexpected_stars: self.payments.refund_unexpected_stars,
+            },
         }
+    }
+
+    /// `payments.balance_currency` (validated at load).
+    pub fn balance_currency(&self) -> Currency {
+        Currency::new(self.payments.balance_currency.clone()).unwrap_or_else(|_| Currency::stars())
     }
 
     /// The referral bonus, if one is configured.
@@ -750,6 +846,8 @@ impl Settings {
             restart_window: self.actors.restart_window,
             trial_days: self.trial.days,
             arbiters: self.actors.arbiters,
+            balance_currency: self.balance_currency(),
+            order_ttl: self.payments.order_ttl,
         }
     }
 
@@ -794,6 +892,8 @@ impl Settings {
                         self.subscription.public_url.trim_end_matches('/')
                     ),
                     decimals: n.decimals,
+                    email: n.email.clone(),
+                    password: n.password.clone(),
                 })
                 .map_err(|e| invalid("payments.nowpayments", e.to_string()))?,
             ),
@@ -802,7 +902,7 @@ impl Settings {
         Ok(subvisor_http::PaymentClients {
             cryptobot,
             nowpayments,
-            // Filled in by the bot when it starts (it owns the Telegram client).
+            // Set by the startup when a bot token is configured.
             stars: None,
         })
     }

@@ -78,6 +78,16 @@ impl OpsClient {
         self.call(req).await
     }
 
+    /// `POST /ops/payments/reconcile`.
+    pub async fn reconcile_payments(&self, dry_run: bool) -> anyhow::Result<serde_json::Value> {
+        let req = self
+            .http
+            .post(format!("{}/ops/payments/reconcile", self.base))
+            .timeout(Duration::from_secs(600))
+            .json(&serde_json::json!({ "dry_run": dry_run }));
+        self.call(req).await
+    }
+
     async fn call<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> anyhow::Result<T> {
         let req = match &self.token {
             Some(token) => req.bearer_auth(token),

@@ -15,6 +15,7 @@ use subvisor_actors::clock::{Clock, SystemClock};
 use subvisor_actors::domain::Currency;
 use subvisor_actors::leader::Election;
 use subvisor_actors::notifier::Notifier;
+use subvisor_actors::payments::{Intake, PaymentReconciler, PaymentWorker};
 use subvisor_actors::provisioning::{
     NodeClient, OutboxDriver, Provisioner, Reconciler, SandboxNode, XrayGateway,
 };
@@ -125,66 +126,11 @@ impl Application {
         .with_leader(scheduler_lead.clone());
         let every = settings.cluster.leader_interval;
         let mut payments = settings.payment_clients()?;
-        let mut telegram_webhook = None;
-        let mut bot_tasks = Vec::new();
-        let notifier = match settings.telegram_token() {
-            Some(token) => {
-                let bot = crate::bot::client(&token, settings.telegram.api_url.as_deref())?;
-                let messenger = crate::bot::notify::TelegramMessenger::new(
-                    bot.clone(),
-                    registry.clone(),
-                    links.clone(),
-                );
-                let notifier = Notifier::new(
-                    store.clone(),
-                    messenger,
-                    registry.clock().clone(),
-                    settings.notifier_settings(),
-                )
-                .with_leader(scheduler_lead.clone());
-                let webhook = match settings.telegram.mode {
-                    TelegramMode::Polling => None,
-                    TelegramMode::Webhook => {
-                        let (tx, rx) = mpsc::channel(1024);
-                        let secret = settings.telegram_webhook_secret().unwrap_or_default();
-                        telegram_webhook = Some(TelegramWebhook {
-                            secret: secret.clone(),
-                            updates: tx,
-                        });
-                        Some(crate::bot::WebhookMode {
-                            url: settings.telegram.webhook_url.clone().unwrap_or_default(),
-                            secret,
-                            updates: rx,
-                        })
-                    }
-                };
-                let bot_settings = crate::bot::BotSettings {
-                    webhook,
-                    admins: settings.telegram.admins.clone(),
-                    support: settings.telegram.support.clone(),
-                    topups: settings.telegram.topup_amounts_minor.clone(),
-                    balance_currency: Currency::new(settings.payments.balance_currency.clone())?,
-                    trial_days: settings.trial.days,
-                    referral_bonus: settings.referral_bonus(),
-                    order_ttl: settings.payments.order_ttl,
-                    stars: settings.telegram.stars,
-                    user_rate_per_minute: settings.telegram.user_rate_per_minute,
-                    user_rate_burst: settings.telegram.user_rate_burst,
-                };
-                let (tasks, _ctx, with_stars) = crate::bot::start(
-                    bot_settings,
-                    bot,
-                    registry.clone(),
-                    links.clone(),
-                    payments.clone(),
-                    notifier.waker(),
-                    stopped.clone(),
-                )
-                .await?;
-                payments = with_stars;
-                bot_tasks = tasks;
-                Some(notifier)
-            }
+        let bot = match settings.telegram_token() {
+            Some(token) => Some(crate::bot::client(
+                &token,
+                settings.telegram.api_url.as_deref(),
+            )?),
             None => {
                 tracing::info!(
                     "telegram.token is not set: the Telegram bot is off (notifications stay queued)"
@@ -192,11 +138,100 @@ impl Application {
                 None
             }
         };
+        if let Some(bot) = &bot
+            && settings.telegram.stars
+        {
+            payments.stars = Some(Arc::new(crate::bot::stars::TelegramStars::new(bot.clone())));
+        }
+        let notifier = bot.as_ref().map(|bot| {
+            let alert_chats = match settings.telegram.alerts_chat {
+                Some(chat) => vec![chat],
+                None => settings.telegram.admins.clone(),
+            };
+            let messenger = crate::bot::notify::TelegramMessenger::new(
+                bot.clone(),
+                registry.clone(),
+                links.clone(),
+                alert_chats,
+            );
+            Notifier::new(
+                store.clone(),
+                messenger,
+                registry.clock().clone(),
+                settings.notifier_settings(),
+            )
+            .with_leader(scheduler_lead.clone())
+        });
+        let mut intake = Intake::new(registry.clone(), payments.stars.clone());
+        if let Some(notifier) = &notifier {
+            intake = intake.with_waker(notifier.waker());
+        }
+        let payment_reconciler = PaymentReconciler::new(
+            intake.clone(),
+            payments.clone(),
+            settings.payments.reconcile_lookback,
+        );
+        let (payment_election, payments_lead) = Election::start(store.clone(), "payments").await;
+        let payment_worker = PaymentWorker::new(
+            intake.clone(),
+            payment_reconciler.clone(),
+            settings.payments.recovery_interval,
+            settings.payments.reconcile_interval,
+        )
+        .with_leader(payments_lead);
+        let mut telegram_webhook = None;
+        let mut bot_tasks = Vec::new();
+        if let (Some(bot), Some(notifier)) = (bot, &notifier) {
+            let webhook = match settings.telegram.mode {
+                TelegramMode::Polling => None,
+                TelegramMode::Webhook => {
+                    let (tx, rx) = mpsc::channel(1024);
+                    let secret = settings.telegram_webhook_secret().unwrap_or_default();
+                    telegram_webhook = Some(TelegramWebhook {
+                        secret: secret.clone(),
+                        updates: tx,
+                        intake: intake.clone(),
+                    });
+                    Some(crate::bot::WebhookMode {
+                        url: settings.telegram.webhook_url.clone().unwrap_or_default(),
+                        secret,
+                        updates: rx,
+                    })
+                }
+            };
+            let bot_settings = crate::bot::BotSettings {
+                webhook,
+                admins: settings.telegram.admins.clone(),
+                support: settings.telegram.support.clone(),
+                topups: settings.telegram.topup_amounts_minor.clone(),
+                balance_currency: Currency::new(settings.payments.balance_currency.clone())?,
+                trial_days: settings.trial.days,
+                referral_bonus: settings.referral_bonus(),
+                order_ttl: settings.payments.order_ttl,
+                stars: settings.telegram.stars,
+                user_rate_per_minute: settings.telegram.user_rate_per_minute,
+                user_rate_burst: settings.telegram.user_rate_burst,
+            };
+            let (tasks, _ctx) = crate::bot::start(
+                bot_settings,
+                bot,
+                registry.clone(),
+                links.clone(),
+                payments.clone(),
+                intake.clone(),
+                notifier.waker(),
+                stopped.clone(),
+            )
+            .await?;
+            bot_tasks = tasks;
+        }
         let mut workers = vec![
             tokio::spawn(scheduling.run(every, stopped.clone())),
             tokio::spawn(provisioning.run(every, stopped.clone())),
+            tokio::spawn(payment_election.run(every, stopped.clone())),
             tokio::spawn(driver.run(stopped.clone())),
             tokio::spawn(reconciler.run(stopped.clone())),
+            tokio::spawn(payment_worker.run(stopped.clone())),
         ];
         if let Some(notifier) = notifier {
             workers.push(tokio::spawn(notifier.run(stopped.clone())));
@@ -224,6 +259,8 @@ impl Application {
             links: links.clone(),
             reconciler: reconciler_handle,
             payments,
+            intake: intake.clone(),
+            payment_reconciler,
         };
         let public_state = PublicState {
             registry: registry.clone(),
@@ -231,6 +268,8 @@ impl Application {
             title: settings.subscription.title.clone(),
             update_interval_hours: settings.subscription.update_interval_hours,
             webhooks: settings.webhook_secrets(),
+            intake,
+            trusted_proxies: settings.trusted_proxies()?,
             telegram: telegram_webhook,
             rate_limit: IpRateLimit::per_minute(
                 settings.http.public_rate_per_minute,

@@ -33,8 +33,10 @@ pub enum Error {
     },
     #[error("not enough balance: {needed} needed, {available} available")]
     InsufficientFunds { needed: String, available: String },
-    /// Another instance changed the same row between our read and our guarded write.
-    #[error("concurrent update of user {0}, try again")]
+    /// Another instance changed the same row between our read and our guarded
+    /// write. The user's actor retries these itself; callers see this only
+    /// when every retry lost.
+    #[error("concurrent update of user {0}")]
     Conflict(UserId),
     /// The user's mailbox is full: the caller should answer "busy, try again".
     #[error("user {0} is busy, try again")]
@@ -68,6 +70,35 @@ pub enum Error {
 }
 
 impl Error {
+    /// A conflict with a concurrent writer that goes away when the whole
+    /// transaction is tried again: our own guarded-write conflict, a
+    /// PostgreSQL serialization failure or deadlock, SQLite's busy lock.
+    pub fn is_conflict(&self) -> bool {
+        match self {
+            Error::Conflict(_) => true,
+            Error::Database(sqlx::Error::Database(db)) => matches!(
+                db.code().as_deref(),
+                Some("40001" | "40P01" | "5" | "261" | "517")
+            ),
+            _ => false,
+        }
+    }
+
+    /// Worth trying again later: the database, an actor, the provider or a
+    /// conflict, not the request itself.
+    pub fn is_transient(&self) -> bool {
+        self.is_conflict()
+            || matches!(
+                self,
+                Error::Busy(_)
+                    | Error::ActorDied(_)
+                    | Error::RestartLimit(_)
+                    | Error::ShuttingDown
+                    | Error::Database(_)
+                    | Error::Provider { .. }
+            )
+    }
+
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Self::InvalidInput {
             field,

@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod domain;
 mod error;
+pub mod faults;
 pub mod leader;
 pub mod messages;
 pub mod metrics;

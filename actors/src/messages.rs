@@ -5,8 +5,10 @@ use actix::Message;
 use chrono::{DateTime, Utc};
 
 use crate::Result;
-use crate::domain::{Money, Order, OrderId, PlanId, Principal, Provider, ReminderKind};
-use crate::store::{Change, Profile, UserSnapshot};
+use crate::domain::{Money, OrderId, OrderStatus, PlanId, Principal, Provider, ReminderKind};
+use crate::store::{
+    Change, IncomingPayment, OpenedOrder, Profile, Refunded, Settled, UserSnapshot,
+};
 
 /// Extend (or start) the subscription by `days`.
 #[derive(Debug, Clone, Message)]
@@ -43,39 +45,86 @@ pub struct Expire {
 #[rtype(result = "Result<Change>")]
 pub struct StartTrial;
 
-/// A pending order for `plan`, priced from config for `provider`.
+/// A pending order for `plan`, priced from config for `provider`. The same
+/// `idempotency_key` (a button press) answers the order it made the first
+/// time; the same purchase still pending within the order TTL is reused (one
+/// open invoice per purchase).
 #[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<Order>")]
+#[rtype(result = "Result<OpenedOrder>")]
 pub struct CreateOrder {
     pub plan: PlanId,
     pub provider: Provider,
     pub by: Principal,
+    pub idempotency_key: Option<String>,
 }
 
 /// A pending top-up of the balance by `amount` (in the balance currency),
-/// paid through `provider` (not `balance`).
+/// paid through `provider` (not `balance`); reused like [`CreateOrder`].
 #[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<Order>")]
+#[rtype(result = "Result<OpenedOrder>")]
 pub struct CreateTopUp {
     pub amount: Money,
     pub provider: Provider,
     pub by: Principal,
+    pub idempotency_key: Option<String>,
 }
 
-/// A provider confirmed payment of `order`. Idempotent: applied once. When the
-/// provider states the amount (`paid`), it must equal the order's exactly.
-/// Orders of the `balance` provider are paid from the balance.
+/// The provider's invoice for a pending order was made.
 #[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<Change>")]
+#[rtype(result = "Result<()>")]
+pub struct AttachInvoice {
+    pub order: OrderId,
+    pub provider_invoice_id: String,
+    pub pay_url: String,
+}
+
+/// A provider confirmed a payment for `order` (or the user pays it from the
+/// balance). Settled once per provider payment id: applied, credited to the
+/// balance, queued to be sent back, or flagged (see
+/// [`settle`](crate::domain::settle)).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Settled>")]
 pub struct ApplyPayment {
     pub order: OrderId,
-    pub provider_payment_id: String,
-    pub paid: Option<Money>,
+    pub payment: IncomingPayment,
 }
 
-/// Reverse a paid order: the days come off, a balance purchase is credited back.
+/// A payment for no order we know, made by this user (Stars).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Settled>")]
+pub struct StrayPayment {
+    pub payment: IncomingPayment,
+}
+
+/// The provider sent a payment queued for return back to this user.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<Change>")]
+pub struct PaymentReturned {
+    pub provider: Provider,
+    pub provider_payment_id: String,
+}
+
+/// The provider gave up on a pending order (`failed` / `expired`); `false` if
+/// it was not pending.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<bool>")]
+pub struct CloseOrder {
+    pub order: OrderId,
+    pub status: OrderStatus,
+}
+
+/// Ops must look at this order (a partial payment…); `false` if already flagged so.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<bool>")]
+pub struct FlagOrder {
+    pub order: OrderId,
+    pub reason: String,
+}
+
+/// Reverse a paid order: the days come off, a balance purchase is credited
+/// back, a top-up taken back as far as the balance allows.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Refunded>")]
 pub struct RefundOrder {
     pub order: OrderId,
     pub by: Principal,

@@ -20,3 +20,20 @@ pub const RECONCILE_LAST_RUN: &str = "subvisor_reconcile_last_run_timestamp_seco
 pub const RECONCILE_SECONDS: &str = "subvisor_reconcile_duration_seconds";
 pub const NOTIFICATIONS: &str = "subvisor_notifications_total";
 pub const REMINDERS: &str = "subvisor_reminders_total";
+/// Transactions run again after losing a race with another instance.
+pub const CONFLICT_RETRIES: &str = "subvisor_conflict_retries_total";
+/// Payment events by provider and outcome (one set of outcome names).
+pub const PAYMENTS: &str = "subvisor_payments_total";
+/// Payment events the intake could not finish yet (retried by the service).
+pub const PAYMENT_EVENTS_UNFINISHED: &str = "subvisor_payment_events_unfinished";
+/// Payment events finished by the service's own recovery (the process died, or
+/// processing failed, before they were finished).
+pub const PAYMENT_EVENTS_RECOVERED: &str = "subvisor_payment_events_recovered_total";
+/// Orders asked about at their provider by the payment reconciler.
+pub const PAYMENT_RECONCILE_CHECKED: &str = "subvisor_payment_reconcile_checked_total";
+/// Payments the reconciler found at a provider that we had not settled.
+pub const PAYMENT_RECONCILE_FOUND: &str = "subvisor_payment_reconcile_found_total";
+/// Payments the reconciler applied through the intake.
+pub const PAYMENT_RECONCILE_APPLIED: &str = "subvisor_payment_reconcile_applied_total";
+/// Alerts sent to admins, by outcome.
+pub const ALERTS: &str = "subvisor_alerts_total";

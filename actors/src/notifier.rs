@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use crate::clock::Clock;
 use crate::domain::UserId;
 use crate::leader::LeaderFlag;
-use crate::store::{BLOCKED, PendingNotification, Store};
+use crate::store::{BLOCKED, PendingAlert, PendingNotification, Store};
 
 /// What became of one delivery attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +48,9 @@ pub enum Delivery {
 #[async_trait]
 pub trait Messenger: Send + Sync + 'static {
     async fn deliver(&self, notification: &PendingNotification, throttle: &Throttle) -> Delivery;
+    /// Sends an alert to the admins (`Delivery::Blocked` counts as failed:
+    /// there is no user to mark).
+    async fn deliver_alert(&self, alert: &PendingAlert, throttle: &Throttle) -> Delivery;
 }
 
 /// The rate budgets shared by every send of the Notifier.
@@ -229,11 +232,12 @@ impl Notifier {
         }
         // Forget per-chat budgets nobody has used for a while.
         self.throttle.per_chat.retain_recent();
-        let reports: Vec<PassReport> = stream::iter(chats)
+        let mut reports: Vec<PassReport> = stream::iter(chats)
             .map(|(_, queue)| self.drain_chat(queue))
             .buffer_unordered(self.settings.concurrency.max(1))
             .collect()
             .await;
+        reports.push(self.drain_alerts().await?);
         Ok(reports
             .into_iter()
             .fold(PassReport::default(), |a, b| PassReport {
@@ -242,6 +246,53 @@ impl Notifier {
                 blocked: a.blocked + b.blocked,
                 failed: a.failed + b.failed,
             }))
+    }
+
+    /// Sends the admins' alerts due now, in order; stops at the first that must wait.
+    async fn drain_alerts(&self) -> crate::Result<PassReport> {
+        let mut report = PassReport::default();
+        for alert in self.store.due_alerts(self.clock.now(), 50).await? {
+            let outcome = self.messenger.deliver_alert(&alert, &self.throttle).await;
+            let now = self.clock.now();
+            let label = match &outcome {
+                Delivery::Sent => {
+                    report.sent += 1;
+                    self.log_store_error(self.store.alert_sent(alert.id, now).await);
+                    "sent"
+                }
+                Delivery::RetryAfter(pause) => {
+                    report.retried += 1;
+                    self.throttle.pause(*pause).await;
+                    let at = now + chrono::Duration::from_std(*pause).unwrap_or_default();
+                    self.log_store_error(self.store.alert_retry(alert.id, "429", at).await);
+                    metrics::counter!(crate::metrics::ALERTS, "outcome" => "retry_after")
+                        .increment(1);
+                    return Ok(report);
+                }
+                Delivery::Blocked | Delivery::Failed { .. } => {
+                    let (permanent, error) = match &outcome {
+                        Delivery::Failed { permanent, error } => (*permanent, error.clone()),
+                        _ => (false, "the alerts chat refused the bot".to_owned()),
+                    };
+                    if permanent || alert.attempts + 1 >= self.settings.max_attempts {
+                        report.failed += 1;
+                        tracing::error!(id = alert.id, %error, "admin alert given up");
+                        self.log_store_error(self.store.alert_failed(alert.id, &error, now).await);
+                        "failed"
+                    } else {
+                        report.retried += 1;
+                        let backoff = 2i64.saturating_pow(alert.attempts.clamp(0, 12) as u32);
+                        let at = now + chrono::Duration::seconds(backoff);
+                        self.log_store_error(self.store.alert_retry(alert.id, &error, at).await);
+                        metrics::counter!(crate::metrics::ALERTS, "outcome" => "retry")
+                            .increment(1);
+                        return Ok(report);
+                    }
+                }
+            };
+            metrics::counter!(crate::metrics::ALERTS, "outcome" => label).increment(1);
+        }
+        Ok(report)
     }
 
     async fn drain_chat(&self, queue: Vec<PendingNotification>) -> PassReport {

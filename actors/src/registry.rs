@@ -43,6 +43,11 @@ pub struct RegistrySettings {
     pub trial_days: u32,
     /// Arbiter threads; 0 = one per core.
     pub arbiters: usize,
+    /// The currency the balance is held in (balance purchases must be priced in it).
+    pub balance_currency: crate::domain::Currency,
+    /// How long an unpaid order stays open; the same purchase within it
+    /// reuses the order and its invoice.
+    pub order_ttl: Duration,
 }
 
 impl Default for RegistrySettings {
@@ -54,6 +59,9 @@ impl Default for RegistrySettings {
             restart_window: Duration::from_secs(60),
             trial_days: 3,
             arbiters: 0,
+            balance_currency: crate::domain::Currency::new("USD")
+                .unwrap_or_else(|_| crate::domain::Currency::stars()),
+            order_ttl: Duration::from_secs(3600),
         }
     }
 }

@@ -20,17 +20,22 @@ use chrono::{DateTime, Utc};
 use tracing::Instrument;
 
 use crate::domain::{
-    LedgerKind, NewOrder, NodeName, Order, OrderId, OrderKind, PlanId, Principal, Provider,
+    LedgerKind, NewOrder, NodeName, OrderId, OrderKind, PlanId, Principal, Provider,
     ProvisioningOp, TOPUP_PLAN, UserId,
 };
 use crate::messages::{
-    AdjustBalance, ApplyPayment, CreateOrder, CreateTopUp, Expire, GrantDays, RefundOrder, Reissue,
-    Remind, Revoke, RotateSubToken, SetLanguage, StartTrial, Touch, View,
+    AdjustBalance, ApplyPayment, AttachInvoice, CloseOrder, CreateOrder, CreateTopUp, Expire,
+    FlagOrder, GrantDays, PaymentReturned, RefundOrder, Reissue, Remind, Revoke, RotateSubToken,
+    SetLanguage, StartTrial, StrayPayment, Touch, View,
 };
 use crate::metrics as m;
 use crate::registry::Shared;
-use crate::store::{Change, Store, UserSnapshot, WriteCtx};
+use crate::store::{Change, OpenedOrder, Refunded, Settled, Store, UserSnapshot, WriteCtx};
 use crate::{Error, Result};
+
+/// Attempts at a transaction that lost a race with another instance (a
+/// guarded write that found the row changed), before the caller is told.
+const CONFLICT_ATTEMPTS: usize = 8;
 
 pub struct UserActor {
     user: UserId,
@@ -40,6 +45,7 @@ pub struct UserActor {
 }
 
 /// What a store call needs, moved into the spawned future.
+#[derive(Clone)]
 struct TxEnv {
     store: Arc<dyn Store>,
     user: UserId,
@@ -68,7 +74,31 @@ impl Effects for Change {
     }
 }
 
-impl Effects for Order {
+impl Effects for OpenedOrder {
+    fn ops(&self) -> &[ProvisioningOp] {
+        &[]
+    }
+}
+
+impl Effects for Settled {
+    fn ops(&self) -> &[ProvisioningOp] {
+        &self.change.ops
+    }
+}
+
+impl Effects for Refunded {
+    fn ops(&self) -> &[ProvisioningOp] {
+        &self.change.ops
+    }
+}
+
+impl Effects for bool {
+    fn ops(&self) -> &[ProvisioningOp] {
+        &[]
+    }
+}
+
+impl Effects for () {
     fn ops(&self) -> &[ProvisioningOp] {
         &[]
     }
@@ -93,7 +123,10 @@ impl UserActor {
     }
 
     /// Runs `work` on the main runtime with the mailbox closed; after commit,
-    /// caches the new state and hands committed ops to the provisioner.
+    /// hands committed ops to the provisioner. A transaction that lost a race
+    /// with another instance ([`Error::is_conflict`]) is run again, with
+    /// jittered back-off, while the mailbox stays closed: callers never see a
+    /// transient conflict unless every attempt lost.
     fn transact<T, F, Fut>(
         &mut self,
         name: &'static str,
@@ -101,9 +134,10 @@ impl UserActor {
     ) -> AtomicResponse<Self, Result<T>>
     where
         T: Effects + Send + 'static,
-        F: FnOnce(TxEnv) -> Fut,
+        F: Fn(TxEnv) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T>> + Send + 'static,
     {
+        use backon::{ExponentialBuilder, Retryable};
         let env = TxEnv {
             store: self.shared.store.clone(),
             user: self.user,
@@ -111,7 +145,19 @@ impl UserActor {
             nodes: self.shared.node_names.clone(),
         };
         let span = tracing::info_span!("user_actor", user = %self.user, message = name);
-        let spawned = self.shared.rt.spawn(work(env).instrument(span));
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(2))
+            .with_max_delay(Duration::from_millis(200))
+            .with_max_times(CONFLICT_ATTEMPTS - 1)
+            .with_jitter();
+        let attempts = (move || work(env.clone()))
+            .retry(backoff)
+            .when(Error::is_conflict)
+            .notify(move |e, _| {
+                metrics::counter!(m::CONFLICT_RETRIES, "message" => name).increment(1);
+                tracing::debug!(error = %e, "transaction lost a race; trying again");
+            });
+        let spawned = self.shared.rt.spawn(attempts.instrument(span));
         let started = Instant::now();
         AtomicResponse::new(Box::pin(spawned.into_actor(self).map(
             move |joined, act, _ctx| {
@@ -175,64 +221,52 @@ impl Actor for UserActor {
     }
 }
 
-impl Handler<GrantDays> for UserActor {
-    type Result = AtomicResponse<Self, Result<Change>>;
-    fn handle(&mut self, msg: GrantDays, _: &mut Context<Self>) -> Self::Result {
-        self.transact("grant_days", move |env| async move {
-            if msg.days == 0 {
-                return Err(Error::invalid("days", "must be at least 1"));
+/// `impl Handler<$msg>`: one store transaction through [`UserActor::transact`].
+/// The body sees `env` (the transaction's environment) and `msg` (a clone of
+/// the message for each attempt).
+macro_rules! handle {
+    ($msg:ty => $ret:ty, $name:literal, |$env:ident, $m:ident| $body:expr) => {
+        impl Handler<$msg> for UserActor {
+            type Result = AtomicResponse<Self, Result<$ret>>;
+            #[allow(unused_variables)]
+            fn handle(&mut self, msg: $msg, _: &mut Context<Self>) -> Self::Result {
+                self.transact($name, move |$env| {
+                    let $m = msg.clone();
+                    async move { $body }
+                })
             }
-            env.store
-                .grant_days(&env.ctx(msg.by), env.user, msg.days)
-                .await
-        })
-    }
+        }
+    };
 }
 
-impl Handler<Revoke> for UserActor {
-    type Result = AtomicResponse<Self, Result<Change>>;
-    fn handle(&mut self, msg: Revoke, _: &mut Context<Self>) -> Self::Result {
-        self.transact("revoke", move |env| async move {
-            env.store.revoke(&env.ctx(msg.by), env.user).await
-        })
+handle!(GrantDays => Change, "grant_days", |env, msg| {
+    if msg.days == 0 {
+        return Err(Error::invalid("days", "must be at least 1"));
     }
-}
+    env.store.grant_days(&env.ctx(msg.by), env.user, msg.days).await
+});
 
-impl Handler<Reissue> for UserActor {
-    type Result = AtomicResponse<Self, Result<Change>>;
-    fn handle(&mut self, msg: Reissue, _: &mut Context<Self>) -> Self::Result {
-        self.transact("reissue", move |env| async move {
-            env.store.reissue(&env.ctx(msg.by), env.user).await
-        })
-    }
-}
+handle!(Revoke => Change, "revoke", |env, msg| {
+    env.store.revoke(&env.ctx(msg.by), env.user).await
+});
 
-impl Handler<RotateSubToken> for UserActor {
-    type Result = AtomicResponse<Self, Result<Change>>;
-    fn handle(&mut self, msg: RotateSubToken, _: &mut Context<Self>) -> Self::Result {
-        self.transact("rotate_sub_token", move |env| async move {
-            env.store.rotate_sub_token(&env.ctx(msg.by), env.user).await
-        })
-    }
-}
+handle!(Reissue => Change, "reissue", |env, msg| {
+    env.store.reissue(&env.ctx(msg.by), env.user).await
+});
 
-impl Handler<Expire> for UserActor {
-    type Result = AtomicResponse<Self, Result<Change>>;
-    fn handle(&mut self, msg: Expire, _: &mut Context<Self>) -> Self::Result {
-        self.transact("expire", move |env| async move {
-            let change = env
-                .store
-                .expire(&env.ctx(Principal::System), env.user)
-                .await?;
-            if change.applied {
-                metrics::counter!(m::EXPIRATIONS).increment(1);
-            } else {
-                tracing::debug!(due = %msg.due, "expiry skipped: renewed or already expired");
-            }
-            Ok(change)
-        })
+handle!(RotateSubToken => Change, "rotate_sub_token", |env, msg| {
+    env.store.rotate_sub_token(&env.ctx(msg.by), env.user).await
+});
+
+handle!(Expire => Change, "expire", |env, msg| {
+    let change = env.store.expire(&env.ctx(Principal::System), env.user).await?;
+    if change.applied {
+        metrics::counter!(m::EXPIRATIONS).increment(1);
+    } else {
+        tracing::debug!(due = %msg.due, "expiry skipped: renewed or already expired");
     }
-}
+    Ok(change)
+});
 
 impl Handler<StartTrial> for UserActor {
     type Result = AtomicResponse<Self, Result<Change>>;
@@ -246,113 +280,141 @@ impl Handler<StartTrial> for UserActor {
     }
 }
 
+impl UserActor {
+    /// Where a new order may reuse a pending one of the same purchase.
+    fn reuse_since(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let ttl = chrono::Duration::from_std(self.shared.settings.order_ttl).ok()?;
+        Some(now - ttl)
+    }
+}
+
 impl Handler<CreateOrder> for UserActor {
-    type Result = AtomicResponse<Self, Result<Order>>;
+    type Result = AtomicResponse<Self, Result<OpenedOrder>>;
     fn handle(&mut self, msg: CreateOrder, _: &mut Context<Self>) -> Self::Result {
         let priced = self.shared.plans.get(&msg.plan).cloned();
-        self.transact("create_order", move |env| async move {
-            let plan = priced.ok_or_else(|| Error::UnknownPlan(msg.plan.to_string()))?;
-            let amount = plan.price_for(msg.provider).ok_or_else(|| {
-                Error::invalid(
-                    "provider",
-                    format!("plan {} has no price for {}", plan.id, msg.provider),
-                )
-            })?;
-            let order = NewOrder {
-                id: OrderId::random(),
-                user: env.user,
-                plan: plan.id.clone(),
-                kind: OrderKind::Plan,
-                days: plan.days,
-                provider: msg.provider,
-                amount,
-            };
-            env.store.create_order(&env.ctx(msg.by), &order).await
+        let balance_currency = self.shared.settings.balance_currency.clone();
+        let reuse_since = self.reuse_since(self.shared.clock.now());
+        self.transact("create_order", move |env| {
+            let (msg, priced, balance_currency) =
+                (msg.clone(), priced.clone(), balance_currency.clone());
+            async move {
+                let plan = priced.ok_or_else(|| Error::UnknownPlan(msg.plan.to_string()))?;
+                let amount = plan.price_for(msg.provider).ok_or_else(|| {
+                    Error::invalid(
+                        "provider",
+                        format!("plan {} has no price for {}", plan.id, msg.provider),
+                    )
+                })?;
+                if msg.provider == Provider::Balance && amount.currency != balance_currency {
+                    return Err(Error::invalid(
+                        "provider",
+                        format!(
+                            "plan {} is priced in {}, the balance is held in {balance_currency}",
+                            plan.id, amount.currency
+                        ),
+                    ));
+                }
+                let order = NewOrder {
+                    id: OrderId::random(),
+                    user: env.user,
+                    plan: plan.id.clone(),
+                    kind: OrderKind::Plan,
+                    days: plan.days,
+                    provider: msg.provider,
+                    amount,
+                    idempotency_key: msg.idempotency_key.clone(),
+                    // A balance purchase is paid at once: only its key reuses it.
+                    reuse_since: reuse_since.filter(|_| msg.provider != Provider::Balance),
+                };
+                env.store.create_order(&env.ctx(msg.by), &order).await
+            }
         })
     }
 }
 
 impl Handler<CreateTopUp> for UserActor {
-    type Result = AtomicResponse<Self, Result<Order>>;
+    type Result = AtomicResponse<Self, Result<OpenedOrder>>;
     fn handle(&mut self, msg: CreateTopUp, _: &mut Context<Self>) -> Self::Result {
-        self.transact("create_topup", move |env| async move {
-            if msg.provider == Provider::Balance {
-                return Err(Error::invalid(
-                    "provider",
-                    "a top-up cannot be paid from the balance",
-                ));
+        let reuse_since = self.reuse_since(self.shared.clock.now());
+        self.transact("create_topup", move |env| {
+            let msg = msg.clone();
+            async move {
+                if msg.provider == Provider::Balance {
+                    return Err(Error::invalid(
+                        "provider",
+                        "a top-up cannot be paid from the balance",
+                    ));
+                }
+                if msg.amount.minor <= 0 {
+                    return Err(Error::invalid("amount", "must be positive"));
+                }
+                let order = NewOrder {
+                    id: OrderId::random(),
+                    user: env.user,
+                    kind: OrderKind::Topup,
+                    plan: PlanId::new(TOPUP_PLAN)?,
+                    days: 0,
+                    provider: msg.provider,
+                    amount: msg.amount,
+                    idempotency_key: msg.idempotency_key,
+                    reuse_since,
+                };
+                env.store.create_order(&env.ctx(msg.by), &order).await
             }
-            if msg.amount.minor <= 0 {
-                return Err(Error::invalid("amount", "must be positive"));
-            }
-            let order = NewOrder {
-                id: OrderId::random(),
-                user: env.user,
-                kind: OrderKind::Topup,
-                plan: PlanId::new(TOPUP_PLAN)?,
-                days: 0,
-                provider: msg.provider,
-                amount: msg.amount,
-            };
-            env.store.create_order(&env.ctx(msg.by), &order).await
         })
     }
 }
 
-impl Handler<ApplyPayment> for UserActor {
-    type Result = AtomicResponse<Self, Result<Change>>;
-    fn handle(&mut self, msg: ApplyPayment, _: &mut Context<Self>) -> Self::Result {
-        self.transact("apply_payment", move |env| async move {
-            env.store
-                .apply_payment(
-                    &env.ctx(Principal::User(env.user)),
-                    env.user,
-                    msg.order,
-                    &msg.provider_payment_id,
-                    msg.paid.as_ref(),
-                )
-                .await
-        })
-    }
-}
-
-impl Handler<RefundOrder> for UserActor {
-    type Result = AtomicResponse<Self, Result<Change>>;
-    fn handle(&mut self, msg: RefundOrder, _: &mut Context<Self>) -> Self::Result {
-        self.transact("refund_order", move |env| async move {
-            env.store
-                .refund_order(&env.ctx(msg.by), env.user, msg.order)
-                .await
-        })
-    }
-}
-
-impl Handler<AdjustBalance> for UserActor {
-    type Result = AtomicResponse<Self, Result<Change>>;
-    fn handle(&mut self, msg: AdjustBalance, _: &mut Context<Self>) -> Self::Result {
-        self.transact("adjust_balance", move |env| async move {
-            env.store
-                .adjust_balance(
-                    &env.ctx(msg.by),
-                    env.user,
-                    LedgerKind::Admin,
-                    &msg.amount,
-                    &msg.note,
-                )
-                .await
-        })
-    }
-}
-
-impl Handler<View> for UserActor {
-    type Result = AtomicResponse<Self, Result<Option<UserSnapshot>>>;
-    fn handle(&mut self, _: View, _: &mut Context<Self>) -> Self::Result {
-        self.transact(
-            "view",
-            move |env| async move { env.store.user(env.user).await },
+handle!(AttachInvoice => (), "attach_invoice", |env, msg| {
+    env.store
+        .attach_invoice(
+            &env.ctx(Principal::User(env.user)),
+            msg.order,
+            &msg.provider_invoice_id,
+            &msg.pay_url,
         )
-    }
-}
+        .await
+});
+
+handle!(ApplyPayment => Settled, "apply_payment", |env, msg| {
+    env.store
+        .apply_payment(&env.ctx(Principal::User(env.user)), env.user, msg.order, &msg.payment)
+        .await
+});
+
+handle!(StrayPayment => Settled, "stray_payment", |env, msg| {
+    env.store
+        .record_stray_payment(&env.ctx(Principal::User(env.user)), env.user, &msg.payment)
+        .await
+});
+
+handle!(PaymentReturned => Change, "payment_returned", |env, msg| {
+    env.store
+        .payment_returned(&env.ctx(Principal::System), env.user, msg.provider, &msg.provider_payment_id)
+        .await
+});
+
+handle!(CloseOrder => bool, "close_order", |env, msg| {
+    env.store.close_order(&env.ctx(Principal::System), msg.order, msg.status).await
+});
+
+handle!(FlagOrder => bool, "flag_order", |env, msg| {
+    env.store.flag_order(&env.ctx(Principal::System), msg.order, &msg.reason).await
+});
+
+handle!(RefundOrder => Refunded, "refund_order", |env, msg| {
+    env.store.refund_order(&env.ctx(msg.by), env.user, msg.order).await
+});
+
+handle!(AdjustBalance => Change, "adjust_balance", |env, msg| {
+    env.store
+        .adjust_balance(&env.ctx(msg.by), env.user, LedgerKind::Admin, &msg.amount, &msg.note)
+        .await
+});
+
+handle!(View => Option<UserSnapshot>, "view", |env, msg| {
+    env.store.user(env.user).await
+});
 
 impl Effects for (bool, UserSnapshot) {
     fn ops(&self) -> &[ProvisioningOp] {
@@ -360,40 +422,20 @@ impl Effects for (bool, UserSnapshot) {
     }
 }
 
-impl Handler<Touch> for UserActor {
-    type Result = AtomicResponse<Self, Result<(bool, UserSnapshot)>>;
-    fn handle(&mut self, msg: Touch, _: &mut Context<Self>) -> Self::Result {
-        self.transact("touch", move |env| async move {
-            env.store
-                .touch_user(&env.ctx(Principal::User(env.user)), env.user, &msg.profile)
-                .await
-        })
-    }
-}
+handle!(Touch => (bool, UserSnapshot), "touch", |env, msg| {
+    env.store
+        .touch_user(&env.ctx(Principal::User(env.user)), env.user, &msg.profile)
+        .await
+});
 
-impl Handler<SetLanguage> for UserActor {
-    type Result = AtomicResponse<Self, Result<Change>>;
-    fn handle(&mut self, msg: SetLanguage, _: &mut Context<Self>) -> Self::Result {
-        self.transact("set_language", move |env| async move {
-            env.store
-                .set_language(&env.ctx(Principal::User(env.user)), env.user, &msg.language)
-                .await
-        })
-    }
-}
+handle!(SetLanguage => Change, "set_language", |env, msg| {
+    env.store
+        .set_language(&env.ctx(Principal::User(env.user)), env.user, &msg.language)
+        .await
+});
 
-impl Handler<Remind> for UserActor {
-    type Result = AtomicResponse<Self, Result<Change>>;
-    fn handle(&mut self, msg: Remind, _: &mut Context<Self>) -> Self::Result {
-        self.transact("remind", move |env| async move {
-            env.store
-                .remind(
-                    &env.ctx(Principal::System),
-                    env.user,
-                    msg.kind,
-                    msg.expires_at,
-                )
-                .await
-        })
-    }
-}
+handle!(Remind => Change, "remind", |env, msg| {
+    env.store
+        .remind(&env.ctx(Principal::System), env.user, msg.kind, msg.expires_at)
+        .await
+});

@@ -17,6 +17,10 @@ pub enum ApiError {
     NotFound(String),
     #[error("too many requests, slow down")]
     RateLimited,
+    /// Stored, but not finished yet: deliver it again (the service also
+    /// finishes it by itself).
+    #[error("accepted but not processed yet; deliver it again later")]
+    RetryLater(#[source] CoreError),
     #[error(transparent)]
     Core(#[from] CoreError),
 }
@@ -29,6 +33,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::NotFound(_) => "not_found",
             ApiError::RateLimited => "rate_limited",
+            ApiError::RetryLater(_) => "retry_later",
             ApiError::Core(e) => match e {
                 CoreError::InvalidInput { .. } => "invalid_input",
                 CoreError::NoSubscription(_) => "no_subscription",
@@ -64,6 +69,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RetryLater(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Core(e) => match e {
                 CoreError::InvalidInput { .. } | CoreError::UnknownPlan(_) => {
                     StatusCode::BAD_REQUEST
@@ -100,7 +106,8 @@ impl ResponseError for ApiError {
             match self {
                 ApiError::Core(
                     CoreError::Busy(_) | CoreError::RestartLimit(_) | CoreError::ShuttingDown,
-                ) => self.to_string(),
+                )
+                | ApiError::RetryLater(_) => self.to_string(),
                 _ => "temporarily unavailable, try again".to_owned(),
             }
         } else {
@@ -111,7 +118,9 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized => {
                 resp.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
             }
-            ApiError::Core(CoreError::Busy(_)) | ApiError::RateLimited => {
+            ApiError::Core(CoreError::Busy(_))
+            | ApiError::RateLimited
+            | ApiError::RetryLater(_) => {
                 resp.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
             }
             _ => {}

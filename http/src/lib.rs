@@ -17,7 +17,7 @@ mod webhooks;
 pub use error::ApiError;
 pub use ops::{OpsState, configure_ops};
 pub use public::{PublicState, configure_public};
-pub use rate_limit::IpRateLimit;
+pub use rate_limit::{IpRateLimit, TrustedProxies};
 pub use subvisor_actors::payments::PaymentClients;
 pub use telegram::{MAX_UPDATE_BODY, TelegramWebhook};
 pub use views::{LinkBook, NodeView, NodesView, UserView};

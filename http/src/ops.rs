@@ -14,7 +14,7 @@ use subvisor_actors::domain::{Principal, UserId};
 use subvisor_actors::messages::AdjustBalance;
 use subvisor_actors::messages::{GrantDays, Reissue, Revoke, RotateSubToken};
 use subvisor_actors::metrics as m;
-use subvisor_actors::payments::{PaymentClients, Purchase};
+use subvisor_actors::payments::{Intake, PaymentClients, PaymentReconciler, Purchase};
 use subvisor_actors::provisioning::{ReconcileRequest, ReconcilerHandle, SandboxNode};
 use subvisor_actors::store::{Change, UserSnapshot};
 
@@ -33,6 +33,8 @@ pub struct OpsState {
     pub links: LinkBook,
     pub reconciler: ReconcilerHandle,
     pub payments: PaymentClients,
+    pub intake: Intake,
+    pub payment_reconciler: PaymentReconciler,
 }
 
 impl OpsState {
@@ -83,6 +85,7 @@ pub fn configure_ops(state: OpsState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route("/users/{id}/balance", web::post().to(adjust_balance))
                     .route("/orders/{id}", web::get().to(order))
                     .route("/orders/{id}/refund", web::post().to(refund))
+                    .route("/payments/reconcile", web::post().to(reconcile_payments))
                     .route("/reconcile", web::post().to(reconcile)),
             )
             .default_service(web::to(not_found));
@@ -109,6 +112,8 @@ async fn render_metrics(state: web::Data<OpsState>) -> HttpResponse {
                 .set(depth.provisioning as f64);
             metrics::gauge!(m::OUTBOX_DEPTH, "outbox" => "notifications")
                 .set(depth.notifications as f64);
+            metrics::gauge!(m::OUTBOX_DEPTH, "outbox" => "alerts").set(depth.alerts as f64);
+            metrics::gauge!(m::PAYMENT_EVENTS_UNFINISHED).set(depth.payment_events as f64);
         }
         Err(e) => tracing::warn!(error = %e, "could not read outbox depth for /metrics"),
     }
@@ -262,10 +267,25 @@ struct OrderBody {
 /// Stars answer with the payment URL, `balance` pays a plan from the balance at once.
 async fn create_order(
     state: web::Data<OpsState>,
+    req: actix_web::HttpRequest,
     path: web::Path<String>,
     body: web::Json<OrderBody>,
 ) -> Result<HttpResponse, ApiError> {
     let user = parse_user(&path)?;
+    let idempotency_key = match req.headers().get("idempotency-key") {
+        Some(v) => {
+            let key = v
+                .to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|k| !k.is_empty() && k.len() <= 128)
+                .ok_or_else(|| {
+                    ApiError::BadRequest("Idempotency-Key must be 1-128 visible characters".into())
+                })?;
+            Some(format!("ops:{key}"))
+        }
+        None => None,
+    };
     let provider: Provider = body
         .provider
         .parse()
@@ -299,12 +319,14 @@ async fn create_order(
             provider,
             Principal::Ops,
             true,
+            idempotency_key,
         )
         .await?;
-    if let Some(change) = &checkout.paid {
-        let view = state.user_view(&change.snapshot);
-        return Ok(HttpResponse::Ok()
-            .json(json!({ "order_id": checkout.order.id, "status": "paid", "user": view })));
+    if let Some(snapshot) = &checkout.paid {
+        let view = state.user_view(snapshot);
+        return Ok(HttpResponse::Ok().json(json!({
+            "order_id": checkout.order.id, "status": "paid", "reused": checkout.reused, "user": view,
+        })));
     }
     let order = checkout.order;
     Ok(HttpResponse::Ok().json(json!({
@@ -313,6 +335,7 @@ async fn create_order(
         "status": order.status,
         "amount": order.amount,
         "payment_url": checkout.pay_url,
+        "reused": checkout.reused,
     })))
 }
 
@@ -335,18 +358,20 @@ fn parse_order(raw: &str) -> Result<OrderId, ApiError> {
         .map_err(|_| ApiError::BadRequest(format!("{raw:?} is not an order id")))
 }
 
-/// `GET /ops/orders/{id}`: the order and every provider callback about it.
+/// `GET /ops/orders/{id}`: the order, every payment event about it (callbacks,
+/// Telegram updates, reconciler findings, with their outcomes) and every
+/// payment settled against it.
 async fn order(
     state: web::Data<OpsState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let order = find_order(&state, &path).await?;
-    let events = state
-        .registry
-        .store()
-        .webhook_events_for_order(order.id)
-        .await?;
-    Ok(HttpResponse::Ok().json(json!({ "order": order, "webhook_events": events })))
+    let store = state.registry.store();
+    let events = store.webhook_events_for_order(order.id).await?;
+    let payments = store.payments_of_order(order.id).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "order": order, "webhook_events": events, "payments": payments,
+    })))
 }
 
 /// `POST /ops/orders/{id}/refund`: Stars go back through Telegram first; then
@@ -357,11 +382,32 @@ async fn refund(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let order = find_order(&state, &path).await?;
-    let change = state
-        .payments
-        .refund(&state.registry, &order, Principal::Ops)
-        .await?;
-    Ok(state.view(&change))
+    let receipt = state.intake.refund_order(&order, Principal::Ops).await?;
+    let user = receipt.snapshot.as_ref().map(|s| state.user_view(s));
+    Ok(HttpResponse::Ok().json(json!({ "outcome": receipt.outcome, "user": user })))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaymentsReconcileBody {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// `POST /ops/payments/reconcile` with an optional body `{"dry_run": true}`:
+/// asks every provider about our unpaid orders now and applies what it finds.
+async fn reconcile_payments(
+    state: web::Data<OpsState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let body: PaymentsReconcileBody = if body.iter().all(u8::is_ascii_whitespace) {
+        PaymentsReconcileBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
+    };
+    let report = state.payment_reconciler.pass(body.dry_run).await?;
+    Ok(HttpResponse::Ok().json(report))
 }
 
 #[derive(Debug, Deserialize)]

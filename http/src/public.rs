@@ -10,9 +10,11 @@ use subvisor_actors::Registry;
 
 use actix_web::middleware::from_fn;
 
+use subvisor_actors::payments::Intake;
+
 use crate::error::ApiError;
 use crate::ops::{healthz, not_found};
-use crate::rate_limit::{IpRateLimit, limit_per_ip};
+use crate::rate_limit::{IpRateLimit, TrustedProxies, limit_per_ip};
 use crate::telegram::{self, MAX_UPDATE_BODY, TelegramWebhook};
 use crate::views::LinkBook;
 use crate::webhooks::{self, MAX_WEBHOOK_BODY, WebhookSecrets};
@@ -25,8 +27,13 @@ pub struct PublicState {
     /// Profile name shown in clients.
     pub title: String,
     pub update_interval_hours: u32,
+    /// Per client: every `/sub` request, and payment callbacks that fail verification.
     pub rate_limit: IpRateLimit,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` are believed.
+    pub trusted_proxies: TrustedProxies,
     pub webhooks: WebhookSecrets,
+    /// Where verified payment events go.
+    pub intake: Intake,
     /// Webhook mode of the bot; `None`: `/telegram/webhook` answers 404.
     pub telegram: Option<TelegramWebhook>,
 }
@@ -34,6 +41,7 @@ pub struct PublicState {
 pub fn configure_public(state: PublicState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::new(state.rate_limit.clone()))
+            .app_data(web::Data::new(state.trusted_proxies.clone()))
             .app_data(web::Data::new(state.telegram.clone()))
             .app_data(web::Data::new(state))
             .app_data(web::PayloadConfig::default().limit(64 * 1024))
@@ -43,9 +51,10 @@ pub fn configure_public(state: PublicState) -> impl FnOnce(&mut web::ServiceConf
                     .wrap(from_fn(limit_per_ip))
                     .route("/{token}", web::get().to(subscription)),
             )
+            // Not per-IP limited: a provider's verified callbacks are never
+            // refused; only failed verifications count (in the handlers).
             .service(
                 web::scope("/pay")
-                    .wrap(from_fn(limit_per_ip))
                     .app_data(web::PayloadConfig::default().limit(MAX_WEBHOOK_BODY))
                     .route("/cryptobot", web::post().to(webhooks::cryptobot))
                     .route("/nowpayments", web::post().to(webhooks::nowpayments)),

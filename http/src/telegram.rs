@@ -1,11 +1,15 @@
 //! `POST /telegram/webhook`: updates from Telegram in webhook mode. The
 //! `X-Telegram-Bot-Api-Secret-Token` header is compared in constant time
-//! before the body is looked at (401 otherwise); the raw update is handed to
-//! the bot through a bounded channel (full → 429, and Telegram redelivers).
+//! before the body is looked at (401 otherwise). An update that carries a
+//! payment (`successful_payment`, `refunded_payment`) is stored by the payment
+//! intake before the answer (503 if that fails: Telegram redelivers), so a
+//! crash after the 200 cannot lose it. The raw update is then handed to the
+//! bot through a bounded channel (full → 429, and Telegram redelivers).
 //! No per-IP limit here: every update comes from Telegram's few addresses.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use subtle::ConstantTimeEq;
+use subvisor_actors::payments::{Intake, stars};
 use tokio::sync::mpsc;
 
 use crate::error::ApiError;
@@ -19,6 +23,8 @@ const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 pub struct TelegramWebhook {
     pub secret: String,
     pub updates: mpsc::Sender<web::Bytes>,
+    /// Stores payment-bearing updates before they are acknowledged.
+    pub intake: Intake,
 }
 
 pub(crate) async fn webhook(
@@ -37,6 +43,15 @@ pub(crate) async fn webhook(
     if !bool::from(given.ct_eq(hook.secret.as_bytes())) {
         metrics::counter!("subvisor_telegram_webhook_rejected_total").increment(1);
         return Err(ApiError::Unauthorized);
+    }
+    if let Ok(update) = serde_json::from_slice::<serde_json::Value>(&body)
+        && let Some(event) = stars::event_from_update(&update)
+    {
+        // Money: stored before Telegram hears "200" and forgets the update.
+        hook.intake
+            .record(&event, &String::from_utf8_lossy(&body))
+            .await
+            .map_err(ApiError::RetryLater)?;
     }
     match hook.updates.try_send(body) {
         Ok(()) => Ok(HttpResponse::Ok().finish()),

@@ -1,27 +1,29 @@
 //! Payment provider callbacks: `POST /pay/cryptobot` and `POST /pay/nowpayments`.
 //!
 //! Order of work, every time: bounded raw body → signature over the raw body
-//! (401 and a counter, nothing stored, when it is missing or wrong) → parse
-//! (400 when malformed) → store the event once by (provider, event id)
-//! (a duplicate answers 200 and does nothing) → route to the order's user
-//! actor. The amount and currency are compared with our order row, never
-//! trusted from the body. If processing fails the event is forgotten and 503
-//! asks the provider to deliver it again.
+//! (401 and a counter, nothing stored, when it is missing or wrong; past the
+//! client's budget of failures, 429) → parse into a provider-neutral
+//! [`PaymentEvent`] (400 when malformed) → the core's
+//! [`Intake`](subvisor_actors::payments::Intake): stored before anything else,
+//! applied through the order's user actor, finished with its outcome. A
+//! duplicate answers 200 and does nothing. If processing keeps failing after
+//! the intake's own retries, 503 asks the provider to deliver it again — the
+//! event stays stored, and the service finishes it by itself anyway.
+//!
+//! Verified callbacks are never rate-limited: only requests that fail
+//! verification count against the client's budget.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use subvisor_actors::Error as CoreError;
-use subvisor_actors::domain::{Currency, Money, OrderId, OrderStatus, Principal};
-use subvisor_actors::messages::{ApplyPayment, RefundOrder};
-use subvisor_actors::store::{WebhookEvent, WriteCtx};
+use subvisor_actors::domain::{Currency, Money, OrderId};
+use subvisor_actors::payments::events;
+use subvisor_actors::payments::{Intake, PaymentEvent};
 
 use crate::error::ApiError;
 use crate::public::PublicState;
+use crate::rate_limit::client_ip;
 use crate::signature::{verify_cryptobot, verify_nowpayments};
-
-/// A stored callback still `received` after this long was interrupted.
-const STALE_RECEIVED: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 
 /// Largest callback body accepted.
 pub const MAX_WEBHOOK_BODY: usize = 64 * 1024;
@@ -47,35 +49,25 @@ impl std::fmt::Debug for WebhookSecrets {
     }
 }
 
-/// What a callback asks us to do.
-#[derive(Debug)]
-enum Action {
-    Apply {
-        provider_payment_id: String,
-        paid: Money,
-    },
-    /// Partially paid: flag the order and tell ops; no grant.
-    Flag(&'static str),
-    Close(OrderStatus),
-    Refund,
-    /// Informational (waiting, confirming…): stored only.
-    Record,
-    /// A status we do not know: logged as an error, nothing granted.
-    Unknown(String),
-}
-
-struct Parsed {
-    event_id: String,
-    order: Option<OrderId>,
-    action: Action,
-}
-
 fn outcome_metric(provider: &'static str, outcome: &str) {
-    metrics::counter!("subvisor_payments_total", "provider" => provider, "outcome" => outcome.to_owned()).increment(1);
+    metrics::counter!(subvisor_actors::metrics::PAYMENTS, "provider" => provider, "outcome" => outcome.to_owned()).increment(1);
 }
 
 fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A callback that failed verification: 401, or 429 once this client has
+/// spent its budget of failures.
+fn refused(state: &PublicState, req: &HttpRequest, provider: &'static str) -> ApiError {
+    outcome_metric(provider, "bad_signature");
+    match client_ip(req, &state.trusted_proxies) {
+        Some(ip) if !state.rate_limit.check(ip) => {
+            metrics::counter!("subvisor_public_rate_limited_total").increment(1);
+            ApiError::RateLimited
+        }
+        _ => ApiError::Unauthorized,
+    }
 }
 
 pub(crate) async fn cryptobot(
@@ -88,12 +80,11 @@ pub(crate) async fn cryptobot(
     };
     let signature = header(&req, "crypto-pay-api-signature").unwrap_or("");
     if !verify_cryptobot(&token, &body, signature) {
-        outcome_metric("cryptobot", "bad_signature");
-        return Err(ApiError::Unauthorized);
+        return Err(refused(&state, &req, "cryptobot"));
     }
-    let parsed = parse_cryptobot(&body, decimals)
+    let event = parse_cryptobot(&body, decimals)
         .inspect_err(|_| outcome_metric("cryptobot", "malformed"))?;
-    handle(&state, "cryptobot", parsed, &body).await
+    take_in(&state.intake, event, &body).await
 }
 
 pub(crate) async fn nowpayments(
@@ -106,12 +97,11 @@ pub(crate) async fn nowpayments(
     };
     let signature = header(&req, "x-nowpayments-sig").unwrap_or("");
     if !verify_nowpayments(&secret, &body, signature) {
-        outcome_metric("nowpayments", "bad_signature");
-        return Err(ApiError::Unauthorized);
+        return Err(refused(&state, &req, "nowpayments"));
     }
-    let parsed = parse_nowpayments(&body, decimals)
+    let event = parse_nowpayments(&body, decimals)
         .inspect_err(|_| outcome_metric("nowpayments", "malformed"))?;
-    handle(&state, "nowpayments", parsed, &body).await
+    take_in(&state.intake, event, &body).await
 }
 
 fn malformed(what: impl std::fmt::Display) -> ApiError {
@@ -120,7 +110,7 @@ fn malformed(what: impl std::fmt::Display) -> ApiError {
 
 /// Crypto Pay update: `{"update_id", "update_type": "invoice_paid", "payload": {invoice_id, status,
 /// currency_type, asset | fiat, amount, payload: "<order id>", …}}`.
-fn parse_cryptobot(body: &[u8], decimals: u32) -> Result<Parsed, ApiError> {
+fn parse_cryptobot(body: &[u8], decimals: u32) -> Result<PaymentEvent, ApiError> {
     #[derive(Deserialize)]
     struct Update {
         update_id: i64,
@@ -143,7 +133,7 @@ fn parse_cryptobot(body: &[u8], decimals: u32) -> Result<Parsed, ApiError> {
         .payload
         .as_deref()
         .and_then(|p| p.parse::<OrderId>().ok());
-    let action = if update.update_type == "invoice_paid" && inv.status == "paid" {
+    if update.update_type == "invoice_paid" && inv.status == "paid" {
         let code = match inv.currency_type.as_deref() {
             Some("fiat") => inv.fiat,
             _ => inv.asset,
@@ -152,23 +142,19 @@ fn parse_cryptobot(body: &[u8], decimals: u32) -> Result<Parsed, ApiError> {
         let currency = Currency::new(code.to_ascii_uppercase()).map_err(malformed)?;
         let paid = Money::parse_decimal(&inv.amount, decimals, currency)
             .ok_or_else(|| malformed(format!("amount {:?}", inv.amount)))?;
-        Action::Apply {
-            provider_payment_id: format!("cryptobot:{}", inv.invoice_id),
-            paid,
-        }
+        Ok(events::cryptobot_paid(inv.invoice_id, order, paid))
     } else {
-        Action::Record
-    };
-    Ok(Parsed {
-        event_id: update.update_id.to_string(),
-        order,
-        action,
-    })
+        Ok(events::cryptobot_other(
+            update.update_id,
+            order,
+            &update.update_type,
+        ))
+    }
 }
 
 /// NOWPayments IPN: `{payment_id, payment_status, order_id, price_amount, price_currency, …}`.
 /// Statuses arrive duplicated and out of order; each (payment, status) is one event.
-fn parse_nowpayments(body: &[u8], decimals: u32) -> Result<Parsed, ApiError> {
+fn parse_nowpayments(body: &[u8], decimals: u32) -> Result<PaymentEvent, ApiError> {
     let v: Value = serde_json::from_slice(body).map_err(malformed)?;
     let payment_id = match &v["payment_id"] {
         Value::Number(n) => n.to_string(),
@@ -181,171 +167,43 @@ fn parse_nowpayments(body: &[u8], decimals: u32) -> Result<Parsed, ApiError> {
     let order = v["order_id"]
         .as_str()
         .and_then(|o| o.parse::<OrderId>().ok());
-    let action = match status {
-        "finished" => {
-            let amount = match &v["price_amount"] {
-                Value::Number(n) => n.to_string(),
-                Value::String(s) => s.clone(),
-                _ => return Err(malformed("no price_amount")),
-            };
-            let code = v["price_currency"]
-                .as_str()
-                .ok_or_else(|| malformed("no price_currency"))?;
-            let currency = Currency::new(code.to_ascii_uppercase()).map_err(malformed)?;
-            let paid = Money::parse_decimal(&amount, decimals, currency)
-                .ok_or_else(|| malformed(format!("price_amount {amount}")))?;
-            Action::Apply {
-                provider_payment_id: format!("nowpayments:{payment_id}"),
-                paid,
-            }
-        }
-        "partially_paid" => Action::Flag("partially_paid"),
-        "failed" => Action::Close(OrderStatus::Failed),
-        "expired" => Action::Close(OrderStatus::Expired),
-        "refunded" => Action::Refund,
-        "waiting" | "confirming" | "confirmed" | "sending" => Action::Record,
-        other => Action::Unknown(other.to_owned()),
+    let price = if status == "finished" {
+        let amount = match &v["price_amount"] {
+            Value::Number(n) => n.to_string(),
+            Value::String(s) => s.clone(),
+            _ => return Err(malformed("no price_amount")),
+        };
+        let code = v["price_currency"]
+            .as_str()
+            .ok_or_else(|| malformed("no price_currency"))?;
+        let currency = Currency::new(code.to_ascii_uppercase()).map_err(malformed)?;
+        Some(
+            Money::parse_decimal(&amount, decimals, currency)
+                .ok_or_else(|| malformed(format!("price_amount {amount}")))?,
+        )
+    } else {
+        None
     };
-    Ok(Parsed {
-        event_id: format!("{payment_id}:{status}"),
-        order,
-        action,
-    })
+    events::nowpayments_status(&payment_id, status, order, price)
+        .ok_or_else(|| malformed("finished without a price"))
 }
 
-async fn handle(
-    state: &PublicState,
-    provider: &'static str,
-    parsed: Parsed,
+/// Hands a verified, parsed event to the intake and maps its answer.
+async fn take_in(
+    intake: &Intake,
+    event: PaymentEvent,
     body: &[u8],
 ) -> Result<HttpResponse, ApiError> {
-    let store = state.registry.store();
-    let now = state.registry.clock().now();
-    let event = WebhookEvent {
-        provider: provider.to_owned(),
-        event_id: parsed.event_id.clone(),
-        order: parsed.order,
-        received_at: now,
-        outcome: "received".into(),
-        payload: String::from_utf8_lossy(body).into_owned(),
-    };
-    if !store.record_webhook_event(&event).await? {
-        // Seen before. If it never got past "received" (the process died
-        // between storing and applying it), process it again: every action
-        // below is idempotent or guarded. A fresh "received" is a concurrent
-        // delivery still being processed.
-        let stale = store
-            .webhook_event(provider, &parsed.event_id)
-            .await?
-            .is_some_and(|e| e.outcome == "received" && now - e.received_at > STALE_RECEIVED);
-        if !stale {
-            outcome_metric(provider, "duplicate");
-            return Ok(HttpResponse::Ok().json(json!({ "ok": true, "duplicate": true })));
+    let raw = String::from_utf8_lossy(body);
+    let receipt = intake.receive(event, &raw).await.map_err(|e| {
+        if e.is_transient() {
+            ApiError::RetryLater(e)
+        } else {
+            ApiError::Core(e)
         }
-        tracing::warn!(provider, event = %parsed.event_id, "re-processing a callback left unprocessed");
+    })?;
+    if receipt.duplicate {
+        return Ok(HttpResponse::Ok().json(json!({ "ok": true, "duplicate": true })));
     }
-    let order = match parsed.order {
-        Some(id) => store.order(id).await?,
-        None => None,
-    };
-    let Some(order) = order else {
-        tracing::warn!(provider, event = %parsed.event_id, "callback for an unknown order; recorded for ops");
-        store
-            .set_webhook_outcome(provider, &parsed.event_id, "unknown_order")
-            .await?;
-        outcome_metric(provider, "unknown_order");
-        return Ok(HttpResponse::Ok().json(json!({ "ok": true, "outcome": "unknown_order" })));
-    };
-    let ctx_nodes = state.registry.provisioner().node_names().to_vec();
-    let ctx = WriteCtx {
-        now,
-        by: Principal::User(order.user),
-        nodes: &ctx_nodes,
-    };
-    let result: Result<&str, CoreError> = match parsed.action {
-        Action::Apply {
-            provider_payment_id,
-            paid,
-        } => state
-            .registry
-            .send(
-                order.user,
-                ApplyPayment {
-                    order: order.id,
-                    provider_payment_id,
-                    paid: Some(paid),
-                },
-            )
-            .await
-            .map(|c| {
-                if c.applied {
-                    "applied"
-                } else {
-                    "already_applied"
-                }
-            }),
-        Action::Flag(reason) => store
-            .flag_order(&ctx, order.id, reason)
-            .await
-            .map(|()| reason),
-        Action::Close(status) => store
-            .close_order(&ctx, order.id, status)
-            .await
-            .map(|closed| if closed { "closed" } else { "not_pending" }),
-        Action::Refund => state
-            .registry
-            .send(
-                order.user,
-                RefundOrder {
-                    order: order.id,
-                    by: Principal::System,
-                },
-            )
-            .await
-            .map(|c| if c.applied { "refunded" } else { "not_paid" }),
-        Action::Record => Ok("recorded"),
-        Action::Unknown(status) => {
-            tracing::error!(provider, %status, order = %order.id, "unknown payment status: nothing granted");
-            Ok("unknown_status")
-        }
-    };
-    match result {
-        Ok(outcome) => {
-            store
-                .set_webhook_outcome(provider, &parsed.event_id, outcome)
-                .await?;
-            outcome_metric(provider, outcome);
-            Ok(HttpResponse::Ok().json(json!({ "ok": true, "outcome": outcome })))
-        }
-        // Final answers: stored, 200 so the provider stops; ops see the outcome.
-        Err(
-            e @ (CoreError::AmountMismatch { .. }
-            | CoreError::OrderNotPayable { .. }
-            | CoreError::DuplicateProviderPayment(_)
-            | CoreError::OrderOfAnotherUser { .. }),
-        ) => {
-            let outcome = match e {
-                CoreError::AmountMismatch { .. } => "amount_mismatch",
-                CoreError::OrderNotPayable { .. } => "order_not_payable",
-                CoreError::DuplicateProviderPayment(_) => "duplicate_provider_payment",
-                _ => "order_of_another_user",
-            };
-            tracing::warn!(provider, order = %order.id, error = %e, "payment not applied");
-            store
-                .set_webhook_outcome(provider, &parsed.event_id, outcome)
-                .await?;
-            outcome_metric(provider, outcome);
-            Ok(HttpResponse::Ok().json(json!({ "ok": true, "outcome": outcome })))
-        }
-        // Transient (busy, store down…): forget the event so the retry is processed.
-        Err(e) => {
-            tracing::warn!(provider, order = %order.id, error = %e, "callback processing failed; asking for a retry");
-            store
-                .forget_webhook_event(provider, &parsed.event_id)
-                .await
-                .ok();
-            outcome_metric(provider, "retry");
-            Err(ApiError::Core(e))
-        }
-    }
+    Ok(HttpResponse::Ok().json(json!({ "ok": true, "outcome": receipt.outcome })))
 }

@@ -245,6 +245,10 @@ notify-partially-paid = ⚠️ We received only part of your payment, so the ord
 notify-topup = 💰 Your balance was topped up by <b>{ $amount }</b>. Balance: <b>{ $balance }</b>.
 notify-referral-bonus = 🎁 A friend you invited made a purchase — <b>{ $amount }</b> has been added to your balance. Thank you!
 notify-payment-flagged = ⚠️ We received your payment, but the amount doesn't match the order. Support will check it and get back to you — please don't pay again.
+notify-payment-credited = 💰 We received a payment of <b>{ $amount }</b> that your order did not need, so it was added to your balance (now <b>{ $balance }</b>). You can spend it on your next purchase.
+notify-payment-credited-underpaid = 💰 We received <b>{ $amount }</b> — less than the price of your order, so the order was not completed. The money was added to your balance (now <b>{ $balance }</b>).
+notify-payment-returned = ↩️ You paid twice for the same order — the extra payment of <b>{ $amount }</b> has been sent back to you.
+payment-delayed = ✅ Your payment is received and safe. Activation is taking a little longer than usual — you'll get a message as soon as it's done.
 
 ## Admin
 
@@ -299,3 +303,11 @@ admin-usage-revoke = Usage: <code>/revoke &lt;user id&gt;</code>
 admin-usage-user = Usage: <code>/user &lt;user id&gt;</code>
 admin-user-not-found = User <code>{ $user }</code> not found.
 admin-cancelled = Cancelled.
+
+## Admin alerts (the alerts outbox)
+
+alert-payment-credited = 💰 <b>Unexpected payment credited</b>: user <code>{ $user }</code>, { $amount } ({ $reason }), order <code>{ $order }</code>.
+alert-payment-returned = ↩️ <b>Payment sent back</b>: user <code>{ $user }</code>, { $amount } ({ $reason }), charge <code>{ $charge }</code>.
+alert-payment-flagged = ⚠️ <b>Payment needs a look</b>: order <code>{ $order }</code>, user <code>{ $user }</code>: { $flag }.
+alert-unknown-order = ⚠️ <b>Money for an unknown order</b>: { $provider } <code>{ $payment }</code>, { $amount }.
+alert-refund-shortfall = ⚠️ <b>Refund could not take everything back</b>: user <code>{ $user }</code>, order <code>{ $order }</code> ({ $what }), short by { $shortfall }.

@@ -256,6 +256,10 @@ notify-partially-paid = ⚠️ Мы получили только часть о�
 notify-topup = 💰 Баланс пополнен на <b>{ $amount }</b>. Текущий баланс: <b>{ $balance }</b>.
 notify-referral-bonus = 🎁 Приглашённый вами друг сделал покупку — на ваш баланс зачислено <b>{ $amount }</b>. Спасибо!
 notify-payment-flagged = ⚠️ Мы получили вашу оплату, но сумма не совпадает с заказом. Поддержка проверит платёж и свяжется с вами — пожалуйста, не оплачивайте повторно.
+notify-payment-credited = 💰 Мы получили платёж <b>{ $amount }</b>, который не понадобился для заказа, поэтому он зачислен на ваш баланс (теперь <b>{ $balance }</b>). Его можно потратить на следующую покупку.
+notify-payment-credited-underpaid = 💰 Мы получили <b>{ $amount }</b> — меньше цены заказа, поэтому заказ не выполнен. Деньги зачислены на ваш баланс (теперь <b>{ $balance }</b>).
+notify-payment-returned = ↩️ Вы оплатили один и тот же заказ дважды — лишний платёж <b>{ $amount }</b> возвращён вам.
+payment-delayed = ✅ Оплата получена и сохранена. Активация занимает чуть больше времени, чем обычно, — мы напишем, как только всё будет готово.
 
 ## Admin
 
@@ -311,3 +315,11 @@ admin-usage-revoke = Использование: <code>/revoke &lt;id польз
 admin-usage-user = Использование: <code>/user &lt;id пользователя&gt;</code>
 admin-user-not-found = Пользователь <code>{ $user }</code> не найден.
 admin-cancelled = Отменено.
+
+## Admin alerts (the alerts outbox)
+
+alert-payment-credited = 💰 <b>Неожиданный платёж зачислен на баланс</b>: пользователь <code>{ $user }</code>, { $amount } ({ $reason }), заказ <code>{ $order }</code>.
+alert-payment-returned = ↩️ <b>Платёж возвращён</b>: пользователь <code>{ $user }</code>, { $amount } ({ $reason }), платёж <code>{ $charge }</code>.
+alert-payment-flagged = ⚠️ <b>Платёж требует проверки</b>: заказ <code>{ $order }</code>, пользователь <code>{ $user }</code>: { $flag }.
+alert-unknown-order = ⚠️ <b>Деньги за неизвестный заказ</b>: { $provider } <code>{ $payment }</code>, { $amount }.
+alert-refund-shortfall = ⚠️ <b>Возврат удался не полностью</b>: пользователь <code>{ $user }</code>, заказ <code>{ $order }</code> ({ $what }), не хватило { $shortfall }.

@@ -286,7 +286,7 @@ pub async fn callback(ctx: &Arc<BotContext>, from: &User, target: Target, action
                 show(ctx, target, Screen::text(tr(lang, "button-expired"))).await;
                 return;
             };
-            match ctx.payments.refund(&ctx.registry, &o, by).await {
+            match ctx.intake.refund_order(&o, by).await {
                 Ok(_) => {
                     ctx.notifier.notify_one();
                     let text = t!(lang, "admin-refunded", order = order.to_string());

@@ -60,10 +60,13 @@ pub enum Callback {
     Plan {
         plan: String,
     },
-    /// Pay for `plan` through `provider`.
+    /// Pay for `plan` through `provider`. `key` is drawn when the button is
+    /// drawn: pressing it twice is one purchase (an idempotency key); buttons
+    /// from before keys existed have none.
     Pay {
         plan: String,
         provider: Provider,
+        key: Option<u32>,
     },
     MySub,
     /// Show the links and the QR code again.
@@ -124,9 +127,16 @@ impl Callback {
         let mut fields: Vec<String> = Vec::with_capacity(2);
         match self {
             Callback::Plan { plan } => fields.push(check_plan(plan)?.to_owned()),
-            Callback::Pay { plan, provider } => {
+            Callback::Pay {
+                plan,
+                provider,
+                key,
+            } => {
                 fields.push(check_plan(plan)?.to_owned());
                 fields.push(provider_code(*provider).to_string());
+                if let Some(key) = key {
+                    fields.push(format!("{key:x}"));
+                }
             }
             Callback::TopUpPay {
                 amount_minor,
@@ -236,10 +246,19 @@ impl Callback {
                 plan: check_plan(one()?)?.to_owned(),
             }),
             "pay" => {
-                let (plan, provider) = two()?;
+                let (plan, provider, key) = match fields {
+                    [plan, provider] => (*plan, *provider, None),
+                    [plan, provider, key] => {
+                        let key = u32::from_str_radix(key, 16)
+                            .map_err(|_| CallbackError::Malformed("key is not hex"))?;
+                        (*plan, *provider, Some(key))
+                    }
+                    _ => return Err(CallbackError::Malformed("expected two or three fields")),
+                };
                 Ok(C::Pay {
                     plan: check_plan(plan)?.to_owned(),
                     provider: parse_provider(provider)?,
+                    key,
                 })
             }
             "sub" => unit(C::MySub),
@@ -414,6 +433,7 @@ mod tests {
             C::Pay {
                 plan: "m".repeat(MAX_PLAN_LEN),
                 provider: Provider::Nowpayments,
+                key: Some(u32::MAX),
             },
             C::MySub,
             C::Links,
@@ -467,8 +487,17 @@ mod tests {
                 Callback::Pay {
                     plan: "month".into(),
                     provider: Provider::Stars,
+                    key: None,
                 },
                 "1:pay:month:s",
+            ),
+            (
+                Callback::Pay {
+                    plan: "month".into(),
+                    provider: Provider::Balance,
+                    key: Some(0x7f3a),
+                },
+                "1:pay:month:b:7f3a",
             ),
             (
                 Callback::TopUpPay {
@@ -508,6 +537,7 @@ mod tests {
             Callback::Pay {
                 plan: "a:b".into(),
                 provider: Provider::Stars,
+                key: None,
             },
             Callback::TopUpPay {
                 amount_minor: 0,
@@ -638,8 +668,16 @@ mod tests {
         prop_oneof![
             prop::sample::select(units).boxed(),
             arb_plan().prop_map(|plan| C::Plan { plan }).boxed(),
-            (arb_plan(), arb_provider())
-                .prop_map(|(plan, provider)| C::Pay { plan, provider })
+            (
+                arb_plan(),
+                arb_provider(),
+                proptest::option::of(any::<u32>())
+            )
+                .prop_map(|(plan, provider, key)| C::Pay {
+                    plan,
+                    provider,
+                    key
+                })
                 .boxed(),
             (1..=i64::MAX, arb_provider())
                 .prop_map(|(amount_minor, provider)| C::TopUpPay {

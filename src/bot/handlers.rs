@@ -116,9 +116,11 @@ pub async fn show(ctx: &BotContext, target: Target, screen: Screen) {
 
 async fn on_message(ctx: &Arc<BotContext>, msg: Message) {
     let Some(from) = msg.from.clone() else { return };
-    if let Some(paid) = msg.successful_payment() {
-        // Money was taken: never rate-limited, never dropped.
-        super::stars::paid(ctx, &from, paid).await;
+    if msg.successful_payment().is_some()
+        || matches!(msg.kind, teloxide::types::MessageKind::RefundedPayment(_))
+    {
+        // Money moved: never rate-limited, never dropped.
+        super::stars::payment_message(ctx, &from, &msg).await;
         return;
     }
     // Screens carry subscription links and keys: private chats only (a
@@ -318,21 +320,21 @@ async fn user_action(ctx: &Arc<BotContext>, from: &User, target: Target, action:
             )
             .await;
         }
-        Callback::Pay { plan, provider } => {
+        Callback::Pay {
+            plan,
+            provider,
+            key,
+        } => {
             let Ok(plan) = PlanId::new(plan) else {
                 show(ctx, target, Screen::text(tr(lang, "button-expired"))).await;
                 return;
             };
-            pay(
-                ctx,
-                user,
-                lang,
-                target,
-                Purchase::Plan(plan),
+            let press = Press {
+                purchase: Purchase::Plan(plan),
                 provider,
-                &balance,
-            )
-            .await;
+                idempotency_key: key.map(|k| format!("tg:{k:x}")),
+            };
+            pay(ctx, user, lang, target, press, &balance).await;
         }
         Callback::TopUp => {
             let mut rows = Vec::new();
@@ -372,16 +374,12 @@ async fn user_action(ctx: &Arc<BotContext>, from: &User, target: Target, action:
                 return;
             }
             let amount = Money::new(amount_minor, ctx.balance_currency.clone());
-            pay(
-                ctx,
-                user,
-                lang,
-                target,
-                Purchase::TopUp(amount),
+            let press = Press {
+                purchase: Purchase::TopUp(amount),
                 provider,
-                &balance,
-            )
-            .await;
+                idempotency_key: None,
+            };
+            pay(ctx, user, lang, target, press, &balance).await;
         }
         Callback::MySub => show(ctx, target, subscription_screen(ctx, lang, s.as_ref())).await,
         Callback::Links => send_links(ctx, target.chat, lang, s.as_ref()).await,
@@ -557,16 +555,27 @@ async fn user_action(ctx: &Arc<BotContext>, from: &User, target: Target, action:
     }
 }
 
-/// Creates the order and shows how to pay.
+/// A press of a Pay button: what, through whom, and the press's key.
+struct Press {
+    purchase: Purchase,
+    provider: Provider,
+    idempotency_key: Option<String>,
+}
+
+/// Creates (or reuses) the order and shows how to pay.
 async fn pay(
     ctx: &Arc<BotContext>,
     user: UserId,
     lang: Lang,
     target: Target,
-    purchase: Purchase,
-    provider: Provider,
+    press: Press,
     balance: &Money,
 ) {
+    let Press {
+        purchase,
+        provider,
+        idempotency_key,
+    } = press;
     if ctx.purchases_paused().await {
         show(ctx, target, screens::notice(lang, "purchases-paused")).await;
         return;
@@ -588,6 +597,7 @@ async fn pay(
             provider,
             Principal::User(user),
             false,
+            idempotency_key,
         )
         .await;
     let checkout = match checkout {

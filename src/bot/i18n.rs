@@ -333,6 +333,25 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("notify-topup", &["amount", "balance"]),
     ("notify-referral-bonus", &["amount"]),
     ("notify-payment-flagged", &[]),
+    ("notify-payment-credited", &["amount", "balance"]),
+    ("notify-payment-credited-underpaid", &["amount", "balance"]),
+    ("notify-payment-returned", &["amount"]),
+    ("payment-delayed", &[]),
+    // Admin alerts (HTML, values escaped).
+    (
+        "alert-payment-credited",
+        &["user", "amount", "reason", "order"],
+    ),
+    (
+        "alert-payment-returned",
+        &["user", "amount", "reason", "charge"],
+    ),
+    ("alert-payment-flagged", &["order", "user", "flag"]),
+    ("alert-unknown-order", &["provider", "payment", "amount"]),
+    (
+        "alert-refund-shortfall",
+        &["user", "order", "what", "shortfall"],
+    ),
     // Admin.
     (
         "admin-stats",

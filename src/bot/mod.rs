@@ -30,7 +30,7 @@ use dashmap::mapref::entry::Entry;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use subvisor_actors::Registry;
 use subvisor_actors::domain::{Currency, Money};
-use subvisor_actors::payments::PaymentClients;
+use subvisor_actors::payments::{Intake, PaymentClients};
 use subvisor_http::LinkBook;
 use teloxide::Bot;
 use teloxide::payloads::{GetUpdatesSetters, SetWebhookSetters};
@@ -60,6 +60,8 @@ pub struct BotContext {
     pub registry: Registry,
     pub links: LinkBook,
     pub payments: PaymentClients,
+    /// Where Stars payments (and refunds) go.
+    pub intake: Intake,
     pub admins: HashSet<i64>,
     pub support: Option<String>,
     pub topups: Vec<i64>,
@@ -155,24 +157,23 @@ impl BotContext {
 
 /// Starts the bot: checks the token (`getMe`), sets the command menu, sets or
 /// deletes the webhook, and runs the update loop until `shutdown`.
+#[allow(clippy::too_many_arguments)]
 pub async fn start(
     settings: BotSettings,
     bot: Bot,
     registry: Registry,
     links: LinkBook,
-    mut payments: PaymentClients,
+    payments: PaymentClients,
+    intake: Intake,
     notifier: Arc<Notify>,
     shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<(Vec<JoinHandle<()>>, Arc<BotContext>, PaymentClients)> {
+) -> anyhow::Result<(Vec<JoinHandle<()>>, Arc<BotContext>)> {
     let me =
         bot.get_me().send().await.map_err(|e| {
             anyhow::anyhow!("telegram.token: getMe failed ({e}); is the token right?")
         })?;
     let username = me.username.clone().unwrap_or_default();
     tracing::info!(bot = %username, "Telegram bot on");
-    if settings.stars {
-        payments.stars = Some(Arc::new(stars::TelegramStars::new(bot.clone())));
-    }
     set_commands(&bot).await;
     let per_minute =
         NonZeroU32::new(settings.user_rate_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
@@ -181,7 +182,8 @@ pub async fn start(
         bot: bot.clone(),
         registry,
         links,
-        payments: payments.clone(),
+        payments,
+        intake: intake.clone(),
         admins: settings.admins.iter().copied().collect(),
         support: settings.support.clone(),
         topups: settings.topups.clone(),
@@ -214,11 +216,16 @@ pub async fn start(
             if let Err(e) = bot.delete_webhook().send().await {
                 tracing::warn!(error = %e, "deleteWebhook failed; getUpdates may be refused");
             }
-            tasks.push(tokio::spawn(poll(bot.clone(), tx, shutdown.clone())));
+            tasks.push(tokio::spawn(poll(
+                bot.clone(),
+                intake,
+                tx,
+                shutdown.clone(),
+            )));
         }
     }
     tasks.push(tokio::spawn(dispatch(ctx.clone(), rx, shutdown)));
-    Ok((tasks, ctx, payments))
+    Ok((tasks, ctx))
 }
 
 async fn set_commands(bot: &Bot) {
@@ -242,8 +249,14 @@ async fn set_commands(bot: &Bot) {
 }
 
 /// `getUpdates` long polling; an update is confirmed (next offset) only after
-/// it was handed to the dispatcher.
-async fn poll(bot: Bot, tx: mpsc::Sender<Update>, mut shutdown: watch::Receiver<bool>) {
+/// it was handed to the dispatcher — and one that carries a payment only after
+/// the payment intake stored it, so a crash cannot lose it.
+async fn poll(
+    bot: Bot,
+    intake: Intake,
+    tx: mpsc::Sender<Update>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut offset: i32 = 0;
     loop {
         let request = bot
@@ -259,6 +272,15 @@ async fn poll(bot: Bot, tx: mpsc::Sender<Update>, mut shutdown: watch::Receiver<
         match result {
             Ok(updates) => {
                 for update in updates {
+                    if let Err(e) = store_payment(&intake, &update).await {
+                        // Not confirmed: Telegram hands it (and what follows) out again.
+                        tracing::warn!(error = %e, update = update.id.0, "cannot store a payment update yet; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            _ = shutdown.changed() => return,
+                        }
+                        break;
+                    }
                     offset = (update.id.0 as i32).saturating_add(1);
                     if tx.send(update).await.is_err() {
                         return;
@@ -277,6 +299,17 @@ async fn poll(bot: Bot, tx: mpsc::Sender<Update>, mut shutdown: watch::Receiver<
             }
         }
     }
+}
+
+/// Stores the payment an update carries (if any) in the payment intake.
+async fn store_payment(intake: &Intake, update: &Update) -> subvisor_actors::Result<()> {
+    let Ok(raw) = serde_json::to_value(update) else {
+        return Ok(());
+    };
+    if let Some(event) = subvisor_actors::payments::stars::event_from_update(&raw) {
+        intake.record(&event, &raw.to_string()).await?;
+    }
+    Ok(())
 }
 
 async fn parse_webhook_updates(

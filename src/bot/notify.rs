@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use subvisor_actors::Registry;
-use subvisor_actors::domain::{Money, NotificationKind};
+use subvisor_actors::domain::{AlertKind, Money, NotificationKind, UserId};
 use subvisor_actors::notifier::{Delivery, Messenger, Throttle};
-use subvisor_actors::store::PendingNotification;
+use subvisor_actors::store::{PendingAlert, PendingNotification};
 use subvisor_http::LinkBook;
 use teloxide::payloads::{SendMessageSetters, SendPhotoSetters};
 use teloxide::requests::{Request, Requester};
@@ -16,7 +16,7 @@ use teloxide::types::{ChatId, InputFile, ParseMode};
 use teloxide::{ApiError, Bot, RequestError};
 
 use super::callback::Callback;
-use super::i18n::{Lang, format_date, tr};
+use super::i18n::{Lang, format_date, html_escape, tr};
 use super::screens::{self, Screen, row};
 use crate::t;
 
@@ -24,15 +24,77 @@ pub struct TelegramMessenger {
     bot: Bot,
     registry: Registry,
     links: LinkBook,
+    /// Where admin alerts go: the alerts chat, or each admin.
+    alert_chats: Vec<i64>,
 }
 
 impl TelegramMessenger {
-    pub fn new(bot: Bot, registry: Registry, links: LinkBook) -> Arc<Self> {
+    pub fn new(bot: Bot, registry: Registry, links: LinkBook, alert_chats: Vec<i64>) -> Arc<Self> {
         Arc::new(Self {
             bot,
             registry,
             links,
+            alert_chats,
         })
+    }
+
+    /// An alert's text in `lang` (HTML; every value escaped).
+    fn render_alert(alert: &PendingAlert, lang: Lang) -> String {
+        let p = &alert.payload;
+        let text = |key: &str| match p.get(key) {
+            Some(serde_json::Value::String(s)) => html_escape(s),
+            Some(serde_json::Value::Null) | None => "—".to_owned(),
+            Some(v) => match serde_json::from_value::<Money>(v.clone()) {
+                Ok(m) => screens::money(lang, &m),
+                Err(_) => html_escape(&v.to_string()),
+            },
+        };
+        match alert.kind {
+            AlertKind::PaymentCredited => t!(
+                lang,
+                "alert-payment-credited",
+                user = text("user"),
+                amount = text("amount"),
+                reason = text("reason"),
+                order = text("order")
+            ),
+            AlertKind::PaymentReturned => t!(
+                lang,
+                "alert-payment-returned",
+                user = text("user"),
+                amount = text("amount"),
+                reason = text("reason"),
+                charge = text("provider_payment_id")
+            ),
+            AlertKind::PaymentFlagged => {
+                let flag = match p.get("error") {
+                    Some(_) => text("error"),
+                    None => text("flag"),
+                };
+                t!(
+                    lang,
+                    "alert-payment-flagged",
+                    order = text("order"),
+                    user = text("user"),
+                    flag = flag
+                )
+            }
+            AlertKind::UnknownOrder => t!(
+                lang,
+                "alert-unknown-order",
+                provider = text("provider"),
+                payment = text("provider_payment_id"),
+                amount = text("paid")
+            ),
+            AlertKind::RefundShortfall => t!(
+                lang,
+                "alert-refund-shortfall",
+                user = text("user"),
+                order = text("order"),
+                what = text("what"),
+                shortfall = text("shortfall")
+            ),
+        }
     }
 
     /// The message for a notification; `qr` is the text to put in a QR photo after it.
@@ -159,6 +221,34 @@ impl TelegramMessenger {
                     true,
                 )
             }
+            NotificationKind::PaymentCredited => {
+                let key = if p.get("reason").and_then(|r| r.as_str()) == Some("underpaid") {
+                    "notify-payment-credited-underpaid"
+                } else {
+                    "notify-payment-credited"
+                };
+                (
+                    Screen::with(
+                        t!(
+                            lang,
+                            key,
+                            amount = amount("amount"),
+                            balance = amount("balance")
+                        ),
+                        vec![screens::back_to_menu(lang)],
+                    ),
+                    None,
+                    true,
+                )
+            }
+            NotificationKind::PaymentReturned => (
+                Screen::with(
+                    t!(lang, "notify-payment-returned", amount = amount("amount")),
+                    vec![screens::back_to_menu(lang)],
+                ),
+                None,
+                true,
+            ),
             // An admin's text, sent as plain text: nothing in it is markup.
             NotificationKind::Broadcast => (
                 Screen::text(
@@ -197,6 +287,40 @@ pub fn outcome(error: &RequestError) -> Delivery {
 
 #[async_trait]
 impl Messenger for TelegramMessenger {
+    async fn deliver_alert(&self, alert: &PendingAlert, throttle: &Throttle) -> Delivery {
+        if self.alert_chats.is_empty() {
+            return Delivery::Failed {
+                permanent: true,
+                error: "no telegram.alerts_chat and no telegram.admins to tell".into(),
+            };
+        }
+        for chat in &self.alert_chats {
+            let lang = match UserId::new(*chat) {
+                Ok(id) => self
+                    .registry
+                    .store()
+                    .user(id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|u| u.language),
+                Err(_) => None,
+            };
+            let lang = Lang::from_code(lang.as_deref());
+            throttle.wait(*chat).await;
+            let sent = self
+                .bot
+                .send_message(ChatId(*chat), Self::render_alert(alert, lang))
+                .parse_mode(ParseMode::Html)
+                .send()
+                .await;
+            if let Err(e) = sent {
+                return outcome(&e);
+            }
+        }
+        Delivery::Sent
+    }
+
     async fn deliver(&self, n: &PendingNotification, throttle: &Throttle) -> Delivery {
         let lang = Lang::from_code(n.language.as_deref());
         let chat = ChatId(n.user.get());

@@ -205,6 +205,7 @@ pub fn pay_methods(lang: Lang, plan: &Plan, offered: &[Provider], balance: &Mone
             Callback::Pay {
                 plan: plan.id.to_string(),
                 provider: *provider,
+                key: Some(getrandom::u32().unwrap_or_default()),
             },
         )]));
     }

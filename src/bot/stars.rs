@@ -3,26 +3,23 @@
 //! invoices links and refunds ([`TelegramStars`]).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use subvisor_actors::domain::{Currency, Money, Order, OrderId, OrderStatus, Provider, UserId};
-use subvisor_actors::messages::ApplyPayment;
-use subvisor_actors::store::WebhookEvent;
-use subvisor_actors::{Error as CoreError, payments::StarsGateway};
+use subvisor_actors::Error as CoreError;
+use subvisor_actors::domain::{Order, OrderId, OrderStatus, Provider, UserId};
+use subvisor_actors::payments::stars::event_from_update;
+use subvisor_actors::payments::{PaymentAction, StarDirection, StarTransaction, StarsGateway};
 use teloxide::Bot;
-use teloxide::payloads::AnswerPreCheckoutQuerySetters;
+use teloxide::payloads::{AnswerPreCheckoutQuerySetters, GetStarTransactionsSetters};
 use teloxide::requests::{Request, Requester};
-use teloxide::types::{LabeledPrice, PreCheckoutQuery, SuccessfulPayment, User};
+use teloxide::types::{ChatId, LabeledPrice, Message, PreCheckoutQuery, TransactionPartner, User};
 
 use super::BotContext;
 use super::handlers::lang_of;
 use super::i18n::tr;
 
 /// Stars' currency code.
-pub const XTR: &str = "XTR";
-/// `webhook_events.provider` of Stars payments.
-const EVENT_PROVIDER: &str = "stars";
+pub const XTR: &str = subvisor_actors::payments::stars::XTR;
 
 /// Why a pre-checkout is refused (the text key shown to the user), if it is.
 pub fn refusal(
@@ -95,96 +92,39 @@ pub async fn pre_checkout(ctx: &Arc<BotContext>, q: PreCheckoutQuery) {
     }
 }
 
-/// A Stars payment went through: apply it to the order (retrying transient
-/// failures; Telegram will not tell us again), recorded like a provider webhook.
-pub async fn paid(ctx: &Arc<BotContext>, from: &User, payment: &SuccessfulPayment) {
-    let charge = payment.telegram_payment_charge_id.0.clone();
-    let order = payment.invoice_payload.parse::<OrderId>().ok();
-    let event = WebhookEvent {
-        provider: EVENT_PROVIDER.into(),
-        event_id: charge.clone(),
-        order,
-        received_at: ctx.registry.clock().now(),
-        outcome: "received".into(),
-        payload: serde_json::to_string(payment).unwrap_or_default(),
+/// A message carrying a Stars payment (`successful_payment`) or a refund
+/// (`refunded_payment`): the update was stored by the payment intake before it
+/// was acknowledged (webhook) or confirmed (polling); here it is applied. If
+/// that keeps failing, the user hears that the payment is safe and the service
+/// finishes it by itself.
+pub async fn payment_message(ctx: &Arc<BotContext>, from: &User, msg: &Message) {
+    let update = serde_json::json!({ "message": msg });
+    let Some(event) = event_from_update(&update) else {
+        return;
     };
-    let store = ctx.registry.store();
-    match store.record_webhook_event(&event).await {
-        Ok(false) => {
-            tracing::info!(%charge, "Stars payment seen before; ignored");
-            return;
+    if matches!(event.action, PaymentAction::Paid { .. }) {
+        // Whoever pays has not blocked the bot: clear a stale mark before the
+        // activation is queued (a marked user's notifications are dropped).
+        super::handlers::load(ctx, from, None, false).await;
+    }
+    let raw = update.to_string();
+    match ctx.intake.receive(event, &raw).await {
+        Ok(receipt) => {
+            tracing::info!(outcome = %receipt.outcome, duplicate = receipt.duplicate, "Stars payment event");
         }
-        Ok(true) => {}
         Err(e) => {
-            tracing::warn!(error = %e, "cannot record the Stars payment event; applying anyway")
+            tracing::warn!(error = %e, "a Stars payment is stored but not applied yet; the service will finish it");
+            let known = match UserId::new(from.id.0 as i64) {
+                Ok(id) => ctx.registry.store().user(id).await.ok().flatten(),
+                Err(_) => None,
+            };
+            let lang = lang_of(known.as_ref(), from);
+            let _ = ctx
+                .bot
+                .send_message(ChatId(from.id.0 as i64), tr(lang, "payment-delayed"))
+                .send()
+                .await;
         }
-    }
-    let (Some(order), Ok(user)) = (order, UserId::new(from.id.0 as i64)) else {
-        tracing::error!(%charge, payload = %payment.invoice_payload, "Stars payment for an order we cannot read; needs a refund by hand");
-        let _ = store
-            .set_webhook_outcome(EVENT_PROVIDER, &charge, "unknown_order")
-            .await;
-        return;
-    };
-    let Ok(currency) = Currency::new(payment.currency.clone()) else {
-        return;
-    };
-    // Whoever pays has not blocked the bot: clear a stale mark before the
-    // activation is queued (a marked user's notifications are dropped).
-    super::handlers::load(ctx, from, None, false).await;
-    let msg = ApplyPayment {
-        order,
-        provider_payment_id: charge.clone(),
-        paid: Some(Money::new(i64::from(payment.total_amount), currency)),
-    };
-    let mut outcome = "failed".to_owned();
-    for attempt in 0..5u32 {
-        match ctx.registry.send(user, msg.clone()).await {
-            Ok(change) => {
-                outcome = if change.applied {
-                    "applied"
-                } else {
-                    "duplicate"
-                }
-                .into();
-                metrics::counter!("subvisor_payments_total", "provider" => EVENT_PROVIDER, "outcome" => "applied").increment(1);
-                break;
-            }
-            Err(
-                e @ (CoreError::AmountMismatch { .. }
-                | CoreError::OrderNotFound(_)
-                | CoreError::OrderOfAnotherUser { .. }
-                | CoreError::OrderNotPayable { .. }
-                | CoreError::DuplicateProviderPayment(_)),
-            ) => {
-                tracing::error!(error = %e, %charge, "Stars payment not applied; the order needs a look");
-                outcome = format!("rejected: {e}");
-                break;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, attempt, "applying a Stars payment failed; retrying");
-                tokio::time::sleep(Duration::from_millis(200 * 2u64.pow(attempt))).await;
-            }
-        }
-    }
-    if outcome == "failed" {
-        tracing::error!(%charge, %order, "Stars payment could not be applied; ops must apply it (see webhook_events)");
-        let s = ctx.registry.store().user(user).await.ok().flatten();
-        let lang = lang_of(s.as_ref(), from);
-        let _ = ctx
-            .bot
-            .send_message(
-                teloxide::types::ChatId(from.id.0 as i64),
-                tr(lang, "error-generic"),
-            )
-            .send()
-            .await;
-    }
-    if let Err(e) = store
-        .set_webhook_outcome(EVENT_PROVIDER, &charge, &outcome)
-        .await
-    {
-        tracing::warn!(error = %e, "cannot record the Stars payment outcome");
     }
     ctx.notifier.notify_one();
 }
@@ -224,6 +164,57 @@ impl StarsGateway for TelegramStars {
                 provider: "stars",
                 message: format!("createInvoiceLink failed: {e}"),
             })
+    }
+
+    async fn transactions(
+        &self,
+        offset: u32,
+        limit: u32,
+    ) -> subvisor_actors::Result<Vec<StarTransaction>> {
+        let limit = u8::try_from(limit.clamp(1, 100)).unwrap_or(100);
+        let page = self
+            .bot
+            .get_star_transactions()
+            .offset(offset)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| CoreError::Provider {
+                provider: "stars",
+                message: format!("getStarTransactions failed: {e}"),
+            })?;
+        Ok(page
+            .transactions
+            .into_iter()
+            .map(|tx| {
+                let user_of = |partner: &Option<TransactionPartner>| match partner {
+                    Some(TransactionPartner::User(u)) => Some(u.clone()),
+                    _ => None,
+                };
+                let direction = if let Some(u) = user_of(&tx.source) {
+                    match (UserId::new(u.user.id.0 as i64), u.kind.invoice_payment()) {
+                        (Ok(payer), Some(invoice)) => StarDirection::Payment {
+                            payer,
+                            invoice_payload: invoice.invoice_payload,
+                        },
+                        _ => StarDirection::Other,
+                    }
+                } else if let Some(u) = user_of(&tx.receiver) {
+                    match UserId::new(u.user.id.0 as i64) {
+                        Ok(to) => StarDirection::Refund { to },
+                        Err(_) => StarDirection::Other,
+                    }
+                } else {
+                    StarDirection::Other
+                };
+                StarTransaction {
+                    id: tx.id.0,
+                    amount: i64::from(tx.amount),
+                    date: tx.date,
+                    direction,
+                }
+            })
+            .collect())
     }
 
     async fn refund(&self, user: UserId, charge: &str) -> subvisor_actors::Result<()> {

@@ -46,13 +46,32 @@
 //! * `deleteMessage`, `answerCallbackQuery`, `answerPreCheckoutQuery`
 //!   (recorded, see [`answered_pre_checkouts`](FakeTelegram::answered_pre_checkouts)),
 //!   `refundStarPayment` (a second refund of one charge answers
-//!   `CHARGE_ALREADY_REFUNDED`), `setMyCommands`/`deleteMyCommands`/
+//!   `CHARGE_ALREADY_REFUNDED`; a refund of a charge recorded with
+//!   [`add_star_payment`](FakeTelegram::add_star_payment) adds the outgoing
+//!   refund transaction), `setMyCommands`/`deleteMyCommands`/
 //!   `getMyCommands` (per scope and language), `setWebhook` (HTTPS on port
 //!   443, 80, 88 or 8443 only, secret token of `A-Za-z0-9_-`, as Telegram
 //!   requires), `deleteWebhook`, `getWebhookInfo` (reflecting the webhook's
 //!   url, pending update count and `allowed_updates`), `setChatMenuButton`:
 //!   `true` or the stored value.
 //! * `createInvoiceLink`: a string `https://t.me/$…`.
+//! * `getStarTransactions` (`offset` ≥ 0, default 0; `limit` 1–100, default
+//!   100, else 400 `invalid limit`): `{"transactions":[StarTransaction…]}`
+//!   from the list kept by the fake, **newest first**. The Bot API
+//!   documentation says "in chronological order"; the MTProto method
+//!   underneath (`payments.getStarsTransactions`) returns transactions "in
+//!   descending order by date" unless asked for `ascending`, and client
+//!   libraries describe the default page as "the most recent 100
+//!   transactions", so the fake assumes newest first — do not rely on the
+//!   order, match by id. [`add_star_payment`](FakeTelegram::add_star_payment)
+//!   records an incoming payment (`id` = the charge id, `amount`, `date`
+//!   now, `source` = `{"type":"user","transaction_type":"invoice_payment",
+//!   "user":{…},"invoice_payload":…}`); a successful `refundStarPayment` of
+//!   that charge appends the outgoing refund (same `id`, as the Bot API
+//!   documents for refunds, `receiver` = that user). Both deserialize into
+//!   teloxide's `StarTransactions` (Bot API `StarTransaction`,
+//!   `TransactionPartnerUser` with the `transaction_type` required since Bot
+//!   API 9.0).
 //!
 //! Validation follows Telegram's documented limits where a bot could trip
 //! over them: required parameters (`Bad Request: chat_id is empty`, …),
@@ -126,6 +145,7 @@ const METHODS: &[&str] = &[
     "createInvoiceLink",
     "answerPreCheckoutQuery",
     "refundStarPayment",
+    "getStarTransactions",
     "setMyCommands",
     "deleteMyCommands",
     "getMyCommands",
@@ -502,6 +522,31 @@ impl FakeTelegram {
             .insert(charge_id.to_owned());
     }
 
+    /// Records an incoming Telegram Stars payment for `getStarTransactions`:
+    /// `amount` Stars from user `user_id` (username `user{id}`), transaction
+    /// id `charge_id` (the `telegram_payment_charge_id`), dated now, with
+    /// `invoice_payload`. A later `refundStarPayment` of `charge_id` adds the
+    /// outgoing refund transaction.
+    pub fn add_star_payment(
+        &self,
+        user_id: i64,
+        charge_id: &str,
+        amount: u32,
+        invoice_payload: &str,
+    ) {
+        let transaction = json!({
+            "id": charge_id,
+            "amount": amount,
+            "date": unix_now(),
+            "source": star_partner(user_id, invoice_payload),
+        });
+        let mut state = self.shared.lock();
+        state
+            .star_charges
+            .insert(charge_id.to_owned(), (amount, invoice_payload.to_owned()));
+        state.star_transactions.push(transaction);
+    }
+
     /// Delays every answer except `getUpdates` by `latency` (zero: none).
     pub fn set_latency(&self, latency: Duration) {
         self.shared.lock().latency = latency;
@@ -555,6 +600,10 @@ struct State {
     blocked: HashSet<i64>,
     failing_refunds: HashSet<String>,
     refunded: HashSet<String>,
+    /// Star transactions, oldest first (served newest first).
+    star_transactions: Vec<Value>,
+    /// Charge id → (Stars, invoice payload) of payments from `add_star_payment`.
+    star_charges: HashMap<String, (u32, String)>,
     latency: Duration,
     webhook: Option<Webhook>,
     pre_checkouts: Vec<(String, bool, Option<String>)>,
@@ -576,6 +625,8 @@ impl Default for State {
             blocked: HashSet::new(),
             failing_refunds: HashSet::new(),
             refunded: HashSet::new(),
+            star_transactions: Vec::new(),
+            star_charges: HashMap::new(),
             latency: Duration::ZERO,
             webhook: None,
             pre_checkouts: Vec::new(),
@@ -761,16 +812,48 @@ fn dispatch(shared: &Shared, method: &str, chat_id: Option<i64>, inc: &Incoming)
             Ok(json!(true))
         }
         "refundStarPayment" => {
-            int(p, "user_id").ok_or_else(|| bad("user_id is empty"))?;
+            let user_id = int(p, "user_id").ok_or_else(|| bad("user_id is empty"))?;
             let charge = required_text(p, "telegram_payment_charge_id")?;
             let mut state = shared.lock();
             if state.failing_refunds.contains(&charge) {
                 return Err(bad("CHARGE_NOT_FOUND"));
             }
-            if !state.refunded.insert(charge) {
+            if !state.refunded.insert(charge.clone()) {
                 return Err(bad("CHARGE_ALREADY_REFUNDED"));
             }
+            if let Some((amount, payload)) = state.star_charges.get(&charge).cloned() {
+                state.star_transactions.push(json!({
+                    "id": charge,
+                    "amount": amount,
+                    "date": unix_now(),
+                    "receiver": star_partner(user_id, &payload),
+                }));
+            }
             Ok(json!(true))
+        }
+        "getStarTransactions" => {
+            let offset = match p.get("offset") {
+                None | Some(Value::Null) => 0,
+                Some(_) => int(p, "offset")
+                    .filter(|o| *o >= 0)
+                    .ok_or_else(|| bad("invalid offset"))?,
+            };
+            let limit = match p.get("limit") {
+                None | Some(Value::Null) => 100,
+                Some(_) => int(p, "limit")
+                    .filter(|l| (1..=100).contains(l))
+                    .ok_or_else(|| bad("invalid limit"))?,
+            };
+            let state = shared.lock();
+            let transactions: Vec<Value> = state
+                .star_transactions
+                .iter()
+                .rev()
+                .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+                .take(usize::try_from(limit).unwrap_or(100))
+                .cloned()
+                .collect();
+            Ok(json!({ "transactions": transactions }))
         }
         "setMyCommands" => {
             let commands = json_field(p, "commands")
@@ -1585,6 +1668,16 @@ fn user(user_id: i64, language_code: Option<&str>) -> Value {
         user["language_code"] = json!(code);
     }
     user
+}
+
+/// A `TransactionPartnerUser` for an invoice payment of user `user_id`.
+fn star_partner(user_id: i64, invoice_payload: &str) -> Value {
+    json!({
+        "type": "user",
+        "transaction_type": "invoice_payment",
+        "user": user(user_id, None),
+        "invoice_payload": invoice_payload,
+    })
 }
 
 /// A private chat for positive ids (users), a supergroup for negative ones.

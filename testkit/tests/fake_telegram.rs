@@ -8,13 +8,15 @@ use serde_json::json;
 use subvisor_testkit::fake_telegram::{BOT_USERNAME, FakeTelegram};
 use teloxide::payloads::{
     AnswerPreCheckoutQuerySetters, CreateInvoiceLinkSetters, EditMessageTextSetters,
-    GetUpdatesSetters, SendMessageSetters, SendPhotoSetters, SetWebhookSetters,
+    GetStarTransactionsSetters, GetUpdatesSetters, SendMessageSetters, SendPhotoSetters,
+    SetWebhookSetters,
 };
 use teloxide::requests::Requester;
 use teloxide::types::{
     AllowedUpdate, BotCommand, ChatId, InlineKeyboardButton, InlineKeyboardButtonKind,
     InlineKeyboardMarkup, InputFile, LabeledPrice, MessageEntityKind, MessageId,
-    PreCheckoutQueryId, TelegramTransactionId, Update, UpdateKind, UserId,
+    PreCheckoutQueryId, StarTransaction, StarTransactions, TelegramTransactionId,
+    TransactionPartner, Update, UpdateKind, UserId,
 };
 use teloxide::{ApiError, Bot, RequestError};
 
@@ -325,6 +327,137 @@ async fn refund_star_payment_succeeds_or_fails_as_told() {
         .map(|c| c.status)
         .collect();
     assert_eq!(statuses, [200, 400, 400]);
+}
+
+/// (id, Stars, incoming?, user id, invoice payload) of a transaction.
+fn star_summary(t: &StarTransaction) -> (String, u32, bool, u64, Option<String>) {
+    let (incoming, partner) = match (&t.source, &t.receiver) {
+        (Some(source), None) => (true, source),
+        (None, Some(receiver)) => (false, receiver),
+        other => panic!("a transaction has a source or a receiver: {other:?}"),
+    };
+    let TransactionPartner::User(user) = partner else {
+        panic!("expected a user partner, got {partner:?}");
+    };
+    let payment = user.invoice_payment().expect("an invoice payment");
+    (
+        t.id.0.clone(),
+        t.amount,
+        incoming,
+        user.user.id.0,
+        payment.invoice_payload,
+    )
+}
+
+#[tokio::test]
+async fn star_transactions_are_listed_newest_first_with_refunds() {
+    let (fake, bot) = start();
+    let empty = bot
+        .get_star_transactions()
+        .await
+        .expect("getStarTransactions");
+    assert!(empty.transactions.is_empty());
+
+    fake.add_star_payment(USER, "charge-a", 150, "order-a");
+    fake.add_star_payment(43, "charge-b", 250, "order-b");
+    fake.add_star_payment(USER, "charge-c", 50, "order-c");
+    bot.refund_star_payment(
+        UserId(USER as u64),
+        TelegramTransactionId("charge-a".into()),
+    )
+    .await
+    .expect("refund");
+
+    let all = bot
+        .get_star_transactions()
+        .await
+        .expect("getStarTransactions");
+    let summary: Vec<_> = all.transactions.iter().map(star_summary).collect();
+    let some = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        summary,
+        vec![
+            ("charge-a".into(), 150, false, USER as u64, some("order-a")),
+            ("charge-c".into(), 50, true, USER as u64, some("order-c")),
+            ("charge-b".into(), 250, true, 43, some("order-b")),
+            ("charge-a".into(), 150, true, USER as u64, some("order-a")),
+        ],
+        "newest first; the refund keeps the charge id and names the user as receiver"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let age = now - all.transactions[0].date.timestamp();
+    assert!(age.abs() < 60, "dated now, not {age} s ago");
+
+    // Paging: offset skips the newest, limit caps the page.
+    let page = bot
+        .get_star_transactions()
+        .offset(1)
+        .limit(2)
+        .await
+        .expect("page");
+    let ids: Vec<&str> = page.transactions.iter().map(|t| t.id.0.as_str()).collect();
+    assert_eq!(ids, ["charge-c", "charge-b"]);
+    let tail = bot
+        .get_star_transactions()
+        .offset(3)
+        .limit(100)
+        .await
+        .expect("last page");
+    assert_eq!(tail.transactions.len(), 1);
+    let past = bot
+        .get_star_transactions()
+        .offset(10)
+        .await
+        .expect("past the end");
+    assert!(past.transactions.is_empty());
+
+    let too_many = bot.get_star_transactions().limit(101).await;
+    assert!(
+        matches!(api_error(too_many), ApiError::Unknown(d) if d == "Bad Request: invalid limit")
+    );
+    let calls = fake.calls_to("getStarTransactions");
+    assert_eq!(calls.len(), 6);
+    assert_eq!(calls[2].params["offset"], 1);
+    assert_eq!(calls[2].params["limit"], 2);
+}
+
+#[test]
+fn star_transactions_json_matches_the_bot_api_shape() {
+    let fake = FakeTelegram::start(TOKEN).unwrap();
+    fake.add_star_payment(USER, "charge-1", 7, "payload-1");
+    let body = r#"{"offset":0,"limit":1}"#;
+    let mut stream = TcpStream::connect(fake.api_url().trim_start_matches("http://")).unwrap();
+    write!(
+        stream,
+        "POST /bot{TOKEN}/getStarTransactions HTTP/1.1\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(out.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let t = &json["result"]["transactions"][0];
+    assert_eq!(t["id"], "charge-1");
+    assert_eq!(t["amount"], 7);
+    assert!(t["date"].is_i64());
+    assert_eq!(
+        t["source"],
+        json!({
+            "type": "user",
+            "transaction_type": "invoice_payment",
+            "user": {"id": USER, "is_bot": false, "first_name": "User42", "username": "user42"},
+            "invoice_payload": "payload-1",
+        })
+    );
+    assert!(t.get("receiver").is_none());
+    let parsed: StarTransactions =
+        serde_json::from_value(json["result"].clone()).expect("teloxide's StarTransactions");
+    assert_eq!(parsed.transactions.len(), 1);
 }
 
 #[tokio::test]

@@ -157,7 +157,7 @@ impl Payments {
 both_backends!(
     two_hundred_deliveries_of_one_paid_invoice_extend_once,
     forged_and_malformed_callbacks_change_nothing,
-    a_wrong_amount_flags_the_order_instead_of_granting,
+    a_wrong_amount_never_grants_and_is_kept_for_the_user,
     nowpayments_statuses_out_of_order_grant_once,
     a_callback_interrupted_by_a_crash_is_processed_on_retry,
     a_provider_top_up_credits_the_balance,
@@ -269,20 +269,20 @@ async fn forged_and_malformed_callbacks_change_nothing(db: Db) {
     p.app.stop().await;
 }
 
-async fn a_wrong_amount_flags_the_order_instead_of_granting(db: Db) {
+async fn a_wrong_amount_never_grants_and_is_kept_for_the_user(db: Db) {
     let p = start(db).await;
     let created = p.order(503, "cryptobot").await;
     let order = created["order_id"].as_str().expect("order id").to_owned();
     let body = invoice_paid(9004, 80, &order, "2.98");
     let (status, out) = p.cryptobot(&body, Some(&cryptobot_sig(&body))).await;
-    assert_eq!(
-        (status, out["outcome"].as_str()),
-        (200, Some("amount_mismatch"))
-    );
+    assert_eq!((status, out["outcome"].as_str()), (200, Some("credited")));
     let (_, view) = p.app.get(&format!("/ops/orders/{order}")).await;
     assert_eq!(view["order"]["status"], "pending");
-    assert_eq!(view["order"]["flag"], "amount_mismatch");
+    assert_eq!(view["payments"][0]["settlement"], "credited");
+    assert_eq!(view["payments"][0]["reason"], "underpaid");
     assert_eq!(p.days(503).await, 0, "no grant on a mismatch");
+    let (_, user) = p.app.get("/ops/users/503").await;
+    assert_eq!(user["balance"]["minor"], 298, "the money is the user's");
     p.app.stop().await;
 }
 
@@ -321,7 +321,7 @@ async fn nowpayments_statuses_out_of_order_grant_once(db: Db) {
         p.nowpayments(&ipn(4243, "partially_paid", &other, 2.99))
             .await
             .1["outcome"],
-        "partially_paid"
+        "flagged"
     );
     assert_eq!(
         p.nowpayments(&ipn(4243, "mystery", &other, 2.99)).await.1["outcome"],
@@ -411,21 +411,28 @@ async fn a_callback_interrupted_by_a_crash_is_processed_on_retry(db: Db) {
         .to_owned();
     let body = invoice_paid(9200, 91, &order, "2.99");
     // What the dead process left behind: stored, never applied.
-    let left = subvisor_actors::store::WebhookEvent {
+    let usd = subvisor_actors::domain::Money::new(299, "USD".parse().expect("currency"));
+    let event = subvisor_actors::payments::events::cryptobot_paid(
+        91,
+        Some(order.parse().expect("order id")),
+        usd,
+    );
+    let left = subvisor_actors::store::NewPaymentEvent {
         provider: "cryptobot".into(),
-        event_id: "9200".into(),
-        order: Some(order.parse().expect("order id")),
+        event_id: event.event_id.clone(),
+        order: event.order,
         received_at: Utc::now() - chrono::Duration::minutes(5),
-        outcome: "received".into(),
         payload: body.clone(),
+        event: serde_json::to_string(&event).expect("json"),
     };
-    assert!(
+    assert_eq!(
         p.app
             .registry
             .store()
-            .record_webhook_event(&left)
+            .record_payment_event(&left)
             .await
-            .expect("seed")
+            .expect("seed"),
+        subvisor_actors::store::EventRecord::New
     );
     let (status, out) = p.cryptobot(&body, Some(&cryptobot_sig(&body))).await;
     assert_eq!(
@@ -467,7 +474,8 @@ async fn a_provider_top_up_credits_the_balance(db: Db) {
     let (_, view) = p.app.get(&format!("/ops/users/{user}")).await;
     assert_eq!(view["balance"]["minor"], 1000);
     assert_eq!(p.days(user).await, 0, "a top-up buys no days");
-    // Spend it on a plan, then refunding the top-up is refused: the money is spent.
+    // Spend it on a plan, then refund the top-up: what is left comes back,
+    // the spent rest is a shortfall flagged for ops — not an error loop.
     let (status, _) = p
         .app
         .post(
@@ -484,8 +492,22 @@ async fn a_provider_top_up_credits_the_balance(db: Db) {
         .post(&format!("/ops/orders/{order}/refund"), json!({}))
         .await;
     assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (409, Some("insufficient_funds"))
+        (status, body["outcome"].as_str()),
+        (200, Some("refund_shortfall")),
+        "{body}"
+    );
+    assert_eq!(body["user"]["balance"]["minor"], 0);
+    let (_, view) = p.app.get(&format!("/ops/orders/{order}")).await;
+    assert_eq!(view["order"]["status"], "refunded");
+    assert_eq!(view["order"]["flag"], "refund_shortfall");
+    let (status, again) = p
+        .app
+        .post(&format!("/ops/orders/{order}/refund"), json!({}))
+        .await;
+    assert_eq!(
+        (status, again["outcome"].as_str()),
+        (200, Some("refund_shortfall")),
+        "a duplicate: {again}"
     );
     // Bad requests are explained.
     for bad in [

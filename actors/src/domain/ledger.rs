@@ -22,6 +22,11 @@ pub enum LedgerKind {
     /// Money sent back through the provider on a refund (the refund entry
     /// right before credited it).
     Payout,
+    /// A payment its order could not take (a second payment, an overpayment,
+    /// an underpayment, a payment for a refunded order), kept for the user.
+    PaymentCredit,
+    /// A referral bonus taken back because its qualifying order was refunded.
+    ReferralReversal,
 }
 
 text_enum!(LedgerKind, "ledger kind" {
@@ -32,6 +37,8 @@ text_enum!(LedgerKind, "ledger kind" {
     Admin => "admin",
     Payment => "payment",
     Payout => "payout",
+    PaymentCredit => "payment_credit",
+    ReferralReversal => "referral_reversal",
 });
 
 /// One movement; `amount.minor` is signed (credits positive, debits negative).

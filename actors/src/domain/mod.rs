@@ -1,5 +1,6 @@
 //! Pure domain types and rules: no I/O here.
 
+mod alert;
 mod audit;
 mod ids;
 mod key;
@@ -10,8 +11,10 @@ mod notification;
 mod order;
 mod plan;
 mod provisioning;
+mod settlement;
 mod subscription;
 
+pub use alert::AlertKind;
 pub use audit::Principal;
 pub use ids::{NodeName, OrderId, PlanId, UserId};
 pub use key::{EMAIL_NAMESPACE, Key, KeyState, key_email, parse_key_email};
@@ -22,6 +25,10 @@ pub use notification::{NotificationKind, ReminderKind};
 pub use order::{NewOrder, Order, OrderKind, OrderStatus, Provider, TOPUP_PLAN};
 pub use plan::{Plan, Plans};
 pub use provisioning::{OpKind, ProvisioningOp};
+pub use settlement::{
+    Excess, PaymentSettlement, ReportedPayment, Settlement, SettlementPolicy, Unexpected, settle,
+    take_back,
+};
 pub use subscription::{Subscription, SubscriptionStatus, extended_expiry, new_sub_token};
 
 /// Implements `as_str`, `Display` and `FromStr` for a fieldless enum stored as text.

@@ -30,6 +30,10 @@ pub enum NotificationKind {
     PaymentFlagged,
     /// An admin's message to everyone.
     Broadcast,
+    /// A payment the order could not take was credited to the balance.
+    PaymentCredited,
+    /// A payment the order could not take was sent back (Stars).
+    PaymentReturned,
 }
 
 text_enum!(NotificationKind, "notification kind" {
@@ -45,6 +49,8 @@ text_enum!(NotificationKind, "notification kind" {
     ReferralBonus => "referral_bonus",
     PaymentFlagged => "payment_flagged",
     Broadcast => "broadcast",
+    PaymentCredited => "payment_credited",
+    PaymentReturned => "payment_returned",
 });
 
 /// A reminder before expiry, sent once per subscription period (a renewal

@@ -24,18 +24,23 @@ text_enum!(OrderStatus, "order status" {
 });
 
 impl OrderStatus {
-    /// The allowed transitions. A confirmed payment for an expired order is
-    /// still honoured (the money was taken), so `expired → paid` is allowed.
+    /// The allowed transitions. A confirmed payment for an expired or failed
+    /// order is still honoured (the money was taken: a late deposit after the
+    /// provider gave up), so `expired → paid` and `failed → paid` are allowed.
     pub fn can_become(self, next: OrderStatus) -> bool {
         use OrderStatus::*;
         matches!(
             (self, next),
-            (Pending, Paid | Failed | Expired) | (Expired, Paid) | (Paid, Refunded)
+            (Pending, Paid | Failed | Expired) | (Expired | Failed, Paid) | (Paid, Refunded)
         )
     }
 
     /// Statuses from which a confirmed payment may be applied.
-    pub const PAYABLE: [OrderStatus; 2] = [OrderStatus::Pending, OrderStatus::Expired];
+    pub const PAYABLE: [OrderStatus; 3] = [
+        OrderStatus::Pending,
+        OrderStatus::Expired,
+        OrderStatus::Failed,
+    ];
 }
 
 /// What an order buys.
@@ -83,6 +88,12 @@ pub struct NewOrder {
     pub days: u32,
     pub provider: Provider,
     pub amount: Money,
+    /// The press that asked for it: a second order with the same key is the
+    /// first one (a double tap never charges twice).
+    pub idempotency_key: Option<String>,
+    /// Reuse the same purchase (user, plan, provider, amount) still pending
+    /// and created at or after this instant instead of making a new order.
+    pub reuse_since: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,10 +108,15 @@ pub struct Order {
     pub amount: Money,
     pub status: OrderStatus,
     pub provider_payment_id: Option<String>,
-    /// Why ops should look at this order (`amount_mismatch`, `partially_paid`), if anything.
+    /// Why ops should look at this order (`partially_paid`, `underpaid`,
+    /// `refund_shortfall`…), if anything.
     pub flag: Option<String>,
     pub created_at: DateTime<Utc>,
     pub paid_at: Option<DateTime<Utc>>,
+    /// The provider's invoice, once one was made.
+    pub provider_invoice_id: Option<String>,
+    /// Where the user pays that invoice.
+    pub pay_url: Option<String>,
 }
 
 #[cfg(test)]
@@ -115,7 +131,8 @@ mod tests {
         assert!(Paid.can_become(Refunded));
         assert!(!Paid.can_become(Paid));
         assert!(!Refunded.can_become(Paid));
-        assert!(!Failed.can_become(Paid));
+        assert!(Failed.can_become(Paid), "a late deposit is honoured");
+        assert!(!Failed.can_become(Refunded));
         for s in OrderStatus::ALL {
             assert_eq!(s.as_str().parse::<OrderStatus>().ok(), Some(*s));
         }

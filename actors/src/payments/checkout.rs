@@ -1,29 +1,18 @@
-//! Checkout shared by the bot and the ops API: create the order through the
-//! user's actor, then (after commit, outside any transaction) the provider's
-//! invoice; balance orders are paid at once. Refunds send the money back
-//! through the provider first (Stars: `refundStarPayment`) and only then
-//! reverse the order, so a failed payout changes nothing here.
+//! Checkout shared by the bot and the ops API: open the order through the
+//! user's actor (the same purchase still pending reuses its order and its
+//! invoice; a repeated idempotency key answers the first order), then, after
+//! commit and outside any transaction, the provider's invoice; balance orders
+//! are paid at once, once. Refunds go through the [`Intake`](super::Intake).
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-
+use super::stars::StarsGateway;
 use super::{CryptoBotClient, NowPaymentsClient};
 use crate::domain::{Money, Order, OrderStatus, PlanId, Principal, Provider, UserId};
-use crate::messages::{ApplyPayment, CreateOrder, CreateTopUp, RefundOrder};
+use crate::messages::{ApplyPayment, AttachInvoice, CreateOrder, CreateTopUp};
 use crate::registry::Registry;
-use crate::store::Change;
+use crate::store::{IncomingPayment, OpenedOrder, UserSnapshot};
 use crate::{Error, Result};
-
-/// Telegram Stars, spoken through the bot (implemented by the bot front).
-#[async_trait]
-pub trait StarsGateway: Send + Sync + 'static {
-    /// A payment link for `order` (`createInvoiceLink`, currency XTR).
-    async fn invoice_link(&self, order: &Order, title: &str, description: &str) -> Result<String>;
-    /// Sends the Stars of a payment back to `user` (`refundStarPayment`); a
-    /// charge that was already refunded counts as done.
-    async fn refund(&self, user: UserId, telegram_payment_charge_id: &str) -> Result<()>;
-}
 
 /// The providers that are configured.
 #[derive(Clone, Default)]
@@ -47,8 +36,10 @@ pub struct Checkout {
     pub order: Order,
     /// Where the user pays (invoice-page providers and Stars links).
     pub pay_url: Option<String>,
-    /// Set when the order was paid at once (from the balance).
-    pub paid: Option<Change>,
+    /// The order is paid (from the balance): the user's state after it.
+    pub paid: Option<UserSnapshot>,
+    /// An existing order was answered (a second press of Pay).
+    pub reused: bool,
 }
 
 impl PaymentClients {
@@ -62,9 +53,11 @@ impl PaymentClients {
         }
     }
 
-    /// Creates the order through the user's actor, then the provider's invoice.
+    /// Opens the order through the user's actor, then the provider's invoice.
     /// `invoice_link = false` skips the Stars link (the bot sends an invoice
-    /// message in the chat instead).
+    /// message in the chat instead). `idempotency_key` names the press: the
+    /// same key answers the same order (a double tap never charges twice).
+    #[allow(clippy::too_many_arguments)]
     pub async fn checkout(
         &self,
         registry: &Registry,
@@ -73,6 +66,7 @@ impl PaymentClients {
         provider: Provider,
         by: Principal,
         invoice_link: bool,
+        idempotency_key: Option<String>,
     ) -> Result<Checkout> {
         if !self.offers(provider) {
             return Err(Error::invalid(
@@ -80,109 +74,133 @@ impl PaymentClients {
                 format!("payment provider {provider} is not configured"),
             ));
         }
-        let (order, description) = match purchase {
+        let (opened, description): (OpenedOrder, String) = match purchase {
             Purchase::Plan(plan) => {
                 let title = registry
                     .plans()
                     .get(&plan)
                     .map(|p| p.title.clone())
                     .ok_or_else(|| Error::UnknownPlan(plan.to_string()))?;
-                let order = registry
-                    .send(user, CreateOrder { plan, provider, by })
-                    .await?;
-                (order, title)
+                let msg = CreateOrder {
+                    plan,
+                    provider,
+                    by,
+                    idempotency_key,
+                };
+                (registry.send(user, msg).await?, title)
             }
             Purchase::TopUp(amount) => {
-                let order = registry
-                    .send(
-                        user,
-                        CreateTopUp {
-                            amount,
-                            provider,
-                            by,
-                        },
-                    )
-                    .await?;
-                (order, "Balance top-up".to_owned())
+                let msg = CreateTopUp {
+                    amount,
+                    provider,
+                    by,
+                    idempotency_key,
+                };
+                (registry.send(user, msg).await?, "Balance top-up".to_owned())
             }
         };
-        let pay_url = match provider {
+        let OpenedOrder { order, reused } = opened;
+        if provider == Provider::Balance {
+            return self.pay_from_balance(registry, order, reused).await;
+        }
+        if let Some(url) = order.pay_url.clone() {
+            return Ok(Checkout {
+                order,
+                pay_url: Some(url),
+                paid: None,
+                reused,
+            });
+        }
+        let invoice = match provider {
             Provider::Cryptobot => match &self.cryptobot {
                 Some(c) => Some(
                     c.create_invoice(order.id, &order.amount, &description)
-                        .await?
-                        .pay_url,
+                        .await?,
                 ),
                 None => None,
             },
             Provider::Nowpayments => match &self.nowpayments {
                 Some(c) => Some(
                     c.create_invoice(order.id, &order.amount, &description)
-                        .await?
-                        .pay_url,
+                        .await?,
                 ),
                 None => None,
             },
             Provider::Stars => match &self.stars {
                 Some(s) if invoice_link => {
-                    Some(s.invoice_link(&order, &description, &description).await?)
+                    let url = s.invoice_link(&order, &description, &description).await?;
+                    Some(super::Invoice {
+                        provider_invoice_id: order.id.to_string(),
+                        pay_url: url,
+                    })
                 }
                 _ => None,
             },
-            Provider::Balance => {
-                let pay = ApplyPayment {
-                    order: order.id,
-                    provider_payment_id: format!("balance:{}", order.id),
-                    paid: None,
-                };
-                let change = registry.send(user, pay).await?;
-                let order = registry.store().order(order.id).await?.unwrap_or(order);
-                return Ok(Checkout {
-                    order,
-                    pay_url: None,
-                    paid: Some(change),
-                });
-            }
+            Provider::Balance => None,
         };
+        let Some(invoice) = invoice else {
+            return Ok(Checkout {
+                order,
+                pay_url: None,
+                paid: None,
+                reused,
+            });
+        };
+        let attach = AttachInvoice {
+            order: order.id,
+            provider_invoice_id: invoice.provider_invoice_id.clone(),
+            pay_url: invoice.pay_url.clone(),
+        };
+        if let Err(e) = registry.send(user, attach).await {
+            // The invoice works without it; only its reuse and the
+            // reconciler's question by invoice id are lost for this order.
+            tracing::warn!(order = %order.id, error = %e, "could not remember the invoice of an order");
+        }
         Ok(Checkout {
-            order,
-            pay_url,
+            order: Order {
+                provider_invoice_id: Some(invoice.provider_invoice_id),
+                pay_url: Some(invoice.pay_url.clone()),
+                ..order
+            },
+            pay_url: Some(invoice.pay_url),
             paid: None,
+            reused,
         })
     }
 
-    /// Refunds a paid order: Stars go back through Telegram first, then the
-    /// order is reversed by the user's actor. For the invoice-page providers
-    /// the money is returned by hand in their dashboards; this records it.
-    pub async fn refund(
+    /// Pays a balance order once: a reused, already paid order is answered as paid.
+    async fn pay_from_balance(
         &self,
         registry: &Registry,
-        order: &Order,
-        by: Principal,
-    ) -> Result<Change> {
-        if order.provider == Provider::Stars && order.status == OrderStatus::Paid {
-            let stars = self.stars.as_ref().ok_or_else(|| {
-                Error::invalid(
-                    "provider",
-                    "Telegram Stars are not configured (no bot token)",
-                )
-            })?;
-            let charge = order.provider_payment_id.as_deref().ok_or_else(|| {
-                Error::invalid(
-                    "order",
-                    "paid Stars order without a telegram_payment_charge_id",
-                )
-            })?;
-            stars.refund(order.user, charge).await?;
+        order: Order,
+        reused: bool,
+    ) -> Result<Checkout> {
+        let user = order.user;
+        if order.status == OrderStatus::Paid {
+            let snapshot = registry.store().user(user).await?;
+            return Ok(Checkout {
+                order,
+                pay_url: None,
+                paid: snapshot,
+                reused,
+            });
         }
-        registry
-            .send(
-                order.user,
-                RefundOrder {
-                    order: order.id,
-                    by,
-                },
-            )
-            .await
+        let pay = ApplyPayment {
+            order: order.id,
+            payment: IncomingPayment {
+                provider: Provider::Balance,
+                provider_payment_id: format!("balance:{}", order.id),
+                amount: None,
+                payer: None,
+            },
+        };
+        let settled = registry.send(user, pay).await?;
+        let order = registry.store().order(order.id).await?.unwrap_or(order);
+        Ok(Checkout {
+            order,
+            pay_url: None,
+            paid: Some(settled.change.snapshot),
+            reused,
+        })
     }
 }

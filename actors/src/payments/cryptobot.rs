@@ -1,12 +1,13 @@
-//! Crypto Pay API (@CryptoBot) client: creates invoices.
+//! Crypto Pay API (@CryptoBot) client: creates invoices and reads them back.
 //!
 //! Source: "Crypto Pay API", <https://help.send.tg/en/articles/10279948-crypto-pay-api>
-//! (formerly <https://help.crypt.bot/crypto-pay-api>), method `createInvoice`
-//! and section "Authorizing your app":
+//! (formerly <https://help.crypt.bot/crypto-pay-api>), methods `createInvoice`
+//! and `getInvoices`, class `Invoice`, and section "Authorizing your app":
 //!
 //! * requests go to `https://pay.crypt.bot/api/{method}` (testnet:
 //!   `https://testnet-pay.crypt.bot/api/{method}`) with the app's token in the
-//!   `Crypto-Pay-API-Token` header; parameters may be a JSON body;
+//!   `Crypto-Pay-API-Token` header; parameters may be the URL query string or
+//!   a JSON, form-urlencoded or multipart body (GET or POST);
 //! * every answer is `{"ok": true, "result": …}` or
 //!   `{"ok": false, "error": {"code": 401, "name": "UNAUTHORIZED"}}` (the HTTP
 //!   status matches `code`);
@@ -16,10 +17,28 @@
 //!   characters), `payload` (≤ 4 KB; ours is the order UUID) and `expires_in`
 //!   (1–2678400 s); it returns an `Invoice` with `invoice_id`, `hash`,
 //!   `status`, `bot_invoice_url` (`pay_url` before API 1.2, now deprecated),
-//!   `mini_app_invoice_url` and `web_app_invoice_url` (API 1.4).
+//!   `mini_app_invoice_url` and `web_app_invoice_url` (API 1.4);
+//! * `getInvoices` takes optional `asset` and `fiat` (codes separated by
+//!   commas), `invoice_ids` (invoice ids separated by commas), `status`
+//!   (`active` or `paid`; all by default), `offset` (default 0) and `count`
+//!   (1–1000, default 100). The documentation says it "returns array of
+//!   Invoice"; the answer actually wraps the array as `{"items": […]}` (what
+//!   the client libraries read, e.g. `response_data_key=["items"]` in
+//!   py-stollen/milkpay-cryptopay); both shapes are accepted. Ids the app
+//!   does not know are simply absent;
+//! * an `Invoice` has `invoice_id` (number), `status` (`active`, `paid` or
+//!   `expired`), `currency_type` (`crypto` or `fiat`), `asset` or `fiat`,
+//!   `amount` (a decimal string), `payload`, `created_at` and, once paid,
+//!   `paid_at` (ISO 8601), `paid_asset`, `paid_amount`, `paid_usd_rate`, ….
+//!
+//! Amounts read back are parsed exactly like the webhook does
+//! ([`Money::parse_decimal`] with the configured decimals, the code
+//! uppercased); an amount that does not fit is an error, never rounded.
 
+use std::collections::HashSet;
 use std::fmt;
 
+use chrono::{DateTime, Utc};
 use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -44,6 +63,47 @@ pub const TOKEN_HEADER: &str = "Crypto-Pay-API-Token";
 pub const MAX_EXPIRES_IN: u32 = 2_678_400;
 /// Longest `description` the API accepts, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = 1024;
+/// Most invoices one `getInvoices` call returns (`count` is 1–1000); longer
+/// id lists are asked for in batches of this size.
+pub const MAX_INVOICES_PER_CALL: usize = 1000;
+
+/// The `status` of a Crypto Pay invoice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CryptoInvoiceStatus {
+    /// Waiting for payment.
+    Active,
+    Paid,
+    /// Not paid in time (`expires_in`).
+    Expired,
+    /// A status the documentation does not list, as given.
+    Other(String),
+}
+
+impl CryptoInvoiceStatus {
+    fn parse(status: &str) -> Self {
+        match status {
+            "active" => Self::Active,
+            "paid" => Self::Paid,
+            "expired" => Self::Expired,
+            other => Self::Other(printable(other)),
+        }
+    }
+}
+
+/// A Crypto Pay invoice as `getInvoices` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CryptoInvoice {
+    pub invoice_id: i64,
+    pub status: CryptoInvoiceStatus,
+    /// The invoice amount in its fiat (`currency_type` `"fiat"`) or asset,
+    /// parsed exactly with the client's configured decimals (the webhook's
+    /// rule: `Money::parse_decimal(amount, decimals, code uppercased)`).
+    pub amount: Money,
+    /// The order id from the invoice `payload`, if it parses as an [`OrderId`].
+    pub order: Option<OrderId>,
+    /// When it was paid (`paid_at`), for paid invoices.
+    pub paid_at: Option<DateTime<Utc>>,
+}
 
 /// How invoices are priced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +140,8 @@ pub struct CryptoBotClient {
     http: reqwest::Client,
     /// `{base_url}/createInvoice`.
     create_invoice_url: String,
+    /// `{base_url}/getInvoices`.
+    get_invoices_url: String,
     /// The token as a sensitive header value.
     auth: HeaderValue,
     /// The token, to scrub it from anything quoted from an answer.
@@ -97,6 +159,15 @@ impl fmt::Debug for CryptoBotClient {
             .field("expires_in", &self.expires_in)
             .finish()
     }
+}
+
+/// The `getInvoices` parameters we send.
+#[derive(Serialize)]
+struct GetInvoices {
+    /// Ids separated by commas.
+    invoice_ids: String,
+    offset: usize,
+    count: usize,
 }
 
 /// The `createInvoice` parameters we send.
@@ -158,6 +229,7 @@ impl CryptoBotClient {
         Ok(Self {
             http: http_client()?,
             create_invoice_url: format!("{base}/createInvoice"),
+            get_invoices_url: format!("{base}/getInvoices"),
             auth,
             token: cfg.token,
             pricing: cfg.pricing,
@@ -193,6 +265,143 @@ impl CryptoBotClient {
             "Crypto Pay invoice created"
         );
         Ok(invoice)
+    }
+
+    /// The decimals of amounts (from the pricing).
+    pub fn decimals(&self) -> u32 {
+        match &self.pricing {
+            CryptoBotPricing::Asset { decimals, .. } | CryptoBotPricing::Fiat { decimals, .. } => {
+                *decimals
+            }
+        }
+    }
+
+    /// `getInvoices` for these ids, asked in batches of at most
+    /// [`MAX_INVOICES_PER_CALL`] (`count` = the ids of the batch). Ids the
+    /// API does not know are simply absent from the result; duplicates are
+    /// asked once, and anything the API returns that was not asked for is
+    /// dropped.
+    pub async fn get_invoices(&self, invoice_ids: &[i64]) -> Result<Vec<CryptoInvoice>> {
+        let mut seen = HashSet::new();
+        let wanted: Vec<i64> = invoice_ids
+            .iter()
+            .copied()
+            .filter(|id| seen.insert(*id))
+            .collect();
+        let mut out = Vec::with_capacity(wanted.len());
+        for batch in wanted.chunks(MAX_INVOICES_PER_CALL) {
+            let body = GetInvoices {
+                invoice_ids: batch
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                offset: 0,
+                count: batch.len(),
+            };
+            let (status, bytes) = post_json(
+                &self.http,
+                &self.get_invoices_url,
+                (TOKEN_HEADER, &self.auth),
+                &body,
+                PROVIDER,
+                "getInvoices",
+            )
+            .await?;
+            let result = self.envelope("getInvoices", status, &bytes)?;
+            let items = match result {
+                Value::Array(items) => items,
+                Value::Object(mut obj) => match obj.get_mut("items").map(Value::take) {
+                    Some(Value::Array(items)) => items,
+                    _ => {
+                        return Err(provider_error(
+                            PROVIDER,
+                            "getInvoices result has no items array",
+                        ));
+                    }
+                },
+                _ => {
+                    return Err(provider_error(
+                        PROVIDER,
+                        "getInvoices result is neither an object nor an array",
+                    ));
+                }
+            };
+            let asked: HashSet<i64> = batch.iter().copied().collect();
+            for item in &items {
+                let invoice = self.parse_invoice(item)?;
+                if asked.contains(&invoice.invoice_id) {
+                    out.push(invoice);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// One `Invoice` object of `getInvoices`.
+    fn parse_invoice(&self, item: &Value) -> Result<CryptoInvoice> {
+        let fail = |message: String| provider_error(PROVIDER, message);
+        let invoice_id = match item.get("invoice_id") {
+            Some(Value::Number(n)) => n.as_i64(),
+            Some(Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            fail("getInvoices returned an invoice without a numeric invoice_id".into())
+        })?;
+        let text = |key: &str| item.get(key).and_then(Value::as_str);
+        let status = text("status")
+            .map(CryptoInvoiceStatus::parse)
+            .ok_or_else(|| fail(format!("getInvoices: invoice {invoice_id} has no status")))?;
+        let code = match text("currency_type") {
+            Some("fiat") => text("fiat"),
+            _ => text("asset"),
+        }
+        .ok_or_else(|| {
+            fail(format!(
+                "getInvoices: invoice {invoice_id} has no asset or fiat"
+            ))
+        })?;
+        let currency = Currency::new(code.to_ascii_uppercase()).map_err(|_| {
+            fail(format!(
+                "getInvoices: invoice {invoice_id} has the currency code {:?}",
+                printable(code)
+            ))
+        })?;
+        let amount = match item.get("amount") {
+            Some(Value::String(s)) => Money::parse_decimal(s, self.decimals(), currency),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            fail(format!(
+                "getInvoices: invoice {invoice_id} has the amount {} that is not a decimal \
+                 with at most {} fraction digits",
+                item.get("amount")
+                    .map_or_else(|| "(none)".to_owned(), |a| printable(&a.to_string())),
+                self.decimals()
+            ))
+        })?;
+        let order = text("payload").and_then(|p| p.parse::<OrderId>().ok());
+        let paid_at = match text("paid_at").filter(|s| !s.is_empty()) {
+            None => None,
+            Some(raw) => Some(
+                DateTime::parse_from_rfc3339(raw)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| {
+                        fail(format!(
+                            "getInvoices: invoice {invoice_id} has paid_at {:?}, not ISO 8601",
+                            printable(raw)
+                        ))
+                    })?,
+            ),
+        };
+        Ok(CryptoInvoice {
+            invoice_id,
+            status,
+            amount,
+            order,
+            paid_at,
+        })
     }
 
     fn invoice_request<'a>(
@@ -244,28 +453,7 @@ impl CryptoBotClient {
 
     fn parse_answer(&self, status: reqwest::StatusCode, body: &[u8]) -> Result<Invoice> {
         let fail = |message: String| provider_error(PROVIDER, message);
-        let Ok(answer) = serde_json::from_slice::<Value>(body) else {
-            return Err(fail(format!(
-                "createInvoice answered HTTP {status} without JSON ({})",
-                snippet(body, self.token.expose_secret())
-            )));
-        };
-        match answer.get("ok").and_then(Value::as_bool) {
-            Some(true) if status.is_success() => {}
-            Some(false) => {
-                return Err(fail(format!(
-                    "createInvoice failed: {} (HTTP {status})",
-                    api_error(answer.get("error"))
-                )));
-            }
-            _ => {
-                return Err(fail(format!(
-                    "createInvoice answered HTTP {status} without the Crypto Pay envelope ({})",
-                    snippet(body, self.token.expose_secret())
-                )));
-            }
-        }
-        let result = answer.get("result").unwrap_or(&Value::Null);
+        let result = self.envelope("createInvoice", status, body)?;
         let id = match result.get("invoice_id") {
             Some(Value::Number(n)) => n.to_string(),
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -290,6 +478,37 @@ impl CryptoBotClient {
             provider_invoice_id: id,
             pay_url: url.to_owned(),
         })
+    }
+
+    /// The `result` of a Crypto Pay answer, or the API error as an
+    /// [`Error::Provider`] (anything quoted from the body is scrubbed of the token).
+    fn envelope(&self, method: &str, status: reqwest::StatusCode, body: &[u8]) -> Result<Value> {
+        let fail = |message: String| provider_error(PROVIDER, message);
+        let Ok(mut answer) = serde_json::from_slice::<Value>(body) else {
+            return Err(fail(format!(
+                "{method} answered HTTP {status} without JSON ({})",
+                snippet(body, self.token.expose_secret())
+            )));
+        };
+        match answer.get("ok").and_then(Value::as_bool) {
+            Some(true) if status.is_success() => {}
+            Some(false) => {
+                return Err(fail(format!(
+                    "{method} failed: {} (HTTP {status})",
+                    api_error(answer.get("error"))
+                )));
+            }
+            _ => {
+                return Err(fail(format!(
+                    "{method} answered HTTP {status} without the Crypto Pay envelope ({})",
+                    snippet(body, self.token.expose_secret())
+                )));
+            }
+        }
+        Ok(answer
+            .get_mut("result")
+            .map(Value::take)
+            .unwrap_or(Value::Null))
     }
 }
 

@@ -1,6 +1,7 @@
-//! Clients of the payment providers that sell through an invoice page:
-//! Crypto Pay (@CryptoBot) and NOWPayments; checkout and refunds over every
-//! provider (Telegram Stars through the bot's [`StarsGateway`]).
+//! Payments: the clients of the providers that sell through an invoice page
+//! (Crypto Pay (@CryptoBot) and NOWPayments), Telegram Stars through the bot's
+//! [`StarsGateway`], checkout over every provider, and the [`Intake`] every
+//! payment event goes through.
 //!
 //! Both turn an order into an invoice on the provider's side and return the
 //! URL the user pays at. Amounts go out as decimals built exactly from our
@@ -20,11 +21,20 @@ use crate::{Error, Result};
 
 pub mod checkout;
 pub mod cryptobot;
+pub mod events;
+pub mod intake;
 pub mod nowpayments;
+pub mod reconciler;
+pub mod stars;
+pub mod worker;
 
-pub use checkout::{Checkout, PaymentClients, Purchase, StarsGateway};
+pub use checkout::{Checkout, PaymentClients, Purchase};
 pub use cryptobot::{CryptoBotClient, CryptoBotConfig, CryptoBotPricing};
+pub use intake::{Intake, Outcome, PaymentAction, PaymentEvent, Receipt};
 pub use nowpayments::{NowPaymentsClient, NowPaymentsConfig};
+pub use reconciler::{PaymentReconciler, ReconcileReport};
+pub use stars::{StarDirection, StarTransaction, StarsGateway};
+pub use worker::PaymentWorker;
 
 /// Time limit of one request to a provider, connecting included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);

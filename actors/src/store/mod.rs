@@ -22,9 +22,10 @@ use serde::Serialize;
 pub use self::postgres::PgStore;
 pub use self::sqlite::SqliteStore;
 use crate::domain::{
-    Key, KeyState, LedgerEntry, LedgerKind, Money, NewOrder, NodeName, NotificationKind, OpKind,
-    Order, OrderId, OrderStatus, Principal, Provider, ProvisioningOp, ReminderKind, Subscription,
-    SubscriptionStatus, UserId,
+    AlertKind, Currency, Key, KeyState, LedgerEntry, LedgerKind, Money, NewOrder, NodeName,
+    NotificationKind, OpKind, Order, OrderId, OrderStatus, PaymentSettlement, Principal, Provider,
+    ProvisioningOp, ReminderKind, Settlement, SettlementPolicy, Subscription, SubscriptionStatus,
+    UserId,
 };
 use crate::{Error, Result};
 
@@ -47,6 +48,8 @@ pub struct StoreOptions {
     /// Credited to the referrer when a referred user's first plan order is paid
     /// (in the same transaction); `None`: no referral bonus.
     pub referral_bonus: Option<Money>,
+    /// What becomes of payments their order cannot take.
+    pub settlement: SettlementPolicy,
 }
 
 impl StoreOptions {
@@ -56,6 +59,10 @@ impl StoreOptions {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(10),
             referral_bonus: None,
+            settlement: SettlementPolicy {
+                balance_currency: Currency::new("USD").unwrap_or_else(|_| Currency::stars()),
+                refund_unexpected_stars: true,
+            },
         }
     }
 }
@@ -261,6 +268,9 @@ pub struct PendingOp {
 pub struct OutboxDepth {
     pub provisioning: i64,
     pub notifications: i64,
+    pub alerts: i64,
+    /// Payment events stored but not finished yet.
+    pub payment_events: i64,
 }
 
 /// One row of the audit log.
@@ -272,15 +282,111 @@ pub struct AuditEntry {
     pub created_at: DateTime<Utc>,
 }
 
-/// A provider callback as stored (dedup + audit).
+/// A payment event as stored by the intake (dedup, recovery and audit): a
+/// provider callback, a Telegram payment update, a reconciler finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WebhookEvent {
     pub provider: String,
     pub event_id: String,
     pub order: Option<OrderId>,
     pub received_at: DateTime<Utc>,
+    /// `received` until the event is finished, then its outcome.
     pub outcome: String,
+    /// The raw body as received.
     pub payload: String,
+    /// The provider-neutral event (JSON) the intake processes.
+    #[serde(skip)]
+    pub event: Option<String>,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A payment event to store before anything else happens to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPaymentEvent {
+    pub provider: String,
+    pub event_id: String,
+    pub order: Option<OrderId>,
+    pub received_at: DateTime<Utc>,
+    pub payload: String,
+    /// The provider-neutral event (JSON).
+    pub event: String,
+}
+
+/// What [`Store::record_payment_event`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventRecord {
+    /// Stored now.
+    New,
+    /// Stored before and still unfinished (a redelivery while it is processed,
+    /// or an event whose processing died): process it (idempotent).
+    Unfinished,
+    /// Stored and finished before, with this outcome: a plain duplicate.
+    Finished(String),
+}
+
+/// A payment as a provider (or the balance) confirmed it, for
+/// [`Store::apply_payment`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingPayment {
+    pub provider: Provider,
+    /// The provider's own id of this payment.
+    pub provider_payment_id: String,
+    /// What the provider says was paid; `None` for a balance purchase.
+    pub amount: Option<Money>,
+    /// Who paid, when the provider tells (Stars).
+    pub payer: Option<UserId>,
+}
+
+/// The result of [`Store::apply_payment`].
+#[derive(Debug, Clone)]
+pub struct Settled {
+    pub change: Change,
+    /// What was decided (and done, in the same transaction).
+    pub settlement: Settlement,
+    /// For a [`Settlement::Duplicate`]: how the payment was settled the first time.
+    pub previously: Option<PaymentSettlement>,
+}
+
+/// The result of [`Store::refund_order`].
+#[derive(Debug, Clone)]
+pub struct Refunded {
+    pub change: Change,
+    /// What could not be taken back (a spent top-up); the order is flagged and
+    /// admins told.
+    pub shortfall: Option<Money>,
+}
+
+/// The result of [`Store::create_order`].
+#[derive(Debug, Clone)]
+pub struct OpenedOrder {
+    pub order: Order,
+    /// An existing order was returned (same idempotency key, or the same
+    /// purchase still pending within the order TTL).
+    pub reused: bool,
+}
+
+/// One payment as recorded in `payments`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PaymentRecord {
+    pub provider: Provider,
+    pub provider_payment_id: String,
+    pub order: Option<OrderId>,
+    pub user: UserId,
+    pub amount: Money,
+    pub settlement: PaymentSettlement,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An alert waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingAlert {
+    pub id: i64,
+    pub kind: AlertKind,
+    pub payload: serde_json::Value,
+    pub attempts: i32,
 }
 
 /// One key the nodes should (or, with `kind = Remove`, should no longer) carry.
@@ -337,21 +443,62 @@ pub trait Store: Send + Sync + 'static {
     async fn expire(&self, ctx: &WriteCtx<'_>, user: UserId) -> Result<Change>;
     /// Grants `days` once per user.
     async fn start_trial(&self, ctx: &WriteCtx<'_>, user: UserId, days: u32) -> Result<Change>;
-    async fn create_order(&self, ctx: &WriteCtx<'_>, order: &NewOrder) -> Result<Order>;
-    /// Moves the order `pending|expired → paid` (guarded) and extends by its days;
-    /// `applied = false` if it was already paid (or refunded).
-    /// With `paid`, the amount and currency must equal the order's exactly, else
-    /// the order is flagged and [`Error::AmountMismatch`] returned. Orders of the
-    /// `balance` provider are paid from the balance in the same transaction
-    /// ([`Error::InsufficientFunds`] if it is short).
+    /// A pending order; an existing one is returned instead when the
+    /// idempotency key was used before or the same purchase is still pending
+    /// (created at or after `order.reuse_since`).
+    async fn create_order(&self, ctx: &WriteCtx<'_>, order: &NewOrder) -> Result<OpenedOrder>;
+    /// Remembers the provider's invoice of a pending order (asked about by the
+    /// reconciler, shown again on a second press of Pay).
+    async fn attach_invoice(
+        &self,
+        ctx: &WriteCtx<'_>,
+        order: OrderId,
+        provider_invoice_id: &str,
+        pay_url: &str,
+    ) -> Result<()>;
+    /// Settles one payment for `order` in one transaction (see
+    /// [`settle`](crate::domain::settle)): applied (`pending|expired|failed →
+    /// paid`, guarded, extended by its days or credited as a top-up), credited
+    /// to the balance, queued to be sent back, or flagged — recorded once by
+    /// (provider, provider payment id), so a redelivery is a duplicate. Orders
+    /// of the `balance` provider are paid from the balance in the same
+    /// transaction ([`Error::InsufficientFunds`] if it is short).
     async fn apply_payment(
         &self,
         ctx: &WriteCtx<'_>,
         user: UserId,
         order: OrderId,
+        payment: &IncomingPayment,
+    ) -> Result<Settled>;
+    /// A payment for no order we know (Stars: the payer is known): credited,
+    /// queued to be sent back or flagged, like a payment its order cannot take.
+    async fn record_stray_payment(
+        &self,
+        ctx: &WriteCtx<'_>,
+        payer: UserId,
+        payment: &IncomingPayment,
+    ) -> Result<Settled>;
+    /// How a payment was settled, if it was.
+    async fn payment(
+        &self,
+        provider: Provider,
         provider_payment_id: &str,
-        paid: Option<&Money>,
+    ) -> Result<Option<PaymentRecord>>;
+    async fn payments_of_order(&self, order: OrderId) -> Result<Vec<PaymentRecord>>;
+    /// Payments waiting to be sent back through their provider, oldest first.
+    async fn payments_to_return(&self, limit: u32) -> Result<Vec<PaymentRecord>>;
+    /// The provider sent the payment back: `refund_pending → refunded`, the
+    /// user told; `applied = false` if it was not pending.
+    async fn payment_returned(
+        &self,
+        ctx: &WriteCtx<'_>,
+        user: UserId,
+        provider: Provider,
+        provider_payment_id: &str,
     ) -> Result<Change>;
+    /// Orders to ask their provider about: unpaid (pending, expired, failed),
+    /// paid through a provider, created at or after `since`; oldest first.
+    async fn orders_to_reconcile(&self, since: DateTime<Utc>, limit: u32) -> Result<Vec<Order>>;
 
     // ---- provisioning outbox ----
     async fn complete_ops(&self, ids: &[i64], now: DateTime<Utc>) -> Result<()>;
@@ -364,21 +511,42 @@ pub trait Store: Send + Sync + 'static {
     async fn cancel_op(&self, id: i64, reason: &str, now: DateTime<Utc>) -> Result<()>;
     /// Adds per-key traffic deltas (email, uplink bytes, downlink bytes) read from a node.
     async fn add_traffic(&self, deltas: &[(String, u64, u64)]) -> Result<()>;
-    // ---- payments ----
-    /// Stores a provider callback once: `false` if this (provider, event id) was seen before.
-    async fn record_webhook_event(&self, event: &WebhookEvent) -> Result<bool>;
-    async fn set_webhook_outcome(
+    // ---- payment events (the intake) ----
+    /// Stores a payment event once by (provider, event id), before anything
+    /// else happens to it.
+    async fn record_payment_event(&self, event: &NewPaymentEvent) -> Result<EventRecord>;
+    /// Finishes an event with its outcome; `false` if it was finished already
+    /// (by a concurrent delivery or the recovery).
+    async fn finish_payment_event(
         &self,
         provider: &str,
         event_id: &str,
         outcome: &str,
-    ) -> Result<()>;
-    /// Forgets an event whose processing failed, so the provider's retry is processed again.
-    async fn forget_webhook_event(&self, provider: &str, event_id: &str) -> Result<()>;
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Counts a failed attempt at an event (it stays unfinished).
+    async fn payment_event_failed(&self, provider: &str, event_id: &str, error: &str)
+    -> Result<()>;
+    /// Unfinished events received at or before `received_before`, oldest first.
+    async fn unfinished_payment_events(
+        &self,
+        received_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<WebhookEvent>>;
     async fn webhook_events_for_order(&self, order: OrderId) -> Result<Vec<WebhookEvent>>;
     async fn webhook_event(&self, provider: &str, event_id: &str) -> Result<Option<WebhookEvent>>;
-    /// Marks an order for review (amount mismatch, partial payment…) and audits it.
-    async fn flag_order(&self, ctx: &WriteCtx<'_>, order: OrderId, flag: &str) -> Result<()>;
+    /// The most recent events, newest first (ops).
+    async fn recent_payment_events(&self, limit: u32) -> Result<Vec<WebhookEvent>>;
+    /// Marks an order for review (partial payment…), tells the user and the
+    /// admins, and audits it; `false` if it already carried this flag.
+    async fn flag_order(&self, ctx: &WriteCtx<'_>, order: OrderId, flag: &str) -> Result<bool>;
+    /// Queues an alert for the admins that concerns no particular user.
+    async fn raise_alert(
+        &self,
+        ctx: &WriteCtx<'_>,
+        kind: AlertKind,
+        payload: serde_json::Value,
+    ) -> Result<()>;
     /// `pending → failed|expired` (guarded); `false` if the order was not pending.
     async fn close_order(
         &self,
@@ -389,14 +557,16 @@ pub trait Store: Send + Sync + 'static {
     /// Expires pending orders created at or before `cutoff`.
     async fn expire_stale_orders(&self, ctx: &WriteCtx<'_>, cutoff: DateTime<Utc>) -> Result<u64>;
     /// `paid → refunded` (guarded) and reverses the extension: expiry moves back
-    /// by the order's days (access ends now if that is in the past) and a
-    /// balance purchase is credited back. `applied = false` if not paid.
+    /// by the order's days (access ends now if that is in the past), a balance
+    /// purchase is credited back, a top-up is taken back as far as the balance
+    /// allows (the rest is a flagged shortfall), and a referral bonus the order
+    /// earned is reversed. `applied = false` if not paid.
     async fn refund_order(
         &self,
         ctx: &WriteCtx<'_>,
         user: UserId,
         order: OrderId,
-    ) -> Result<Change>;
+    ) -> Result<Refunded>;
     /// Credits (or debits, if negative) the balance with a ledger entry.
     async fn adjust_balance(
         &self,
@@ -443,6 +613,12 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<PendingNotification>>;
     async fn notification_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()>;
+    /// Alerts for the admins due at `now`, oldest first.
+    async fn due_alerts(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<PendingAlert>>;
+    async fn alert_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()>;
+    async fn alert_retry(&self, id: i64, error: &str, next_attempt_at: DateTime<Utc>)
+    -> Result<()>;
+    async fn alert_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<()>;
     async fn notification_retry(
         &self,
         id: i64,

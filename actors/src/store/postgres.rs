@@ -10,6 +10,7 @@ use super::StoreOptions;
 pub struct PgStore {
     pool: PgPool,
     referral_bonus: Option<crate::domain::Money>,
+    settlement: crate::domain::SettlementPolicy,
 }
 
 /// A write transaction (PostgreSQL needs no in-process gate).
@@ -27,6 +28,7 @@ impl PgStore {
         Ok(Self {
             pool,
             referral_bonus: opts.referral_bonus.clone(),
+            settlement: opts.settlement.clone(),
         })
     }
 
@@ -36,6 +38,10 @@ impl PgStore {
 
     fn referral_bonus(&self) -> Option<&crate::domain::Money> {
         self.referral_bonus.as_ref()
+    }
+
+    fn settlement_policy(&self) -> &crate::domain::SettlementPolicy {
+        &self.settlement
     }
 
     fn backend_kind() -> super::Backend {

@@ -91,6 +91,94 @@ pub(super) struct OrderRow {
     pub flag: Option<String>,
     pub created_at: DbTime,
     pub paid_at: Option<DbTime>,
+    pub provider_invoice_id: Option<String>,
+    pub pay_url: Option<String>,
+}
+
+/// The columns of [`OrderRow`], in order, for `SELECT {ORDER_COLUMNS} FROM orders`.
+macro_rules! order_columns {
+    () => {
+        "id, user_id, kind, plan_id, days, provider, amount, currency, status, \
+         provider_payment_id, flag, created_at, paid_at, provider_invoice_id, pay_url"
+    };
+}
+pub(super) use order_columns;
+
+/// The columns of a `webhook_events` row as read into `WebhookRow`.
+macro_rules! event_columns {
+    () => {
+        "provider, event_id, order_id, received_at, outcome, payload, event, attempts, \
+         last_error, finished_at"
+    };
+}
+pub(super) use event_columns;
+
+#[derive(sqlx::FromRow)]
+pub(super) struct WebhookRow {
+    pub provider: String,
+    pub event_id: String,
+    pub order_id: Option<Uuid>,
+    pub received_at: DbTime,
+    pub outcome: String,
+    pub payload: String,
+    pub event: Option<String>,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub finished_at: Option<DbTime>,
+}
+
+impl WebhookRow {
+    pub fn into_domain(self) -> super::WebhookEvent {
+        super::WebhookEvent {
+            provider: self.provider,
+            event_id: self.event_id,
+            order: self.order_id.map(OrderId::from_uuid),
+            received_at: self.received_at.0,
+            outcome: self.outcome,
+            payload: self.payload,
+            event: self.event,
+            attempts: self.attempts,
+            last_error: self.last_error,
+            finished_at: self.finished_at.map(|t| t.0),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct PaymentRow {
+    pub provider: String,
+    pub provider_payment_id: String,
+    pub order_id: Option<Uuid>,
+    pub user_id: i64,
+    pub amount: i64,
+    pub currency: String,
+    pub settlement: String,
+    pub reason: Option<String>,
+    pub created_at: DbTime,
+}
+
+/// The columns of [`PaymentRow`].
+macro_rules! payment_columns {
+    () => {
+        "provider, provider_payment_id, order_id, user_id, amount, currency, settlement, reason, \
+         created_at"
+    };
+}
+pub(super) use payment_columns;
+
+impl PaymentRow {
+    pub fn into_domain(self) -> Result<super::PaymentRecord> {
+        Ok(super::PaymentRecord {
+            provider: self.provider.parse().map_err(corrupt)?,
+            provider_payment_id: self.provider_payment_id,
+            order: self.order_id.map(OrderId::from_uuid),
+            user: UserId::new(self.user_id).map_err(corrupt)?,
+            amount: Money::new(self.amount, Currency::new(self.currency).map_err(corrupt)?),
+            settlement: self.settlement.parse().map_err(corrupt)?,
+            reason: self.reason,
+            created_at: self.created_at.0,
+        })
+    }
 }
 
 impl OrderRow {
@@ -108,6 +196,8 @@ impl OrderRow {
             flag: self.flag,
             created_at: self.created_at.0,
             paid_at: self.paid_at.map(|t| t.0),
+            provider_invoice_id: self.provider_invoice_id,
+            pay_url: self.pay_url,
         })
     }
 }
@@ -195,6 +285,18 @@ pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// A unique violation on `table` means another instance created the same row
+/// between our read and our insert: a conflict the caller retries.
+pub(super) fn conflict_on_unique(user: UserId) -> impl FnOnce(sqlx::Error) -> Error {
+    move |e| {
+        if is_unique_violation(&e) {
+            Error::Conflict(user)
+        } else {
+            e.into()
+        }
+    }
+}
+
 pub(super) fn op_kind_of(kind: OpKind) -> &'static str {
     kind.as_str()
 }
@@ -214,17 +316,18 @@ macro_rules! sql_store {
         use uuid::Uuid;
 
         use crate::domain::{
-            KeyState, LedgerEntry, LedgerKind, NewOrder, NotificationKind, OpKind, Order, OrderId,
-            OrderStatus, ProvisioningOp, SubscriptionStatus, UserId, extended_expiry, key_email,
-            new_sub_token,
+            AlertKind, Excess, KeyState, LedgerEntry, LedgerKind, NewOrder, NotificationKind, OpKind,
+            Order, OrderId, OrderStatus, PaymentSettlement, ProvisioningOp, Settlement,
+            SubscriptionStatus, UserId, extended_expiry, key_email, new_sub_token,
         };
         use crate::store::sql::{
-            AuditRow, KeyRow, OpRow, OrderRow, SubRow, UserRow, corrupt, is_unique_violation,
-            op_kind_of, snapshot, t,
+            AuditRow, KeyRow, OpRow, OrderRow, PaymentRow, SubRow, UserRow, WebhookRow, conflict_on_unique,
+            corrupt, event_columns, is_unique_violation, op_kind_of, order_columns, payment_columns,
+            snapshot, t,
         };
         use crate::store::{
-            AuditEntry, Backend, Change, DueExpiry, OutboxDepth, PendingOp, Store,
-            UserSnapshot, WriteCtx,
+            AuditEntry, Backend, Change, DueExpiry, EventRecord, IncomingPayment, OpenedOrder,
+            OutboxDepth, PendingOp, Refunded, Settled, Store, UserSnapshot, WriteCtx,
         };
         use crate::{Error, Result};
 
@@ -258,9 +361,7 @@ macro_rules! sql_store {
 
         async fn read_order(conn: &mut Conn, id: OrderId) -> Result<Option<Order>> {
             let row: Option<OrderRow> = sqlx::query_as(
-                "SELECT id, user_id, kind, plan_id, days, provider, amount, currency, status,
-                        provider_payment_id, flag, created_at, paid_at
-                 FROM orders WHERE id = $1",
+                concat!("SELECT ", order_columns!(), " FROM orders WHERE id = $1"),
             )
             .bind(id.uuid())
             .fetch_optional(&mut *conn)
@@ -404,19 +505,6 @@ macro_rules! sql_store {
             Ok(())
         }
 
-        type WebhookRow = (String, String, Option<Uuid>, crate::store::db_time::DbTime, String, String);
-
-        fn webhook_event((provider, event_id, order, at, outcome, payload): WebhookRow) -> crate::store::WebhookEvent {
-            crate::store::WebhookEvent {
-                provider,
-                event_id,
-                order: order.map(OrderId::from_uuid),
-                received_at: at.0,
-                outcome,
-                payload,
-            }
-        }
-
         /// The user's balance in minor units (kept equal to the ledger sum).
         async fn read_balance(conn: &mut Conn, user: UserId) -> Result<i64> {
             Ok(sqlx::query_scalar("SELECT balance FROM users WHERE telegram_id = $1")
@@ -434,35 +522,215 @@ macro_rules! sql_store {
             order: &Order,
             note: &str,
         ) -> Result<()> {
-            let balance = read_balance(conn, user).await?;
-            if balance < order.amount.minor {
-                return Err(Error::InsufficientFunds {
-                    needed: order.amount.to_string(),
-                    available: crate::domain::Money::new(balance, order.amount.currency.clone()).to_string(),
-                });
-            }
             ledger_entry(conn, ctx, user, kind, -order.amount.minor, order.amount.currency.as_str(), Some(order.id), note).await
         }
 
-        /// Flags an order for review and records why in the audit log.
+        /// Flags an order for review (once per reason): tells the user and the
+        /// admins and records why in the audit log. `false` if it already carried it.
         async fn flag(
             conn: &mut Conn,
             ctx: &WriteCtx<'_>,
             order: &Order,
             reason: &str,
             details: serde_json::Value,
-        ) -> Result<()> {
-            sqlx::query("UPDATE orders SET flag = $1, updated_at = $2 WHERE id = $3")
-                .bind(reason)
-                .bind(t(ctx.now))
-                .bind(order.id.uuid())
-                .execute(&mut *conn)
-                .await?;
+        ) -> Result<bool> {
+            let done = sqlx::query(
+                "UPDATE orders SET flag = $1, updated_at = $2 WHERE id = $3 AND (flag IS NULL OR flag <> $1)",
+            )
+            .bind(reason)
+            .bind(t(ctx.now))
+            .bind(order.id.uuid())
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
             notify(conn, ctx, order.user, NotificationKind::PaymentFlagged, json!({ "order": order.id, "flag": reason })).await?;
-            audit(conn, ctx, order.user, "flag_order", json!({ "order": order.id, "flag": reason, "details": details })).await
+            alert(conn, ctx, AlertKind::PaymentFlagged, json!({
+                "order": order.id, "user": order.user, "flag": reason, "amount": order.amount, "details": details,
+            })).await?;
+            audit(conn, ctx, order.user, "flag_order", json!({ "order": order.id, "flag": reason, "details": details })).await?;
+            Ok(true)
         }
 
-        /// Appends a ledger movement and keeps `users.balance` equal to the ledger sum.
+        /// Queues an alert for the admins (sent by the Notifier after commit).
+        async fn alert(
+            conn: &mut Conn,
+            ctx: &WriteCtx<'_>,
+            kind: AlertKind,
+            payload: serde_json::Value,
+        ) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO alerts (kind, payload, state, attempts, next_attempt_at, created_at)
+                 VALUES ($1, $2, 'pending', 0, $3, $3)",
+            )
+            .bind(kind.as_str())
+            .bind(payload.to_string())
+            .bind(t(ctx.now))
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+
+        /// Records how a payment was settled (once per provider payment id).
+        #[allow(clippy::too_many_arguments)]
+        async fn record_payment(
+            conn: &mut Conn,
+            ctx: &WriteCtx<'_>,
+            user: UserId,
+            order: Option<OrderId>,
+            payment: &IncomingPayment,
+            amount: &crate::domain::Money,
+            settlement: PaymentSettlement,
+            reason: Option<&str>,
+        ) -> Result<()> {
+            sqlx::query(
+                "INSERT INTO payments (provider, provider_payment_id, order_id, user_id, amount, currency,
+                                       settlement, reason, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+            )
+            .bind(payment.provider.as_str())
+            .bind(&payment.provider_payment_id)
+            .bind(order.map(|o| o.uuid()))
+            .bind(user.get())
+            .bind(amount.minor)
+            .bind(amount.currency.as_str())
+            .bind(settlement.as_str())
+            .bind(reason)
+            .bind(t(ctx.now))
+            .execute(&mut *conn)
+            .await
+            .map_err(conflict_on_unique(user))?;
+            Ok(())
+        }
+
+        async fn read_payment(
+            conn: &mut Conn,
+            provider: crate::domain::Provider,
+            provider_payment_id: &str,
+        ) -> Result<Option<crate::store::PaymentRecord>> {
+            let row: Option<PaymentRow> = sqlx::query_as(concat!(
+                "SELECT ", payment_columns!(), " FROM payments WHERE provider = $1 AND provider_payment_id = $2"
+            ))
+            .bind(provider.as_str())
+            .bind(provider_payment_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            row.map(PaymentRow::into_domain).transpose()
+        }
+
+        /// Money the order could not take, kept for the user on their balance.
+        async fn credit_payment(
+            conn: &mut Conn,
+            ctx: &WriteCtx<'_>,
+            user: UserId,
+            order: Option<OrderId>,
+            amount: &crate::domain::Money,
+            reason: crate::domain::Unexpected,
+            provider: crate::domain::Provider,
+        ) -> Result<()> {
+            let note = format!("{} through {provider}", reason.as_str());
+            ledger_entry(conn, ctx, user, LedgerKind::PaymentCredit, amount.minor, amount.currency.as_str(), order, &note).await?;
+            let balance = read_balance(conn, user).await?;
+            let balance = crate::domain::Money::new(balance, amount.currency.clone());
+            notify(conn, ctx, user, NotificationKind::PaymentCredited, json!({
+                "order": order, "amount": amount, "balance": balance, "reason": reason,
+            })).await?;
+            alert(conn, ctx, AlertKind::PaymentCredited, json!({
+                "user": user, "order": order, "amount": amount, "reason": reason, "provider": provider,
+            })).await?;
+            audit(conn, ctx, user, "payment_credited", json!({
+                "order": order, "amount": amount, "reason": reason, "provider": provider,
+            })).await
+        }
+
+        /// Carries out a settlement of a payment its order (if any) cannot
+        /// take: credit, queue for sending back, or flag. Returns the reason
+        /// recorded on the payment row.
+        async fn settle_unexpected(
+            conn: &mut Conn,
+            ctx: &WriteCtx<'_>,
+            user: UserId,
+            order: Option<&Order>,
+            payment: &IncomingPayment,
+            amount: &crate::domain::Money,
+            settlement: &Settlement,
+        ) -> Result<()> {
+            let order_id = order.map(|o| o.id);
+            match settlement {
+                Settlement::Credit { amount, reason } => {
+                    credit_payment(conn, ctx, user, order_id, amount, *reason, payment.provider).await?;
+                }
+                Settlement::Refund { amount, reason } => {
+                    alert(conn, ctx, AlertKind::PaymentReturned, json!({
+                        "user": user, "order": order_id, "amount": amount, "reason": reason,
+                        "provider": payment.provider, "provider_payment_id": payment.provider_payment_id,
+                    })).await?;
+                    audit(conn, ctx, user, "payment_return_queued", json!({
+                        "order": order_id, "amount": amount, "reason": reason,
+                        "provider_payment_id": payment.provider_payment_id,
+                    })).await?;
+                }
+                Settlement::Flag { reason } => {
+                    let details = json!({
+                        "provider": payment.provider, "provider_payment_id": payment.provider_payment_id,
+                        "paid": amount,
+                    });
+                    match order {
+                        Some(order) => {
+                            flag(conn, ctx, order, reason.as_str(), details).await?;
+                        }
+                        None => {
+                            alert(conn, ctx, AlertKind::UnknownOrder, json!({
+                                "user": user, "paid": amount, "provider": payment.provider,
+                                "provider_payment_id": payment.provider_payment_id,
+                            })).await?;
+                            audit(conn, ctx, user, "stray_payment_flagged", details).await?;
+                        }
+                    }
+                }
+                Settlement::Duplicate | Settlement::Apply { .. } => {}
+            }
+            Ok(())
+        }
+
+        /// Reverses the referral bonus `order` earned (as far as the
+        /// referrer's balance allows; a shortfall is flagged to the admins).
+        async fn reverse_referral(conn: &mut Conn, ctx: &WriteCtx<'_>, order: &Order) -> Result<()> {
+            let bonuses: Vec<(i64, i64, String)> = sqlx::query_as(
+                "SELECT user_id, amount, currency FROM ledger WHERE kind = 'referral_bonus' AND order_id = $1",
+            )
+            .bind(order.id.uuid())
+            .fetch_all(&mut *conn)
+            .await?;
+            for (referrer, amount, currency) in bonuses {
+                let referrer = UserId::new(referrer).map_err(corrupt)?;
+                let balance = read_balance(conn, referrer).await?;
+                let (taken, short) = crate::domain::take_back(amount, balance);
+                let note = format!("referral bonus of refunded order {}", order.id);
+                if taken > 0 {
+                    ledger_entry(conn, ctx, referrer, LedgerKind::ReferralReversal, -taken, &currency, Some(order.id), &note).await?;
+                }
+                let currency = crate::domain::Currency::new(currency).map_err(corrupt)?;
+                if short > 0 {
+                    alert(conn, ctx, AlertKind::RefundShortfall, json!({
+                        "user": referrer, "order": order.id, "what": "referral_bonus",
+                        "wanted": crate::domain::Money::new(amount, currency.clone()),
+                        "shortfall": crate::domain::Money::new(short, currency.clone()),
+                    })).await?;
+                }
+                audit(conn, ctx, referrer, "referral_reversed", json!({
+                    "order": order.id, "referred": order.user,
+                    "taken": crate::domain::Money::new(taken, currency.clone()),
+                    "shortfall": crate::domain::Money::new(short, currency),
+                })).await?;
+            }
+            Ok(())
+        }
+
+        /// Appends a ledger movement and keeps `users.balance` equal to the
+        /// ledger sum. A debit is guarded in the same statement (never below
+        /// zero, whichever instance writes): [`Error::InsufficientFunds`].
         #[allow(clippy::too_many_arguments)]
         async fn ledger_entry(
             conn: &mut Conn,
@@ -474,6 +742,20 @@ macro_rules! sql_store {
             order: Option<OrderId>,
             note: &str,
         ) -> Result<()> {
+            let moved = sqlx::query(
+                "UPDATE users SET balance = balance + $1 WHERE telegram_id = $2 AND balance + $1 >= 0",
+            )
+            .bind(amount)
+            .bind(user.get())
+            .execute(&mut *conn)
+            .await?;
+            if moved.rows_affected() != 1 {
+                let balance = read_balance(conn, user).await?;
+                return Err(Error::InsufficientFunds {
+                    needed: format!("{} {currency}", -amount),
+                    available: format!("{balance} {currency}"),
+                });
+            }
             sqlx::query(
                 "INSERT INTO ledger (user_id, kind, amount, currency, order_id, note, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -487,11 +769,6 @@ macro_rules! sql_store {
             .bind(t(ctx.now))
             .execute(&mut *conn)
             .await?;
-            sqlx::query("UPDATE users SET balance = balance + $1 WHERE telegram_id = $2")
-                .bind(amount)
-                .bind(user.get())
-                .execute(&mut *conn)
-                .await?;
             Ok(())
         }
 
@@ -589,6 +866,7 @@ macro_rules! sql_store {
             ctx: &WriteCtx<'_>,
             user: UserId,
             bonus: &crate::domain::Money,
+            order: OrderId,
         ) -> Result<()> {
             let referrer: Option<Option<i64>> = sqlx::query_scalar(
                 "UPDATE users SET referral_rewarded_at = $1
@@ -602,9 +880,9 @@ macro_rules! sql_store {
             let Some(Some(referrer)) = referrer else { return Ok(()) };
             let referrer = UserId::new(referrer).map_err(corrupt)?;
             let note = format!("referral bonus for {user}");
-            ledger_entry(conn, ctx, referrer, LedgerKind::ReferralBonus, bonus.minor, bonus.currency.as_str(), None, &note).await?;
+            ledger_entry(conn, ctx, referrer, LedgerKind::ReferralBonus, bonus.minor, bonus.currency.as_str(), Some(order), &note).await?;
             notify(conn, ctx, referrer, NotificationKind::ReferralBonus, json!({ "amount": bonus, "referred": user })).await?;
-            audit(conn, ctx, referrer, "referral_bonus", json!({ "referred": user, "amount": bonus })).await
+            audit(conn, ctx, referrer, "referral_bonus", json!({ "referred": user, "amount": bonus, "order": order })).await
         }
 
         /// Remove ops for every active key (the user loses access on all nodes).
@@ -705,13 +983,15 @@ macro_rules! sql_store {
             }
 
             async fn outbox_depth(&self) -> Result<OutboxDepth> {
-                let (provisioning, notifications): (i64, i64) = sqlx::query_as(
+                let (provisioning, notifications, alerts, payment_events): (i64, i64, i64, i64) = sqlx::query_as(
                     "SELECT (SELECT COUNT(*) FROM provisioning_ops WHERE state = 'pending'),
-                            (SELECT COUNT(*) FROM notifications WHERE state = 'pending')",
+                            (SELECT COUNT(*) FROM notifications WHERE state = 'pending'),
+                            (SELECT COUNT(*) FROM alerts WHERE state = 'pending'),
+                            (SELECT COUNT(*) FROM webhook_events WHERE finished_at IS NULL)",
                 )
                 .fetch_one(self.pool())
                 .await?;
-                Ok(OutboxDepth { provisioning, notifications })
+                Ok(OutboxDepth { provisioning, notifications, alerts, payment_events })
             }
 
             async fn ledger_sum(&self, user: UserId) -> Result<i64> {
@@ -861,13 +1141,46 @@ macro_rules! sql_store {
                 Ok(Change { applied: true, snapshot, ops })
             }
 
-            async fn create_order(&self, ctx: &WriteCtx<'_>, order: &NewOrder) -> Result<Order> {
+            async fn create_order(&self, ctx: &WriteCtx<'_>, order: &NewOrder) -> Result<OpenedOrder> {
                 let days = i32::try_from(order.days).map_err(|_| Error::invalid("days", "too large"))?;
                 let mut w = self.begin_write().await?;
+                if let Some(key) = &order.idempotency_key {
+                    let existing: Option<OrderRow> = sqlx::query_as(concat!(
+                        "SELECT ", order_columns!(), " FROM orders WHERE user_id = $1 AND idempotency_key = $2"
+                    ))
+                    .bind(order.user.get())
+                    .bind(key)
+                    .fetch_optional(&mut *w.tx)
+                    .await?;
+                    if let Some(row) = existing {
+                        return Ok(OpenedOrder { order: row.into_domain()?, reused: true });
+                    }
+                }
+                if let Some(since) = order.reuse_since {
+                    let open: Option<OrderRow> = sqlx::query_as(concat!(
+                        "SELECT ", order_columns!(), " FROM orders
+                         WHERE user_id = $1 AND plan_id = $2 AND provider = $3 AND kind = $4 AND amount = $5
+                           AND currency = $6 AND status = 'pending' AND created_at >= $7
+                         ORDER BY created_at DESC LIMIT 1"
+                    ))
+                    .bind(order.user.get())
+                    .bind(order.plan.as_str())
+                    .bind(order.provider.as_str())
+                    .bind(order.kind.as_str())
+                    .bind(order.amount.minor)
+                    .bind(order.amount.currency.as_str())
+                    .bind(t(since))
+                    .fetch_optional(&mut *w.tx)
+                    .await?;
+                    if let Some(row) = open {
+                        return Ok(OpenedOrder { order: row.into_domain()?, reused: true });
+                    }
+                }
                 ensure_user(&mut w.tx, order.user, ctx.now).await?;
                 sqlx::query(
-                    "INSERT INTO orders (id, user_id, kind, plan_id, days, provider, amount, currency, status, created_at, updated_at)
-                     VALUES ($1, $2, $9, $3, $4, $5, $6, $7, 'pending', $8, $8)",
+                    "INSERT INTO orders (id, user_id, kind, plan_id, days, provider, amount, currency, status,
+                                         created_at, updated_at, idempotency_key)
+                     VALUES ($1, $2, $9, $3, $4, $5, $6, $7, 'pending', $8, $8, $10)",
                 )
                 .bind(order.id.uuid())
                 .bind(order.user.get())
@@ -878,8 +1191,11 @@ macro_rules! sql_store {
                 .bind(order.amount.currency.as_str())
                 .bind(t(ctx.now))
                 .bind(order.kind.as_str())
+                .bind(order.idempotency_key.as_deref())
                 .execute(&mut *w.tx)
-                .await?;
+                .await
+                // The same key from another instance, committed after our read.
+                .map_err(conflict_on_unique(order.user))?;
                 audit(&mut w.tx, ctx, order.user, "create_order", json!({
                     "kind": order.kind,
                     "order": order.id, "plan": order.plan, "provider": order.provider,
@@ -889,7 +1205,28 @@ macro_rules! sql_store {
                     .await?
                     .ok_or_else(|| corrupt(format!("order {} vanished inside its own transaction", order.id)))?;
                 w.tx.commit().await?;
-                Ok(created)
+                Ok(OpenedOrder { order: created, reused: false })
+            }
+
+            async fn attach_invoice(
+                &self,
+                ctx: &WriteCtx<'_>,
+                order: OrderId,
+                provider_invoice_id: &str,
+                pay_url: &str,
+            ) -> Result<()> {
+                let mut w = self.begin_write().await?;
+                sqlx::query(
+                    "UPDATE orders SET provider_invoice_id = $1, pay_url = $2, updated_at = $3 WHERE id = $4",
+                )
+                .bind(provider_invoice_id)
+                .bind(pay_url)
+                .bind(t(ctx.now))
+                .bind(order.uuid())
+                .execute(&mut *w.tx)
+                .await?;
+                w.tx.commit().await?;
+                Ok(())
             }
 
             async fn apply_payment(
@@ -897,9 +1234,8 @@ macro_rules! sql_store {
                 ctx: &WriteCtx<'_>,
                 user: UserId,
                 order_id: OrderId,
-                provider_payment_id: &str,
-                paid: Option<&crate::domain::Money>,
-            ) -> Result<Change> {
+                payment: &IncomingPayment,
+            ) -> Result<Settled> {
                 let mut w = self.begin_write().await?;
                 let order = read_order(&mut w.tx, order_id)
                     .await?
@@ -907,168 +1243,394 @@ macro_rules! sql_store {
                 if order.user != user {
                     return Err(Error::OrderOfAnotherUser { order: order_id.to_string() });
                 }
-                let unapplied = |snapshot| Ok(Change { applied: false, snapshot, ops: Vec::new() });
-                match order.status {
-                    OrderStatus::Paid | OrderStatus::Refunded => {
-                        let snapshot = read_committed_user(&mut w.tx, user).await?;
-                        return unapplied(snapshot);
-                    }
-                    OrderStatus::Failed => {
-                        return Err(Error::OrderNotPayable {
-                            order: order_id.to_string(),
-                            status: order.status.to_string(),
-                        });
-                    }
-                    OrderStatus::Pending | OrderStatus::Expired => {}
-                }
-                // The expected amount comes from our order row only; exact match.
-                if let Some(paid) = paid
-                    && *paid != order.amount
-                {
-                    flag(&mut w.tx, ctx, &order, "amount_mismatch", json!({
-                        "expected": order.amount, "paid": paid, "provider_payment_id": provider_payment_id,
-                    })).await?;
-                    w.tx.commit().await?;
-                    return Err(Error::AmountMismatch {
-                        order: order_id.to_string(),
-                        expected: order.amount.to_string(),
-                        paid: paid.to_string(),
-                    });
-                }
-                if order.provider == crate::domain::Provider::Balance {
-                    debit(&mut w.tx, ctx, user, LedgerKind::Purchase, &order, "plan purchase").await?;
-                }
-                let moved = sqlx::query(
-                    "UPDATE orders SET status = 'paid', paid_at = $1, updated_at = $1, provider_payment_id = $2
-                     WHERE id = $3 AND status IN ('pending', 'expired')",
-                )
-                .bind(t(ctx.now))
-                .bind(provider_payment_id)
-                .bind(order_id.uuid())
-                .execute(&mut *w.tx)
-                .await
-                .map_err(|e| {
-                    if is_unique_violation(&e) {
-                        Error::DuplicateProviderPayment(provider_payment_id.to_owned())
-                    } else {
-                        e.into()
-                    }
-                })?;
-                if moved.rows_affected() != 1 {
-                    // Another instance applied it between our read and our write.
-                    return Err(Error::Conflict(user));
-                }
-                let ops = match order.kind {
-                    crate::domain::OrderKind::Plan => {
-                        if order.provider != crate::domain::Provider::Balance {
-                            // The money passes through the user's ledger: in, then spent.
-                            let note = format!("paid through {}", order.provider);
-                            ledger_entry(&mut w.tx, ctx, user, LedgerKind::Payment, order.amount.minor,
-                                order.amount.currency.as_str(), Some(order_id), &note).await?;
-                            ledger_entry(&mut w.tx, ctx, user, LedgerKind::Purchase, -order.amount.minor,
-                                order.amount.currency.as_str(), Some(order_id), "plan purchase").await?;
-                        }
-                        let ops = extend(&mut w.tx, ctx, user, order.days).await?;
-                        if let Some(bonus) = self.referral_bonus() {
-                            reward_referrer(&mut w.tx, ctx, user, bonus).await?;
-                        }
-                        ops
-                    }
-                    crate::domain::OrderKind::Topup => {
-                        ledger_entry(&mut w.tx, ctx, user, LedgerKind::TopUp, order.amount.minor,
-                            order.amount.currency.as_str(), Some(order_id), "top-up").await?;
-                        let balance = read_balance(&mut w.tx, user).await?;
-                        notify(&mut w.tx, ctx, user, NotificationKind::TopUp, json!({
-                            "amount": order.amount, "balance": crate::domain::Money::new(balance, order.amount.currency.clone()),
-                        })).await?;
-                        Vec::new()
-                    }
+                let unchanged = |snapshot, previously| Settled {
+                    change: Change { applied: false, snapshot, ops: Vec::new() },
+                    settlement: Settlement::Duplicate,
+                    previously,
                 };
-                audit(&mut w.tx, ctx, user, "apply_payment", json!({
-                    "kind": order.kind,
-                    "order": order_id,
-                    "provider": order.provider,
-                    "provider_payment_id": provider_payment_id,
-                    "amount": order.amount.minor,
-                    "currency": order.amount.currency,
-                    "days": order.days,
-                    "order_was_expired": order.status == OrderStatus::Expired,
-                })).await?;
+                if let Some(seen) = read_payment(&mut w.tx, payment.provider, &payment.provider_payment_id).await? {
+                    let snapshot = read_committed_user(&mut w.tx, user).await?;
+                    return Ok(unchanged(snapshot, Some(seen.settlement)));
+                }
+                let settlement = crate::domain::settle(
+                    &order,
+                    crate::domain::ReportedPayment {
+                        provider: payment.provider,
+                        provider_payment_id: &payment.provider_payment_id,
+                        amount: payment.amount.as_ref(),
+                        payer: payment.payer,
+                    },
+                    self.settlement_policy(),
+                );
+                let paid = payment.amount.clone().unwrap_or_else(|| order.amount.clone());
+                let mut ops = Vec::new();
+                match &settlement {
+                    Settlement::Duplicate => {
+                        let snapshot = read_committed_user(&mut w.tx, user).await?;
+                        return Ok(unchanged(snapshot, Some(PaymentSettlement::Applied)));
+                    }
+                    Settlement::Apply { excess } => {
+                        if order.provider == crate::domain::Provider::Balance {
+                            debit(&mut w.tx, ctx, user, LedgerKind::Purchase, &order, "plan purchase").await?;
+                        }
+                        let moved = sqlx::query(
+                            "UPDATE orders SET status = 'paid', paid_at = $1, updated_at = $1, provider_payment_id = $2
+                             WHERE id = $3 AND status IN ('pending', 'expired', 'failed')",
+                        )
+                        .bind(t(ctx.now))
+                        .bind(&payment.provider_payment_id)
+                        .bind(order_id.uuid())
+                        .execute(&mut *w.tx)
+                        .await
+                        .map_err(|e| {
+                            if is_unique_violation(&e) {
+                                Error::DuplicateProviderPayment(payment.provider_payment_id.clone())
+                            } else {
+                                e.into()
+                            }
+                        })?;
+                        if moved.rows_affected() != 1 {
+                            // Another instance applied it between our read and our write.
+                            return Err(Error::Conflict(user));
+                        }
+                        match order.kind {
+                            crate::domain::OrderKind::Plan => {
+                                if order.provider != crate::domain::Provider::Balance {
+                                    // The money passes through the user's ledger: in, then spent.
+                                    let note = format!("paid through {}", order.provider);
+                                    ledger_entry(&mut w.tx, ctx, user, LedgerKind::Payment, order.amount.minor,
+                                        order.amount.currency.as_str(), Some(order_id), &note).await?;
+                                    ledger_entry(&mut w.tx, ctx, user, LedgerKind::Purchase, -order.amount.minor,
+                                        order.amount.currency.as_str(), Some(order_id), "plan purchase").await?;
+                                }
+                                ops = extend(&mut w.tx, ctx, user, order.days).await?;
+                                if let Some(bonus) = self.referral_bonus() {
+                                    reward_referrer(&mut w.tx, ctx, user, bonus, order_id).await?;
+                                }
+                            }
+                            crate::domain::OrderKind::Topup => {
+                                ledger_entry(&mut w.tx, ctx, user, LedgerKind::TopUp, order.amount.minor,
+                                    order.amount.currency.as_str(), Some(order_id), "top-up").await?;
+                                let balance = read_balance(&mut w.tx, user).await?;
+                                notify(&mut w.tx, ctx, user, NotificationKind::TopUp, json!({
+                                    "amount": order.amount, "balance": crate::domain::Money::new(balance, order.amount.currency.clone()),
+                                })).await?;
+                            }
+                        }
+                        match excess {
+                            Some(Excess::Credit(rest)) => {
+                                credit_payment(&mut w.tx, ctx, user, Some(order_id), rest,
+                                    crate::domain::Unexpected::Overpaid, payment.provider).await?;
+                            }
+                            Some(Excess::Flag(rest)) => {
+                                flag(&mut w.tx, ctx, &order, crate::domain::Unexpected::Overpaid.as_str(),
+                                    json!({ "paid": paid, "excess": rest })).await?;
+                            }
+                            None => {}
+                        }
+                        audit(&mut w.tx, ctx, user, "apply_payment", json!({
+                            "kind": order.kind,
+                            "order": order_id,
+                            "provider": order.provider,
+                            "provider_payment_id": payment.provider_payment_id,
+                            "amount": order.amount.minor,
+                            "currency": order.amount.currency,
+                            "paid": paid,
+                            "days": order.days,
+                            "order_was": order.status,
+                        })).await?;
+                    }
+                    other => {
+                        settle_unexpected(&mut w.tx, ctx, user, Some(&order), payment, &paid, other).await?;
+                    }
+                }
+                let (recorded, reason) = match &settlement {
+                    Settlement::Credit { reason, .. } | Settlement::Refund { reason, .. } | Settlement::Flag { reason } => {
+                        (settlement.recorded_as(), Some(reason.as_str()))
+                    }
+                    Settlement::Apply { excess: Some(_) } => (settlement.recorded_as(), Some("overpaid")),
+                    _ => (settlement.recorded_as(), None),
+                };
+                if let Some(recorded) = recorded {
+                    record_payment(&mut w.tx, ctx, user, Some(order_id), payment, &paid, recorded, reason).await?;
+                }
                 let snapshot = read_committed_user(&mut w.tx, user).await?;
                 w.tx.commit().await?;
-                Ok(Change { applied: true, snapshot, ops })
+                let applied = matches!(settlement, Settlement::Apply { .. });
+                Ok(Settled { change: Change { applied, snapshot, ops }, settlement, previously: None })
             }
 
-            async fn record_webhook_event(&self, event: &crate::store::WebhookEvent) -> Result<bool> {
+            async fn record_stray_payment(
+                &self,
+                ctx: &WriteCtx<'_>,
+                payer: UserId,
+                payment: &IncomingPayment,
+            ) -> Result<Settled> {
+                let amount = payment
+                    .amount
+                    .clone()
+                    .ok_or_else(|| Error::invalid("amount", "a payment without an order must state its amount"))?;
+                let mut w = self.begin_write().await?;
+                ensure_user(&mut w.tx, payer, ctx.now).await?;
+                if let Some(seen) = read_payment(&mut w.tx, payment.provider, &payment.provider_payment_id).await? {
+                    let snapshot = read_committed_user(&mut w.tx, payer).await?;
+                    return Ok(Settled {
+                        change: Change { applied: false, snapshot, ops: Vec::new() },
+                        settlement: Settlement::Duplicate,
+                        previously: Some(seen.settlement),
+                    });
+                }
+                let policy = self.settlement_policy();
+                let reason = crate::domain::Unexpected::ForeignPayer;
+                let settlement = if payment.provider == crate::domain::Provider::Stars {
+                    if policy.refund_unexpected_stars {
+                        Settlement::Refund { amount: amount.clone(), reason }
+                    } else {
+                        Settlement::Flag { reason }
+                    }
+                } else if amount.currency == policy.balance_currency {
+                    Settlement::Credit { amount: amount.clone(), reason }
+                } else {
+                    Settlement::Flag { reason }
+                };
+                settle_unexpected(&mut w.tx, ctx, payer, None, payment, &amount, &settlement).await?;
+                if let Some(recorded) = settlement.recorded_as() {
+                    record_payment(&mut w.tx, ctx, payer, None, payment, &amount, recorded, Some("unknown_order")).await?;
+                }
+                let snapshot = read_committed_user(&mut w.tx, payer).await?;
+                w.tx.commit().await?;
+                Ok(Settled { change: Change { applied: false, snapshot, ops: Vec::new() }, settlement, previously: None })
+            }
+
+            async fn payment(
+                &self,
+                provider: crate::domain::Provider,
+                provider_payment_id: &str,
+            ) -> Result<Option<crate::store::PaymentRecord>> {
+                let mut conn = self.pool().acquire().await?;
+                read_payment(&mut conn, provider, provider_payment_id).await
+            }
+
+            async fn payments_of_order(&self, order: OrderId) -> Result<Vec<crate::store::PaymentRecord>> {
+                let rows: Vec<PaymentRow> = sqlx::query_as(concat!(
+                    "SELECT ", payment_columns!(), " FROM payments WHERE order_id = $1 ORDER BY id"
+                ))
+                .bind(order.uuid())
+                .fetch_all(self.pool())
+                .await?;
+                rows.into_iter().map(PaymentRow::into_domain).collect()
+            }
+
+            async fn payments_to_return(&self, limit: u32) -> Result<Vec<crate::store::PaymentRecord>> {
+                let rows: Vec<PaymentRow> = sqlx::query_as(concat!(
+                    "SELECT ", payment_columns!(), " FROM payments WHERE settlement = 'refund_pending' ORDER BY id LIMIT $1"
+                ))
+                .bind(i64::from(limit))
+                .fetch_all(self.pool())
+                .await?;
+                rows.into_iter().map(PaymentRow::into_domain).collect()
+            }
+
+            async fn payment_returned(
+                &self,
+                ctx: &WriteCtx<'_>,
+                user: UserId,
+                provider: crate::domain::Provider,
+                provider_payment_id: &str,
+            ) -> Result<Change> {
+                let mut w = self.begin_write().await?;
+                let record = read_payment(&mut w.tx, provider, provider_payment_id).await?;
+                let moved = sqlx::query(
+                    "UPDATE payments SET settlement = 'refunded', updated_at = $1
+                     WHERE provider = $2 AND provider_payment_id = $3 AND settlement = 'refund_pending'",
+                )
+                .bind(t(ctx.now))
+                .bind(provider.as_str())
+                .bind(provider_payment_id)
+                .execute(&mut *w.tx)
+                .await?;
+                let applied = moved.rows_affected() == 1;
+                if applied && let Some(record) = record {
+                    notify(&mut w.tx, ctx, user, NotificationKind::PaymentReturned, json!({
+                        "order": record.order, "amount": record.amount, "reason": record.reason,
+                    })).await?;
+                    audit(&mut w.tx, ctx, user, "payment_returned", json!({
+                        "order": record.order, "amount": record.amount, "provider": provider,
+                        "provider_payment_id": provider_payment_id,
+                    })).await?;
+                }
+                let snapshot = read_committed_user(&mut w.tx, user).await?;
+                w.tx.commit().await?;
+                Ok(Change { applied, snapshot, ops: Vec::new() })
+            }
+
+            async fn orders_to_reconcile(&self, since: DateTime<Utc>, limit: u32) -> Result<Vec<Order>> {
+                let rows: Vec<OrderRow> = sqlx::query_as(concat!(
+                    "SELECT ", order_columns!(), " FROM orders
+                     WHERE status IN ('pending', 'expired', 'failed') AND provider <> 'balance' AND created_at >= $1
+                     ORDER BY created_at LIMIT $2"
+                ))
+                .bind(t(since))
+                .bind(i64::from(limit))
+                .fetch_all(self.pool())
+                .await?;
+                rows.into_iter().map(OrderRow::into_domain).collect()
+            }
+
+            async fn record_payment_event(&self, event: &crate::store::NewPaymentEvent) -> Result<EventRecord> {
                 let mut w = self.begin_write().await?;
                 let inserted = sqlx::query(
-                    "INSERT INTO webhook_events (provider, event_id, order_id, received_at, outcome, payload)
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (provider, event_id) DO NOTHING",
+                    "INSERT INTO webhook_events (provider, event_id, order_id, received_at, outcome, payload, event)
+                     VALUES ($1, $2, $3, $4, 'received', $5, $6) ON CONFLICT (provider, event_id) DO NOTHING",
                 )
                 .bind(&event.provider)
                 .bind(&event.event_id)
                 .bind(event.order.map(|o| o.uuid()))
                 .bind(t(event.received_at))
-                .bind(&event.outcome)
                 .bind(&event.payload)
+                .bind(&event.event)
+                .execute(&mut *w.tx)
+                .await?;
+                let record = if inserted.rows_affected() == 1 {
+                    EventRecord::New
+                } else {
+                    let (outcome, finished): (String, Option<crate::store::db_time::DbTime>) = sqlx::query_as(
+                        "SELECT outcome, finished_at FROM webhook_events WHERE provider = $1 AND event_id = $2",
+                    )
+                    .bind(&event.provider)
+                    .bind(&event.event_id)
+                    .fetch_one(&mut *w.tx)
+                    .await?;
+                    if finished.is_some() {
+                        EventRecord::Finished(outcome)
+                    } else {
+                        // Stored before the intake kept the neutral form: add it now.
+                        sqlx::query(
+                            "UPDATE webhook_events SET event = $1 WHERE provider = $2 AND event_id = $3 AND event IS NULL",
+                        )
+                        .bind(&event.event)
+                        .bind(&event.provider)
+                        .bind(&event.event_id)
+                        .execute(&mut *w.tx)
+                        .await?;
+                        EventRecord::Unfinished
+                    }
+                };
+                w.tx.commit().await?;
+                Ok(record)
+            }
+
+            async fn finish_payment_event(
+                &self,
+                provider: &str,
+                event_id: &str,
+                outcome: &str,
+                now: DateTime<Utc>,
+            ) -> Result<bool> {
+                let mut w = self.begin_write().await?;
+                let done = sqlx::query(
+                    "UPDATE webhook_events SET outcome = $1, finished_at = $2, attempts = attempts + 1
+                     WHERE provider = $3 AND event_id = $4 AND finished_at IS NULL",
+                )
+                .bind(outcome)
+                .bind(t(now))
+                .bind(provider)
+                .bind(event_id)
                 .execute(&mut *w.tx)
                 .await?;
                 w.tx.commit().await?;
-                Ok(inserted.rows_affected() == 1)
+                Ok(done.rows_affected() == 1)
             }
 
-            async fn set_webhook_outcome(&self, provider: &str, event_id: &str, outcome: &str) -> Result<()> {
+            async fn payment_event_failed(&self, provider: &str, event_id: &str, error: &str) -> Result<()> {
                 let mut w = self.begin_write().await?;
-                sqlx::query("UPDATE webhook_events SET outcome = $1 WHERE provider = $2 AND event_id = $3")
-                    .bind(outcome)
-                    .bind(provider)
-                    .bind(event_id)
-                    .execute(&mut *w.tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE webhook_events SET attempts = attempts + 1, last_error = $1
+                     WHERE provider = $2 AND event_id = $3 AND finished_at IS NULL",
+                )
+                .bind(error)
+                .bind(provider)
+                .bind(event_id)
+                .execute(&mut *w.tx)
+                .await?;
                 w.tx.commit().await?;
                 Ok(())
             }
 
-            async fn forget_webhook_event(&self, provider: &str, event_id: &str) -> Result<()> {
-                let mut w = self.begin_write().await?;
-                sqlx::query("DELETE FROM webhook_events WHERE provider = $1 AND event_id = $2")
-                    .bind(provider)
-                    .bind(event_id)
-                    .execute(&mut *w.tx)
-                    .await?;
-                w.tx.commit().await?;
-                Ok(())
+            async fn unfinished_payment_events(
+                &self,
+                received_before: DateTime<Utc>,
+                limit: u32,
+            ) -> Result<Vec<crate::store::WebhookEvent>> {
+                let rows: Vec<WebhookRow> = sqlx::query_as(concat!(
+                    "SELECT ", event_columns!(), " FROM webhook_events
+                     WHERE finished_at IS NULL AND received_at <= $1 ORDER BY received_at, id LIMIT $2"
+                ))
+                .bind(t(received_before))
+                .bind(i64::from(limit))
+                .fetch_all(self.pool())
+                .await?;
+                Ok(rows.into_iter().map(WebhookRow::into_domain).collect())
             }
 
             async fn webhook_events_for_order(&self, order: OrderId) -> Result<Vec<crate::store::WebhookEvent>> {
-                let rows: Vec<WebhookRow> = sqlx::query_as(
-                    "SELECT provider, event_id, order_id, received_at, outcome, payload FROM webhook_events
-                     WHERE order_id = $1 ORDER BY id",
-                )
+                let rows: Vec<WebhookRow> = sqlx::query_as(concat!(
+                    "SELECT ", event_columns!(), " FROM webhook_events WHERE order_id = $1 ORDER BY id"
+                ))
                 .bind(order.uuid())
                 .fetch_all(self.pool())
                 .await?;
-                Ok(rows.into_iter().map(webhook_event).collect())
+                Ok(rows.into_iter().map(WebhookRow::into_domain).collect())
             }
 
             async fn webhook_event(&self, provider: &str, event_id: &str) -> Result<Option<crate::store::WebhookEvent>> {
-                let row: Option<WebhookRow> = sqlx::query_as(
-                    "SELECT provider, event_id, order_id, received_at, outcome, payload FROM webhook_events
-                     WHERE provider = $1 AND event_id = $2",
-                )
+                let row: Option<WebhookRow> = sqlx::query_as(concat!(
+                    "SELECT ", event_columns!(), " FROM webhook_events WHERE provider = $1 AND event_id = $2"
+                ))
                 .bind(provider)
                 .bind(event_id)
                 .fetch_optional(self.pool())
                 .await?;
-                Ok(row.map(webhook_event))
+                Ok(row.map(WebhookRow::into_domain))
             }
 
-            async fn flag_order(&self, ctx: &WriteCtx<'_>, order_id: OrderId, reason: &str) -> Result<()> {
+            async fn recent_payment_events(&self, limit: u32) -> Result<Vec<crate::store::WebhookEvent>> {
+                let rows: Vec<WebhookRow> = sqlx::query_as(concat!(
+                    "SELECT ", event_columns!(), " FROM webhook_events ORDER BY id DESC LIMIT $1"
+                ))
+                .bind(i64::from(limit))
+                .fetch_all(self.pool())
+                .await?;
+                Ok(rows.into_iter().map(WebhookRow::into_domain).collect())
+            }
+
+            async fn flag_order(&self, ctx: &WriteCtx<'_>, order_id: OrderId, reason: &str) -> Result<bool> {
                 let mut w = self.begin_write().await?;
                 let order = read_order(&mut w.tx, order_id)
                     .await?
                     .ok_or_else(|| Error::OrderNotFound(order_id.to_string()))?;
-                flag(&mut w.tx, ctx, &order, reason, json!({})).await?;
+                let flagged = flag(&mut w.tx, ctx, &order, reason, json!({})).await?;
+                w.tx.commit().await?;
+                Ok(flagged)
+            }
+
+            async fn raise_alert(
+                &self,
+                ctx: &WriteCtx<'_>,
+                kind: AlertKind,
+                payload: serde_json::Value,
+            ) -> Result<()> {
+                let mut w = self.begin_write().await?;
+                alert(&mut w.tx, ctx, kind, payload.clone()).await?;
+                sqlx::query(
+                    "INSERT INTO audit_log (actor, action, user_id, details, created_at) VALUES ($1, $2, NULL, $3, $4)",
+                )
+                .bind(ctx.by.to_string())
+                .bind(format!("alert_{}", kind.as_str()))
+                .bind(payload.to_string())
+                .bind(t(ctx.now))
+                .execute(&mut *w.tx)
+                .await?;
                 w.tx.commit().await?;
                 Ok(())
             }
@@ -1107,7 +1669,7 @@ macro_rules! sql_store {
                 Ok(done.rows_affected())
             }
 
-            async fn refund_order(&self, ctx: &WriteCtx<'_>, user: UserId, order_id: OrderId) -> Result<Change> {
+            async fn refund_order(&self, ctx: &WriteCtx<'_>, user: UserId, order_id: OrderId) -> Result<Refunded> {
                 let mut w = self.begin_write().await?;
                 let order = read_order(&mut w.tx, order_id)
                     .await?
@@ -1124,11 +1686,32 @@ macro_rules! sql_store {
                 .await?;
                 if moved.rows_affected() != 1 {
                     let snapshot = read_committed_user(&mut w.tx, user).await?;
-                    return Ok(Change { applied: false, snapshot, ops: Vec::new() });
+                    return Ok(Refunded { change: Change { applied: false, snapshot, ops: Vec::new() }, shortfall: None });
                 }
                 let mut ops = Vec::new();
+                let mut shortfall = None;
                 if order.kind == crate::domain::OrderKind::Topup {
-                    debit(&mut w.tx, ctx, user, LedgerKind::Refund, &order, "refund of a top-up").await?;
+                    // Take back what is left of the top-up; a spent part is a
+                    // shortfall for ops, never a negative balance or a retry loop.
+                    let balance = read_balance(&mut w.tx, user).await?;
+                    let (taken, short) = crate::domain::take_back(order.amount.minor, balance);
+                    if taken > 0 {
+                        ledger_entry(&mut w.tx, ctx, user, LedgerKind::Refund, -taken,
+                            order.amount.currency.as_str(), Some(order_id), "refund of a top-up").await?;
+                    }
+                    if short > 0 {
+                        let missing = crate::domain::Money::new(short, order.amount.currency.clone());
+                        sqlx::query("UPDATE orders SET flag = 'refund_shortfall', updated_at = $1 WHERE id = $2")
+                            .bind(t(ctx.now))
+                            .bind(order_id.uuid())
+                            .execute(&mut *w.tx)
+                            .await?;
+                        alert(&mut w.tx, ctx, AlertKind::RefundShortfall, json!({
+                            "user": user, "order": order_id, "what": "top_up",
+                            "wanted": order.amount, "shortfall": missing,
+                        })).await?;
+                        shortfall = Some(missing);
+                    }
                 } else if let Some(sub) = read_sub(&mut w.tx, user).await? {
                     let status: SubscriptionStatus = sub.status.parse().map_err(corrupt)?;
                     let shortened = sub.expires_at.0 - chrono::Duration::days(i64::from(order.days));
@@ -1154,16 +1737,18 @@ macro_rules! sql_store {
                     ledger_entry(&mut w.tx, ctx, user, LedgerKind::Payout, -order.amount.minor,
                         order.amount.currency.as_str(), Some(order_id), &note).await?;
                 }
+                reverse_referral(&mut w.tx, ctx, &order).await?;
                 notify(&mut w.tx, ctx, user, NotificationKind::Refunded, json!({
                     "order": order_id, "amount": order.amount, "days": order.days,
                 })).await?;
                 audit(&mut w.tx, ctx, user, "refund_order", json!({
                     "order": order_id, "provider": order.provider, "days": order.days,
                     "amount": order.amount.minor, "currency": order.amount.currency,
+                    "shortfall": shortfall,
                 })).await?;
                 let snapshot = read_committed_user(&mut w.tx, user).await?;
                 w.tx.commit().await?;
-                Ok(Change { applied: true, snapshot, ops })
+                Ok(Refunded { change: Change { applied: true, snapshot, ops }, shortfall })
             }
 
             async fn adjust_balance(
@@ -1177,13 +1762,6 @@ macro_rules! sql_store {
                 let (amount, currency) = (amount.minor, amount.currency.as_str());
                 let mut w = self.begin_write().await?;
                 ensure_user(&mut w.tx, user, ctx.now).await?;
-                let balance = read_balance(&mut w.tx, user).await?;
-                if balance.checked_add(amount).is_none_or(|b| b < 0) {
-                    return Err(Error::InsufficientFunds {
-                        needed: (-amount).to_string(),
-                        available: balance.to_string(),
-                    });
-                }
                 ledger_entry(&mut w.tx, ctx, user, kind, amount, currency, None, note).await?;
                 audit(&mut w.tx, ctx, user, "adjust_balance", json!({ "kind": kind, "amount": amount, "note": note })).await?;
                 let snapshot = read_committed_user(&mut w.tx, user).await?;
@@ -1472,6 +2050,69 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn due_alerts(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<crate::store::PendingAlert>> {
+                let rows: Vec<(i64, String, String, i32)> = sqlx::query_as(
+                    "SELECT id, kind, payload, attempts FROM alerts
+                     WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY id LIMIT $2",
+                )
+                .bind(t(now))
+                .bind(i64::from(limit))
+                .fetch_all(self.pool())
+                .await?;
+                rows.into_iter()
+                    .map(|(id, kind, payload, attempts)| {
+                        Ok(crate::store::PendingAlert {
+                            id,
+                            kind: kind.parse().map_err(corrupt)?,
+                            payload: serde_json::from_str(&payload).map_err(corrupt)?,
+                            attempts,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn alert_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
+                let mut w = self.begin_write().await?;
+                sqlx::query("UPDATE alerts SET state = 'sent', sent_at = $1, attempts = attempts + 1 WHERE id = $2")
+                    .bind(t(now))
+                    .bind(id)
+                    .execute(&mut *w.tx)
+                    .await?;
+                w.tx.commit().await?;
+                Ok(())
+            }
+
+            async fn alert_retry(&self, id: i64, error: &str, next_attempt_at: DateTime<Utc>) -> Result<()> {
+                let mut w = self.begin_write().await?;
+                sqlx::query(
+                    "UPDATE alerts SET attempts = attempts + CASE WHEN $1 = '429' THEN 0 ELSE 1 END,
+                            last_error = $1, next_attempt_at = $2
+                     WHERE id = $3 AND state = 'pending'",
+                )
+                .bind(error)
+                .bind(t(next_attempt_at))
+                .bind(id)
+                .execute(&mut *w.tx)
+                .await?;
+                w.tx.commit().await?;
+                Ok(())
+            }
+
+            async fn alert_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<()> {
+                let mut w = self.begin_write().await?;
+                sqlx::query(
+                    "UPDATE alerts SET state = 'failed', attempts = attempts + 1, last_error = $1, sent_at = $2
+                     WHERE id = $3 AND state = 'pending'",
+                )
+                .bind(error)
+                .bind(t(now))
+                .bind(id)
+                .execute(&mut *w.tx)
+                .await?;
+                w.tx.commit().await?;
+                Ok(())
+            }
+
             async fn due_reminders(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<crate::store::DueReminder>> {
                 let mut due = Vec::new();
                 for kind in crate::domain::ReminderKind::BOTH {
@@ -1638,9 +2279,7 @@ macro_rules! sql_store {
 
             async fn orders_of(&self, user: UserId, limit: u32) -> Result<Vec<Order>> {
                 let rows: Vec<OrderRow> = sqlx::query_as(
-                    "SELECT id, user_id, kind, plan_id, days, provider, amount, currency, status,
-                            provider_payment_id, flag, created_at, paid_at
-                     FROM orders WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2",
+                    concat!("SELECT ", order_columns!(), " FROM orders WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2"),
                 )
                 .bind(user.get())
                 .bind(i64::from(limit))

@@ -19,6 +19,7 @@ pub struct SqliteStore {
     /// SQLite has one writer at a time; queue our writers here.
     write_gate: Mutex<()>,
     referral_bonus: Option<crate::domain::Money>,
+    settlement: crate::domain::SettlementPolicy,
 }
 
 /// A write transaction holding the write gate until it is dropped.
@@ -56,6 +57,7 @@ impl SqliteStore {
             pool,
             write_gate: Mutex::new(()),
             referral_bonus: opts.referral_bonus.clone(),
+            settlement: opts.settlement.clone(),
         })
     }
 
@@ -65,6 +67,10 @@ impl SqliteStore {
 
     fn referral_bonus(&self) -> Option<&crate::domain::Money> {
         self.referral_bonus.as_ref()
+    }
+
+    fn settlement_policy(&self) -> &crate::domain::SettlementPolicy {
+        &self.settlement
     }
 
     fn backend_kind() -> super::Backend {

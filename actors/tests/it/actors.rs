@@ -61,24 +61,25 @@ async fn hundred_concurrent_deliveries_of_one_payment_extend_once(backend: Backe
                 plan: PlanId::new("month").expect("valid"),
                 provider: Provider::Stars,
                 by: Principal::User(user),
+                idempotency_key: None,
             },
         )
         .await
-        .expect("order");
+        .expect("order")
+        .order;
     let sends = (0..100).map(|_| {
         sys.registry.send(
             user,
             ApplyPayment {
                 order: order.id,
-                provider_payment_id: "tg-charge-1".into(),
-                paid: Some(order.amount.clone()),
+                payment: crate::helpers::paid(Provider::Stars, "tg-charge-1", order.amount.clone()),
             },
         )
     });
     let results = join_all(sends).await;
     let applied = results
         .iter()
-        .filter(|r| matches!(r, Ok(change) if change.applied))
+        .filter(|r| matches!(r, Ok(settled) if settled.change.applied))
         .count();
     assert_eq!(applied, 1);
     assert!(results.iter().all(Result::is_ok));

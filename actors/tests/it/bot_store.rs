@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
-use subvisor_actors::Error;
 use subvisor_actors::domain::{
     Currency, LedgerKind, Money, NewOrder, NotificationKind, OpKind, Order, OrderId, OrderKind,
     OrderStatus, PlanId, Principal, Provider, ReminderKind, SubscriptionStatus, TOPUP_PLAN, UserId,
@@ -149,11 +148,14 @@ async fn plan_order(
         days: plan.days,
         provider,
         amount: plan.price_for(provider).expect("price"),
+        idempotency_key: None,
+        reuse_since: None,
     };
     store
         .create_order(&ctx(at, &[]), &new)
         .await
         .expect("order")
+        .order
 }
 
 async fn topup_order(store: &dyn Store, user: UserId, amount: Money, at: DateTime<Utc>) -> Order {
@@ -165,11 +167,14 @@ async fn topup_order(store: &dyn Store, user: UserId, amount: Money, at: DateTim
         days: 0,
         provider: Provider::Cryptobot,
         amount,
+        idempotency_key: None,
+        reuse_since: None,
     };
     store
         .create_order(&ctx(at, &[]), &new)
         .await
         .expect("order")
+        .order
 }
 
 /// Pays `order` with exactly its amount.
@@ -179,11 +184,15 @@ async fn pay(store: &dyn Store, order: &Order, at: DateTime<Utc>) -> Change {
             &ctx(at, &[]),
             order.user,
             order.id,
-            &format!("pay-{}", order.id),
-            Some(&order.amount),
+            &crate::helpers::paid(
+                order.provider,
+                &format!("pay-{}", order.id),
+                order.amount.clone(),
+            ),
         )
         .await
-        .expect("pay");
+        .expect("pay")
+        .change;
     assert!(change.applied);
     change
 }
@@ -805,6 +814,7 @@ async fn stats_count_users_and_revenue_per_day_and_provider(backend: Backend) {
         s.refund_order(&ctx(day2 + Duration::hours(1), &[]), u[2], refunded.id)
             .await
             .expect("refund")
+            .change
             .applied
     );
     s.revoke(&ctx(day2 + Duration::hours(2), &[]), u[2])
@@ -1066,11 +1076,11 @@ async fn stars_payments_and_refunds_pass_through_the_ledger(backend: Backend) {
             &ctx(t0(), &nodes),
             user,
             o.id,
-            "tg-charge-1",
-            Some(&xtr(150)),
+            &crate::helpers::paid(Provider::Stars, "tg-charge-1", xtr(150)),
         )
         .await
-        .expect("pay");
+        .expect("pay")
+        .change;
     assert!(paid.applied);
     assert_eq!(paid.snapshot.balance_minor, 0);
     assert_eq!(
@@ -1096,7 +1106,8 @@ async fn stars_payments_and_refunds_pass_through_the_ledger(backend: Backend) {
     let refunded = s
         .refund_order(&ctx(at, &nodes), user, o.id)
         .await
-        .expect("refund");
+        .expect("refund")
+        .change;
     assert!(refunded.applied);
     let sub = refunded.snapshot.subscription.clone().expect("sub");
     assert_eq!(sub.status, SubscriptionStatus::Expired, "nothing left");
@@ -1138,7 +1149,8 @@ async fn stars_payments_and_refunds_pass_through_the_ledger(backend: Backend) {
     let again = s
         .refund_order(&ctx(at, &nodes), user, o.id)
         .await
-        .expect("refund");
+        .expect("refund")
+        .change;
     assert!(!again.applied);
     assert!(again.ops.is_empty());
     assert_eq!(s.ledger(user).await.expect("ledger").len(), 4);
@@ -1266,24 +1278,39 @@ async fn a_flagged_payment_tells_the_user(backend: Backend) {
     let s = db.store.as_ref();
     let user = uid(7001);
     let o = plan_order(s, user, Provider::Cryptobot, t0()).await;
+    let eur = Money::new(299, Currency::new("EUR").expect("valid"));
     let result = s
-        .apply_payment(&ctx(t0(), &nodes()), user, o.id, "cb-1", Some(&usd(298)))
-        .await;
-    assert!(
-        matches!(result, Err(Error::AmountMismatch { .. })),
-        "{result:?}"
-    );
+        .apply_payment(
+            &ctx(t0(), &nodes()),
+            user,
+            o.id,
+            &crate::helpers::paid(Provider::Cryptobot, "cb-1", eur),
+        )
+        .await
+        .expect("settled");
+    assert!(matches!(
+        result.settlement,
+        subvisor_actors::domain::Settlement::Flag { .. }
+    ));
     let stored = s.order(o.id).await.expect("read").expect("exists");
     assert_eq!(stored.status, OrderStatus::Pending);
-    assert_eq!(stored.flag.as_deref(), Some("amount_mismatch"));
+    assert_eq!(stored.flag.as_deref(), Some("currency_mismatch"));
     let mine = of(&pending(s).await, user);
     assert_eq!(kinds(&mine), vec![NotificationKind::PaymentFlagged]);
     assert_eq!(mine[0].payload["order"], json!(o.id));
-    assert_eq!(mine[0].payload["flag"], "amount_mismatch");
+    assert_eq!(mine[0].payload["flag"], "currency_mismatch");
 
-    s.flag_order(&ctx(t0(), &nodes()), o.id, "partially_paid")
-        .await
-        .expect("flag");
+    assert!(
+        s.flag_order(&ctx(t0(), &nodes()), o.id, "partially_paid")
+            .await
+            .expect("flag")
+    );
+    assert!(
+        !s.flag_order(&ctx(t0(), &nodes()), o.id, "partially_paid")
+            .await
+            .expect("flag"),
+        "the same flag twice tells nobody twice"
+    );
     let mine = of(&pending(s).await, user);
     assert_eq!(
         kinds(&mine),

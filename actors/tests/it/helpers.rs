@@ -165,3 +165,37 @@ pub fn settings() -> RegistrySettings {
         ..RegistrySettings::default()
     }
 }
+
+/// A provider's payment of `amount` with its own id.
+pub fn paid(
+    provider: subvisor_actors::domain::Provider,
+    id: &str,
+    amount: Money,
+) -> subvisor_actors::store::IncomingPayment {
+    subvisor_actors::store::IncomingPayment {
+        provider,
+        provider_payment_id: id.to_owned(),
+        amount: Some(amount),
+        payer: None,
+    }
+}
+
+/// Paying `order` from the balance (the id the checkout uses).
+pub fn from_balance(
+    order: subvisor_actors::domain::OrderId,
+) -> subvisor_actors::store::IncomingPayment {
+    subvisor_actors::store::IncomingPayment {
+        provider: subvisor_actors::domain::Provider::Balance,
+        provider_payment_id: format!("balance:{order}"),
+        amount: None,
+        payer: None,
+    }
+}
+
+pub fn usd(minor: i64) -> Money {
+    Money::new(minor, Currency::new("USD").expect("valid"))
+}
+
+pub fn xtr(n: i64) -> Money {
+    Money::new(n, Currency::stars())
+}

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use subvisor_actors::clock::ManualClock;
+use subvisor_actors::domain::AlertKind;
 use subvisor_actors::domain::UserId;
 use subvisor_actors::notifier::{
     Delivery, Messenger, Notifier, NotifierSettings, PassReport, Throttle,
 };
-use subvisor_actors::store::{BLOCKED, Backend, PendingNotification, Profile, Store};
+use subvisor_actors::store::{BLOCKED, Backend, PendingAlert, PendingNotification, Profile, Store};
 use tokio::time::Instant;
 
 use crate::bot_store::{Db, pending};
@@ -40,6 +41,9 @@ struct Fake {
     log: Mutex<Vec<Attempt>>,
     /// How long Telegram takes to answer (after the send is recorded).
     latency: Mutex<Duration>,
+    /// Alerts delivered (id), and scripted answers for the next alerts.
+    alerts: Mutex<Vec<i64>>,
+    alert_script: Mutex<VecDeque<Delivery>>,
 }
 
 impl Fake {
@@ -99,6 +103,20 @@ impl Messenger for Fake {
         let latency = *self.latency.lock().expect("lock");
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
+        }
+        outcome
+    }
+
+    async fn deliver_alert(&self, alert: &PendingAlert, throttle: &Throttle) -> Delivery {
+        throttle.wait(-1).await;
+        let outcome = self
+            .alert_script
+            .lock()
+            .expect("lock")
+            .pop_front()
+            .unwrap_or(Delivery::Sent);
+        if outcome == Delivery::Sent {
+            self.alerts.lock().expect("lock").push(alert.id);
         }
         outcome
     }
@@ -181,7 +199,40 @@ both_backends!(
     retry_after_pauses_every_send_and_keeps_the_order,
     a_blocked_user_is_marked_and_their_queue_given_up,
     failures_back_off_and_are_given_up,
+    alerts_reach_the_admins_once_and_failures_retry,
 );
+
+async fn alerts_reach_the_admins_once_and_failures_retry(backend: Backend) {
+    let rig = Rig::new(backend, quick(3)).await;
+    let at = ctx(rig.clock_now(), &[]);
+    for n in 0..3 {
+        rig.store()
+            .raise_alert(&at, AlertKind::UnknownOrder, serde_json::json!({ "n": n }))
+            .await
+            .expect("alert");
+    }
+    assert_eq!(rig.store().outbox_depth().await.expect("depth").alerts, 3);
+    rig.fake
+        .alert_script
+        .lock()
+        .expect("lock")
+        .push_back(Delivery::Failed {
+            permanent: false,
+            error: "network".into(),
+        });
+    let report = rig.pass().await;
+    assert_eq!(report.retried, 1, "the first failed and waits: order kept");
+    assert!(rig.fake.alerts.lock().expect("lock").is_empty());
+    rig.clock.advance(chrono::Duration::seconds(5));
+    rig.pass().await;
+    let sent = rig.fake.alerts.lock().expect("lock").clone();
+    assert_eq!(sent.len(), 3);
+    assert!(sent.windows(2).all(|w| w[0] < w[1]), "in order: {sent:?}");
+    rig.clock.advance(chrono::Duration::seconds(60));
+    rig.pass().await;
+    assert_eq!(rig.fake.alerts.lock().expect("lock").len(), 3, "each once");
+    assert_eq!(rig.store().outbox_depth().await.expect("depth").alerts, 0);
+}
 
 async fn the_global_budget_holds_and_each_is_sent_once(backend: Backend) {
     let rig = Rig::new(

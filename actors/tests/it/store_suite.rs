@@ -285,21 +285,26 @@ async fn payments_apply_once_and_provider_ids_are_unique(backend: Backend) {
         days: plan.days,
         provider: Provider::Stars,
         amount: plan.price_for(Provider::Stars).expect("price"),
+        idempotency_key: None,
+        reuse_since: None,
     };
+    let charge = |id: &str| crate::helpers::paid(Provider::Stars, id, crate::helpers::xtr(150));
     let a = db
         .store
         .create_order(&ctx(t0(), &nodes), &new_order(user))
         .await
-        .expect("order");
+        .expect("order")
+        .order;
     assert_eq!(a.status, OrderStatus::Pending);
     assert_eq!(a.amount.minor, 150);
     assert_eq!(db.store.order(a.id).await.expect("read"), Some(a.clone()));
 
     let paid = db
         .store
-        .apply_payment(&ctx(t0(), &nodes), user, a.id, "charge-1", None)
+        .apply_payment(&ctx(t0(), &nodes), user, a.id, &charge("charge-1"))
         .await
-        .expect("pay");
+        .expect("pay")
+        .change;
     assert!(paid.applied);
     assert_eq!(
         paid.snapshot.subscription.as_ref().expect("sub").expires_at,
@@ -312,27 +317,33 @@ async fn payments_apply_once_and_provider_ids_are_unique(backend: Backend) {
     // The same confirmation again: no second extension.
     let dup = db
         .store
-        .apply_payment(&ctx(t0(), &nodes), user, a.id, "charge-1", None)
+        .apply_payment(&ctx(t0(), &nodes), user, a.id, &charge("charge-1"))
         .await
-        .expect("pay");
+        .expect("pay")
+        .change;
     assert!(!dup.applied);
     assert_eq!(
         dup.snapshot.subscription.expect("sub").expires_at,
         t0() + Duration::days(30)
     );
 
-    // A provider id already used by another order is refused.
+    // A payment already settled (for another order) does not pay a second one.
     let b = db
         .store
         .create_order(&ctx(t0(), &nodes), &new_order(user))
         .await
-        .expect("order");
-    assert!(matches!(
-        db.store
-            .apply_payment(&ctx(t0(), &nodes), user, b.id, "charge-1", None)
-            .await,
-        Err(Error::DuplicateProviderPayment(_))
-    ));
+        .expect("order")
+        .order;
+    let again = db
+        .store
+        .apply_payment(&ctx(t0(), &nodes), user, b.id, &charge("charge-1"))
+        .await
+        .expect("settled");
+    assert_eq!(
+        again.settlement,
+        subvisor_actors::domain::Settlement::Duplicate
+    );
+    assert!(!again.change.applied);
     assert_eq!(
         db.store
             .order(b.id)
@@ -348,10 +359,11 @@ async fn payments_apply_once_and_provider_ids_are_unique(backend: Backend) {
         .store
         .create_order(&ctx(t0(), &nodes), &new_order(other))
         .await
-        .expect("order");
+        .expect("order")
+        .order;
     assert!(matches!(
         db.store
-            .apply_payment(&ctx(t0(), &nodes), user, c.id, "charge-2", None)
+            .apply_payment(&ctx(t0(), &nodes), user, c.id, &charge("charge-2"))
             .await,
         Err(Error::OrderOfAnotherUser { .. })
     ));
@@ -361,8 +373,7 @@ async fn payments_apply_once_and_provider_ids_are_unique(backend: Backend) {
                 &ctx(t0(), &nodes),
                 user,
                 OrderId::random(),
-                "charge-3",
-                None
+                &charge("charge-3")
             )
             .await,
         Err(Error::OrderNotFound(_))

@@ -1,0 +1,650 @@
+//! The payment intake: the one path every payment event takes, whoever
+//! delivers it — a Crypto Pay or NOWPayments callback, a Telegram update with
+//! a Stars payment or refund, the payment reconciler, an admin's refund.
+//!
+//! 1. **Store** the event durably by (provider, event id), with the raw body
+//!    and its provider-neutral form ([`PaymentEvent`]), before it is
+//!    acknowledged to anyone ([`Intake::record`]). A finished event seen again
+//!    is a plain duplicate.
+//! 2. **Apply** it through the order's user actor (per-user order holds), which
+//!    settles a payment once by the provider's payment id: applied, credited,
+//!    queued to be sent back, or flagged. Transient failures (a busy actor, the
+//!    database, a lost race) are retried here with back-off.
+//! 3. **Finish** it with a typed [`Outcome`] (one set of names in metrics, the
+//!    ops order view and admin alerts).
+//!
+//! An event stored but never finished — the process died, or every retry
+//! failed — is finished by [`Intake::recover`], which the payments worker runs
+//! at start and periodically: not only when a provider happens to retry. So is
+//! a payment queued to be sent back (Stars) whose refund call failed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use super::stars::{self, StarsGateway};
+use crate::domain::{
+    AlertKind, Money, Order, OrderId, OrderStatus, Principal, Provider, Settlement, UserId,
+    text_enum,
+};
+use crate::faults::{FaultHook, FaultPoint};
+use crate::messages::{
+    ApplyPayment, CloseOrder, FlagOrder, PaymentReturned, RefundOrder, StrayPayment,
+};
+use crate::metrics as m;
+use crate::registry::Registry;
+use crate::store::{
+    EventRecord, IncomingPayment, NewPaymentEvent, PaymentRecord, UserSnapshot, WriteCtx,
+};
+use crate::{Error, Result};
+
+/// Events received at least this long ago and still unfinished are taken over
+/// by the periodic recovery (younger ones are probably still in progress).
+pub const RECOVERY_GRACE: Duration = Duration::from_secs(30);
+
+/// A payment event, provider-neutral.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentEvent {
+    pub provider: Provider,
+    /// Unique per provider; every delivery of the same fact shares it (a
+    /// callback and the reconciler's finding of the same payment included).
+    pub event_id: String,
+    /// Our order, when the event names one we can read.
+    pub order: Option<OrderId>,
+    /// Who paid, when the provider says (Stars).
+    pub payer: Option<UserId>,
+    /// Who asked for it, for events we make ourselves (an admin's refund).
+    #[serde(default)]
+    pub by: Option<Principal>,
+    pub action: PaymentAction,
+}
+
+/// What a payment event says happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PaymentAction {
+    /// Money arrived: `amount`, the provider's id of this payment.
+    Paid { payment_id: String, amount: Money },
+    /// Less than the invoice arrived and the provider stopped (NOWPayments).
+    PartiallyPaid,
+    /// The provider gave up on the invoice (`failed`, `expired`).
+    Closed { status: OrderStatus },
+    /// Money went back to the payer: the refund of `payment_id`, or of the
+    /// order's payment when `None`.
+    Refunded { payment_id: Option<String> },
+    /// On the way (waiting, confirming…): stored only.
+    Progress { status: String },
+    /// A status we do not know: logged as an error, nothing granted.
+    Unknown { status: String },
+}
+
+/// How an event ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The payment paid its order.
+    Applied,
+    /// The payment was settled before (another event about the same payment).
+    AlreadyApplied,
+    /// The order could not take it; it was credited to the balance.
+    Credited,
+    /// The order could not take it; it was sent back to the payer.
+    Returned,
+    /// To be sent back; the refund call failed and is retried by the service.
+    ReturnPending,
+    /// Ops must look (amounts, currency, partial payment…); admins told.
+    Flagged,
+    /// A pending order closed by the provider.
+    Closed,
+    /// A close for an order that was no longer pending.
+    NotPending,
+    /// A paid order reversed.
+    Refunded,
+    /// A paid order reversed as far as possible; the rest is flagged.
+    RefundShortfall,
+    /// A refund for an order that was not paid.
+    NotPaid,
+    /// Informational; stored only.
+    Recorded,
+    UnknownStatus,
+    UnknownOrder,
+    /// The core refused it for good (e.g. a payment id another order already
+    /// used); admins told, nothing changed.
+    Rejected,
+}
+
+text_enum!(Outcome, "payment outcome" {
+    Applied => "applied",
+    AlreadyApplied => "already_applied",
+    Credited => "credited",
+    Returned => "returned",
+    ReturnPending => "return_pending",
+    Flagged => "flagged",
+    Closed => "closed",
+    NotPending => "not_pending",
+    Refunded => "refunded",
+    RefundShortfall => "refund_shortfall",
+    NotPaid => "not_paid",
+    Recorded => "recorded",
+    UnknownStatus => "unknown_status",
+    UnknownOrder => "unknown_order",
+    Rejected => "rejected",
+});
+
+/// What the intake answers.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub outcome: Outcome,
+    /// The event was finished before: nothing was done now.
+    pub duplicate: bool,
+    /// The user's state after the event, when it touched one.
+    pub snapshot: Option<UserSnapshot>,
+}
+
+/// What one recovery pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Recovery {
+    pub events_finished: usize,
+    pub events_failed: usize,
+    pub payments_returned: usize,
+    pub returns_failed: usize,
+}
+
+/// The intake. Cheap to clone.
+#[derive(Clone)]
+pub struct Intake {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Registry,
+    stars: Option<Arc<dyn StarsGateway>>,
+    faults: Option<Arc<dyn FaultHook>>,
+    wake: Option<Arc<Notify>>,
+    retry: ExponentialBuilder,
+}
+
+impl Intake {
+    /// `stars`: where duplicate Stars charges are sent back (and Stars refunds
+    /// made); `None` without a bot token.
+    pub fn new(registry: Registry, stars: Option<Arc<dyn StarsGateway>>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                registry,
+                stars,
+                faults: crate::faults::from_env(),
+                wake: None,
+                retry: ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(50))
+                    .with_max_delay(Duration::from_millis(800))
+                    .with_max_times(4)
+                    .with_jitter(),
+            }),
+        }
+    }
+
+    /// Crash injection for tests (replaces `SUBVISOR_FAULTS`).
+    pub fn with_faults(self, faults: Arc<dyn FaultHook>) -> Self {
+        self.rebuild(|inner| inner.faults = Some(faults))
+    }
+
+    /// Wakes the Notifier after an event queued a message.
+    pub fn with_waker(self, wake: Arc<Notify>) -> Self {
+        self.rebuild(|inner| inner.wake = Some(wake))
+    }
+
+    /// How many times and how patiently transient failures are retried.
+    pub fn with_retry(self, retry: ExponentialBuilder) -> Self {
+        self.rebuild(|inner| inner.retry = retry)
+    }
+
+    fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Self {
+        let mut inner = Inner {
+            registry: self.inner.registry.clone(),
+            stars: self.inner.stars.clone(),
+            faults: self.inner.faults.clone(),
+            wake: self.inner.wake.clone(),
+            retry: self.inner.retry,
+        };
+        change(&mut inner);
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    pub fn stars(&self) -> Option<&Arc<dyn StarsGateway>> {
+        self.inner.stars.as_ref()
+    }
+
+    /// Stores `event` (with the `raw` body as received) and processes it —
+    /// unless it was finished before, which is answered as a duplicate.
+    pub async fn receive(&self, event: PaymentEvent, raw: &str) -> Result<Receipt> {
+        match self.record(&event, raw).await? {
+            EventRecord::Finished(outcome) => {
+                metrics::counter!(m::PAYMENTS, "provider" => event.provider.as_str(), "outcome" => "duplicate")
+                    .increment(1);
+                Ok(Receipt {
+                    outcome: outcome.parse().unwrap_or(Outcome::Recorded),
+                    duplicate: true,
+                    snapshot: None,
+                })
+            }
+            EventRecord::New | EventRecord::Unfinished => self.process(event).await,
+        }
+    }
+
+    /// Stores `event` durably (nothing else): after this returns the event
+    /// may be acknowledged, since the service will finish it whatever happens.
+    pub async fn record(&self, event: &PaymentEvent, raw: &str) -> Result<EventRecord> {
+        let neutral = serde_json::to_string(event)
+            .map_err(|e| Error::invalid("payment event", e.to_string()))?;
+        let stored = NewPaymentEvent {
+            provider: event.provider.as_str().to_owned(),
+            event_id: event.event_id.clone(),
+            order: event.order,
+            received_at: self.inner.registry.clock().now(),
+            payload: raw.to_owned(),
+            event: neutral,
+        };
+        let store = self.inner.registry.store();
+        let record = (|| store.record_payment_event(&stored))
+            .retry(self.inner.retry)
+            .when(Error::is_transient)
+            .await?;
+        self.fault(FaultPoint::AfterRecord, event)?;
+        Ok(record)
+    }
+
+    /// Applies a stored event and finishes it. Transient failures are retried
+    /// a few times; if they persist the event stays unfinished (the error is
+    /// returned, and [`recover`](Self::recover) finishes it later).
+    pub async fn process(&self, event: PaymentEvent) -> Result<Receipt> {
+        self.fault(FaultPoint::BeforeApply, &event)?;
+        let applied = (|| self.apply(&event))
+            .retry(self.inner.retry)
+            .when(Error::is_transient)
+            .await;
+        let (mut outcome, snapshot) = match applied {
+            Ok(done) => done,
+            Err(e) if !e.is_transient() => {
+                tracing::error!(provider = %event.provider, event = %event.event_id, error = %e,
+                    "payment event refused; admins are told");
+                let ctx = WriteCtx {
+                    now: self.inner.registry.clock().now(),
+                    by: Principal::System,
+                    nodes: &[],
+                };
+                let payload = serde_json::json!({
+                    "provider": event.provider, "event": event.event_id, "order": event.order,
+                    "error": e.to_string(),
+                });
+                self.inner
+                    .registry
+                    .store()
+                    .raise_alert(&ctx, AlertKind::PaymentFlagged, payload)
+                    .await?;
+                (Outcome::Rejected, None)
+            }
+            Err(e) => {
+                tracing::warn!(provider = %event.provider, event = %event.event_id, error = %e,
+                    "payment event not finished; the service will try it again");
+                let store = self.inner.registry.store();
+                if let Err(mark) = store
+                    .payment_event_failed(event.provider.as_str(), &event.event_id, &e.to_string())
+                    .await
+                {
+                    tracing::warn!(error = %mark, "cannot count the failed attempt");
+                }
+                metrics::counter!(m::PAYMENTS, "provider" => event.provider.as_str(), "outcome" => "retry")
+                    .increment(1);
+                return Err(e);
+            }
+        };
+        self.fault(FaultPoint::AfterApply, &event)?;
+        if outcome == Outcome::ReturnPending
+            && let PaymentAction::Paid { payment_id, .. } = &event.action
+        {
+            let store = self.inner.registry.store();
+            if let Some(record) = store.payment(event.provider, payment_id).await?
+                && self.send_back(&record).await
+            {
+                outcome = Outcome::Returned;
+            }
+        }
+        self.fault(FaultPoint::BeforeOutcome, &event)?;
+        let now = self.inner.registry.clock().now();
+        let store = self.inner.registry.store();
+        (|| {
+            store.finish_payment_event(
+                event.provider.as_str(),
+                &event.event_id,
+                outcome.as_str(),
+                now,
+            )
+        })
+        .retry(self.inner.retry)
+        .when(Error::is_transient)
+        .await?;
+        metrics::counter!(m::PAYMENTS, "provider" => event.provider.as_str(), "outcome" => outcome.as_str())
+            .increment(1);
+        if let Some(wake) = &self.inner.wake {
+            wake.notify_one();
+        }
+        Ok(Receipt {
+            outcome,
+            duplicate: false,
+            snapshot,
+        })
+    }
+
+    /// Refunds a paid order: Stars go back through Telegram first and that
+    /// fact is stored before our side changes (so a crash in between is
+    /// finished by the recovery); for the invoice-page providers the money is
+    /// returned by hand in their dashboards and this records it.
+    pub async fn refund_order(&self, order: &Order, by: Principal) -> Result<Receipt> {
+        let event = match (order.provider, order.status, &order.provider_payment_id) {
+            (Provider::Stars, OrderStatus::Paid, Some(charge)) => {
+                let stars = self.inner.stars.as_ref().ok_or_else(|| {
+                    Error::invalid(
+                        "provider",
+                        "Telegram Stars are not configured (no bot token)",
+                    )
+                })?;
+                stars.refund(order.user, charge).await?;
+                let mut event = stars::refund_event(charge, Some(order.id), Some(order.user));
+                event.by = Some(by);
+                event
+            }
+            (Provider::Stars, OrderStatus::Paid, None) => {
+                return Err(Error::invalid(
+                    "order",
+                    "paid Stars order without a telegram_payment_charge_id",
+                ));
+            }
+            _ => PaymentEvent {
+                provider: order.provider,
+                event_id: format!("refund:{}", order.id),
+                order: Some(order.id),
+                payer: None,
+                by: Some(by),
+                action: PaymentAction::Refunded { payment_id: None },
+            },
+        };
+        let raw = serde_json::json!({ "refund": order.id, "by": by.to_string() }).to_string();
+        let receipt = self.receive(event, &raw).await?;
+        if receipt.snapshot.is_some() {
+            return Ok(receipt);
+        }
+        // A repeated refund: answer with the user's state all the same.
+        let snapshot = self.inner.registry.store().user(order.user).await?;
+        Ok(Receipt {
+            snapshot,
+            ..receipt
+        })
+    }
+
+    /// Finishes what was left unfinished: stored events older than
+    /// `received_before` and payments queued to be sent back.
+    pub async fn recover(&self, received_before: DateTime<Utc>) -> Result<Recovery> {
+        let store = self.inner.registry.store().clone();
+        let mut report = Recovery::default();
+        let stuck = store
+            .unfinished_payment_events(received_before, 500)
+            .await?;
+        metrics::gauge!(m::PAYMENT_EVENTS_UNFINISHED).set(stuck.len() as f64);
+        for stored in stuck {
+            let Some(event) = stored
+                .event
+                .as_deref()
+                .and_then(|e| serde_json::from_str::<PaymentEvent>(e).ok())
+            else {
+                tracing::error!(provider = %stored.provider, event = %stored.event_id,
+                    "an unfinished payment event has no readable form; ops must look at it");
+                report.events_failed += 1;
+                continue;
+            };
+            tracing::warn!(provider = %stored.provider, event = %stored.event_id,
+                attempts = stored.attempts, "finishing a payment event left unfinished");
+            match self.process(event).await {
+                Ok(_) => {
+                    report.events_finished += 1;
+                    metrics::counter!(m::PAYMENT_EVENTS_RECOVERED).increment(1);
+                }
+                Err(_) => report.events_failed += 1,
+            }
+        }
+        for record in store.payments_to_return(100).await? {
+            if self.send_back(&record).await {
+                report.payments_returned += 1;
+            } else {
+                report.returns_failed += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Sends a payment queued for return back through its provider and
+    /// records that; `false` (kept for a later try) when that failed.
+    async fn send_back(&self, record: &PaymentRecord) -> bool {
+        let Some(stars) = self
+            .inner
+            .stars
+            .as_ref()
+            .filter(|_| record.provider == Provider::Stars)
+        else {
+            tracing::warn!(provider = %record.provider, payment = %record.provider_payment_id,
+                "a payment waits to be sent back but its provider cannot do it here");
+            return false;
+        };
+        if let Err(e) = stars.refund(record.user, &record.provider_payment_id).await {
+            tracing::warn!(payment = %record.provider_payment_id, error = %e,
+                "sending a payment back failed; will try again");
+            return false;
+        }
+        let returned = PaymentReturned {
+            provider: record.provider,
+            provider_payment_id: record.provider_payment_id.clone(),
+        };
+        let registry = &self.inner.registry;
+        match (|| registry.send(record.user, returned.clone()))
+            .retry(self.inner.retry)
+            .when(Error::is_transient)
+            .await
+        {
+            Ok(_) => true,
+            Err(e) => {
+                // Sent at Telegram; the next pass sends again (an
+                // already-refunded charge counts as done) and records it.
+                tracing::warn!(payment = %record.provider_payment_id, error = %e,
+                    "payment sent back but not recorded yet; will record it later");
+                false
+            }
+        }
+    }
+
+    /// Routes the event to the user actor it concerns and names the outcome.
+    async fn apply(&self, event: &PaymentEvent) -> Result<(Outcome, Option<UserSnapshot>)> {
+        let registry = &self.inner.registry;
+        let store = registry.store();
+        let order = match event.order {
+            Some(id) => store.order(id).await?,
+            None => None,
+        };
+        let Some(order) = order else {
+            return self.without_order(event).await;
+        };
+        let user = order.user;
+        match &event.action {
+            PaymentAction::Paid { payment_id, amount } => {
+                let msg = ApplyPayment {
+                    order: order.id,
+                    payment: IncomingPayment {
+                        provider: event.provider,
+                        provider_payment_id: payment_id.clone(),
+                        amount: Some(amount.clone()),
+                        payer: event.payer,
+                    },
+                };
+                let settled = registry.send(user, msg).await?;
+                let outcome = match settled.settlement {
+                    Settlement::Duplicate => Outcome::AlreadyApplied,
+                    Settlement::Apply { .. } => Outcome::Applied,
+                    Settlement::Credit { .. } => Outcome::Credited,
+                    Settlement::Refund { .. } => Outcome::ReturnPending,
+                    Settlement::Flag { .. } => Outcome::Flagged,
+                };
+                Ok((outcome, Some(settled.change.snapshot)))
+            }
+            PaymentAction::PartiallyPaid => {
+                let msg = FlagOrder {
+                    order: order.id,
+                    reason: "partially_paid".into(),
+                };
+                registry.send(user, msg).await?;
+                Ok((Outcome::Flagged, None))
+            }
+            PaymentAction::Closed { status } => {
+                let msg = CloseOrder {
+                    order: order.id,
+                    status: *status,
+                };
+                let closed = registry.send(user, msg).await?;
+                Ok((
+                    if closed {
+                        Outcome::Closed
+                    } else {
+                        Outcome::NotPending
+                    },
+                    None,
+                ))
+            }
+            PaymentAction::Refunded { payment_id } => {
+                // The refund of a payment that did not pay the order (a
+                // duplicate we sent back) leaves the order alone.
+                if let Some(id) = payment_id
+                    && order.provider_payment_id.as_deref() != Some(id.as_str())
+                {
+                    let msg = PaymentReturned {
+                        provider: event.provider,
+                        provider_payment_id: id.clone(),
+                    };
+                    let change = registry.send(user, msg).await?;
+                    return Ok((
+                        if change.applied {
+                            Outcome::Returned
+                        } else {
+                            Outcome::NotPaid
+                        },
+                        Some(change.snapshot),
+                    ));
+                }
+                let msg = RefundOrder {
+                    order: order.id,
+                    by: event.by.unwrap_or(Principal::System),
+                };
+                let refunded = registry.send(user, msg).await?;
+                let outcome = match (&refunded.change.applied, &refunded.shortfall) {
+                    (false, _) => Outcome::NotPaid,
+                    (true, Some(_)) => Outcome::RefundShortfall,
+                    (true, None) => Outcome::Refunded,
+                };
+                Ok((outcome, Some(refunded.change.snapshot)))
+            }
+            PaymentAction::Progress { .. } => Ok((Outcome::Recorded, None)),
+            PaymentAction::Unknown { status } => {
+                tracing::error!(provider = %event.provider, %status, order = %order.id,
+                    "unknown payment status: nothing granted");
+                Ok((Outcome::UnknownStatus, None))
+            }
+        }
+    }
+
+    /// An event whose order we cannot find. Money from a known payer (Stars)
+    /// is settled like a payment its order cannot take; anything else is kept
+    /// for ops and the admins are told.
+    async fn without_order(&self, event: &PaymentEvent) -> Result<(Outcome, Option<UserSnapshot>)> {
+        let registry = &self.inner.registry;
+        match (&event.action, event.payer) {
+            (PaymentAction::Paid { payment_id, amount }, Some(payer)) => {
+                let msg = StrayPayment {
+                    payment: IncomingPayment {
+                        provider: event.provider,
+                        provider_payment_id: payment_id.clone(),
+                        amount: Some(amount.clone()),
+                        payer: Some(payer),
+                    },
+                };
+                let settled = registry.send(payer, msg).await?;
+                let outcome = match settled.settlement {
+                    Settlement::Duplicate => Outcome::AlreadyApplied,
+                    Settlement::Credit { .. } => Outcome::Credited,
+                    Settlement::Refund { .. } => Outcome::ReturnPending,
+                    _ => Outcome::UnknownOrder,
+                };
+                Ok((outcome, Some(settled.change.snapshot)))
+            }
+            (PaymentAction::Paid { payment_id, amount }, None) => {
+                tracing::error!(provider = %event.provider, event = %event.event_id,
+                    "money arrived for an order we do not know; admins are told");
+                let ctx = WriteCtx {
+                    now: registry.clock().now(),
+                    by: Principal::System,
+                    nodes: &[],
+                };
+                let payload = serde_json::json!({
+                    "provider": event.provider, "event": event.event_id, "order": event.order,
+                    "provider_payment_id": payment_id, "paid": amount,
+                });
+                registry
+                    .store()
+                    .raise_alert(&ctx, AlertKind::UnknownOrder, payload)
+                    .await?;
+                Ok((Outcome::UnknownOrder, None))
+            }
+            (PaymentAction::Unknown { status }, _) => {
+                tracing::error!(provider = %event.provider, %status, event = %event.event_id,
+                    "unknown payment event: nothing granted");
+                Ok((Outcome::UnknownStatus, None))
+            }
+            // Stars sent back for a payment that had no order of ours.
+            (
+                PaymentAction::Refunded {
+                    payment_id: Some(id),
+                },
+                Some(payer),
+            ) => {
+                let msg = PaymentReturned {
+                    provider: event.provider,
+                    provider_payment_id: id.clone(),
+                };
+                let change = registry.send(payer, msg).await?;
+                let outcome = if change.applied {
+                    Outcome::Returned
+                } else {
+                    Outcome::NotPaid
+                };
+                Ok((outcome, Some(change.snapshot)))
+            }
+            _ => {
+                tracing::warn!(provider = %event.provider, event = %event.event_id,
+                    "payment event for an unknown order; recorded for ops");
+                Ok((Outcome::UnknownOrder, None))
+            }
+        }
+    }
+
+    fn fault(&self, point: FaultPoint, event: &PaymentEvent) -> Result<()> {
+        match &self.inner.faults {
+            Some(hook) if hook.crash_at(point, &event.event_id) => Err(Error::ShuttingDown),
+            _ => Ok(()),
+        }
+    }
+}

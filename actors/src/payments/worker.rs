@@ -1,0 +1,83 @@
+//! The payments worker (a singleton, under the `payments` leader role):
+//! finishes what the intake left unfinished — at start, then every
+//! `recovery_interval` — and asks the providers for the truth every
+//! `reconcile_interval`.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::intake::{Intake, RECOVERY_GRACE};
+use super::reconciler::PaymentReconciler;
+use crate::leader::LeaderFlag;
+
+pub struct PaymentWorker {
+    intake: Intake,
+    reconciler: PaymentReconciler,
+    recovery_interval: Duration,
+    reconcile_interval: Duration,
+    leader: LeaderFlag,
+}
+
+impl PaymentWorker {
+    pub fn new(
+        intake: Intake,
+        reconciler: PaymentReconciler,
+        recovery_interval: Duration,
+        reconcile_interval: Duration,
+    ) -> Self {
+        Self {
+            intake,
+            reconciler,
+            recovery_interval,
+            reconcile_interval,
+            leader: LeaderFlag::always(),
+        }
+    }
+
+    /// Only work while this instance leads the role the flag stands for.
+    pub fn with_leader(mut self, leader: LeaderFlag) -> Self {
+        self.leader = leader;
+        self
+    }
+
+    /// Runs until `shutdown` becomes true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        // The first pass finishes everything left unfinished, however young:
+        // whatever this instance was doing with it died with the last process.
+        let mut started = false;
+        let mut last_reconcile: Option<Instant> = None;
+        loop {
+            if self.leader.is_leader() {
+                let now = self.intake.registry().clock().now();
+                let grace = if started {
+                    chrono::Duration::from_std(RECOVERY_GRACE).unwrap_or_default()
+                } else {
+                    chrono::Duration::zero()
+                };
+                match self.intake.recover(now - grace).await {
+                    Ok(report) => {
+                        started = true;
+                        if report != Default::default() {
+                            tracing::info!(?report, "payment intake recovery");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "payment intake recovery failed"),
+                }
+                if last_reconcile.is_none_or(|at| at.elapsed() >= self.reconcile_interval) {
+                    last_reconcile = Some(Instant::now());
+                    if let Err(e) = self.reconciler.pass(false).await {
+                        tracing::warn!(error = %e, "payment reconciliation failed");
+                    }
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.recovery_interval) => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    }
+}
