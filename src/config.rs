@@ -416,7 +416,12 @@ impl Settings {
                 Environment::with_prefix("SUBVISOR")
                     .prefix_separator("__")
                     .separator("__")
-                    .try_parsing(true),
+                    .try_parsing(true)
+                    // Lists from the environment: comma-separated.
+                    .list_separator(",")
+                    .with_list_parse_key("http.trusted_proxies")
+                    .with_list_parse_key("telegram.admins")
+                    .with_list_parse_key("telegram.topup_amounts_minor"),
             )
             .build()?;
         let settings: Settings = raw.try_deserialize()?;

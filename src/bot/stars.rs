@@ -94,9 +94,9 @@ pub async fn pre_checkout(ctx: &Arc<BotContext>, q: PreCheckoutQuery) {
 
 /// A message carrying a Stars payment (`successful_payment`) or a refund
 /// (`refunded_payment`): the update was stored by the payment intake before it
-/// was acknowledged (webhook) or confirmed (polling); here it is applied. If
-/// that keeps failing, the user hears that the payment is safe and the service
-/// finishes it by itself.
+/// was acknowledged (webhook) or confirmed (polling); here it is applied
+/// (`resume`: a finished one is a duplicate). If that keeps failing, the user
+/// hears that the payment is safe and the service finishes it by itself.
 pub async fn payment_message(ctx: &Arc<BotContext>, from: &User, msg: &Message) {
     let update = serde_json::json!({ "message": msg });
     let Some(event) = event_from_update(&update) else {
@@ -107,10 +107,14 @@ pub async fn payment_message(ctx: &Arc<BotContext>, from: &User, msg: &Message) 
         // activation is queued (a marked user's notifications are dropped).
         super::handlers::load(ctx, from, None, false).await;
     }
-    let raw = update.to_string();
-    match ctx.intake.receive(event, &raw).await {
+    match ctx.intake.resume(event).await {
         Ok(receipt) => {
             tracing::info!(outcome = %receipt.outcome, duplicate = receipt.duplicate, "Stars payment event");
+        }
+        // Going down: the next start finishes it (and tells the user then).
+        Err(CoreError::ShuttingDown) => {
+            tracing::warn!("a Stars payment is stored but not applied: the service is stopping");
+            return;
         }
         Err(e) => {
             tracing::warn!(error = %e, "a Stars payment is stored but not applied yet; the service will finish it");

@@ -542,3 +542,33 @@ fn crypto_pay_asset_pricing_needs_plans_in_that_asset() {
         String::from_utf8_lossy(&ok.stderr)
     );
 }
+
+#[test]
+fn plans_priced_in_another_currency_than_the_balance_are_refused() {
+    let cwd = tempfile::tempdir().expect("temp dir");
+    let out = bin()
+        .arg("check-config")
+        .current_dir(cwd.path())
+        .env("SUBVISOR__PAYMENTS__BALANCE_CURRENCY", "EUR")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a USD plan and a EUR balance");
+    assert!(
+        stderr.contains("plans[0].fiat.currency")
+            && stderr.contains("balance is held in EUR")
+            && stderr.contains("wrong currency"),
+        "{stderr}"
+    );
+    let out = bin()
+        .arg("check-config")
+        .current_dir(cwd.path())
+        .env("SUBVISOR__HTTP__TRUSTED_PROXIES", "proxy.local")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("http.trusted_proxies"),
+        "{stderr}"
+    );
+}

@@ -420,6 +420,213 @@ async fn stars_purchase(db: Db) {
 
 both_backends!(stars_purchase);
 
+// --- 1b. money the order could not take -----------------------------------------
+
+/// Two pre-checkouts approved at once, two charges for one invoice: one
+/// extension, the second charge goes back through `refundStarPayment`, the
+/// user and the admins are told.
+async fn a_second_stars_charge_goes_back_and_admins_are_told(db: Db) {
+    let (app, tg) = spawn_bot(db, Arc::new(SystemClock), |_| {}).await;
+    let user = 100_020;
+    let payload = invoice(&tg, user).await;
+    stars_paid(&app, &tg, user, &payload, "charge-twice-1").await;
+    tg.push_update(FakeTelegram::successful_payment(
+        user,
+        "XTR",
+        150,
+        &payload,
+        "charge-twice-2",
+    ));
+    eventually("the second charge is sent back", STEP, async || {
+        tg.calls_to("refundStarPayment")
+            .iter()
+            .any(|c| c.param_str("telegram_payment_charge_id").as_deref() == Some("charge-twice-2"))
+    })
+    .await;
+    let refunds = tg.calls_to("refundStarPayment");
+    assert_eq!(refunds.len(), 1, "only the second charge: {refunds:?}");
+    let s = snapshot(&app, user).await;
+    assert_eq!(
+        s.subscription.expect("sub").expires_at.date_naive(),
+        (Utc::now() + chrono::Duration::days(30)).date_naive(),
+        "one extension"
+    );
+    eventually("the user hears about it", STEP, async || {
+        to_chat(&tg, "sendMessage", user)
+            .iter()
+            .any(|c| text_of(c).contains("You paid twice"))
+    })
+    .await;
+    eventually("the admins hear about it", STEP, async || {
+        to_chat(&tg, "sendMessage", ADMIN).iter().any(|c| {
+            text_of(c).contains("Payment sent back") && text_of(c).contains("charge-twice-2")
+        })
+    })
+    .await;
+    let (_, order) = app.get(&format!("/ops/orders/{payload}")).await;
+    assert_eq!(order["order"]["status"], "paid");
+    let settled: Vec<_> = order["payments"]
+        .as_array()
+        .expect("payments")
+        .iter()
+        .map(|p| p["settlement"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    assert_eq!(settled, vec!["applied", "refunded"]);
+    // A redelivery of either update changes nothing.
+    tg.push_update(FakeTelegram::successful_payment(
+        user,
+        "XTR",
+        150,
+        &payload,
+        "charge-twice-2",
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(tg.calls_to("refundStarPayment").len(), 1);
+    app.stop().await;
+}
+
+/// A Stars payment whose update never arrived is found by the payment
+/// reconciler in the bot's Star transactions; the update that arrives late is
+/// a plain duplicate.
+async fn a_lost_stars_update_is_found_by_reconciliation(db: Db) {
+    let (app, tg) = spawn_bot(db, Arc::new(SystemClock), |_| {}).await;
+    let user = 100_021;
+    tg.push_update(FakeTelegram::message(user, "/start", Some("en")));
+    nth_to_chat(&tg, "sendMessage", user, 0).await;
+    let (status, created) = app
+        .post(
+            &format!("/ops/users/{user}/orders"),
+            json!({ "plan": "month", "provider": "stars" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let order = created["order_id"].as_str().expect("order").to_owned();
+    tg.add_star_payment(user, "charge-lost", 150, &order);
+
+    let (status, dry) = app
+        .post("/ops/payments/reconcile", json!({ "dry_run": true }))
+        .await;
+    assert_eq!(status, 200, "{dry}");
+    assert_eq!(dry["found"].as_array().map(Vec::len), Some(1), "{dry}");
+    assert_eq!(
+        order_status(&app, &order).await,
+        OrderStatus::Pending,
+        "a dry run changes nothing"
+    );
+
+    let (_, report) = app.post("/ops/payments/reconcile", json!({})).await;
+    assert_eq!(report["applied"], 1, "{report}");
+    assert_eq!(report["found"][0]["outcome"], "applied");
+    assert_eq!(order_status(&app, &order).await, OrderStatus::Paid);
+    let (_, again) = app.post("/ops/payments/reconcile", json!({})).await;
+    assert_eq!(
+        again["found"],
+        json!([]),
+        "settled payments are not found twice"
+    );
+
+    tg.push_update(FakeTelegram::successful_payment(
+        user,
+        "XTR",
+        150,
+        &order,
+        "charge-lost",
+    ));
+    eventually("the late update is handled", STEP, async || {
+        app.registry
+            .store()
+            .webhook_event("stars", "charge-lost")
+            .await
+            .ok()
+            .flatten()
+            .is_some_and(|e| e.finished_at.is_some())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let s = snapshot(&app, user).await;
+    assert_eq!(
+        s.subscription.expect("sub").expires_at.date_naive(),
+        (Utc::now() + chrono::Duration::days(30)).date_naive(),
+        "one extension"
+    );
+    assert!(
+        tg.calls_to("refundStarPayment").is_empty(),
+        "a duplicate, not a second charge"
+    );
+    app.stop().await;
+}
+
+/// Fast taps on one Pay button: one order, one charge, one invoice.
+async fn fast_taps_on_pay_charge_once(db: Db) {
+    let (app, tg) = spawn_bot(db, Arc::new(SystemClock), |_| {}).await;
+    let user = 100_022;
+    let (status, _) = app
+        .post(
+            &format!("/ops/users/{user}/balance"),
+            json!({ "amount_minor": 1000, "note": "gift" }),
+        )
+        .await;
+    assert_eq!(status, 200);
+    tg.push_update(FakeTelegram::message(user, "/start", Some("en")));
+    nth_to_chat(&tg, "sendMessage", user, 0).await;
+    tg.push_update(FakeTelegram::callback(user, &data(&Callback::Buy), MSG));
+    nth_to_chat(&tg, "editMessageText", user, 0).await;
+    let month = data(&Callback::Plan {
+        plan: "month".into(),
+    });
+    tg.push_update(FakeTelegram::callback(user, &month, MSG));
+    let methods = nth_to_chat(&tg, "editMessageText", user, 1).await;
+    let from_balance = buttons(&methods)
+        .into_iter()
+        .find(|b| b.starts_with("1:pay:month:b:"))
+        .expect("a balance button with its key");
+    for _ in 0..3 {
+        tg.push_update(FakeTelegram::callback(user, &from_balance, MSG));
+    }
+    let stars = stars_button(&methods);
+    for _ in 0..3 {
+        tg.push_update(FakeTelegram::callback(user, &stars, MSG));
+    }
+    eventually("every tap is answered", STEP, async || {
+        tg.calls_to("answerCallbackQuery")
+            .iter()
+            .filter(|c| c.status == 200)
+            .count()
+            >= 8
+    })
+    .await;
+    eventually("the Stars invoices are sent", STEP, async || {
+        to_chat(&tg, "sendInvoice", user).len() == 3
+    })
+    .await;
+    let s = snapshot(&app, user).await;
+    assert_eq!(s.balance_minor, 701, "charged once");
+    let orders = app
+        .registry
+        .store()
+        .orders_of(uid(user), 10)
+        .await
+        .expect("orders");
+    let by = |p: Provider| orders.iter().filter(|o| o.provider == p).count();
+    assert_eq!(
+        (by(Provider::Balance), by(Provider::Stars)),
+        (1, 1),
+        "{orders:?}"
+    );
+    let payloads: HashSet<String> = to_chat(&tg, "sendInvoice", user)
+        .iter()
+        .filter_map(|c| c.param_str("payload"))
+        .collect();
+    assert_eq!(payloads.len(), 1, "every invoice is for the one open order");
+    app.stop().await;
+}
+
+both_backends!(
+    a_second_stars_charge_goes_back_and_admins_are_told,
+    a_lost_stars_update_is_found_by_reconciliation,
+    fast_taps_on_pay_charge_once
+);
+
 // --- 2. pre-checkout refusals -------------------------------------------------
 
 #[actix_rt::test]

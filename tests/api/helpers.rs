@@ -45,6 +45,8 @@ pub struct TestApp {
     pub ops: String,
     pub public: String,
     pub http: reqwest::Client,
+    /// The database this instance uses (a second instance may share it).
+    pub db_url: String,
     stop: Option<oneshot::Sender<()>>,
     _dir: TempDir,
 }
@@ -108,8 +110,29 @@ pub async fn spawn_app_with(
     configure: impl FnOnce(&mut Settings),
 ) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut settings = test_settings(db, dir.path());
+    let settings = test_settings(db, dir.path());
+    start_app(settings, dir, clock, configure).await
+}
+
+/// Another instance on `app`'s database (PostgreSQL: several instances share one).
+pub async fn spawn_second_instance(
+    app: &TestApp,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = test_settings(Db::Sqlite, dir.path());
+    settings.database.url = app.db_url.clone();
+    start_app(settings, dir, Arc::new(SystemClock), configure).await
+}
+
+async fn start_app(
+    mut settings: Settings,
+    dir: TempDir,
+    clock: Arc<dyn Clock>,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
     configure(&mut settings);
+    let db_url = settings.database.url.clone();
     let app = Application::build_with_clock(settings, clock)
         .await
         .expect("app builds");
@@ -125,6 +148,7 @@ pub async fn spawn_app_with(
         ops,
         public,
         http: reqwest::Client::new(),
+        db_url,
         stop: Some(stop),
         _dir: dir,
     }

@@ -6,5 +6,7 @@ mod binary;
 mod bot;
 mod helpers;
 mod ops_api;
+mod payment_crash;
+mod payment_intake;
 mod payments;
 mod provisioning;

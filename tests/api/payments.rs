@@ -9,7 +9,7 @@ use futures_util::future::join_all;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256, Sha512};
-use subvisor::config::{CryptoBotSettings, NowPaymentsSettings};
+use subvisor::config::{CryptoBotSettings, NowPaymentsSettings, Settings};
 use subvisor_actors::clock::SystemClock;
 use subvisor_testkit::fake_payments::{FakeCryptoPay, FakeNowPayments};
 
@@ -18,20 +18,32 @@ use crate::helpers::{Db, TestApp, both_backends, spawn_app_with};
 const CB_TOKEN: &str = "12345:AAzQcZWQqQAbsfgPnOLr4FHC8Doa4L7KryC";
 const NP_KEY: &str = "np-api-key";
 const NP_SECRET: &str = "np-ipn-secret";
+/// The NOWPayments account the reconciler logs in with.
+pub(crate) const NP_EMAIL: &str = "ops@example.com";
+const NP_PASSWORD: &str = "np-password";
 
-struct Payments {
-    app: TestApp,
-    cryptopay: FakeCryptoPay,
-    nowpayments: FakeNowPayments,
+pub(crate) struct Payments {
+    pub(crate) app: TestApp,
+    pub(crate) cryptopay: FakeCryptoPay,
+    pub(crate) nowpayments: FakeNowPayments,
 }
 
 async fn start(db: Db) -> Payments {
-    let cryptopay = FakeCryptoPay::start(CB_TOKEN).expect("fake crypto pay");
-    let nowpayments = FakeNowPayments::start(NP_KEY).expect("fake nowpayments");
-    let (cb_url, np_url) = (cryptopay.base_url(), nowpayments.base_url());
-    let app = spawn_app_with(db, Arc::new(SystemClock), move |s| {
+    start_with(db, |s| {
         s.http.public_rate_per_minute = 100_000;
         s.http.public_rate_burst = 10_000;
+    })
+    .await
+}
+
+/// The application with both invoice-page providers (fakes, the NOWPayments
+/// account included) and any other settings changed by `configure`.
+pub(crate) async fn start_with(db: Db, configure: impl FnOnce(&mut Settings)) -> Payments {
+    let cryptopay = FakeCryptoPay::start(CB_TOKEN).expect("fake crypto pay");
+    let nowpayments = FakeNowPayments::start(NP_KEY).expect("fake nowpayments");
+    nowpayments.set_account(NP_EMAIL, NP_PASSWORD);
+    let (cb_url, np_url) = (cryptopay.base_url(), nowpayments.base_url());
+    let app = spawn_app_with(db, Arc::new(SystemClock), move |s| {
         s.payments.cryptobot = Some(
             serde_json::from_value::<CryptoBotSettings>(
                 json!({ "token": CB_TOKEN, "base_url": cb_url }),
@@ -41,9 +53,11 @@ async fn start(db: Db) -> Payments {
         s.payments.nowpayments = Some(
             serde_json::from_value::<NowPaymentsSettings>(json!({
                 "api_key": NP_KEY, "ipn_secret": NP_SECRET, "base_url": np_url,
+                "email": NP_EMAIL, "password": NP_PASSWORD,
             }))
             .expect("settings"),
         );
+        configure(s);
     })
     .await;
     Payments {
@@ -53,7 +67,7 @@ async fn start(db: Db) -> Payments {
     }
 }
 
-fn cryptobot_sig(body: &str) -> String {
+pub(crate) fn cryptobot_sig(body: &str) -> String {
     let key = Sha256::digest(CB_TOKEN.as_bytes());
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("key");
     mac.update(body.as_bytes());
@@ -62,14 +76,14 @@ fn cryptobot_sig(body: &str) -> String {
 
 /// serde_json's map is sorted by key (no `preserve_order`), so `to_string` is
 /// the recursively key-sorted compact JSON NOWPayments signs.
-fn nowpayments_body_and_sig(v: &Value) -> (String, String) {
+pub(crate) fn nowpayments_body_and_sig(v: &Value) -> (String, String) {
     let body = v.to_string();
     let mut mac = Hmac::<Sha512>::new_from_slice(NP_SECRET.as_bytes()).expect("key");
     mac.update(body.as_bytes());
     (body, hex::encode(mac.finalize().into_bytes()))
 }
 
-fn invoice_paid(update_id: i64, invoice_id: i64, order: &str, amount: &str) -> String {
+pub(crate) fn invoice_paid(update_id: i64, invoice_id: i64, order: &str, amount: &str) -> String {
     json!({
         "update_id": update_id,
         "update_type": "invoice_paid",
@@ -83,7 +97,7 @@ fn invoice_paid(update_id: i64, invoice_id: i64, order: &str, amount: &str) -> S
     .to_string()
 }
 
-fn ipn(payment_id: i64, status: &str, order: &str, price: f64) -> Value {
+pub(crate) fn ipn(payment_id: i64, status: &str, order: &str, price: f64) -> Value {
     json!({
         "payment_id": payment_id, "payment_status": status, "pay_address": "TXyz",
         "price_amount": price, "price_currency": "usd", "pay_amount": 2.99, "actually_paid": 0,
@@ -94,7 +108,7 @@ fn ipn(payment_id: i64, status: &str, order: &str, price: f64) -> Value {
 }
 
 impl Payments {
-    async fn order(&self, user: i64, provider: &str) -> Value {
+    pub(crate) async fn order(&self, user: i64, provider: &str) -> Value {
         let (status, body) = self
             .app
             .post(
@@ -106,7 +120,7 @@ impl Payments {
         body
     }
 
-    async fn cryptobot(&self, body: &str, sig: Option<&str>) -> (u16, Value) {
+    pub(crate) async fn cryptobot(&self, body: &str, sig: Option<&str>) -> (u16, Value) {
         let mut req = self
             .app
             .http
@@ -120,7 +134,7 @@ impl Payments {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
-    async fn nowpayments(&self, v: &Value) -> (u16, Value) {
+    pub(crate) async fn nowpayments(&self, v: &Value) -> (u16, Value) {
         let (body, sig) = nowpayments_body_and_sig(v);
         let resp = self
             .app
@@ -135,7 +149,7 @@ impl Payments {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
-    async fn days(&self, user: i64) -> i64 {
+    pub(crate) async fn days(&self, user: i64) -> i64 {
         let (status, v) = self.app.get(&format!("/ops/users/{user}")).await;
         if status == 404 || v["expires_at"].is_null() {
             return 0;

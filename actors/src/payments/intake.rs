@@ -28,8 +28,8 @@ use tokio::sync::Notify;
 
 use super::stars::{self, StarsGateway};
 use crate::domain::{
-    AlertKind, Money, Order, OrderId, OrderStatus, Principal, Provider, Settlement, UserId,
-    text_enum,
+    AlertKind, Money, Order, OrderId, OrderStatus, PaymentSettlement, Principal, Provider,
+    Settlement, UserId, text_enum,
 };
 use crate::faults::{FaultHook, FaultPoint};
 use crate::messages::{
@@ -134,6 +134,19 @@ text_enum!(Outcome, "payment outcome" {
     UnknownOrder => "unknown_order",
     Rejected => "rejected",
 });
+
+impl Outcome {
+    /// The outcome that names how a payment was settled.
+    pub fn of_settlement(settlement: PaymentSettlement) -> Self {
+        match settlement {
+            PaymentSettlement::Applied => Outcome::Applied,
+            PaymentSettlement::Credited => Outcome::Credited,
+            PaymentSettlement::RefundPending => Outcome::ReturnPending,
+            PaymentSettlement::Refunded => Outcome::Returned,
+            PaymentSettlement::Flagged => Outcome::Flagged,
+        }
+    }
+}
 
 /// What the intake answers.
 #[derive(Debug, Clone)]
@@ -241,6 +254,34 @@ impl Intake {
         }
     }
 
+    /// Processes an event its front door already stored (the webhook handler
+    /// or the polling loop store Telegram payment updates before they are
+    /// acknowledged): a finished one is a duplicate. One that was never
+    /// stored is processed all the same, and logged as the bug it is.
+    pub async fn resume(&self, event: PaymentEvent) -> Result<Receipt> {
+        let store = self.inner.registry.store();
+        match store
+            .webhook_event(event.provider.as_str(), &event.event_id)
+            .await?
+        {
+            Some(stored) if stored.finished_at.is_some() => {
+                metrics::counter!(m::PAYMENTS, "provider" => event.provider.as_str(), "outcome" => "duplicate")
+                    .increment(1);
+                Ok(Receipt {
+                    outcome: stored.outcome.parse().unwrap_or(Outcome::Recorded),
+                    duplicate: true,
+                    snapshot: None,
+                })
+            }
+            Some(_) => self.process(event).await,
+            None => {
+                tracing::error!(provider = %event.provider, event = %event.event_id,
+                    "a payment event reached processing without being stored first");
+                self.process(event).await
+            }
+        }
+    }
+
     /// Stores `event` durably (nothing else): after this returns the event
     /// may be acknowledged, since the service will finish it whatever happens.
     pub async fn record(&self, event: &PaymentEvent, raw: &str) -> Result<EventRecord> {
@@ -322,11 +363,21 @@ impl Intake {
         self.fault(FaultPoint::BeforeOutcome, &event)?;
         let now = self.inner.registry.clock().now();
         let store = self.inner.registry.store();
+        // A concurrent delivery of this very event may have settled the
+        // payment a moment ago: the event's outcome is what became of the
+        // payment, whichever delivery gets to write it.
+        let stored = match (&outcome, &event.action) {
+            (Outcome::AlreadyApplied, PaymentAction::Paid { payment_id, .. }) => store
+                .payment(event.provider, payment_id)
+                .await?
+                .map_or(outcome, |p| Outcome::of_settlement(p.settlement)),
+            _ => outcome,
+        };
         (|| {
             store.finish_payment_event(
                 event.provider.as_str(),
                 &event.event_id,
-                outcome.as_str(),
+                stored.as_str(),
                 now,
             )
         })

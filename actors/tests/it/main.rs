@@ -4,6 +4,7 @@
 mod actors;
 mod bot_store;
 mod helpers;
+mod intake;
 mod notifier;
 mod passivation;
 mod payments_suite;
