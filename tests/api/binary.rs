@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{ServerProcess, bin};
+use crate::helpers::{ServerProcess, bin, days_granted};
 
 #[test]
 fn serve_with_no_configuration_starts_and_stops_cleanly_on_sigterm() {
@@ -102,20 +102,6 @@ fn sigint_finishes_in_flight_requests_and_exits_zero() {
             .and_then(|s| s.code()),
         Some(0)
     );
-}
-
-fn days_granted(view: &Value) -> i64 {
-    let expires: chrono::DateTime<chrono::Utc> = view["expires_at"]
-        .as_str()
-        .expect("expiry")
-        .parse()
-        .expect("time");
-    let created: chrono::DateTime<chrono::Utc> = view["created_at"]
-        .as_str()
-        .expect("created")
-        .parse()
-        .expect("time");
-    ((expires - created).num_minutes() as f64 / 1440.0).round() as i64
 }
 
 #[test]

@@ -268,3 +268,21 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Days between a user view's `created_at` and `expires_at` (0 without a subscription).
+pub fn days_granted(view: &serde_json::Value) -> i64 {
+    if view["expires_at"].is_null() {
+        return 0;
+    }
+    let expires: chrono::DateTime<chrono::Utc> = view["expires_at"]
+        .as_str()
+        .expect("expiry")
+        .parse()
+        .expect("time");
+    let created: chrono::DateTime<chrono::Utc> = view["created_at"]
+        .as_str()
+        .expect("created")
+        .parse()
+        .expect("time");
+    ((expires - created).num_minutes() as f64 / 1440.0).round() as i64
+}

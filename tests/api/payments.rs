@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures_util::future::join_all;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -13,7 +13,7 @@ use subvisor::config::{CryptoBotSettings, NowPaymentsSettings, Settings};
 use subvisor_actors::clock::SystemClock;
 use subvisor_testkit::fake_payments::{FakeCryptoPay, FakeNowPayments};
 
-use crate::helpers::{Db, TestApp, both_backends, spawn_app_with};
+use crate::helpers::{Db, TestApp, both_backends, days_granted, spawn_app_with};
 
 const CB_TOKEN: &str = "12345:AAzQcZWQqQAbsfgPnOLr4FHC8Doa4L7KryC";
 const NP_KEY: &str = "np-api-key";
@@ -151,20 +151,24 @@ impl Payments {
 
     pub(crate) async fn days(&self, user: i64) -> i64 {
         let (status, v) = self.app.get(&format!("/ops/users/{user}")).await;
-        if status == 404 || v["expires_at"].is_null() {
+        if status == 404 {
             return 0;
         }
-        let e: DateTime<Utc> = v["expires_at"]
-            .as_str()
-            .expect("expiry")
-            .parse()
-            .expect("time");
-        let c: DateTime<Utc> = v["created_at"]
-            .as_str()
-            .expect("created")
-            .parse()
-            .expect("time");
-        ((e - c).num_minutes() as f64 / 1440.0).round() as i64
+        days_granted(&v)
+    }
+
+    /// A top-up of the balance by `minor` through `provider`.
+    pub(crate) async fn topup(&self, user: i64, minor: i64, provider: &str) -> Value {
+        let (status, created) = self
+            .app
+            .post(
+                &format!("/ops/users/{user}/orders"),
+                json!({ "topup_minor": minor, "provider": provider }),
+            )
+            .await;
+        assert_eq!(status, 200, "{created}");
+        assert_eq!(created["kind"], "topup");
+        created
     }
 }
 
@@ -465,15 +469,7 @@ async fn a_callback_interrupted_by_a_crash_is_processed_on_retry(db: Db) {
 async fn a_provider_top_up_credits_the_balance(db: Db) {
     let p = start(db).await;
     let user = 508;
-    let (status, created) = p
-        .app
-        .post(
-            &format!("/ops/users/{user}/orders"),
-            json!({ "topup_minor": 1000, "provider": "nowpayments" }),
-        )
-        .await;
-    assert_eq!(status, 200, "{created}");
-    assert_eq!(created["kind"], "topup");
+    let created = p.topup(user, 1000, "nowpayments").await;
     let order = created["order_id"].as_str().expect("id").to_owned();
     assert_eq!(
         p.nowpayments.invoices().pop().expect("invoice")["price_amount"],

@@ -898,6 +898,60 @@ macro_rules! sql_store {
             Ok(ops)
         }
 
+        /// The bookkeeping both message outboxes (`notifications`, `alerts`) share.
+        impl $store {
+            async fn outbox_sent(&self, table: &'static str, id: i64, now: DateTime<Utc>) -> Result<()> {
+                let mut w = self.begin_write().await?;
+                sqlx::query(&format!(
+                    "UPDATE {table} SET state = 'sent', sent_at = $1, attempts = attempts + 1 WHERE id = $2"
+                ))
+                .bind(t(now))
+                .bind(id)
+                .execute(&mut *w.tx)
+                .await?;
+                w.tx.commit().await?;
+                Ok(())
+            }
+
+            /// A 429 (`error` = "429") does not use up an attempt.
+            async fn outbox_retry(
+                &self,
+                table: &'static str,
+                id: i64,
+                error: &str,
+                next_attempt_at: DateTime<Utc>,
+            ) -> Result<()> {
+                let mut w = self.begin_write().await?;
+                sqlx::query(&format!(
+                    "UPDATE {table} SET attempts = attempts + CASE WHEN $1 = '429' THEN 0 ELSE 1 END,
+                            last_error = $1, next_attempt_at = $2
+                     WHERE id = $3 AND state = 'pending'"
+                ))
+                .bind(error)
+                .bind(t(next_attempt_at))
+                .bind(id)
+                .execute(&mut *w.tx)
+                .await?;
+                w.tx.commit().await?;
+                Ok(())
+            }
+
+            async fn outbox_failed(&self, table: &'static str, id: i64, error: &str, now: DateTime<Utc>) -> Result<()> {
+                let mut w = self.begin_write().await?;
+                sqlx::query(&format!(
+                    "UPDATE {table} SET state = 'failed', attempts = attempts + 1, last_error = $1, sent_at = $2
+                     WHERE id = $3 AND state = 'pending'"
+                ))
+                .bind(error)
+                .bind(t(now))
+                .bind(id)
+                .execute(&mut *w.tx)
+                .await?;
+                w.tx.commit().await?;
+                Ok(())
+            }
+        }
+
         #[async_trait]
         impl Store for $store {
             fn backend(&self) -> Backend {
@@ -2009,45 +2063,15 @@ macro_rules! sql_store {
             }
 
             async fn notification_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
-                let mut w = self.begin_write().await?;
-                sqlx::query("UPDATE notifications SET state = 'sent', sent_at = $1, attempts = attempts + 1 WHERE id = $2")
-                    .bind(t(now))
-                    .bind(id)
-                    .execute(&mut *w.tx)
-                    .await?;
-                w.tx.commit().await?;
-                Ok(())
+                self.outbox_sent("notifications", id, now).await
             }
 
             async fn notification_retry(&self, id: i64, error: &str, next_attempt_at: DateTime<Utc>) -> Result<()> {
-                let mut w = self.begin_write().await?;
-                sqlx::query(
-                    "UPDATE notifications SET attempts = attempts + CASE WHEN $1 = '429' THEN 0 ELSE 1 END,
-                            last_error = $1, next_attempt_at = $2
-                     WHERE id = $3 AND state = 'pending'",
-                )
-                .bind(error)
-                .bind(t(next_attempt_at))
-                .bind(id)
-                .execute(&mut *w.tx)
-                .await?;
-                w.tx.commit().await?;
-                Ok(())
+                self.outbox_retry("notifications", id, error, next_attempt_at).await
             }
 
             async fn notification_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<()> {
-                let mut w = self.begin_write().await?;
-                sqlx::query(
-                    "UPDATE notifications SET state = 'failed', attempts = attempts + 1, last_error = $1, sent_at = $2
-                     WHERE id = $3 AND state = 'pending'",
-                )
-                .bind(error)
-                .bind(t(now))
-                .bind(id)
-                .execute(&mut *w.tx)
-                .await?;
-                w.tx.commit().await?;
-                Ok(())
+                self.outbox_failed("notifications", id, error, now).await
             }
 
             async fn due_alerts(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<crate::store::PendingAlert>> {
@@ -2072,45 +2096,15 @@ macro_rules! sql_store {
             }
 
             async fn alert_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
-                let mut w = self.begin_write().await?;
-                sqlx::query("UPDATE alerts SET state = 'sent', sent_at = $1, attempts = attempts + 1 WHERE id = $2")
-                    .bind(t(now))
-                    .bind(id)
-                    .execute(&mut *w.tx)
-                    .await?;
-                w.tx.commit().await?;
-                Ok(())
+                self.outbox_sent("alerts", id, now).await
             }
 
             async fn alert_retry(&self, id: i64, error: &str, next_attempt_at: DateTime<Utc>) -> Result<()> {
-                let mut w = self.begin_write().await?;
-                sqlx::query(
-                    "UPDATE alerts SET attempts = attempts + CASE WHEN $1 = '429' THEN 0 ELSE 1 END,
-                            last_error = $1, next_attempt_at = $2
-                     WHERE id = $3 AND state = 'pending'",
-                )
-                .bind(error)
-                .bind(t(next_attempt_at))
-                .bind(id)
-                .execute(&mut *w.tx)
-                .await?;
-                w.tx.commit().await?;
-                Ok(())
+                self.outbox_retry("alerts", id, error, next_attempt_at).await
             }
 
             async fn alert_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<()> {
-                let mut w = self.begin_write().await?;
-                sqlx::query(
-                    "UPDATE alerts SET state = 'failed', attempts = attempts + 1, last_error = $1, sent_at = $2
-                     WHERE id = $3 AND state = 'pending'",
-                )
-                .bind(error)
-                .bind(t(now))
-                .bind(id)
-                .execute(&mut *w.tx)
-                .await?;
-                w.tx.commit().await?;
-                Ok(())
+                self.outbox_failed("alerts", id, error, now).await
             }
 
             async fn due_reminders(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<crate::store::DueReminder>> {
