@@ -311,18 +311,21 @@ async fn signed_callbacks_are_never_rate_limited_but_forgeries_are(db: Db) {
     );
     let forged = invoice_paid(99_999, 99_999, &order, "2.99");
     let mut refused = Vec::new();
+    let started = std::time::Instant::now();
     for chunk in (0..500).collect::<Vec<_>>().chunks(50) {
         let sends = chunk
             .iter()
             .map(|_| async { p.cryptobot(&forged, Some("00")).await.0 });
         refused.extend(join_all(sends).await);
     }
+    // The budget: a burst of 30, then 2 per second while the run lasts.
+    let budget = 30 + (started.elapsed().as_secs_f64() * 2.0).ceil() as usize + 1;
     let unauthorized = refused.iter().filter(|s| **s == 401).count();
     let limited = refused.iter().filter(|s| **s == 429).count();
     assert_eq!(unauthorized + limited, 500, "{refused:?}");
     assert!(
-        (30..=40).contains(&unauthorized),
-        "the burst of failures is answered 401, then 429: {unauthorized} / {limited}"
+        (30..=budget).contains(&unauthorized),
+        "the burst of failures is answered 401, then 429: {unauthorized} / {limited} (budget {budget})"
     );
     // A signed callback from the same address still goes through.
     let body = invoice_paid(99_998, 99_998, &order, "2.99");
