@@ -44,7 +44,8 @@ pub(crate) async fn webhook(
         metrics::counter!("subvisor_telegram_webhook_rejected_total").increment(1);
         return Err(ApiError::Unauthorized);
     }
-    if let Ok(update) = serde_json::from_slice::<serde_json::Value>(&body)
+    if stars::may_carry_payment(&body)
+        && let Ok(update) = serde_json::from_slice::<serde_json::Value>(&body)
         && let Some(event) = stars::event_from_update(&update)
     {
         // Money: stored before Telegram hears "200" and forgets the update.

@@ -303,8 +303,19 @@ async fn poll(
 
 /// Stores the payment an update carries (if any) in the payment intake.
 async fn store_payment(intake: &Intake, update: &Update) -> subvisor_actors::Result<()> {
-    let Ok(raw) = serde_json::to_value(update) else {
+    use teloxide::types::{MessageKind, UpdateKind};
+    let pays = matches!(&update.kind, UpdateKind::Message(m)
+        if m.successful_payment().is_some() || matches!(m.kind, MessageKind::RefundedPayment(_)));
+    if !pays {
         return Ok(());
+    }
+    let raw = match serde_json::to_value(update) {
+        Ok(raw) => raw,
+        Err(e) => {
+            // Never seen; the bot still applies it (unstored), and says so.
+            tracing::error!(error = %e, update = update.id.0, "a payment update cannot be stored as JSON");
+            return Ok(());
+        }
     };
     if let Some(event) = subvisor_actors::payments::stars::event_from_update(&raw) {
         intake.record(&event, &raw.to_string()).await?;

@@ -85,10 +85,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value, json};
 
-use crate::http_fake::{Request, Response, Server};
+use crate::http_fake::{Request, Response, Server, parse_form};
 const CREATED_AT: &str = "2025-01-01T00:00:00.000Z";
 
 /// A fake Crypto Pay API (@CryptoBot) accepting one app token.
@@ -591,21 +590,6 @@ fn request_params(req: &Request) -> Option<Map<String, Value>> {
         }
     }
     Some(params)
-}
-
-fn parse_form(text: &str) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        percent_decode_str(&s.replace('+', " "))
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    text.split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(key), decode(value))
-        })
-        .collect()
 }
 
 fn np_error(status: u16, code: &str, message: &str) -> Response {

@@ -114,7 +114,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value, json};
 
-use crate::http_fake::{Request, Response, Server};
+use crate::http_fake::{Request, Response, Server, parse_form};
 
 /// The bot's username in `getMe` and in messages sent by the bot.
 pub const BOT_USERNAME: &str = "subvisor_test_bot";
@@ -1520,21 +1520,6 @@ fn insert_text(params: &mut Map<String, Value>, key: String, value: String) {
         .then(|| serde_json::from_str::<Value>(&value).ok())
         .flatten();
     params.insert(key, parsed.unwrap_or(Value::String(value)));
-}
-
-fn parse_form(text: &str) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        percent_decode_str(&s.replace('+', " "))
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    text.split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(key), decode(value))
-        })
-        .collect()
 }
 
 struct Part {

@@ -314,3 +314,20 @@ fn read_chunked(reader: &mut BufReader<&TcpStream>) -> Result<Vec<u8>, ParseErro
         }
     }
 }
+
+/// The pairs of an `application/x-www-form-urlencoded` text (a query string
+/// or a form body), decoded (`+` is a space).
+pub(crate) fn parse_form(text: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    text.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(key), decode(value))
+        })
+        .collect()
+}

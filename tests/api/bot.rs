@@ -560,13 +560,7 @@ async fn a_lost_stars_update_is_found_by_reconciliation(db: Db) {
 async fn fast_taps_on_pay_charge_once(db: Db) {
     let (app, tg) = spawn_bot(db, Arc::new(SystemClock), |_| {}).await;
     let user = 100_022;
-    let (status, _) = app
-        .post(
-            &format!("/ops/users/{user}/balance"),
-            json!({ "amount_minor": 1000, "note": "gift" }),
-        )
-        .await;
-    assert_eq!(status, 200);
+    app.credit(user, 1000).await;
     tg.push_update(FakeTelegram::message(user, "/start", Some("en")));
     nth_to_chat(&tg, "sendMessage", user, 0).await;
     tg.push_update(FakeTelegram::callback(user, &data(&Callback::Buy), MSG));

@@ -75,6 +75,17 @@ impl TestApp {
         (status, resp.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// Credits `minor` to the user's balance through the ops API.
+    pub async fn credit(&self, user: i64, minor: i64) {
+        let (status, body) = self
+            .post(
+                &format!("/ops/users/{user}/balance"),
+                serde_json::json!({ "amount_minor": minor, "note": "test credit" }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

@@ -364,14 +364,7 @@ async fn nowpayments_statuses_out_of_order_grant_once(db: Db) {
 async fn three_providers_at_once_give_the_exact_sum(db: Db) {
     let p = start(db).await;
     let user = 506;
-    let (status, _) = p
-        .app
-        .post(
-            &format!("/ops/users/{user}/balance"),
-            json!({ "amount_minor": 299, "note": "test credit" }),
-        )
-        .await;
-    assert_eq!(status, 200);
+    p.app.credit(user, 299).await;
     let cb = p.order(user, "cryptobot").await["order_id"]
         .as_str()
         .expect("id")

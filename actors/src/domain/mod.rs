@@ -27,7 +27,7 @@ pub use plan::{Plan, Plans};
 pub use provisioning::{OpKind, ProvisioningOp};
 pub use settlement::{
     Excess, PaymentSettlement, ReportedPayment, Settlement, SettlementPolicy, Unexpected, settle,
-    take_back,
+    settle_without_order, take_back,
 };
 pub use subscription::{Subscription, SubscriptionStatus, extended_expiry, new_sub_token};
 

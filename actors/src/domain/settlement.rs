@@ -53,6 +53,8 @@ pub enum Unexpected {
     CurrencyMismatch,
     /// Someone else paid for the user's order (a shared invoice link).
     ForeignPayer,
+    /// The payment names no order of ours.
+    UnknownOrder,
 }
 
 text_enum!(Unexpected, "unexpected payment reason" {
@@ -62,6 +64,7 @@ text_enum!(Unexpected, "unexpected payment reason" {
     Overpaid => "overpaid",
     CurrencyMismatch => "currency_mismatch",
     ForeignPayer => "foreign_payer",
+    UnknownOrder => "unknown_order",
 });
 
 /// What is done with money beyond an order's price.
@@ -120,6 +123,53 @@ impl Settlement {
             Settlement::Flag { .. } => Some(PaymentSettlement::Flagged),
         }
     }
+
+    /// Why the payment did not simply pay its order, if it did not.
+    pub fn reason(&self) -> Option<Unexpected> {
+        match self {
+            Settlement::Credit { reason, .. }
+            | Settlement::Refund { reason, .. }
+            | Settlement::Flag { reason } => Some(*reason),
+            Settlement::Apply { excess: Some(_) } => Some(Unexpected::Overpaid),
+            Settlement::Apply { excess: None } | Settlement::Duplicate => None,
+        }
+    }
+}
+
+/// Money the order (if any) cannot take: credited when it is in the balance
+/// currency, sent back when it is Stars and the policy says so, flagged otherwise.
+fn unexpected(
+    provider: Provider,
+    amount: &Money,
+    reason: Unexpected,
+    policy: &SettlementPolicy,
+) -> Settlement {
+    if provider == Provider::Stars {
+        if policy.refund_unexpected_stars {
+            Settlement::Refund {
+                amount: amount.clone(),
+                reason,
+            }
+        } else {
+            Settlement::Flag { reason }
+        }
+    } else if amount.currency == policy.balance_currency {
+        Settlement::Credit {
+            amount: amount.clone(),
+            reason,
+        }
+    } else {
+        Settlement::Flag { reason }
+    }
+}
+
+/// A payment that names no order of ours (a Stars payer is known).
+pub fn settle_without_order(
+    provider: Provider,
+    amount: &Money,
+    policy: &SettlementPolicy,
+) -> Settlement {
+    unexpected(provider, amount, Unexpected::UnknownOrder, policy)
 }
 
 /// Decides what happens to `payment`, reported for `order`.
@@ -148,21 +198,8 @@ pub fn settle(
             OrderStatus::Paid | OrderStatus::Refunded => Settlement::Duplicate,
         };
     };
-    let unexpected = |reason: Unexpected, amount: &Money| {
-        if amount.currency == policy.balance_currency && payment.provider != Provider::Stars {
-            Settlement::Credit {
-                amount: amount.clone(),
-                reason,
-            }
-        } else if payment.provider == Provider::Stars && policy.refund_unexpected_stars {
-            Settlement::Refund {
-                amount: amount.clone(),
-                reason,
-            }
-        } else {
-            Settlement::Flag { reason }
-        }
-    };
+    let unexpected =
+        |reason: Unexpected, amount: &Money| unexpected(payment.provider, amount, reason, policy);
     if payment.payer.is_some_and(|payer| payer != order.user) {
         return unexpected(Unexpected::ForeignPayer, paid);
     }
@@ -429,6 +466,38 @@ mod tests {
         );
         let paid = order(OrderStatus::Paid, Provider::Balance, usd(299));
         assert_eq!(settle(&paid, p, &policy(true)), Settlement::Duplicate);
+    }
+
+    #[test]
+    fn money_for_no_order_is_kept_for_the_payer_or_sent_back() {
+        let s = settle_without_order(
+            Provider::Stars,
+            &Money::new(9, Currency::stars()),
+            &policy(true),
+        );
+        assert!(matches!(
+            s,
+            Settlement::Refund {
+                reason: Unexpected::UnknownOrder,
+                ..
+            }
+        ));
+        let s = settle_without_order(Provider::Cryptobot, &usd(100), &policy(true));
+        assert_eq!(
+            s,
+            Settlement::Credit {
+                amount: usd(100),
+                reason: Unexpected::UnknownOrder
+            }
+        );
+        assert_eq!(s.reason(), Some(Unexpected::UnknownOrder));
+        assert_eq!(
+            Settlement::Apply {
+                excess: Some(Excess::Credit(usd(1)))
+            }
+            .reason(),
+            Some(Unexpected::Overpaid)
+        );
     }
 
     #[test]

@@ -173,6 +173,7 @@ pub struct Intake {
     inner: Arc<Inner>,
 }
 
+#[derive(Clone)]
 struct Inner {
     registry: Registry,
     stars: Option<Arc<dyn StarsGateway>>,
@@ -210,19 +211,8 @@ impl Intake {
         self.rebuild(|inner| inner.wake = Some(wake))
     }
 
-    /// How many times and how patiently transient failures are retried.
-    pub fn with_retry(self, retry: ExponentialBuilder) -> Self {
-        self.rebuild(|inner| inner.retry = retry)
-    }
-
     fn rebuild(self, change: impl FnOnce(&mut Inner)) -> Self {
-        let mut inner = Inner {
-            registry: self.inner.registry.clone(),
-            stars: self.inner.stars.clone(),
-            faults: self.inner.faults.clone(),
-            wake: self.inner.wake.clone(),
-            retry: self.inner.retry,
-        };
+        let mut inner = (*self.inner).clone();
         change(&mut inner);
         Self {
             inner: Arc::new(inner),
@@ -233,23 +223,22 @@ impl Intake {
         &self.inner.registry
     }
 
-    pub fn stars(&self) -> Option<&Arc<dyn StarsGateway>> {
-        self.inner.stars.as_ref()
+    /// The answer to an event that was finished before (`outcome` as stored).
+    fn duplicate(event: &PaymentEvent, outcome: &str) -> Receipt {
+        metrics::counter!(m::PAYMENTS, "provider" => event.provider.as_str(), "outcome" => "duplicate")
+            .increment(1);
+        Receipt {
+            outcome: outcome.parse().unwrap_or(Outcome::Recorded),
+            duplicate: true,
+            snapshot: None,
+        }
     }
 
     /// Stores `event` (with the `raw` body as received) and processes it —
     /// unless it was finished before, which is answered as a duplicate.
     pub async fn receive(&self, event: PaymentEvent, raw: &str) -> Result<Receipt> {
         match self.record(&event, raw).await? {
-            EventRecord::Finished(outcome) => {
-                metrics::counter!(m::PAYMENTS, "provider" => event.provider.as_str(), "outcome" => "duplicate")
-                    .increment(1);
-                Ok(Receipt {
-                    outcome: outcome.parse().unwrap_or(Outcome::Recorded),
-                    duplicate: true,
-                    snapshot: None,
-                })
-            }
+            EventRecord::Finished(outcome) => Ok(Self::duplicate(&event, &outcome)),
             EventRecord::New | EventRecord::Unfinished => self.process(event).await,
         }
     }
@@ -265,13 +254,7 @@ impl Intake {
             .await?
         {
             Some(stored) if stored.finished_at.is_some() => {
-                metrics::counter!(m::PAYMENTS, "provider" => event.provider.as_str(), "outcome" => "duplicate")
-                    .increment(1);
-                Ok(Receipt {
-                    outcome: stored.outcome.parse().unwrap_or(Outcome::Recorded),
-                    duplicate: true,
-                    snapshot: None,
-                })
+                Ok(Self::duplicate(&event, &stored.outcome))
             }
             Some(_) => self.process(event).await,
             None => {

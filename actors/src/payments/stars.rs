@@ -125,6 +125,13 @@ pub fn refund_event(charge: &str, order: Option<OrderId>, payer: Option<UserId>)
     }
 }
 
+/// A cheap look at a raw update before parsing it: `false` means it carries
+/// no payment for sure (most updates); `true` means parse and look closer.
+pub fn may_carry_payment(raw: &[u8]) -> bool {
+    let has = |needle: &[u8]| raw.windows(needle.len()).any(|w| w == needle);
+    has(b"\"successful_payment\"") || has(b"\"refunded_payment\"")
+}
+
 /// Whether an update carries a payment (and must be stored before it is acknowledged).
 pub fn carries_payment(update: &Value) -> bool {
     update.get("message").is_some_and(|m| {
@@ -186,6 +193,11 @@ mod tests {
         assert_eq!(refund.event_id, "refund:ch-1");
         assert_eq!(refund.order, None, "an unreadable payload is no order");
         assert!(carries_payment(&update("successful_payment", "x")));
+        let raw = update("refunded_payment", "x").to_string();
+        assert!(may_carry_payment(raw.as_bytes()));
+        assert!(!may_carry_payment(
+            br#"{"update_id":1,"message":{"text":"a successful_payment"}}"#
+        ));
     }
 
     #[test]

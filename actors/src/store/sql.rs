@@ -645,8 +645,7 @@ macro_rules! sql_store {
         }
 
         /// Carries out a settlement of a payment its order (if any) cannot
-        /// take: credit, queue for sending back, or flag. Returns the reason
-        /// recorded on the payment row.
+        /// take: credit, queue for sending back, or flag.
         async fn settle_unexpected(
             conn: &mut Conn,
             ctx: &WriteCtx<'_>,
@@ -1398,14 +1397,8 @@ macro_rules! sql_store {
                         settle_unexpected(&mut w.tx, ctx, user, Some(&order), payment, &paid, other).await?;
                     }
                 }
-                let (recorded, reason) = match &settlement {
-                    Settlement::Credit { reason, .. } | Settlement::Refund { reason, .. } | Settlement::Flag { reason } => {
-                        (settlement.recorded_as(), Some(reason.as_str()))
-                    }
-                    Settlement::Apply { excess: Some(_) } => (settlement.recorded_as(), Some("overpaid")),
-                    _ => (settlement.recorded_as(), None),
-                };
-                if let Some(recorded) = recorded {
+                if let Some(recorded) = settlement.recorded_as() {
+                    let reason = settlement.reason().map(crate::domain::Unexpected::as_str);
                     record_payment(&mut w.tx, ctx, user, Some(order_id), payment, &paid, recorded, reason).await?;
                 }
                 let snapshot = read_committed_user(&mut w.tx, user).await?;
@@ -1434,22 +1427,11 @@ macro_rules! sql_store {
                         previously: Some(seen.settlement),
                     });
                 }
-                let policy = self.settlement_policy();
-                let reason = crate::domain::Unexpected::ForeignPayer;
-                let settlement = if payment.provider == crate::domain::Provider::Stars {
-                    if policy.refund_unexpected_stars {
-                        Settlement::Refund { amount: amount.clone(), reason }
-                    } else {
-                        Settlement::Flag { reason }
-                    }
-                } else if amount.currency == policy.balance_currency {
-                    Settlement::Credit { amount: amount.clone(), reason }
-                } else {
-                    Settlement::Flag { reason }
-                };
+                let settlement = crate::domain::settle_without_order(payment.provider, &amount, self.settlement_policy());
                 settle_unexpected(&mut w.tx, ctx, payer, None, payment, &amount, &settlement).await?;
                 if let Some(recorded) = settlement.recorded_as() {
-                    record_payment(&mut w.tx, ctx, payer, None, payment, &amount, recorded, Some("unknown_order")).await?;
+                    let reason = settlement.reason().map(crate::domain::Unexpected::as_str);
+                    record_payment(&mut w.tx, ctx, payer, None, payment, &amount, recorded, reason).await?;
                 }
                 let snapshot = read_committed_user(&mut w.tx, payer).await?;
                 w.tx.commit().await?;

@@ -18,7 +18,7 @@ use subvisor_actors::store::{
 };
 use tempfile::TempDir;
 
-use crate::helpers::{System, both_backends, ctx, nodes, plans, settings, t0};
+use crate::helpers::{System, both_backends, ctx, nodes, plan_order, settings, t0};
 
 fn uid(n: i64) -> UserId {
     UserId::new(n).expect("valid user id")
@@ -128,34 +128,6 @@ fn profile(username: Option<&str>, language: Option<&str>, referrer: Option<User
         language_code: language.map(Into::into),
         referrer,
     }
-}
-
-async fn plan_order(
-    store: &dyn Store,
-    user: UserId,
-    provider: Provider,
-    at: DateTime<Utc>,
-) -> Order {
-    let plan = plans()
-        .get(&PlanId::new("month").expect("valid"))
-        .cloned()
-        .expect("plan");
-    let new = NewOrder {
-        id: OrderId::random(),
-        user,
-        kind: OrderKind::Plan,
-        plan: plan.id.clone(),
-        days: plan.days,
-        provider,
-        amount: plan.price_for(provider).expect("price"),
-        idempotency_key: None,
-        reuse_since: None,
-    };
-    store
-        .create_order(&ctx(at, &[]), &new)
-        .await
-        .expect("order")
-        .order
 }
 
 async fn topup_order(store: &dyn Store, user: UserId, amount: Money, at: DateTime<Utc>) -> Order {

@@ -199,3 +199,33 @@ pub fn usd(minor: i64) -> Money {
 pub fn xtr(n: i64) -> Money {
     Money::new(n, Currency::stars())
 }
+
+/// A pending order of the `month` plan through `provider`, made directly in
+/// the store (never reused: each call is a new order).
+pub async fn plan_order(
+    store: &dyn Store,
+    user: subvisor_actors::domain::UserId,
+    provider: subvisor_actors::domain::Provider,
+    at: DateTime<Utc>,
+) -> subvisor_actors::domain::Order {
+    let plan = plans()
+        .get(&PlanId::new("month").expect("valid"))
+        .cloned()
+        .expect("plan");
+    let new = subvisor_actors::domain::NewOrder {
+        id: subvisor_actors::domain::OrderId::random(),
+        user,
+        kind: subvisor_actors::domain::OrderKind::Plan,
+        plan: plan.id.clone(),
+        days: plan.days,
+        provider,
+        amount: plan.price_for(provider).expect("price"),
+        idempotency_key: None,
+        reuse_since: None,
+    };
+    store
+        .create_order(&ctx(at, &[]), &new)
+        .await
+        .expect("order")
+        .order
+}

@@ -19,7 +19,7 @@ use subvisor_actors::payments::{
 };
 use subvisor_actors::store::Backend;
 
-use crate::helpers::{System, both_backends, settings, t0, usd, xtr};
+use crate::helpers::{System, both_backends, plan_order, settings, t0, usd, xtr};
 
 /// A Stars gateway that records what was sent back.
 #[derive(Default)]
@@ -123,7 +123,7 @@ async fn every_paid_order_is_applied_once_whatever_crashes(backend: Backend) {
     for i in 0..36 {
         let user = users[rng.below(users.len())];
         let provider = providers[i % providers.len()];
-        let order = new_order(&sys, user, provider).await;
+        let order = plan_order(sys.store().as_ref(), user, provider, t0()).await;
         let pays = rng.below(4) != 0; // a quarter are never paid
         let paid_event = |n: u64| match provider {
             Provider::Cryptobot => {
@@ -291,30 +291,6 @@ async fn every_paid_order_is_applied_once_whatever_crashes(backend: Backend) {
     assert_eq!(refunded.len(), stars_twice, "{refunded:?}");
 }
 
-/// A pending order made directly (distinct even for the same purchase).
-async fn new_order(sys: &System, user: UserId, provider: Provider) -> Order {
-    let plan = crate::helpers::plans()
-        .get(&PlanId::new("month").expect("valid"))
-        .cloned()
-        .expect("plan");
-    let new = subvisor_actors::domain::NewOrder {
-        id: subvisor_actors::domain::OrderId::random(),
-        user,
-        kind: subvisor_actors::domain::OrderKind::Plan,
-        plan: plan.id.clone(),
-        days: plan.days,
-        provider,
-        amount: plan.price_for(provider).expect("price"),
-        idempotency_key: None,
-        reuse_since: None,
-    };
-    sys.store()
-        .create_order(&crate::helpers::ctx(t0(), &crate::helpers::nodes()), &new)
-        .await
-        .expect("order")
-        .order
-}
-
 async fn duplicate_stars_charges_go_back_once(backend: Backend) {
     let sys = System::start(backend, settings()).await;
     let stars = Arc::new(FakeStars::default());
@@ -323,7 +299,7 @@ async fn duplicate_stars_charges_go_back_once(backend: Backend) {
         Some(stars.clone() as Arc<dyn StarsGateway>),
     );
     let user = uid(400);
-    let order = new_order(&sys, user, Provider::Stars).await;
+    let order = plan_order(sys.store().as_ref(), user, Provider::Stars, t0()).await;
     let charge = |id: &str| PaymentEvent {
         provider: Provider::Stars,
         event_id: id.into(),

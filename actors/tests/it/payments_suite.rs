@@ -14,35 +14,12 @@ use subvisor_actors::store::{Backend, EventRecord, NewPaymentEvent, Profile, Sto
 
 use crate::bot_store::Db;
 use crate::helpers::{
-    System, both_backends, ctx, fresh_store, from_balance, nodes, paid, plans, settings, t0, usd,
-    xtr,
+    System, both_backends, ctx, fresh_store, from_balance, nodes, paid, plan_order, settings, t0,
+    usd, xtr,
 };
 
 fn uid(n: i64) -> UserId {
     UserId::new(n).expect("valid user id")
-}
-
-async fn order(store: &dyn Store, user: UserId, provider: Provider) -> Order {
-    let plan = plans()
-        .get(&PlanId::new("month").expect("valid"))
-        .cloned()
-        .expect("plan");
-    let new = NewOrder {
-        id: OrderId::random(),
-        user,
-        kind: OrderKind::Plan,
-        plan: plan.id.clone(),
-        days: plan.days,
-        provider,
-        amount: plan.price_for(provider).expect("price"),
-        idempotency_key: None,
-        reuse_since: None,
-    };
-    store
-        .create_order(&ctx(t0(), &nodes()), &new)
-        .await
-        .expect("order")
-        .order
 }
 
 async fn topup(store: &dyn Store, user: UserId, amount: Money) -> Order {
@@ -104,7 +81,7 @@ async fn a_wrong_amount_never_pays_and_is_accounted_for(backend: Backend) {
     let db = fresh_store(backend, 4).await;
     let s = db.store.as_ref();
     let user = uid(50);
-    let o = order(s, user, Provider::Cryptobot).await;
+    let o = plan_order(s, user, Provider::Cryptobot, t0()).await;
     // Less than the price, in the balance currency: kept for the user.
     let under = s
         .apply_payment(
@@ -202,7 +179,7 @@ async fn a_second_payment_is_credited_or_sent_back(backend: Backend) {
     let at = ctx(t0(), &nodes);
     // An old Crypto Pay invoice paid after the order was paid by another.
     let user = uid(55);
-    let o = order(s, user, Provider::Cryptobot).await;
+    let o = plan_order(s, user, Provider::Cryptobot, t0()).await;
     for id in ["cb-10", "cb-11"] {
         s.apply_payment(&at, user, o.id, &paid(Provider::Cryptobot, id, usd(299)))
             .await
@@ -229,7 +206,7 @@ async fn a_second_payment_is_credited_or_sent_back(backend: Backend) {
 
     // A second Stars charge: queued to go back, never credited (Stars are not dollars).
     let fan = uid(56);
-    let o = order(s, fan, Provider::Stars).await;
+    let o = plan_order(s, fan, Provider::Stars, t0()).await;
     s.apply_payment(&at, fan, o.id, &paid(Provider::Stars, "ch-1", xtr(150)))
         .await
         .expect("settled");
@@ -281,7 +258,7 @@ async fn overpayments_pay_and_credit_the_rest(backend: Backend) {
     let db = fresh_store(backend, 4).await;
     let s = db.store.as_ref();
     let user = uid(57);
-    let o = order(s, user, Provider::Nowpayments).await;
+    let o = plan_order(s, user, Provider::Nowpayments, t0()).await;
     let settled = s
         .apply_payment(
             &ctx(t0(), &nodes()),
@@ -313,7 +290,7 @@ async fn overpayments_pay_and_credit_the_rest(backend: Backend) {
 async fn balance_purchases_debit_the_ledger_in_the_same_transaction(backend: Backend) {
     let db = fresh_store(backend, 4).await;
     let user = uid(51);
-    let o = order(db.store.as_ref(), user, Provider::Balance).await;
+    let o = plan_order(db.store.as_ref(), user, Provider::Balance, t0()).await;
     let short = db
         .store
         .apply_payment(&ctx(t0(), &nodes()), user, o.id, &from_balance(o.id))
@@ -392,8 +369,8 @@ async fn refunds_reverse_days_and_ledger(backend: Backend) {
     let db = fresh_store(backend, 4).await;
     let s = db.store.as_ref();
     let user = uid(52);
-    let first = order(s, user, Provider::Stars).await;
-    let second = order(s, user, Provider::Stars).await;
+    let first = plan_order(s, user, Provider::Stars, t0()).await;
+    let second = plan_order(s, user, Provider::Stars, t0()).await;
     for (o, charge) in [(&first, "tg-1"), (&second, "tg-2")] {
         s.apply_payment(
             &ctx(t0(), &nodes()),
@@ -488,7 +465,7 @@ async fn refunds_reverse_days_and_ledger(backend: Backend) {
     )
     .await
     .expect("credit");
-    let o = order(s, buyer, Provider::Balance).await;
+    let o = plan_order(s, buyer, Provider::Balance, t0()).await;
     s.apply_payment(&ctx(t0(), &nodes()), buyer, o.id, &from_balance(o.id))
         .await
         .expect("pay");
@@ -558,7 +535,7 @@ async fn a_referral_bonus_is_reversed_with_its_order(backend: Backend) {
             .await
             .expect("touch");
     }
-    let o = order(s, friend, Provider::Cryptobot).await;
+    let o = plan_order(s, friend, Provider::Cryptobot, t0()).await;
     s.apply_payment(
         &ctx(t0(), &nodes()),
         friend,
@@ -597,7 +574,7 @@ async fn a_referral_bonus_is_reversed_with_its_order(backend: Backend) {
 async fn payment_events_are_stored_once_and_finished_once(backend: Backend) {
     let db = fresh_store(backend, 4).await;
     let s = db.store.as_ref();
-    let o = order(s, uid(53), Provider::Nowpayments).await;
+    let o = plan_order(s, uid(53), Provider::Nowpayments, t0()).await;
     let event = |id: &str| NewPaymentEvent {
         provider: "nowpayments".into(),
         event_id: id.into(),
@@ -681,7 +658,7 @@ async fn stale_orders_expire_but_late_payments_are_honoured(backend: Backend) {
     let db = fresh_store(backend, 4).await;
     let s = db.store.as_ref();
     let user = uid(54);
-    let o = order(s, user, Provider::Cryptobot).await;
+    let o = plan_order(s, user, Provider::Cryptobot, t0()).await;
     let n = s
         .expire_stale_orders(
             &ctx(t0() + Duration::hours(2), &nodes()),
@@ -711,7 +688,7 @@ async fn stale_orders_expire_but_late_payments_are_honoured(backend: Backend) {
     assert_eq!(audit[0].details["order_was"], "expired");
 
     // NOWPayments said failed, then the deposit arrived after all.
-    let o2 = order(s, user, Provider::Nowpayments).await;
+    let o2 = plan_order(s, user, Provider::Nowpayments, t0()).await;
     assert!(
         s.close_order(&ctx(t0(), &nodes()), o2.id, OrderStatus::Failed)
             .await
