@@ -74,8 +74,6 @@ impl PgStore {
     }
 }
 
-super::sql::sql_store!(PgStore, Postgres);
-
 struct PgLease {
     conn: PgConnection,
 }
@@ -89,3 +87,11 @@ impl super::Lease for PgLease {
             .is_ok()
     }
 }
+
+/// The shared SQL (`sql/`), compiled for Postgres.
+#[path = "sql/mod.rs"]
+mod sql;
+/// The database the shared SQL is compiled for.
+type Db = Postgres;
+/// The store the shared SQL implements the traits for.
+type This = PgStore;

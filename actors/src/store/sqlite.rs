@@ -109,4 +109,10 @@ fn is_memory(file: &Path) -> bool {
     file.as_os_str() == ":memory:"
 }
 
-super::sql::sql_store!(SqliteStore, Sqlite);
+/// The shared SQL (`sql/`), compiled for Sqlite.
+#[path = "sql/mod.rs"]
+mod sql;
+/// The database the shared SQL is compiled for.
+type Db = Sqlite;
+/// The store the shared SQL implements the traits for.
+type This = SqliteStore;

@@ -1,0 +1,156 @@
+//! The SQL of [`PaymentEventLog`](crate::store::PaymentEventLog).
+
+use super::prelude::*;
+
+#[async_trait]
+impl crate::store::PaymentEventLog for This {
+    async fn record_payment_event(
+        &self,
+        event: &crate::store::NewPaymentEvent,
+    ) -> Result<EventRecord> {
+        let mut w = self.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO webhook_events (provider, event_id, order_id, received_at, outcome, payload, event)
+             VALUES ($1, $2, $3, $4, 'received', $5, $6) ON CONFLICT (provider, event_id) DO NOTHING",
+        )
+        .bind(&event.provider)
+        .bind(&event.event_id)
+        .bind(event.order.map(|o| o.uuid()))
+        .bind(t(event.received_at))
+        .bind(&event.payload)
+        .bind(&event.event)
+        .execute(&mut *w.tx)
+        .await?;
+        let record = if inserted.rows_affected() == 1 {
+            EventRecord::New
+        } else {
+            let (outcome, finished): (String, Option<DbTime>) = sqlx::query_as(
+                "SELECT outcome, finished_at FROM webhook_events WHERE provider = $1 AND event_id = $2",
+            )
+            .bind(&event.provider)
+            .bind(&event.event_id)
+            .fetch_one(&mut *w.tx)
+            .await?;
+            if finished.is_some() {
+                EventRecord::Finished(outcome)
+            } else {
+                // Stored before the intake kept the neutral form: add it now.
+                sqlx::query(
+                    "UPDATE webhook_events SET event = $1 WHERE provider = $2 AND event_id = $3 AND event IS NULL",
+                )
+                .bind(&event.event)
+                .bind(&event.provider)
+                .bind(&event.event_id)
+                .execute(&mut *w.tx)
+                .await?;
+                EventRecord::Unfinished
+            }
+        };
+        w.tx.commit().await?;
+        Ok(record)
+    }
+
+    async fn finish_payment_event(
+        &self,
+        provider: &str,
+        event_id: &str,
+        outcome: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE webhook_events SET outcome = $1, finished_at = $2, attempts = attempts + 1
+             WHERE provider = $3 AND event_id = $4 AND finished_at IS NULL",
+        )
+        .bind(outcome)
+        .bind(t(now))
+        .bind(provider)
+        .bind(event_id)
+        .execute(&mut *w.tx)
+        .await?;
+        w.tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn payment_event_failed(
+        &self,
+        provider: &str,
+        event_id: &str,
+        error: &str,
+    ) -> Result<()> {
+        let mut w = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE webhook_events SET attempts = attempts + 1, last_error = $1
+             WHERE provider = $2 AND event_id = $3 AND finished_at IS NULL",
+        )
+        .bind(error)
+        .bind(provider)
+        .bind(event_id)
+        .execute(&mut *w.tx)
+        .await?;
+        w.tx.commit().await?;
+        Ok(())
+    }
+
+    async fn unfinished_payment_events(
+        &self,
+        received_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<crate::store::WebhookEvent>> {
+        let rows: Vec<WebhookRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM webhook_events
+             WHERE finished_at IS NULL AND received_at <= $1 ORDER BY received_at, id LIMIT $2"
+        ))
+        .bind(t(received_before))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(WebhookRow::into_domain).collect())
+    }
+
+    async fn webhook_events_for_order(
+        &self,
+        order: OrderId,
+    ) -> Result<Vec<crate::store::WebhookEvent>> {
+        let rows: Vec<WebhookRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM webhook_events WHERE order_id = $1 ORDER BY id"
+        ))
+        .bind(order.uuid())
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(WebhookRow::into_domain).collect())
+    }
+
+    async fn webhook_event(
+        &self,
+        provider: &str,
+        event_id: &str,
+    ) -> Result<Option<crate::store::WebhookEvent>> {
+        let row: Option<WebhookRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM webhook_events WHERE provider = $1 AND event_id = $2"
+        ))
+        .bind(provider)
+        .bind(event_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(WebhookRow::into_domain))
+    }
+
+    async fn recent_payment_events(&self, limit: u32) -> Result<Vec<crate::store::WebhookEvent>> {
+        let rows: Vec<WebhookRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM webhook_events ORDER BY id DESC LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(WebhookRow::into_domain).collect())
+    }
+}

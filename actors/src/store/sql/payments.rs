@@ -1,0 +1,520 @@
+//! The SQL of [`Payments`](crate::store::Payments).
+
+use super::prelude::*;
+
+#[async_trait]
+impl crate::store::Payments for This {
+    async fn apply_payment(
+        &self,
+        ctx: &WriteCtx<'_>,
+        user: UserId,
+        order_id: OrderId,
+        payment: &IncomingPayment,
+    ) -> Result<Settled> {
+        let mut w = self.begin_write().await?;
+        let order = read_order(&mut w.tx, order_id)
+            .await?
+            .ok_or_else(|| Error::OrderNotFound(order_id.to_string()))?;
+        if order.user != user {
+            return Err(Error::OrderOfAnotherUser {
+                order: order_id.to_string(),
+            });
+        }
+        let unchanged = |snapshot, previously| Settled {
+            change: Change {
+                applied: false,
+                snapshot,
+                ops: Vec::new(),
+            },
+            settlement: Settlement::Duplicate,
+            previously,
+        };
+        if let Some(seen) =
+            read_payment(&mut w.tx, payment.provider, &payment.provider_payment_id).await?
+        {
+            let snapshot = read_committed_user(&mut w.tx, user).await?;
+            return Ok(unchanged(snapshot, Some(seen.settlement)));
+        }
+        let settlement = crate::domain::settle(
+            &order,
+            crate::domain::ReportedPayment {
+                provider: payment.provider,
+                provider_payment_id: &payment.provider_payment_id,
+                amount: payment.amount.as_ref(),
+                payer: payment.payer,
+            },
+            self.settlement_policy(),
+        );
+        let paid = payment
+            .amount
+            .clone()
+            .unwrap_or_else(|| order.amount.clone());
+        let mut ops = Vec::new();
+        match &settlement {
+            Settlement::Duplicate => {
+                let snapshot = read_committed_user(&mut w.tx, user).await?;
+                return Ok(unchanged(snapshot, Some(PaymentSettlement::Applied)));
+            }
+            Settlement::Apply { excess } => {
+                if order.provider == crate::domain::Provider::Balance {
+                    debit(
+                        &mut w.tx,
+                        ctx,
+                        user,
+                        LedgerKind::Purchase,
+                        &order,
+                        "plan purchase",
+                    )
+                    .await?;
+                }
+                let moved = sqlx::query(
+                    "UPDATE orders SET status = 'paid', paid_at = $1, updated_at = $1, provider_payment_id = $2
+                     WHERE id = $3 AND status IN ('pending', 'expired', 'failed')",
+                )
+                .bind(t(ctx.now))
+                .bind(&payment.provider_payment_id)
+                .bind(order_id.uuid())
+                .execute(&mut *w.tx)
+                .await
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        Error::DuplicateProviderPayment(payment.provider_payment_id.clone())
+                    } else {
+                        e.into()
+                    }
+                })?;
+                if moved.rows_affected() != 1 {
+                    // Another instance applied it between our read and our write.
+                    return Err(Error::Conflict(user));
+                }
+                match order.kind {
+                    crate::domain::OrderKind::Plan => {
+                        if order.provider != crate::domain::Provider::Balance {
+                            // The money passes through the user's ledger: in, then spent.
+                            let note = format!("paid through {}", order.provider);
+                            ledger_entry(
+                                &mut w.tx,
+                                ctx,
+                                user,
+                                LedgerKind::Payment,
+                                order.amount.minor,
+                                order.amount.currency.as_str(),
+                                Some(order_id),
+                                &note,
+                            )
+                            .await?;
+                            ledger_entry(
+                                &mut w.tx,
+                                ctx,
+                                user,
+                                LedgerKind::Purchase,
+                                -order.amount.minor,
+                                order.amount.currency.as_str(),
+                                Some(order_id),
+                                "plan purchase",
+                            )
+                            .await?;
+                        }
+                        ops = extend(&mut w.tx, ctx, user, order.days).await?;
+                        if let Some(bonus) = self.referral_bonus() {
+                            reward_referrer(&mut w.tx, ctx, user, bonus, order_id).await?;
+                        }
+                    }
+                    crate::domain::OrderKind::Topup => {
+                        ledger_entry(
+                            &mut w.tx,
+                            ctx,
+                            user,
+                            LedgerKind::TopUp,
+                            order.amount.minor,
+                            order.amount.currency.as_str(),
+                            Some(order_id),
+                            "top-up",
+                        )
+                        .await?;
+                        let balance = read_balance(&mut w.tx, user).await?;
+                        notify(&mut w.tx, ctx, user, NotificationKind::TopUp, json!({
+                            "amount": order.amount, "balance": crate::domain::Money::new(balance, order.amount.currency.clone()),
+                        })).await?;
+                    }
+                }
+                match excess {
+                    Some(Excess::Credit(rest)) => {
+                        credit_payment(
+                            &mut w.tx,
+                            ctx,
+                            user,
+                            Some(order_id),
+                            rest,
+                            crate::domain::Unexpected::Overpaid,
+                            payment.provider,
+                        )
+                        .await?;
+                    }
+                    Some(Excess::Flag(rest)) => {
+                        flag(
+                            &mut w.tx,
+                            ctx,
+                            &order,
+                            crate::domain::Unexpected::Overpaid.as_str(),
+                            json!({ "paid": paid, "excess": rest }),
+                        )
+                        .await?;
+                    }
+                    None => {}
+                }
+                audit(
+                    &mut w.tx,
+                    ctx,
+                    user,
+                    "apply_payment",
+                    json!({
+                        "kind": order.kind,
+                        "order": order_id,
+                        "provider": order.provider,
+                        "provider_payment_id": payment.provider_payment_id,
+                        "amount": order.amount.minor,
+                        "currency": order.amount.currency,
+                        "paid": paid,
+                        "days": order.days,
+                        "order_was": order.status,
+                    }),
+                )
+                .await?;
+            }
+            other => {
+                settle_unexpected(&mut w.tx, ctx, user, Some(&order), payment, &paid, other)
+                    .await?;
+            }
+        }
+        if let Some(recorded) = settlement.recorded_as() {
+            let reason = settlement.reason().map(crate::domain::Unexpected::as_str);
+            record_payment(
+                &mut w.tx,
+                ctx,
+                user,
+                Some(order_id),
+                payment,
+                &paid,
+                recorded,
+                reason,
+            )
+            .await?;
+        }
+        let snapshot = read_committed_user(&mut w.tx, user).await?;
+        w.tx.commit().await?;
+        let applied = matches!(settlement, Settlement::Apply { .. });
+        Ok(Settled {
+            change: Change {
+                applied,
+                snapshot,
+                ops,
+            },
+            settlement,
+            previously: None,
+        })
+    }
+
+    async fn record_stray_payment(
+        &self,
+        ctx: &WriteCtx<'_>,
+        payer: UserId,
+        payment: &IncomingPayment,
+    ) -> Result<Settled> {
+        let amount = payment.amount.clone().ok_or_else(|| {
+            Error::invalid("amount", "a payment without an order must state its amount")
+        })?;
+        let mut w = self.begin_write().await?;
+        ensure_user(&mut w.tx, payer, ctx.now).await?;
+        if let Some(seen) =
+            read_payment(&mut w.tx, payment.provider, &payment.provider_payment_id).await?
+        {
+            let snapshot = read_committed_user(&mut w.tx, payer).await?;
+            return Ok(Settled {
+                change: Change {
+                    applied: false,
+                    snapshot,
+                    ops: Vec::new(),
+                },
+                settlement: Settlement::Duplicate,
+                previously: Some(seen.settlement),
+            });
+        }
+        let settlement = crate::domain::settle_without_order(
+            payment.provider,
+            &amount,
+            self.settlement_policy(),
+        );
+        settle_unexpected(&mut w.tx, ctx, payer, None, payment, &amount, &settlement).await?;
+        if let Some(recorded) = settlement.recorded_as() {
+            let reason = settlement.reason().map(crate::domain::Unexpected::as_str);
+            record_payment(
+                &mut w.tx, ctx, payer, None, payment, &amount, recorded, reason,
+            )
+            .await?;
+        }
+        let snapshot = read_committed_user(&mut w.tx, payer).await?;
+        w.tx.commit().await?;
+        Ok(Settled {
+            change: Change {
+                applied: false,
+                snapshot,
+                ops: Vec::new(),
+            },
+            settlement,
+            previously: None,
+        })
+    }
+
+    async fn payment(
+        &self,
+        provider: crate::domain::Provider,
+        provider_payment_id: &str,
+    ) -> Result<Option<crate::store::PaymentRecord>> {
+        let mut conn = self.pool().acquire().await?;
+        read_payment(&mut conn, provider, provider_payment_id).await
+    }
+
+    async fn payments_of_order(&self, order: OrderId) -> Result<Vec<crate::store::PaymentRecord>> {
+        let rows: Vec<PaymentRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            payment_columns!(),
+            " FROM payments WHERE order_id = $1 ORDER BY id"
+        ))
+        .bind(order.uuid())
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(PaymentRow::into_domain).collect()
+    }
+
+    async fn payments_to_return(&self, limit: u32) -> Result<Vec<crate::store::PaymentRecord>> {
+        let rows: Vec<PaymentRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            payment_columns!(),
+            " FROM payments WHERE settlement = 'refund_pending' ORDER BY id LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(PaymentRow::into_domain).collect()
+    }
+
+    async fn payment_returned(
+        &self,
+        ctx: &WriteCtx<'_>,
+        user: UserId,
+        provider: crate::domain::Provider,
+        provider_payment_id: &str,
+    ) -> Result<Change> {
+        let mut w = self.begin_write().await?;
+        let record = read_payment(&mut w.tx, provider, provider_payment_id).await?;
+        let moved = sqlx::query(
+            "UPDATE payments SET settlement = 'refunded', updated_at = $1
+             WHERE provider = $2 AND provider_payment_id = $3 AND settlement = 'refund_pending'",
+        )
+        .bind(t(ctx.now))
+        .bind(provider.as_str())
+        .bind(provider_payment_id)
+        .execute(&mut *w.tx)
+        .await?;
+        let applied = moved.rows_affected() == 1;
+        if applied && let Some(record) = record {
+            notify(
+                &mut w.tx,
+                ctx,
+                user,
+                NotificationKind::PaymentReturned,
+                json!({
+                    "order": record.order, "amount": record.amount, "reason": record.reason,
+                }),
+            )
+            .await?;
+            audit(
+                &mut w.tx,
+                ctx,
+                user,
+                "payment_returned",
+                json!({
+                    "order": record.order, "amount": record.amount, "provider": provider,
+                    "provider_payment_id": provider_payment_id,
+                }),
+            )
+            .await?;
+        }
+        let snapshot = read_committed_user(&mut w.tx, user).await?;
+        w.tx.commit().await?;
+        Ok(Change {
+            applied,
+            snapshot,
+            ops: Vec::new(),
+        })
+    }
+
+    async fn refund_order(
+        &self,
+        ctx: &WriteCtx<'_>,
+        user: UserId,
+        order_id: OrderId,
+    ) -> Result<Refunded> {
+        let mut w = self.begin_write().await?;
+        let order = read_order(&mut w.tx, order_id)
+            .await?
+            .ok_or_else(|| Error::OrderNotFound(order_id.to_string()))?;
+        if order.user != user {
+            return Err(Error::OrderOfAnotherUser {
+                order: order_id.to_string(),
+            });
+        }
+        let moved = sqlx::query(
+            "UPDATE orders SET status = 'refunded', updated_at = $1 WHERE id = $2 AND status = 'paid'",
+        )
+        .bind(t(ctx.now))
+        .bind(order_id.uuid())
+        .execute(&mut *w.tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            let snapshot = read_committed_user(&mut w.tx, user).await?;
+            return Ok(Refunded {
+                change: Change {
+                    applied: false,
+                    snapshot,
+                    ops: Vec::new(),
+                },
+                shortfall: None,
+            });
+        }
+        let mut ops = Vec::new();
+        let mut shortfall = None;
+        if order.kind == crate::domain::OrderKind::Topup {
+            // Take back what is left of the top-up; a spent part is a
+            // shortfall for ops, never a negative balance or a retry loop.
+            let balance = read_balance(&mut w.tx, user).await?;
+            let (taken, short) = crate::domain::take_back(order.amount.minor, balance);
+            if taken > 0 {
+                ledger_entry(
+                    &mut w.tx,
+                    ctx,
+                    user,
+                    LedgerKind::Refund,
+                    -taken,
+                    order.amount.currency.as_str(),
+                    Some(order_id),
+                    "refund of a top-up",
+                )
+                .await?;
+            }
+            if short > 0 {
+                let missing = crate::domain::Money::new(short, order.amount.currency.clone());
+                sqlx::query(
+                    "UPDATE orders SET flag = 'refund_shortfall', updated_at = $1 WHERE id = $2",
+                )
+                .bind(t(ctx.now))
+                .bind(order_id.uuid())
+                .execute(&mut *w.tx)
+                .await?;
+                alert(
+                    &mut w.tx,
+                    ctx,
+                    AlertKind::RefundShortfall,
+                    json!({
+                        "user": user, "order": order_id, "what": "top_up",
+                        "wanted": order.amount, "shortfall": missing,
+                    }),
+                )
+                .await?;
+                shortfall = Some(missing);
+            }
+        } else if let Some(sub) = read_sub(&mut w.tx, user).await? {
+            let status: SubscriptionStatus = sub.status.parse().map_err(corrupt)?;
+            let shortened = sub.expires_at.0 - chrono::Duration::days(i64::from(order.days));
+            let ends_now = shortened <= ctx.now;
+            let (new_status, new_expiry) = match status {
+                SubscriptionStatus::Active if ends_now => (SubscriptionStatus::Expired, ctx.now),
+                other => (other, shortened.max(ctx.now.min(sub.expires_at.0))),
+            };
+            update_sub(&mut w.tx, ctx, user, new_status, new_expiry, sub.version).await?;
+            if status == SubscriptionStatus::Active && new_status == SubscriptionStatus::Expired {
+                ops = remove_access(&mut w.tx, ctx, user).await?;
+                notify(
+                    &mut w.tx,
+                    ctx,
+                    user,
+                    NotificationKind::Expired,
+                    json!({ "reason": "refund" }),
+                )
+                .await?;
+            }
+        }
+        if order.provider == crate::domain::Provider::Balance {
+            ledger_entry(
+                &mut w.tx,
+                ctx,
+                user,
+                LedgerKind::Refund,
+                order.amount.minor,
+                order.amount.currency.as_str(),
+                Some(order_id),
+                "refund of a balance purchase",
+            )
+            .await?;
+        } else if order.kind == crate::domain::OrderKind::Plan {
+            // Mirror of the payment: the purchase is reversed, the money goes back out.
+            let note = format!("returned through {}", order.provider);
+            ledger_entry(
+                &mut w.tx,
+                ctx,
+                user,
+                LedgerKind::Refund,
+                order.amount.minor,
+                order.amount.currency.as_str(),
+                Some(order_id),
+                "refund of a plan purchase",
+            )
+            .await?;
+            ledger_entry(
+                &mut w.tx,
+                ctx,
+                user,
+                LedgerKind::Payout,
+                -order.amount.minor,
+                order.amount.currency.as_str(),
+                Some(order_id),
+                &note,
+            )
+            .await?;
+        }
+        reverse_referral(&mut w.tx, ctx, &order).await?;
+        notify(
+            &mut w.tx,
+            ctx,
+            user,
+            NotificationKind::Refunded,
+            json!({
+                "order": order_id, "amount": order.amount, "days": order.days,
+            }),
+        )
+        .await?;
+        audit(
+            &mut w.tx,
+            ctx,
+            user,
+            "refund_order",
+            json!({
+                "order": order_id, "provider": order.provider, "days": order.days,
+                "amount": order.amount.minor, "currency": order.amount.currency,
+                "shortfall": shortfall,
+            }),
+        )
+        .await?;
+        let snapshot = read_committed_user(&mut w.tx, user).await?;
+        w.tx.commit().await?;
+        Ok(Refunded {
+            change: Change {
+                applied: true,
+                snapshot,
+                ops,
+            },
+            shortfall,
+        })
+    }
+}

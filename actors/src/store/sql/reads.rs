@@ -1,0 +1,87 @@
+//! Reads inside a transaction (or on a pooled connection).
+
+use super::prelude::*;
+
+pub(super) async fn read_user(conn: &mut Conn, user: UserId) -> Result<Option<UserSnapshot>> {
+    let row: Option<UserRow> = sqlx::query_as(
+        "SELECT telegram_id, balance, bot_blocked, trial_used_at, created_at, username, language, referrer
+         FROM users WHERE telegram_id = $1",
+    )
+    .bind(user.get())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let sub = read_sub(conn, user).await?;
+    let keys: Vec<KeyRow> = sqlx::query_as(
+        "SELECT uuid, email, seq, state, created_at, upload_bytes, download_bytes FROM keys
+         WHERE user_id = $1 ORDER BY seq",
+    )
+    .bind(user.get())
+    .fetch_all(&mut *conn)
+    .await?;
+    snapshot(row, sub, keys).map(Some)
+}
+
+pub(super) async fn read_committed_user(conn: &mut Conn, user: UserId) -> Result<UserSnapshot> {
+    read_user(conn, user)
+        .await?
+        .ok_or_else(|| corrupt(format!("user {user} vanished inside its own transaction")))
+}
+
+pub(super) async fn read_order(conn: &mut Conn, id: OrderId) -> Result<Option<Order>> {
+    let row: Option<OrderRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        order_columns!(),
+        " FROM orders WHERE id = $1"
+    ))
+    .bind(id.uuid())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(OrderRow::into_domain).transpose()
+}
+
+pub(super) async fn read_sub(conn: &mut Conn, user: UserId) -> Result<Option<SubRow>> {
+    Ok(sqlx::query_as(
+        "SELECT status, expires_at, sub_token, version FROM subscriptions WHERE user_id = $1",
+    )
+    .bind(user.get())
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// The user's balance in minor units (kept equal to the ledger sum).
+pub(super) async fn read_balance(conn: &mut Conn, user: UserId) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT balance FROM users WHERE telegram_id = $1")
+            .bind(user.get())
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
+pub(super) async fn read_payment(
+    conn: &mut Conn,
+    provider: crate::domain::Provider,
+    provider_payment_id: &str,
+) -> Result<Option<crate::store::PaymentRecord>> {
+    let row: Option<PaymentRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        payment_columns!(),
+        " FROM payments WHERE provider = $1 AND provider_payment_id = $2"
+    ))
+    .bind(provider.as_str())
+    .bind(provider_payment_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(PaymentRow::into_domain).transpose()
+}
+
+pub(super) async fn active_keys(conn: &mut Conn, user: UserId) -> Result<Vec<KeyRow>> {
+    Ok(sqlx::query_as(
+        "SELECT uuid, email, seq, state, created_at, upload_bytes, download_bytes FROM keys
+         WHERE user_id = $1 AND state = 'active' ORDER BY seq",
+    )
+    .bind(user.get())
+    .fetch_all(&mut *conn)
+    .await?)
+}
