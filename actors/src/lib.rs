@@ -6,6 +6,7 @@ pub mod domain;
 mod error;
 pub mod faults;
 pub mod leader;
+pub mod links;
 pub mod messages;
 pub mod metrics;
 pub mod notifier;

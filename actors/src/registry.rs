@@ -26,10 +26,10 @@ use dashmap::mapref::entry::Entry;
 use serde::Serialize;
 
 use crate::clock::Clock;
-use crate::domain::{NodeName, Plans, UserId};
+use crate::domain::{NodeName, Plans, Principal, UserId};
 use crate::metrics as m;
 use crate::provisioning::Provisioner;
-use crate::store::Store;
+use crate::store::{BroadcastReport, Queries, Store, WriteCtx};
 use crate::user_actor::UserActor;
 use crate::{Error, Result};
 
@@ -170,8 +170,43 @@ impl Registry {
         }
     }
 
+    /// The whole store: for the core's own services (and, with the `testing`
+    /// feature, for tests). Front ends read through [`Registry::queries`] and
+    /// write through an actor message or a named service.
+    #[cfg(feature = "testing")]
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.shared.store
+    }
+
+    #[cfg(not(feature = "testing"))]
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.shared.store
+    }
+
+    /// Read-only access to everything stored, for the front ends.
+    pub fn queries(&self) -> Queries {
+        Queries::new(self.shared.store.clone())
+    }
+
+    /// Queues `text` for every user who has not blocked the bot (one
+    /// transaction); the Notifier delivers it.
+    pub async fn broadcast(&self, by: Principal, text: &str) -> Result<BroadcastReport> {
+        let ctx = self.write_ctx(by);
+        self.shared.store.create_broadcast(&ctx, text).await
+    }
+
+    /// Sets an operator setting (audited).
+    pub async fn set_setting(&self, by: Principal, key: &str, value: &str) -> Result<()> {
+        let ctx = self.write_ctx(by);
+        self.shared.store.set_setting(&ctx, key, value).await
+    }
+
+    fn write_ctx(&self, by: Principal) -> WriteCtx<'_> {
+        WriteCtx {
+            now: self.shared.clock.now(),
+            by,
+            nodes: &self.shared.node_names,
+        }
     }
 
     pub fn provisioner(&self) -> &Provisioner {

@@ -20,7 +20,9 @@ use subvisor_actors::store::{Change, UserSnapshot};
 
 use crate::auth::{OpsToken, require_token};
 use crate::error::ApiError;
-use crate::views::{LinkBook, NodeView, NodesView, UserView};
+use subvisor_actors::links::LinkBook;
+
+use crate::views::{NodeView, NodesView, UserView};
 
 /// Everything the ops routes need.
 #[derive(Clone)]

@@ -16,8 +16,8 @@ use crate::error::ApiError;
 use crate::ops::{healthz, not_found};
 use crate::rate_limit::{IpRateLimit, TrustedProxies, limit_per_ip};
 use crate::telegram::{self, MAX_UPDATE_BODY, TelegramWebhook};
-use crate::views::LinkBook;
 use crate::webhooks::{self, MAX_WEBHOOK_BODY, WebhookSecrets};
+use subvisor_actors::links::LinkBook;
 
 #[derive(Clone)]
 pub struct PublicState {

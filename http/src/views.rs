@@ -2,38 +2,9 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use subvisor_actors::domain::{LinkParams, vless_link};
+use subvisor_actors::links::LinkBook;
 use subvisor_actors::provisioning::{BreakerState, NodeStatus};
 use subvisor_actors::store::UserSnapshot;
-
-/// Where links and subscription URLs point: the nodes' client parameters and
-/// the public base URL.
-#[derive(Debug, Clone, Default)]
-pub struct LinkBook {
-    /// (node label, parameters) of every configured node, in config order.
-    pub nodes: Vec<LinkParams>,
-    /// `subscription.public_url`, without a trailing slash.
-    pub public_url: String,
-}
-
-impl LinkBook {
-    /// One `vless://` link per node for each active key of a live subscription.
-    pub fn links(&self, s: &UserSnapshot, now: DateTime<Utc>) -> Vec<String> {
-        let live = s.subscription.as_ref().is_some_and(|sub| sub.is_live(now));
-        if !live {
-            return Vec::new();
-        }
-        s.active_keys()
-            .flat_map(|k| self.nodes.iter().map(move |n| vless_link(k.uuid, n)))
-            .collect()
-    }
-
-    pub fn subscription_url(&self, s: &UserSnapshot) -> Option<String> {
-        s.subscription
-            .as_ref()
-            .map(|sub| format!("{}/sub/{}", self.public_url, sub.sub_token))
-    }
-}
 
 fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)

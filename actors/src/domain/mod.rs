@@ -29,7 +29,10 @@ pub use settlement::{
     Excess, PaymentSettlement, ReportedPayment, Settlement, SettlementPolicy, Unexpected, settle,
     settle_without_order, take_back,
 };
-pub use subscription::{Subscription, SubscriptionStatus, extended_expiry, new_sub_token};
+pub use subscription::{
+    Extension, KeyPlan, Shortened, Subscription, SubscriptionStatus, extend, extended_expiry,
+    new_sub_token, shorten,
+};
 
 /// Implements `as_str`, `Display` and `FromStr` for a fieldless enum stored as text.
 macro_rules! text_enum {

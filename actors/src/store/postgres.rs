@@ -36,6 +36,10 @@ impl PgStore {
         &self.pool
     }
 
+    async fn close_pools(&self) {
+        self.pool.close().await;
+    }
+
     fn referral_bonus(&self) -> Option<&crate::domain::Money> {
         self.referral_bonus.as_ref()
     }

@@ -24,6 +24,32 @@ pub(super) struct UserRow {
     pub referrer: Option<i64>,
 }
 
+/// A user with their subscription, if any (one `LEFT JOIN` instead of two reads).
+#[derive(sqlx::FromRow)]
+pub(super) struct UserSubRow {
+    #[sqlx(flatten)]
+    pub user: UserRow,
+    pub status: Option<String>,
+    pub expires_at: Option<DbTime>,
+    pub sub_token: Option<String>,
+    pub version: Option<i64>,
+}
+
+impl UserSubRow {
+    pub fn split(self) -> (UserRow, Option<SubRow>) {
+        let sub = match (self.status, self.expires_at, self.sub_token, self.version) {
+            (Some(status), Some(expires_at), Some(sub_token), Some(version)) => Some(SubRow {
+                status,
+                expires_at,
+                sub_token,
+                version,
+            }),
+            _ => None,
+        };
+        (self.user, sub)
+    }
+}
+
 #[derive(sqlx::FromRow)]
 pub(super) struct SubRow {
     pub status: String,

@@ -1,6 +1,8 @@
-//! The SQLite store: the embedded default. WAL, a busy timeout, `BEGIN IMMEDIATE`
-//! for every read-then-write transaction, and an in-process write gate so
-//! writers queue on a fair async mutex instead of spinning on SQLITE_BUSY.
+//! The SQLite store: the embedded default. SQLite has one write lock per file,
+//! so the store has one writer: a one-connection pool that queues writers in
+//! order (no busy-handler sleeps, no two connections contending for the lock),
+//! each transaction `BEGIN IMMEDIATE` (the lock is taken up front, never
+//! upgraded late). Reads run on their own pooled connections beside it (WAL).
 
 use std::path::Path;
 use std::str::FromStr;
@@ -9,23 +11,22 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Sqlite, Transaction};
-use tokio::sync::{Mutex, MutexGuard};
 
 use super::StoreOptions;
 
 /// SQLite implementation of [`Store`](super::Store).
 pub struct SqliteStore {
-    pool: SqlitePool,
-    /// SQLite has one writer at a time; queue our writers here.
-    write_gate: Mutex<()>,
+    /// Readers (`max_connections` of them).
+    readers: SqlitePool,
+    /// The one writer connection; its pool is the queue of waiting writers.
+    writer: SqlitePool,
     referral_bonus: Option<crate::domain::Money>,
     settlement: crate::domain::SettlementPolicy,
 }
 
-/// A write transaction holding the write gate until it is dropped.
-pub(crate) struct WriteTx<'a> {
+/// A write transaction on the writer connection (the next writer waits for it).
+pub(crate) struct WriteTx {
     pub tx: Transaction<'static, Sqlite>,
-    _gate: MutexGuard<'a, ()>,
 }
 
 impl SqliteStore {
@@ -48,21 +49,41 @@ impl SqliteStore {
                 )
             })?;
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(opts.max_connections.max(1))
+        // A SQLite connection cannot go stale: no ping before each use.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
             .acquire_timeout(opts.acquire_timeout)
-            .connect_with(connect)
+            .test_before_acquire(false)
+            .connect_with(connect.clone())
             .await?;
+        // Every connection of an in-memory database is a database of its own:
+        // there, one connection does everything.
+        let readers = if is_memory(file) {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(opts.max_connections.max(1))
+                .acquire_timeout(opts.acquire_timeout)
+                .test_before_acquire(false)
+                .connect_with(connect)
+                .await?
+        };
         Ok(Self {
-            pool,
-            write_gate: Mutex::new(()),
+            readers,
+            writer,
             referral_bonus: opts.referral_bonus.clone(),
             settlement: opts.settlement.clone(),
         })
     }
 
+    /// The pool reads run on.
     fn pool(&self) -> &SqlitePool {
-        &self.pool
+        &self.readers
+    }
+
+    async fn close_pools(&self) {
+        self.readers.close().await;
+        self.writer.close().await;
     }
 
     fn referral_bonus(&self) -> Option<&crate::domain::Money> {
@@ -77,10 +98,9 @@ impl SqliteStore {
         super::Backend::Sqlite
     }
 
-    async fn begin_write(&self) -> crate::Result<WriteTx<'_>> {
-        let gate = self.write_gate.lock().await;
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        Ok(WriteTx { tx, _gate: gate })
+    async fn begin_write(&self) -> crate::Result<WriteTx> {
+        let tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(WriteTx { tx })
     }
 
     /// One SQLite file has one writer process: this instance always leads.
@@ -90,7 +110,7 @@ impl SqliteStore {
 
     async fn run_migrations(&self) -> crate::Result<()> {
         sqlx::migrate!("../migrations/sqlite")
-            .run(&self.pool)
+            .run(&self.writer)
             .await?;
         Ok(())
     }

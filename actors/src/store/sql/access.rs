@@ -105,20 +105,26 @@ pub(super) async fn update_sub(
     }
 }
 
-/// The heart of grant, trial and payment: extend from `max(now, expires_at)`,
-/// make sure an active key exists, and provision it if it was not live.
+/// The heart of grant, trial and payment: the rule ([`extend`](crate::domain::extend))
+/// decides the new expiry, the keys to provision, the notice and the reminders
+/// already due; this writes it.
 pub(super) async fn extend(
     conn: &mut Conn,
     ctx: &WriteCtx<'_>,
     user: UserId,
     days: u32,
 ) -> Result<Vec<ProvisioningOp>> {
-    ensure_user(conn, user, ctx.now).await?;
     let sub = read_sub(conn, user).await?;
-    let was_active = sub
-        .as_ref()
-        .is_some_and(|s| s.status == SubscriptionStatus::Active.as_str());
-    let expires_at = extended_expiry(ctx.now, sub.as_ref().map(|s| s.expires_at.0), days);
+    if sub.is_none() {
+        // A subscription row implies its user row (foreign key).
+        ensure_user(conn, user, ctx.now).await?;
+    }
+    let current = match &sub {
+        Some(s) => Some((s.status.parse().map_err(corrupt)?, s.expires_at.0)),
+        None => None,
+    };
+    let keys = active_keys(conn, user).await?;
+    let plan = crate::domain::extend(ctx.now, current, days, keys.len());
     match &sub {
         None => {
             sqlx::query(
@@ -126,64 +132,43 @@ pub(super) async fn extend(
                  VALUES ($1, 'active', $2, $3, 0, $4, $4)",
             )
             .bind(user.get())
-            .bind(t(expires_at))
+            .bind(t(plan.expires_at))
             .bind(new_sub_token())
             .bind(t(ctx.now))
             .execute(&mut *conn)
             .await?;
         }
         Some(s) => {
-            update_sub(
-                conn,
-                ctx,
-                user,
-                SubscriptionStatus::Active,
-                expires_at,
-                s.version,
-            )
-            .await?
+            let active = SubscriptionStatus::Active;
+            update_sub(conn, ctx, user, active, plan.expires_at, s.version).await?
         }
     }
     let mut ops = Vec::new();
-    let keys = active_keys(conn, user).await?;
-    if keys.is_empty() {
-        let key = new_key(conn, user, ctx.now).await?;
-        ops.extend(write_ops(conn, ctx, user, &key, OpKind::Add).await?);
-    } else if !was_active {
-        for key in &keys {
-            ops.extend(write_ops(conn, ctx, user, key, OpKind::Add).await?);
+    match plan.keys {
+        KeyPlan::Create => {
+            let key = new_key(conn, user, ctx.now).await?;
+            ops.extend(write_ops(conn, ctx, user, &key, OpKind::Add).await?);
         }
+        KeyPlan::Restore => {
+            for key in &keys {
+                ops.extend(write_ops(conn, ctx, user, key, OpKind::Add).await?);
+            }
+        }
+        KeyPlan::Keep => {}
     }
-    let kind = if was_active {
-        NotificationKind::Extended
-    } else {
-        NotificationKind::Activated
-    };
-    notify(
-        conn,
-        ctx,
-        user,
-        kind,
-        json!({ "expires_at": expires_at, "days": days }),
-    )
-    .await?;
-    // A reminder whose window is already open as the period starts (a
-    // 2-day trial and "3 days left") would only repeat this notice:
-    // record it as done for this expiry.
-    for reminder in crate::domain::ReminderKind::BOTH {
-        let (from, until) = reminder.window(expires_at);
-        if from <= ctx.now && ctx.now < until {
-            sqlx::query(
-                "INSERT INTO reminders (user_id, kind, expires_at, created_at) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (user_id, kind, expires_at) DO NOTHING",
-            )
-            .bind(user.get())
-            .bind(reminder.as_str())
-            .bind(t(expires_at))
-            .bind(t(ctx.now))
-            .execute(&mut *conn)
-            .await?;
-        }
+    let payload = json!({ "expires_at": plan.expires_at, "days": days });
+    notify(conn, ctx, user, plan.notification(), payload).await?;
+    for reminder in &plan.reminders_done {
+        sqlx::query(
+            "INSERT INTO reminders (user_id, kind, expires_at, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (user_id, kind, expires_at) DO NOTHING",
+        )
+        .bind(user.get())
+        .bind(reminder.as_str())
+        .bind(t(plan.expires_at))
+        .bind(t(ctx.now))
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(ops)
 }

@@ -18,7 +18,7 @@ impl crate::store::Lifecycle for This {
     }
 
     async fn close(&self) {
-        self.pool().close().await;
+        self.close_pools().await;
     }
 
     async fn lead(&self, role: &str) -> Result<Option<Box<dyn crate::store::Lease>>> {

@@ -43,13 +43,13 @@ mod prelude {
     pub(super) use super::outbox::*;
     pub(super) use super::reads::*;
     pub(super) use crate::domain::{
-        AlertKind, Excess, KeyState, LedgerEntry, LedgerKind, NewOrder, NotificationKind, OpKind,
-        Order, OrderId, OrderStatus, PaymentSettlement, ProvisioningOp, Settlement,
-        SubscriptionStatus, UserId, extended_expiry, key_email, new_sub_token,
+        AlertKind, Excess, KeyPlan, KeyState, LedgerEntry, LedgerKind, NewOrder, NotificationKind,
+        OpKind, Order, OrderId, OrderStatus, PaymentSettlement, ProvisioningOp, Settlement,
+        SubscriptionStatus, UserId, key_email, new_sub_token,
     };
     pub(super) use crate::store::db_time::DbTime;
     pub(super) use crate::store::rows::{
-        AuditRow, KeyRow, OpRow, OrderRow, PaymentRow, SubRow, UserRow, WebhookRow,
+        AuditRow, KeyRow, OpRow, OrderRow, PaymentRow, SubRow, UserSubRow, WebhookRow,
         conflict_on_unique, corrupt, event_columns, is_unique_violation, op_kind_of, order_columns,
         payment_columns, snapshot, t,
     };

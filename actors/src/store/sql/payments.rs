@@ -426,14 +426,17 @@ impl crate::store::Payments for This {
             }
         } else if let Some(sub) = read_sub(&mut w.tx, user).await? {
             let status: SubscriptionStatus = sub.status.parse().map_err(corrupt)?;
-            let shortened = sub.expires_at.0 - chrono::Duration::days(i64::from(order.days));
-            let ends_now = shortened <= ctx.now;
-            let (new_status, new_expiry) = match status {
-                SubscriptionStatus::Active if ends_now => (SubscriptionStatus::Expired, ctx.now),
-                other => (other, shortened.max(ctx.now.min(sub.expires_at.0))),
-            };
-            update_sub(&mut w.tx, ctx, user, new_status, new_expiry, sub.version).await?;
-            if status == SubscriptionStatus::Active && new_status == SubscriptionStatus::Expired {
+            let after = crate::domain::shorten(ctx.now, status, sub.expires_at.0, order.days);
+            update_sub(
+                &mut w.tx,
+                ctx,
+                user,
+                after.status,
+                after.expires_at,
+                sub.version,
+            )
+            .await?;
+            if after.ends_access {
                 ops = remove_access(&mut w.tx, ctx, user).await?;
                 notify(
                     &mut w.tx,

@@ -3,15 +3,17 @@
 use super::prelude::*;
 
 pub(super) async fn read_user(conn: &mut Conn, user: UserId) -> Result<Option<UserSnapshot>> {
-    let row: Option<UserRow> = sqlx::query_as(
-        "SELECT telegram_id, balance, bot_blocked, trial_used_at, created_at, username, language, referrer
-         FROM users WHERE telegram_id = $1",
+    let row: Option<UserSubRow> = sqlx::query_as(
+        "SELECT u.telegram_id, u.balance, u.bot_blocked, u.trial_used_at, u.created_at, u.username,
+                u.language, u.referrer, s.status, s.expires_at, s.sub_token, s.version
+         FROM users u LEFT JOIN subscriptions s ON s.user_id = u.telegram_id
+         WHERE u.telegram_id = $1",
     )
     .bind(user.get())
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let sub = read_sub(conn, user).await?;
+    let (row, sub) = row.split();
     let keys: Vec<KeyRow> = sqlx::query_as(
         "SELECT uuid, email, seq, state, created_at, upload_bytes, download_bytes FROM keys
          WHERE user_id = $1 ORDER BY seq",
