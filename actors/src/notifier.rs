@@ -216,6 +216,7 @@ impl Notifier {
     }
 
     /// Sends what is due now: chats concurrently, each chat in commit order.
+    #[tracing::instrument(name = "notifier_pass", level = "debug", skip_all)]
     pub async fn pass(&self) -> crate::Result<PassReport> {
         let due = self
             .store

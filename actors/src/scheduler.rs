@@ -79,6 +79,7 @@ impl Scheduler {
     }
 
     /// One pass: expire everything due now.
+    #[tracing::instrument(name = "scheduler_tick", level = "debug", skip_all)]
     pub async fn tick(&self) -> crate::Result<TickReport> {
         metrics::counter!(m::SCHEDULER_RUNS).increment(1);
         let mut report = TickReport::default();

@@ -58,6 +58,7 @@ impl PaymentClients {
     /// message in the chat instead). `idempotency_key` names the press: the
     /// same key answers the same order (a double tap never charges twice).
     #[allow(clippy::too_many_arguments)]
+    #[tracing::instrument(skip_all, fields(user = %user))]
     pub async fn checkout(
         &self,
         registry: &Registry,

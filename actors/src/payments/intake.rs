@@ -236,6 +236,7 @@ impl Intake {
 
     /// Stores `event` (with the `raw` body as received) and processes it —
     /// unless it was finished before, which is answered as a duplicate.
+    #[tracing::instrument(name = "payment_event", skip_all, fields(provider = %event.provider, event = %event.event_id))]
     pub async fn receive(&self, event: PaymentEvent, raw: &str) -> Result<Receipt> {
         match self.record(&event, raw).await? {
             EventRecord::Finished(outcome) => Ok(Self::duplicate(&event, &outcome)),
@@ -247,6 +248,7 @@ impl Intake {
     /// or the polling loop store Telegram payment updates before they are
     /// acknowledged): a finished one is a duplicate. One that was never
     /// stored is processed all the same, and logged as the bug it is.
+    #[tracing::instrument(name = "payment_event", skip_all, fields(provider = %event.provider, event = %event.event_id))]
     pub async fn resume(&self, event: PaymentEvent) -> Result<Receipt> {
         let store = self.inner.registry.store();
         match store
@@ -383,6 +385,7 @@ impl Intake {
     /// fact is stored before our side changes (so a crash in between is
     /// finished by the recovery); for the invoice-page providers the money is
     /// returned by hand in their dashboards and this records it.
+    #[tracing::instrument(skip_all, fields(order = %order.id, user = %order.user))]
     pub async fn refund_order(&self, order: &Order, by: Principal) -> Result<Receipt> {
         let event = match (order.provider, order.status, &order.provider_payment_id) {
             (Provider::Stars, OrderStatus::Paid, Some(charge)) => {
@@ -427,6 +430,7 @@ impl Intake {
 
     /// Finishes what was left unfinished: stored events older than
     /// `received_before` and payments queued to be sent back.
+    #[tracing::instrument(name = "payment_recovery", skip_all)]
     pub async fn recover(&self, received_before: DateTime<Utc>) -> Result<Recovery> {
         let store = self.inner.registry.store().clone();
         let mut report = Recovery::default();

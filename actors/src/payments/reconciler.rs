@@ -86,6 +86,7 @@ impl PaymentReconciler {
     }
 
     /// One pass; `dry_run` reports what would be applied and changes nothing.
+    #[tracing::instrument(name = "payment_reconcile", skip(self))]
     pub async fn pass(&self, dry_run: bool) -> Result<ReconcileReport> {
         let registry = self.intake.registry();
         let now = registry.clock().now();

@@ -66,6 +66,7 @@ pub struct ReconcilerHandle {
 }
 
 impl ReconcilerHandle {
+    #[tracing::instrument(name = "reconcile", skip_all)]
     pub async fn reconcile(&self, req: ReconcileRequest) -> crate::Result<Vec<NodeDiff>> {
         let (reply, answer) = oneshot::channel();
         self.tx
@@ -210,6 +211,7 @@ impl Reconciler {
         Ok(out)
     }
 
+    #[tracing::instrument(name = "reconcile_node", skip_all, fields(node = %node.name(), full = full, dry_run = dry_run))]
     async fn reconcile_node(&self, node: &dyn NodeClient, full: bool, dry_run: bool) -> NodeDiff {
         let started = Instant::now();
         let name = node.name().clone();

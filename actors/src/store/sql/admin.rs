@@ -4,6 +4,7 @@ use super::prelude::*;
 
 #[async_trait]
 impl crate::store::AdminQueries for This {
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "stats"))]
     async fn stats(&self, now: DateTime<Utc>, since: DateTime<Utc>) -> Result<crate::store::Stats> {
         let (users, blocked, active): (i64, i64, i64) = sqlx::query_as(
             "SELECT (SELECT COUNT(*) FROM users),
@@ -46,6 +47,7 @@ impl crate::store::AdminQueries for This {
         })
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "list_users"))]
     async fn list_users(
         &self,
         search: Option<&str>,
@@ -97,6 +99,7 @@ impl crate::store::AdminQueries for This {
         Ok(crate::store::UserPage { users, total })
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "referral_count", user = %user))]
     async fn referral_count(&self, user: UserId) -> Result<i64> {
         Ok(
             sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE referrer = $1")
@@ -106,6 +109,7 @@ impl crate::store::AdminQueries for This {
         )
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "recent_audit", user = %user))]
     async fn recent_audit(&self, user: UserId, limit: u32) -> Result<Vec<AuditEntry>> {
         let rows: Vec<AuditRow> = sqlx::query_as(
             "SELECT actor, action, details, created_at FROM audit_log
@@ -118,6 +122,7 @@ impl crate::store::AdminQueries for This {
         Ok(rows.into_iter().map(AuditRow::into_domain).collect())
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "outbox_depth"))]
     async fn outbox_depth(&self) -> Result<OutboxDepth> {
         let (provisioning, notifications, alerts, payment_events): (i64, i64, i64, i64) =
             sqlx::query_as(

@@ -4,6 +4,7 @@ use super::prelude::*;
 
 #[async_trait]
 impl crate::store::AlertOutbox for This {
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "raise_alert"))]
     async fn raise_alert(
         &self,
         ctx: &WriteCtx<'_>,
@@ -25,6 +26,7 @@ impl crate::store::AlertOutbox for This {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "due_alerts"))]
     async fn due_alerts(
         &self,
         now: DateTime<Utc>,
@@ -50,10 +52,12 @@ impl crate::store::AlertOutbox for This {
             .collect()
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "alert_sent"))]
     async fn alert_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
         self.outbox_sent("alerts", id, now).await
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "alert_retry"))]
     async fn alert_retry(
         &self,
         id: i64,
@@ -64,6 +68,7 @@ impl crate::store::AlertOutbox for This {
             .await
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "alert_failed"))]
     async fn alert_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<()> {
         self.outbox_failed("alerts", id, error, now).await
     }

@@ -4,6 +4,7 @@ use super::prelude::*;
 
 #[async_trait]
 impl crate::store::Ledger for This {
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "adjust_balance", user = %user))]
     async fn adjust_balance(
         &self,
         ctx: &WriteCtx<'_>,
@@ -33,6 +34,7 @@ impl crate::store::Ledger for This {
         })
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "ledger", user = %user))]
     async fn ledger(&self, user: UserId) -> Result<Vec<LedgerEntry>> {
         let rows: Vec<(String, i64, String, Option<Uuid>, String, DbTime)> = sqlx::query_as(
             "SELECT kind, amount, currency, order_id, note, created_at FROM ledger WHERE user_id = $1 ORDER BY id",
@@ -56,6 +58,7 @@ impl crate::store::Ledger for This {
             .collect()
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "ledger_sum", user = %user))]
     async fn ledger_sum(&self, user: UserId) -> Result<i64> {
         Ok(sqlx::query_scalar(
             "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger WHERE user_id = $1",

@@ -4,6 +4,12 @@ use super::prelude::*;
 
 #[async_trait]
 impl crate::store::NotificationOutbox for This {
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "due_notifications")
+    )]
     async fn due_notifications(
         &self,
         now: DateTime<Utc>,
@@ -53,10 +59,22 @@ impl crate::store::NotificationOutbox for This {
             .collect()
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "notification_sent")
+    )]
     async fn notification_sent(&self, id: i64, now: DateTime<Utc>) -> Result<()> {
         self.outbox_sent("notifications", id, now).await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "notification_retry")
+    )]
     async fn notification_retry(
         &self,
         id: i64,
@@ -67,10 +85,22 @@ impl crate::store::NotificationOutbox for This {
             .await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "notification_failed")
+    )]
     async fn notification_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<()> {
         self.outbox_failed("notifications", id, error, now).await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "due_reminders")
+    )]
     async fn due_reminders(
         &self,
         now: DateTime<Utc>,
@@ -103,6 +133,7 @@ impl crate::store::NotificationOutbox for This {
         Ok(due)
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "remind", user = %user))]
     async fn remind(
         &self,
         ctx: &WriteCtx<'_>,
@@ -153,6 +184,12 @@ impl crate::store::NotificationOutbox for This {
         })
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "create_broadcast")
+    )]
     async fn create_broadcast(
         &self,
         ctx: &WriteCtx<'_>,
@@ -203,6 +240,12 @@ impl crate::store::NotificationOutbox for This {
         })
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "broadcast_report")
+    )]
     async fn broadcast_report(&self, id: i64) -> Result<Option<crate::store::BroadcastReport>> {
         let total: Option<i64> = sqlx::query_scalar("SELECT total FROM broadcasts WHERE id = $1")
             .bind(id)

@@ -4,11 +4,13 @@ use super::prelude::*;
 
 #[async_trait]
 impl crate::store::Orders for This {
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "order"))]
     async fn order(&self, id: OrderId) -> Result<Option<Order>> {
         let mut conn = self.pool().acquire().await?;
         read_order(&mut conn, id).await
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "create_order"))]
     async fn create_order(&self, ctx: &WriteCtx<'_>, order: &NewOrder) -> Result<OpenedOrder> {
         let days = i32::try_from(order.days).map_err(|_| Error::invalid("days", "too large"))?;
         let mut w = self.begin_write().await?;
@@ -99,6 +101,7 @@ impl crate::store::Orders for This {
         })
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "attach_invoice", order = %order))]
     async fn attach_invoice(
         &self,
         ctx: &WriteCtx<'_>,
@@ -120,6 +123,7 @@ impl crate::store::Orders for This {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "close_order", order = %order_id))]
     async fn close_order(
         &self,
         ctx: &WriteCtx<'_>,
@@ -156,6 +160,12 @@ impl crate::store::Orders for This {
         Ok(closed)
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "expire_stale_orders")
+    )]
     async fn expire_stale_orders(&self, ctx: &WriteCtx<'_>, cutoff: DateTime<Utc>) -> Result<u64> {
         let mut w = self.begin_write().await?;
         let done = sqlx::query(
@@ -169,6 +179,7 @@ impl crate::store::Orders for This {
         Ok(done.rows_affected())
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "flag_order", order = %order_id))]
     async fn flag_order(
         &self,
         ctx: &WriteCtx<'_>,
@@ -184,6 +195,12 @@ impl crate::store::Orders for This {
         Ok(flagged)
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "orders_to_reconcile")
+    )]
     async fn orders_to_reconcile(&self, since: DateTime<Utc>, limit: u32) -> Result<Vec<Order>> {
         let rows: Vec<OrderRow> = sqlx::query_as(concat!(
             "SELECT ", order_columns!(), " FROM orders
@@ -197,6 +214,7 @@ impl crate::store::Orders for This {
         rows.into_iter().map(OrderRow::into_domain).collect()
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "orders_of", user = %user))]
     async fn orders_of(&self, user: UserId, limit: u32) -> Result<Vec<Order>> {
         let rows: Vec<OrderRow> = sqlx::query_as(concat!(
             "SELECT ",

@@ -4,6 +4,12 @@ use super::prelude::*;
 
 #[async_trait]
 impl crate::store::PaymentEventLog for This {
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "record_payment_event")
+    )]
     async fn record_payment_event(
         &self,
         event: &crate::store::NewPaymentEvent,
@@ -50,6 +56,12 @@ impl crate::store::PaymentEventLog for This {
         Ok(record)
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "finish_payment_event")
+    )]
     async fn finish_payment_event(
         &self,
         provider: &str,
@@ -72,6 +84,12 @@ impl crate::store::PaymentEventLog for This {
         Ok(done.rows_affected() == 1)
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "payment_event_failed")
+    )]
     async fn payment_event_failed(
         &self,
         provider: &str,
@@ -92,6 +110,12 @@ impl crate::store::PaymentEventLog for This {
         Ok(())
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "unfinished_payment_events")
+    )]
     async fn unfinished_payment_events(
         &self,
         received_before: DateTime<Utc>,
@@ -110,6 +134,7 @@ impl crate::store::PaymentEventLog for This {
         Ok(rows.into_iter().map(WebhookRow::into_domain).collect())
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "webhook_events_for_order", order = %order))]
     async fn webhook_events_for_order(
         &self,
         order: OrderId,
@@ -125,6 +150,12 @@ impl crate::store::PaymentEventLog for This {
         Ok(rows.into_iter().map(WebhookRow::into_domain).collect())
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "webhook_event")
+    )]
     async fn webhook_event(
         &self,
         provider: &str,
@@ -142,6 +173,12 @@ impl crate::store::PaymentEventLog for This {
         Ok(row.map(WebhookRow::into_domain))
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "recent_payment_events")
+    )]
     async fn recent_payment_events(&self, limit: u32) -> Result<Vec<crate::store::WebhookEvent>> {
         let rows: Vec<WebhookRow> = sqlx::query_as(concat!(
             "SELECT ",

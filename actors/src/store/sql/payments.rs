@@ -4,6 +4,7 @@ use super::prelude::*;
 
 #[async_trait]
 impl crate::store::Payments for This {
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "apply_payment", user = %user, order = %order_id))]
     async fn apply_payment(
         &self,
         ctx: &WriteCtx<'_>,
@@ -215,6 +216,12 @@ impl crate::store::Payments for This {
         })
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "record_stray_payment")
+    )]
     async fn record_stray_payment(
         &self,
         ctx: &WriteCtx<'_>,
@@ -266,6 +273,7 @@ impl crate::store::Payments for This {
         })
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "payment"))]
     async fn payment(
         &self,
         provider: crate::domain::Provider,
@@ -275,6 +283,7 @@ impl crate::store::Payments for This {
         read_payment(&mut conn, provider, provider_payment_id).await
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "payments_of_order", order = %order))]
     async fn payments_of_order(&self, order: OrderId) -> Result<Vec<crate::store::PaymentRecord>> {
         let rows: Vec<PaymentRow> = sqlx::query_as(concat!(
             "SELECT ",
@@ -287,6 +296,12 @@ impl crate::store::Payments for This {
         rows.into_iter().map(PaymentRow::into_domain).collect()
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "payments_to_return")
+    )]
     async fn payments_to_return(&self, limit: u32) -> Result<Vec<crate::store::PaymentRecord>> {
         let rows: Vec<PaymentRow> = sqlx::query_as(concat!(
             "SELECT ",
@@ -299,6 +314,7 @@ impl crate::store::Payments for This {
         rows.into_iter().map(PaymentRow::into_domain).collect()
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "payment_returned", user = %user))]
     async fn payment_returned(
         &self,
         ctx: &WriteCtx<'_>,
@@ -350,6 +366,7 @@ impl crate::store::Payments for This {
         })
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "refund_order", user = %user, order = %order_id))]
     async fn refund_order(
         &self,
         ctx: &WriteCtx<'_>,

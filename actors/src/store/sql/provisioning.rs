@@ -4,6 +4,7 @@ use super::prelude::*;
 
 #[async_trait]
 impl crate::store::ProvisioningOutbox for This {
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "pending_ops"))]
     async fn pending_ops(&self, limit: u32) -> Result<Vec<PendingOp>> {
         let rows: Vec<OpRow> = sqlx::query_as(
             "SELECT id, node, user_id, key_uuid, email, op, attempts, next_attempt_at
@@ -15,6 +16,7 @@ impl crate::store::ProvisioningOutbox for This {
         rows.into_iter().map(OpRow::into_domain).collect()
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "due_ops"))]
     async fn due_ops(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<PendingOp>> {
         let rows: Vec<OpRow> = sqlx::query_as(
             "SELECT o.id, o.node, o.user_id, o.key_uuid, o.email, o.op, o.attempts, o.next_attempt_at
@@ -33,6 +35,12 @@ impl crate::store::ProvisioningOutbox for This {
         rows.into_iter().map(OpRow::into_domain).collect()
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "pending_ops_by_node")
+    )]
     async fn pending_ops_by_node(&self) -> Result<Vec<(String, i64)>> {
         Ok(sqlx::query_as(
             "SELECT node, COUNT(*) FROM provisioning_ops WHERE state = 'pending'
@@ -42,6 +50,7 @@ impl crate::store::ProvisioningOutbox for This {
         .await?)
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "complete_ops"))]
     async fn complete_ops(&self, ids: &[i64], now: DateTime<Utc>) -> Result<()> {
         if ids.is_empty() {
             return Ok(());
@@ -61,6 +70,12 @@ impl crate::store::ProvisioningOutbox for This {
         Ok(())
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "retry_op_later")
+    )]
     async fn retry_op_later(
         &self,
         id: i64,
@@ -81,6 +96,7 @@ impl crate::store::ProvisioningOutbox for This {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "cancel_op"))]
     async fn cancel_op(&self, id: i64, reason: &str, now: DateTime<Utc>) -> Result<()> {
         let mut w = self.begin_write().await?;
         sqlx::query(
@@ -96,6 +112,7 @@ impl crate::store::ProvisioningOutbox for This {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "add_traffic"))]
     async fn add_traffic(&self, deltas: &[(String, u64, u64)]) -> Result<()> {
         if deltas.is_empty() {
             return Ok(());
@@ -116,6 +133,7 @@ impl crate::store::ProvisioningOutbox for This {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "desired_keys"))]
     async fn desired_keys(&self) -> Result<Vec<(String, Uuid)>> {
         Ok(sqlx::query_as(
             "SELECT k.email, k.uuid FROM keys k
@@ -126,6 +144,12 @@ impl crate::store::ProvisioningOutbox for This {
         .await?)
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "reschedule_node_ops")
+    )]
     async fn reschedule_node_ops(
         &self,
         node: &crate::domain::NodeName,

@@ -4,6 +4,7 @@ use super::prelude::*;
 
 #[async_trait]
 impl crate::store::Settings for This {
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "setting"))]
     async fn setting(&self, key: &str) -> Result<Option<String>> {
         Ok(
             sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
@@ -13,6 +14,7 @@ impl crate::store::Settings for This {
         )
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "set_setting"))]
     async fn set_setting(&self, ctx: &WriteCtx<'_>, key: &str, value: &str) -> Result<()> {
         let mut w = self.begin_write().await?;
         sqlx::query(

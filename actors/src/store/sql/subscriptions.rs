@@ -4,11 +4,18 @@ use super::prelude::*;
 
 #[async_trait]
 impl crate::store::Subscriptions for This {
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "user", user = %user))]
     async fn user(&self, user: UserId) -> Result<Option<UserSnapshot>> {
         let mut conn = self.pool().acquire().await?;
         read_user(&mut conn, user).await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "user_by_sub_token")
+    )]
     async fn user_by_sub_token(&self, token: &str) -> Result<Option<UserSnapshot>> {
         let mut conn = self.pool().acquire().await?;
         let user: Option<i64> =
@@ -22,6 +29,12 @@ impl crate::store::Subscriptions for This {
         }
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "due_expirations")
+    )]
     async fn due_expirations(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<DueExpiry>> {
         let rows: Vec<(i64, DbTime)> = sqlx::query_as(
             "SELECT user_id, expires_at FROM subscriptions
@@ -42,6 +55,7 @@ impl crate::store::Subscriptions for This {
             .collect()
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "grant_days", user = %user))]
     async fn grant_days(&self, ctx: &WriteCtx<'_>, user: UserId, days: u32) -> Result<Change> {
         let mut w = self.begin_write().await?;
         let ops = extend(&mut w.tx, ctx, user, days).await?;
@@ -55,6 +69,7 @@ impl crate::store::Subscriptions for This {
         })
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "revoke", user = %user))]
     async fn revoke(&self, ctx: &WriteCtx<'_>, user: UserId) -> Result<Change> {
         let mut w = self.begin_write().await?;
         let sub = read_sub(&mut w.tx, user)
@@ -95,6 +110,7 @@ impl crate::store::Subscriptions for This {
         })
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "reissue", user = %user))]
     async fn reissue(&self, ctx: &WriteCtx<'_>, user: UserId) -> Result<Change> {
         let mut w = self.begin_write().await?;
         let sub = read_sub(&mut w.tx, user)
@@ -154,6 +170,7 @@ impl crate::store::Subscriptions for This {
         })
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "expire", user = %user))]
     async fn expire(&self, ctx: &WriteCtx<'_>, user: UserId) -> Result<Change> {
         let mut w = self.begin_write().await?;
         // The guard lives in the statement itself: a renewal committed a
@@ -183,6 +200,7 @@ impl crate::store::Subscriptions for This {
         })
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "start_trial", user = %user))]
     async fn start_trial(&self, ctx: &WriteCtx<'_>, user: UserId, days: u32) -> Result<Change> {
         let mut w = self.begin_write().await?;
         ensure_user(&mut w.tx, user, ctx.now).await?;
@@ -207,6 +225,7 @@ impl crate::store::Subscriptions for This {
         })
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "rotate_sub_token", user = %user))]
     async fn rotate_sub_token(&self, ctx: &WriteCtx<'_>, user: UserId) -> Result<Change> {
         let mut w = self.begin_write().await?;
         let sub = read_sub(&mut w.tx, user)
@@ -235,6 +254,7 @@ impl crate::store::Subscriptions for This {
         })
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "touch_user", user = %user))]
     async fn touch_user(
         &self,
         ctx: &WriteCtx<'_>,
@@ -283,6 +303,7 @@ impl crate::store::Subscriptions for This {
         Ok((created, snapshot))
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "set_language", user = %user))]
     async fn set_language(
         &self,
         ctx: &WriteCtx<'_>,
@@ -305,6 +326,7 @@ impl crate::store::Subscriptions for This {
         })
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "set_bot_blocked", user = %user))]
     async fn set_bot_blocked(&self, user: UserId, blocked: bool, now: DateTime<Utc>) -> Result<()> {
         let mut w = self.begin_write().await?;
         sqlx::query("UPDATE users SET bot_blocked = $1 WHERE telegram_id = $2")
