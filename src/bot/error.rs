@@ -60,3 +60,34 @@ pub async fn report(
     let screen = error_screen(lang, &error, audience);
     show(ctx, target.new_message(), screen).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use subvisor_actors::domain::UserId;
+
+    use super::*;
+
+    fn busy() -> BotError {
+        let user = UserId::new(42).expect("valid id");
+        CoreError::Busy(user).into()
+    }
+
+    #[test]
+    fn users_see_only_the_generic_text() {
+        for lang in Lang::ALL.iter().copied() {
+            let screen = error_screen(lang, &busy(), Audience::User);
+            assert_eq!(screen.text, tr(lang, "error-generic"));
+            assert!(screen.keyboard.is_some(), "a way back to the menu");
+        }
+    }
+
+    #[test]
+    fn admins_also_see_the_reason_escaped() {
+        let error = BotError::Core(CoreError::invalid("text", "<b>"));
+        let screen = error_screen(Lang::En, &error, Audience::Admin(1));
+        assert!(screen.text.starts_with(&tr(Lang::En, "error-generic")));
+        assert!(screen.text.contains("<code>invalid text: &lt;b&gt;</code>"));
+        let screen = error_screen(Lang::En, &busy(), Audience::Admin(1));
+        assert!(screen.text.contains("user 42 is busy"), "{}", screen.text);
+    }
+}

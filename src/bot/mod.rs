@@ -1,7 +1,7 @@
 //! The Telegram front: updates in (long polling or webhook), screens out.
 //!
 //! Updates from both sources go through one channel to the dispatcher
-//! ([`updates`]), which handles them concurrently across users and in order
+//! (`updates.rs`), which handles them concurrently across users and in order
 //! per user; [`router`] sends each to its handler. Handlers talk to the
 //! system only through the user actors (and read-only store queries);
 //! everything the user is *told* after a state change (activation, links,

@@ -2,8 +2,7 @@
 //! commands), button presses and Stars pre-checkouts. Each kind runs in its
 //! own span carrying the sender's id (never message texts or tokens); rate
 //! limits, private-chat checks and callback decoding happen here, the
-//! features in [`user`](super::user), [`admin`](super::admin) and
-//! [`stars`](super::stars).
+//! features in [`super::user`], [`super::admin`] and [`super::stars`].
 
 use std::sync::Arc;
 
@@ -57,8 +56,8 @@ async fn on_message(ctx: &Arc<BotContext>, msg: Message) {
     }
     match Input::parse(text, &ctx.username, ctx.is_admin(uid)) {
         Input::Admin(command, args) => admin::command(ctx, &from, target, command, args).await,
-        Input::User(command, args) => user::command(ctx, &from, target, Some(command), args).await,
-        Input::Unknown => user::command(ctx, &from, target, None, "").await,
+        Input::User(command, args) => user::command(ctx, &from, target, command, args).await,
+        Input::Unknown => user::unknown_command(ctx, &from, target).await,
     }
 }
 

@@ -109,70 +109,84 @@ pub async fn command(
     command: AdminCommand,
     args: &str,
 ) {
-    let Some(admin) = admin(ctx, from, target).await else {
-        return;
-    };
+    if let Some(admin) = admin(ctx, from, target).await {
+        let reply = command_reply(ctx, &admin, command, args).await;
+        finish(ctx, target, &admin, reply).await;
+    }
+}
+
+async fn command_reply(
+    ctx: &BotContext,
+    admin: &Admin,
+    command: AdminCommand,
+    args: &str,
+) -> Result<Reply, BotError> {
     let lang = admin.lang;
-    let reply = match command {
-        AdminCommand::Stats => stats::screen(ctx, lang).await.map(Reply::from),
-        AdminCommand::Users => users::search(ctx, &admin, args).await.map(Reply::from),
+    Ok(match command {
+        AdminCommand::Stats => stats::screen(ctx, lang).await?.into(),
+        AdminCommand::Users => users::search(ctx, admin, args).await?.into(),
         AdminCommand::User => match parse_user(args) {
-            Some(user) => users::view(ctx, lang, user).await.map(Reply::from),
-            None => Ok(usage(lang, "admin-usage-user").into()),
+            Some(user) => users::view(ctx, lang, user).await?.into(),
+            None => usage(lang, "admin-usage-user").into(),
         },
         AdminCommand::Grant => match access::parse_grant(args) {
-            Some((user, days)) => access::grant(ctx, &admin, user, days)
-                .await
-                .map(Reply::from),
-            None => Ok(usage(lang, "admin-usage-grant").into()),
+            Some((user, days)) => access::grant(ctx, admin, user, days).await?.into(),
+            None => usage(lang, "admin-usage-grant").into(),
         },
         AdminCommand::Revoke => match parse_user(args) {
-            Some(user) => Ok(access::revoke_ask(lang, user.get()).into()),
-            None => Ok(usage(lang, "admin-usage-revoke").into()),
+            Some(user) => access::revoke_ask(lang, user.get()).into(),
+            None => usage(lang, "admin-usage-revoke").into(),
         },
-        AdminCommand::Broadcast => broadcast::preview(ctx, &admin, args).await.map(Reply::from),
-        AdminCommand::Maintenance => maintenance::set(ctx, &admin, args).await.map(Reply::from),
+        AdminCommand::Broadcast => broadcast::preview(ctx, admin, args).await?.into(),
+        AdminCommand::Maintenance => maintenance::set(ctx, admin, args).await?.into(),
         AdminCommand::Cancel => {
             ctx.admin_state.remove(&admin.id);
-            Ok(Screen::text(tr(lang, "admin-cancelled")).into())
+            Screen::text(tr(lang, "admin-cancelled")).into()
         }
-    };
-    finish(ctx, target, &admin, reply).await;
+    })
 }
 
 /// An admin button.
 pub async fn callback(ctx: &Arc<BotContext>, from: &User, target: Target, action: Callback) {
-    let Some(admin) = admin(ctx, from, target).await else {
-        return;
-    };
+    if let Some(admin) = admin(ctx, from, target).await {
+        let reply = callback_reply(ctx, &admin, target, action).await;
+        finish(ctx, target, &admin, reply).await;
+    }
+}
+
+async fn callback_reply(
+    ctx: &Arc<BotContext>,
+    admin: &Admin,
+    target: Target,
+    action: Callback,
+) -> Result<Reply, BotError> {
     let lang = admin.lang;
-    let reply = match action {
+    Ok(match action {
         Callback::AdminUser { user } => match UserId::new(user) {
-            Ok(user) => users::view(ctx, lang, user).await.map(Reply::from),
-            Err(_) => Ok(expired(lang).into()),
+            Ok(user) => users::view(ctx, lang, user).await?.into(),
+            Err(_) => expired(lang).into(),
         },
-        Callback::AdminUsers { page } => users::page(ctx, &admin, page).await.map(Reply::from),
+        Callback::AdminUsers { page } => users::page(ctx, admin, page).await?.into(),
         Callback::AdminGrant { user, days } => match UserId::new(user) {
-            Ok(user) if access::grantable(days) => access::grant(ctx, &admin, user, days)
-                .await
-                .map(Reply::from),
-            _ => Ok(expired(lang).into()),
+            Ok(user) if access::grantable(days) => {
+                access::grant(ctx, admin, user, days).await?.into()
+            }
+            _ => expired(lang).into(),
         },
-        Callback::AdminRevokeAsk { user } => Ok(access::revoke_ask(lang, user).into()),
+        Callback::AdminRevokeAsk { user } => access::revoke_ask(lang, user).into(),
         Callback::AdminRevoke { user } => match UserId::new(user) {
-            Ok(user) => access::revoke(ctx, &admin, user).await.map(Reply::from),
-            Err(_) => Ok(Reply::Done),
+            Ok(user) => access::revoke(ctx, admin, user).await?.into(),
+            Err(_) => Reply::Done,
         },
         Callback::AdminRefundAsk { order } => refunds::ask(ctx, lang, OrderId::from_uuid(order))
-            .await
-            .map(Reply::from),
-        Callback::AdminRefund { order } => refunds::refund(ctx, &admin, OrderId::from_uuid(order))
-            .await
-            .map(Reply::from),
-        Callback::BroadcastConfirm { id } => broadcast::confirm(ctx, &admin, target, id).await,
-        Callback::BroadcastCancel { .. } => Ok(broadcast::cancel(ctx, &admin).into()),
+            .await?
+            .into(),
+        Callback::AdminRefund { order } => refunds::refund(ctx, admin, OrderId::from_uuid(order))
+            .await?
+            .into(),
+        Callback::BroadcastConfirm { id } => broadcast::confirm(ctx, admin, target, id).await?,
+        Callback::BroadcastCancel { .. } => broadcast::cancel(ctx, admin).into(),
         // User actions are routed elsewhere.
-        _ => Ok(Reply::Done),
-    };
-    finish(ctx, target, &admin, reply).await;
+        _ => Reply::Done,
+    })
 }

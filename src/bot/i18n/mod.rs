@@ -8,7 +8,7 @@
 //!   A missing key or variable never panics: it is logged and the key (or the
 //!   English text) is returned.
 //! * [`html_escape`], [`format_money`], [`format_date`], [`format_bytes`]
-//!   (in [`format`]): values to pass into messages.
+//!   (in [`mod@format`]): values to pass into messages.
 //!
 //! Messages are Telegram HTML (`<b>`, `<i>`, `<code>`, `<a href>` only) and
 //! variables are inserted verbatim, so callers pass user-controlled values

@@ -21,7 +21,7 @@ use super::commands::Command;
 use super::context::{BotContext, lang_of, telegram_lang, user_id};
 use super::error::{Audience, BotError, report};
 use super::i18n::{Lang, tr};
-use super::reply::{Reply, Target, send};
+use super::reply::{Reply, Target, send, show};
 use super::screens::{self, Screen};
 
 /// Who pressed or typed: the Telegram user, their state and language.
@@ -64,17 +64,17 @@ async fn caller<'a>(
     }
 }
 
-/// A slash command; `None` is a message that is no command of this user's
-/// (answered with "unknown command").
+/// A slash command.
 pub async fn command(
     ctx: &Arc<BotContext>,
     from: &User,
     target: Target,
-    command: Option<Command>,
+    command: Command,
     args: &str,
 ) {
+    // `/start` (also from a referral link) refreshes the profile.
     let (referrer, always_touch) = match command {
-        Some(Command::Start) => (menu::referrer(args), true),
+        Command::Start => (menu::referrer(args), true),
         _ => (None, false),
     };
     let Some(caller) = caller(ctx, from, target, referrer, always_touch).await else {
@@ -82,12 +82,18 @@ pub async fn command(
     };
     let lang = caller.lang;
     let screen = match command {
-        Some(Command::Start | Command::Menu) => menu::main(ctx, &caller),
-        Some(Command::Help) => menu::help(ctx, lang),
-        Some(Command::Sub) => subscription::screen(ctx, lang, caller.snapshot.as_ref()),
-        None => screens::notice(lang, "unknown-command"),
+        Command::Start | Command::Menu => menu::main(ctx, &caller),
+        Command::Help => menu::help(ctx, lang),
+        Command::Sub => subscription::screen(ctx, lang, caller.snapshot.as_ref()),
     };
-    send(ctx, target, screen.into()).await;
+    show(ctx, target, screen).await;
+}
+
+/// A message that is no command of this user's: "unknown command".
+pub async fn unknown_command(ctx: &Arc<BotContext>, from: &User, target: Target) {
+    if let Some(caller) = caller(ctx, from, target, None, false).await {
+        show(ctx, target, screens::notice(caller.lang, "unknown-command")).await;
+    }
 }
 
 /// A button press (admin buttons are routed elsewhere before this).
