@@ -12,10 +12,11 @@ use subvisor_actors::payments::{PaymentAction, StarDirection, StarTransaction, S
 use teloxide::Bot;
 use teloxide::payloads::{AnswerPreCheckoutQuerySetters, GetStarTransactionsSetters};
 use teloxide::requests::{Request, Requester};
-use teloxide::types::{ChatId, LabeledPrice, Message, PreCheckoutQuery, TransactionPartner, User};
+use teloxide::types::{ChatId, LabeledPrice, Message, PreCheckoutQuery, TransactionPartner};
 
 use super::BotContext;
-use super::handlers::lang_of;
+use super::context::lang_of;
+use super::error::BotError;
 use super::i18n::tr;
 
 /// Stars' currency code.
@@ -52,28 +53,19 @@ pub fn refusal(
     None
 }
 
+/// Answers a pre-checkout: accepted only for the payer's own pending Stars
+/// order at its exact amount, while purchases are not paused.
+#[tracing::instrument(name = "pre_checkout", skip_all, fields(user = q.from.id.0))]
 pub async fn pre_checkout(ctx: &Arc<BotContext>, q: PreCheckoutQuery) {
-    let known = match UserId::new(q.from.id.0 as i64) {
-        Ok(id) => ctx.registry.store().user(id).await.ok().flatten(),
-        Err(_) => None,
-    };
-    // The reason is shown by Telegram: in the language the user chose.
+    // The reason is shown by Telegram: in the language the user chose (their
+    // Telegram language if that cannot be read: the answer must not wait).
+    let known = ctx.stored_user(&q.from).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "pre-checkout: cannot read the user");
+        None
+    });
     let lang = lang_of(known.as_ref(), &q.from);
-    let order = match q.invoice_payload.parse::<OrderId>() {
-        Ok(id) => ctx.registry.store().order(id).await,
-        Err(_) => Ok(None),
-    };
-    let answer = match order {
-        Ok(order) => {
-            let paused = ctx.purchases_paused().await;
-            refusal(
-                order.as_ref(),
-                q.from.id.0 as i64,
-                &q.currency,
-                q.total_amount,
-                paused,
-            )
-        }
+    let answer = match checkout_refusal(ctx, &q).await {
+        Ok(refusal) => refusal,
         Err(e) => {
             tracing::warn!(error = %e, "pre-checkout: cannot read the order");
             Some("error-generic")
@@ -92,12 +84,35 @@ pub async fn pre_checkout(ctx: &Arc<BotContext>, q: PreCheckoutQuery) {
     }
 }
 
+/// The [`refusal`] for a pre-checkout, from the order and the settings.
+async fn checkout_refusal(
+    ctx: &BotContext,
+    q: &PreCheckoutQuery,
+) -> Result<Option<&'static str>, BotError> {
+    let order = match q.invoice_payload.parse::<OrderId>() {
+        Ok(id) => ctx.registry.store().order(id).await?,
+        Err(_) => None,
+    };
+    let paused = ctx.purchases_paused().await?;
+    Ok(refusal(
+        order.as_ref(),
+        q.from.id.0 as i64,
+        &q.currency,
+        q.total_amount,
+        paused,
+    ))
+}
+
 /// A message carrying a Stars payment (`successful_payment`) or a refund
 /// (`refunded_payment`): the update was stored by the payment intake before it
 /// was acknowledged (webhook) or confirmed (polling); here it is applied
 /// (`resume`: a finished one is a duplicate). If that keeps failing, the user
 /// hears that the payment is safe and the service finishes it by itself.
-pub async fn payment_message(ctx: &Arc<BotContext>, from: &User, msg: &Message) {
+#[tracing::instrument(name = "payment", skip_all, fields(user = msg.from.as_ref().map(|u| u.id.0)))]
+pub async fn payment_message(ctx: &Arc<BotContext>, msg: Message) {
+    let Some(from) = msg.from.as_ref() else {
+        return;
+    };
     let update = serde_json::json!({ "message": msg });
     let Some(event) = event_from_update(&update) else {
         return;
@@ -105,7 +120,9 @@ pub async fn payment_message(ctx: &Arc<BotContext>, from: &User, msg: &Message) 
     if matches!(event.action, PaymentAction::Paid { .. }) {
         // Whoever pays has not blocked the bot: clear a stale mark before the
         // activation is queued (a marked user's notifications are dropped).
-        super::handlers::load(ctx, from, None, false).await;
+        if let Err(e) = ctx.load_user(from, None, false).await {
+            tracing::warn!(error = %e, "cannot load the payer");
+        }
     }
     match ctx.intake.resume(event).await {
         Ok(receipt) => {
@@ -118,10 +135,12 @@ pub async fn payment_message(ctx: &Arc<BotContext>, from: &User, msg: &Message) 
         }
         Err(e) => {
             tracing::warn!(error = %e, "a Stars payment is stored but not applied yet; the service will finish it");
-            let known = match UserId::new(from.id.0 as i64) {
-                Ok(id) => ctx.registry.store().user(id).await.ok().flatten(),
-                Err(_) => None,
-            };
+            // The payment is safe either way: tell the user in their language
+            // if it can be read, else in Telegram's.
+            let known = ctx.stored_user(from).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot read the payer's language");
+                None
+            });
             let lang = lang_of(known.as_ref(), from);
             let _ = ctx
                 .bot

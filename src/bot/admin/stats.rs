@@ -1,0 +1,51 @@
+//! `/stats`: users (active, blocked), revenue of the last 7 days per day and
+//! provider, and the state of each VPN node.
+
+use crate::bot::BotContext;
+use crate::bot::error::BotError;
+use crate::bot::i18n::{Lang, html_escape};
+use crate::bot::screens::{self, Screen};
+use crate::t;
+
+pub async fn screen(ctx: &BotContext, lang: Lang) -> Result<Screen, BotError> {
+    let now = ctx.registry.clock().now();
+    let since = now - chrono::Duration::days(7);
+    let stats = ctx.registry.store().stats(now, since).await?;
+    let revenue = if stats.revenue.is_empty() {
+        "—".to_owned()
+    } else {
+        stats
+            .revenue
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} · {} · {}",
+                    r.day,
+                    r.provider,
+                    screens::money(lang, &r.amount)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let nodes = ctx
+        .registry
+        .provisioner()
+        .statuses()
+        .into_iter()
+        .map(|n| {
+            let up = if n.state == "up" { "🟢" } else { "🔴" };
+            format!("{up} {} ({})", html_escape(&n.name), html_escape(&n.state))
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok(Screen::text(t!(
+        lang,
+        "admin-stats",
+        users = stats.users,
+        active = stats.active,
+        blocked = stats.blocked,
+        revenue = revenue,
+        nodes = nodes
+    )))
+}

@@ -1,0 +1,151 @@
+//! [`BotContext`]: what every handler needs (the Bot API client, the actors,
+//! settings, per-user rate limits and admin dialogue state), and the user
+//! lookups every update starts with ([`BotContext::load_user`], [`lang_of`]).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use governor::DefaultKeyedRateLimiter;
+use subvisor_actors::Registry;
+use subvisor_actors::domain::{Currency, Money, UserId};
+use subvisor_actors::messages::{Touch, View};
+use subvisor_actors::payments::{Intake, PaymentClients};
+use subvisor_actors::store::{Profile, UserSnapshot};
+use subvisor_http::LinkBook;
+use teloxide::Bot;
+use teloxide::types::{Update, User};
+use tokio::sync::{Notify, mpsc};
+
+use super::PURCHASES_PAUSED;
+use super::admin::AdminState;
+use super::error::BotError;
+use super::i18n::Lang;
+
+/// What the handlers need, shared by every update.
+pub struct BotContext {
+    pub bot: Bot,
+    pub registry: Registry,
+    pub links: LinkBook,
+    pub payments: PaymentClients,
+    /// Where Stars payments (and refunds) go.
+    pub intake: Intake,
+    pub admins: HashSet<i64>,
+    pub support: Option<String>,
+    pub topups: Vec<i64>,
+    pub balance_currency: Currency,
+    pub trial_days: u32,
+    pub referral_bonus: Option<Money>,
+    pub order_ttl: Duration,
+    /// `@username` of the bot (for referral links), from `getMe`.
+    pub username: String,
+    pub user_limit: DefaultKeyedRateLimiter<i64>,
+    /// When a user was last told to slow down (one reminder per burst).
+    pub warned: DashMap<i64, Instant>,
+    /// Wakes the Notifier after something was queued.
+    pub notifier: Arc<Notify>,
+    /// Admin dialogue state: a broadcast waiting for confirmation, a user search.
+    pub admin_state: DashMap<i64, AdminState>,
+    /// Updates waiting, per user being handled: a user's updates run in order.
+    pub(super) queues: DashMap<i64, mpsc::UnboundedSender<Update>>,
+}
+
+impl BotContext {
+    pub fn is_admin(&self, user: i64) -> bool {
+        self.admins.contains(&user)
+    }
+
+    /// False (and the user is told once) when the user is over their budget.
+    pub fn admit(&self, user: i64) -> bool {
+        if self.user_limit.check_key(&user).is_ok() {
+            return true;
+        }
+        metrics::counter!("subvisor_bot_rate_limited_total").increment(1);
+        false
+    }
+
+    /// Whether to tell a rate-limited user (at most once per 10 s).
+    pub fn should_warn(&self, user: i64) -> bool {
+        let now = Instant::now();
+        let mut warn = false;
+        self.warned
+            .entry(user)
+            .and_modify(|at| {
+                if now.duration_since(*at) > Duration::from_secs(10) {
+                    *at = now;
+                    warn = true;
+                }
+            })
+            .or_insert_with(|| {
+                warn = true;
+                now
+            });
+        warn
+    }
+
+    /// Whether an admin paused purchases (`/maintenance on`).
+    pub async fn purchases_paused(&self) -> Result<bool, BotError> {
+        let value = self.registry.store().setting(PURCHASES_PAUSED).await?;
+        Ok(value.as_deref() == Some("true"))
+    }
+
+    /// The user's state, creating them on first contact (`None` for an id
+    /// that is not a Telegram user id).
+    ///
+    /// With `always_touch` (`/start`) the profile is refreshed even for a
+    /// known user.
+    pub async fn load_user(
+        &self,
+        user: &User,
+        referrer: Option<UserId>,
+        always_touch: bool,
+    ) -> Result<Option<UserSnapshot>, BotError> {
+        let Some(id) = user_id(user) else {
+            return Ok(None);
+        };
+        // A user marked as having blocked the bot is talking to us again: touch
+        // them, which clears the mark (or their notifications stay dropped).
+        if !always_touch
+            && let Ok(Some(s)) = self.registry.send(id, View).await
+            && !s.bot_blocked
+        {
+            return Ok(Some(s));
+        }
+        let profile = Profile {
+            username: user.username.clone(),
+            language_code: user.language_code.clone(),
+            referrer,
+        };
+        let (_, snapshot) = self.registry.send(id, Touch { profile }).await?;
+        Ok(Some(snapshot))
+    }
+
+    /// The user's stored state without creating them (admins, pre-checkout).
+    pub async fn stored_user(&self, user: &User) -> Result<Option<UserSnapshot>, BotError> {
+        match user_id(user) {
+            Some(id) => Ok(self.registry.store().user(id).await?),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The user's language: their choice, else Telegram's `language_code`.
+pub fn lang_of(snapshot: Option<&UserSnapshot>, user: &User) -> Lang {
+    match snapshot.and_then(|s| s.language.as_deref()) {
+        Some(code) => Lang::from_code(Some(code)),
+        None => Lang::from_code(user.language_code.as_deref()),
+    }
+}
+
+/// The language Telegram reports for `user` (before their state is read).
+pub fn telegram_lang(user: &User) -> Lang {
+    Lang::from_code(user.language_code.as_deref())
+}
+
+/// The domain id of a Telegram user, if it is a valid one.
+pub fn user_id(user: &User) -> Option<UserId> {
+    i64::try_from(user.id.0)
+        .ok()
+        .and_then(|id| UserId::new(id).ok())
+}

@@ -1,0 +1,247 @@
+//! Buying: the plans, the payment methods of a plan, and Pay — an order
+//! created (or reused, for a second press of the same button) through a
+//! provider: paid at once from the balance, a Stars invoice, or a payment
+//! link. Top-ups of the balance go through [`pay`] too ([`balance`](super::balance)).
+
+use std::sync::Arc;
+
+use subvisor_actors::Error as CoreError;
+use subvisor_actors::domain::{Money, Plan, PlanId, Principal, Provider, UserId};
+use subvisor_actors::payments::{Checkout, Purchase};
+use teloxide::payloads::SendInvoiceSetters;
+use teloxide::requests::{Request, Requester};
+use teloxide::types::{InlineKeyboardButton, LabeledPrice};
+
+use super::{Caller, expired};
+use crate::bot::BotContext;
+use crate::bot::callback::Callback;
+use crate::bot::error::BotError;
+use crate::bot::i18n::{Lang, html_escape, tr};
+use crate::bot::reply::{Reply, Target};
+use crate::bot::screens::{self, Screen, row};
+use crate::t;
+
+/// Providers the bot offers, in display order.
+pub fn offered(ctx: &BotContext) -> Vec<Provider> {
+    [
+        Provider::Stars,
+        Provider::Cryptobot,
+        Provider::Nowpayments,
+        Provider::Balance,
+    ]
+    .into_iter()
+    .filter(|p| ctx.payments.offers(*p))
+    .collect()
+}
+
+/// Whether a provider that can top up the balance is offered.
+pub fn offers_top_ups(ctx: &BotContext) -> bool {
+    offered(ctx)
+        .iter()
+        .any(|p| matches!(p, Provider::Cryptobot | Provider::Nowpayments))
+}
+
+/// The plans and their prices.
+pub fn plans(ctx: &BotContext, lang: Lang) -> Screen {
+    screens::plans(lang, ctx.registry.plans().iter(), &offered(ctx))
+}
+
+/// The payment methods of `plan` (a plan that is gone: "button expired").
+pub fn pay_methods(ctx: &BotContext, caller: &Caller<'_>, plan: &str) -> Screen {
+    match find_plan(ctx, plan) {
+        Some(plan) => screens::pay_methods(caller.lang, &plan, &offered(ctx), &caller.balance(ctx)),
+        None => expired(caller.lang),
+    }
+}
+
+fn find_plan(ctx: &BotContext, plan: &str) -> Option<Plan> {
+    let id = PlanId::new(plan).ok()?;
+    ctx.registry.plans().get(&id).cloned()
+}
+
+/// A press of a Pay button: what, through whom, and the press's key.
+pub struct Press {
+    pub purchase: Purchase,
+    pub provider: Provider,
+    pub idempotency_key: Option<String>,
+}
+
+/// Pay for a plan: the Pay button of the payment methods screen.
+pub async fn pay_plan(
+    ctx: &Arc<BotContext>,
+    caller: &Caller<'_>,
+    user: UserId,
+    target: Target,
+    plan: &str,
+    provider: Provider,
+    key: Option<u32>,
+) -> Result<Reply, BotError> {
+    let Ok(plan) = PlanId::new(plan) else {
+        return Ok(expired(caller.lang).into());
+    };
+    let press = Press {
+        purchase: Purchase::Plan(plan),
+        provider,
+        idempotency_key: key.map(|k| format!("tg:{k:x}")),
+    };
+    pay(ctx, caller, user, target, press).await
+}
+
+/// Creates (or reuses) the order and shows how to pay.
+pub async fn pay(
+    ctx: &Arc<BotContext>,
+    caller: &Caller<'_>,
+    user: UserId,
+    target: Target,
+    press: Press,
+) -> Result<Reply, BotError> {
+    let lang = caller.lang;
+    let balance = caller.balance(ctx);
+    let Press {
+        purchase,
+        provider,
+        idempotency_key,
+    } = press;
+    if ctx.purchases_paused().await? {
+        return Ok(screens::notice(lang, "purchases-paused").into());
+    }
+    if !ctx.payments.offers(provider) {
+        return Ok(screens::notice(lang, "provider-unavailable").into());
+    }
+    let plan = match &purchase {
+        Purchase::Plan(p) => ctx.registry.plans().get(p).cloned(),
+        Purchase::TopUp(_) => None,
+    };
+    let checkout = ctx
+        .payments
+        .checkout(
+            &ctx.registry,
+            user,
+            purchase,
+            provider,
+            Principal::User(user),
+            false,
+            idempotency_key,
+        )
+        .await;
+    let checkout = match checkout {
+        Ok(c) => c,
+        Err(CoreError::InsufficientFunds { .. }) => {
+            return Ok(insufficient_funds(ctx, lang, plan.as_ref(), &balance).into());
+        }
+        Err(CoreError::Provider { .. }) => {
+            return Ok(screens::notice(lang, "provider-unavailable").into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if checkout.paid.is_some() {
+        // Paid from the balance: the "activated"/"extended" message with the
+        // links comes through the outbox right away.
+        ctx.notifier.notify_one();
+        return Ok(Screen::with(
+            tr(lang, "order-paid"),
+            vec![row([(tr(lang, "btn-my-sub"), Callback::MySub)])],
+        )
+        .into());
+    }
+    match provider {
+        Provider::Stars => send_invoice(ctx, lang, target, plan.as_ref(), &checkout).await,
+        _ => Ok(pay_link(ctx, lang, provider, &balance, checkout).into()),
+    }
+}
+
+fn insufficient_funds(
+    ctx: &BotContext,
+    lang: Lang,
+    plan: Option<&Plan>,
+    balance: &Money,
+) -> Screen {
+    let price = plan
+        .and_then(|p| p.price_for(Provider::Balance))
+        .map(|m| screens::money(lang, &m))
+        .unwrap_or_default();
+    let text = t!(
+        lang,
+        "insufficient-funds",
+        balance = screens::money(lang, balance),
+        price = price
+    );
+    let mut rows = Vec::new();
+    if offers_top_ups(ctx) {
+        rows.push(row([(tr(lang, "btn-topup"), Callback::TopUp)]));
+    }
+    rows.push(row([(tr(lang, "btn-back"), Callback::Buy)]));
+    Screen::with(text, rows)
+}
+
+/// A Stars invoice for the order (sent as its own message).
+async fn send_invoice(
+    ctx: &BotContext,
+    lang: Lang,
+    target: Target,
+    plan: Option<&Plan>,
+    checkout: &Checkout,
+) -> Result<Reply, BotError> {
+    let order = &checkout.order;
+    let title = plan.map(|p| p.title.clone()).unwrap_or_default();
+    let days = plan.map_or(0, |p| p.days);
+    let amount =
+        u32::try_from(order.amount.minor).map_err(|_| BotError::StarsAmount(order.amount.minor))?;
+    let result = ctx
+        .bot
+        .send_invoice(
+            target.chat,
+            t!(lang, "invoice-title", plan = title.clone()),
+            t!(
+                lang,
+                "invoice-description",
+                plan = title.clone(),
+                days = days
+            ),
+            order.id.to_string(),
+            "XTR",
+            [LabeledPrice::new(
+                t!(lang, "invoice-label", plan = title),
+                amount,
+            )],
+        )
+        .provider_token("")
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(Reply::Done),
+        Err(e) => {
+            tracing::warn!(error = %e, order = %order.id, "sendInvoice failed");
+            Ok(screens::notice(lang, "provider-unavailable").into())
+        }
+    }
+}
+
+/// The provider's payment link for the order.
+fn pay_link(
+    ctx: &BotContext,
+    lang: Lang,
+    provider: Provider,
+    balance: &Money,
+    checkout: Checkout,
+) -> Screen {
+    let Some(url) = checkout.pay_url.and_then(|u| reqwest::Url::parse(&u).ok()) else {
+        return screens::notice(lang, "provider-unavailable");
+    };
+    let name = screens::provider_label(lang, provider, balance);
+    let text = t!(
+        lang,
+        "pay-with-link",
+        provider = html_escape(&name),
+        amount = screens::money(lang, &checkout.order.amount),
+        ttl_minutes = ctx.order_ttl.as_secs() / 60
+    );
+    let rows = vec![
+        vec![InlineKeyboardButton::url(
+            t!(lang, "btn-pay-url", provider = name),
+            url,
+        )],
+        screens::back_to_menu(lang),
+    ];
+    Screen::with(text, rows)
+}
