@@ -103,12 +103,12 @@ pub(crate) async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(state: web::Data<OpsState>) -> Result<HttpResponse, ApiError> {
-    state.registry.store().ping().await?;
+    state.registry.queries().ping().await?;
     Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
 }
 
 async fn render_metrics(state: web::Data<OpsState>) -> HttpResponse {
-    match state.registry.store().outbox_depth().await {
+    match state.registry.queries().outbox_depth().await {
         Ok(depth) => {
             metrics::gauge!(m::OUTBOX_DEPTH, "outbox" => "provisioning")
                 .set(depth.provisioning as f64);
@@ -130,7 +130,7 @@ async fn actors(state: web::Data<OpsState>) -> HttpResponse {
 }
 
 async fn nodes(state: web::Data<OpsState>) -> Result<HttpResponse, ApiError> {
-    let pending = state.registry.store().pending_ops_by_node().await?;
+    let pending = state.registry.queries().pending_ops_by_node().await?;
     let statuses = state.registry.provisioner().statuses();
     let sandbox = statuses.iter().all(|s| s.name == SandboxNode::NAME);
     let nodes = statuses
@@ -158,7 +158,7 @@ async fn user(
     let user = parse_user(&path)?;
     let snapshot = state
         .registry
-        .store()
+        .queries()
         .user(user)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("user {user} not found")))?;
@@ -349,7 +349,7 @@ async fn find_order(
     let id = parse_order(raw)?;
     state
         .registry
-        .store()
+        .queries()
         .order(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("order {id} not found")))
@@ -368,7 +368,7 @@ async fn order(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let order = find_order(&state, &path).await?;
-    let store = state.registry.store();
+    let store = state.registry.queries();
     let events = store.webhook_events_for_order(order.id).await?;
     let payments = store.payments_of_order(order.id).await?;
     Ok(HttpResponse::Ok().json(json!({

@@ -108,7 +108,7 @@ async fn subscription(
     }
     let snapshot = state
         .registry
-        .store()
+        .queries()
         .user_by_sub_token(&token)
         .await?
         .ok_or_else(unknown)?;

@@ -86,7 +86,7 @@ impl BotContext {
 
     /// Whether an admin paused purchases (`/maintenance on`).
     pub async fn purchases_paused(&self) -> Result<bool, BotError> {
-        let value = self.registry.store().setting(PURCHASES_PAUSED).await?;
+        let value = self.registry.queries().setting(PURCHASES_PAUSED).await?;
         Ok(value.as_deref() == Some("true"))
     }
 
@@ -124,7 +124,7 @@ impl BotContext {
     /// The user's stored state without creating them (admins, pre-checkout).
     pub async fn stored_user(&self, user: &User) -> Result<Option<UserSnapshot>, BotError> {
         match user_id(user) {
-            Some(id) => Ok(self.registry.store().user(id).await?),
+            Some(id) => Ok(self.registry.queries().user(id).await?),
             None => Ok(None),
         }
     }

@@ -131,7 +131,7 @@ impl TelegramMessenger {
                     }
                     _ => tr(lang, "notify-reissued"),
                 };
-                let snapshot = self.registry.store().user(n.user).await.ok().flatten();
+                let snapshot = self.registry.queries().user(n.user).await.ok().flatten();
                 let now = self.registry.clock().now();
                 let links = snapshot
                     .as_ref()
@@ -298,7 +298,7 @@ impl Messenger for TelegramMessenger {
             let lang = match UserId::new(*chat) {
                 Ok(id) => self
                     .registry
-                    .store()
+                    .queries()
                     .user(id)
                     .await
                     .ok()

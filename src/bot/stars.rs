@@ -90,7 +90,7 @@ async fn checkout_refusal(
     q: &PreCheckoutQuery,
 ) -> Result<Option<&'static str>, BotError> {
     let order = match q.invoice_payload.parse::<OrderId>() {
-        Ok(id) => ctx.registry.store().order(id).await?,
+        Ok(id) => ctx.registry.queries().order(id).await?,
         Err(_) => None,
     };
     let paused = ctx.purchases_paused().await?;

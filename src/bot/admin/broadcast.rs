@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use subvisor_actors::store::WriteCtx;
 use teloxide::payloads::{EditMessageTextSetters, SendMessageSetters};
 use teloxide::requests::{Request, Requester};
 use teloxide::types::ParseMode;
@@ -32,7 +31,7 @@ pub async fn preview(ctx: &BotContext, admin: &Admin, text: &str) -> Result<Scre
     }
     let id = NEXT_BROADCAST.fetch_add(1, Ordering::Relaxed);
     let now = ctx.registry.clock().now();
-    let stats = ctx.registry.store().stats(now, now).await?;
+    let stats = ctx.registry.queries().stats(now, now).await?;
     let count = stats.users - stats.blocked;
     ctx.admin_state.insert(
         admin.id,
@@ -69,12 +68,7 @@ pub async fn confirm(
         return Ok(expired(admin.lang).into());
     };
     ctx.admin_state.remove(&admin.id);
-    let write = WriteCtx {
-        now: ctx.registry.clock().now(),
-        by: admin.principal(),
-        nodes: &[],
-    };
-    let report = ctx.registry.store().create_broadcast(&write, &text).await?;
+    let report = ctx.registry.broadcast(admin.principal(), &text).await?;
     ctx.notifier.notify_one();
     tokio::spawn(progress(ctx.clone(), admin.lang, target, report.id));
     Ok(Reply::Done)
@@ -87,7 +81,7 @@ pub fn cancel(ctx: &BotContext, admin: &Admin) -> Screen {
 
 /// Edits a progress message while the Notifier sends a broadcast, then reports.
 async fn progress(ctx: Arc<BotContext>, lang: Lang, target: Target, id: i64) {
-    let store = ctx.registry.store().clone();
+    let store = ctx.registry.queries();
     let first = ctx
         .bot
         .send_message(

@@ -1,8 +1,6 @@
 //! `/maintenance on|off`: pauses or resumes purchases (the
 //! [`PURCHASES_PAUSED`] setting, read at Pay and at Stars pre-checkout).
 
-use subvisor_actors::store::WriteCtx;
-
 use super::Admin;
 use crate::bot::error::BotError;
 use crate::bot::i18n::tr;
@@ -16,14 +14,8 @@ pub async fn set(ctx: &BotContext, admin: &Admin, args: &str) -> Result<Screen, 
         "off" => ("false", "admin-maintenance-off"),
         _ => return Ok(Screen::text(tr(lang, "admin-maintenance-usage"))),
     };
-    let write = WriteCtx {
-        now: ctx.registry.clock().now(),
-        by: admin.principal(),
-        nodes: &[],
-    };
     ctx.registry
-        .store()
-        .set_setting(&write, PURCHASES_PAUSED, value)
+        .set_setting(admin.principal(), PURCHASES_PAUSED, value)
         .await?;
     Ok(Screen::text(tr(lang, done)))
 }

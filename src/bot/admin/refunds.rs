@@ -15,7 +15,7 @@ use crate::t;
 
 /// "Refund order … of …?" (an order that is gone: "button expired").
 pub async fn ask(ctx: &BotContext, lang: Lang, order: OrderId) -> Result<Screen, BotError> {
-    let Some(o) = ctx.registry.store().order(order).await? else {
+    let Some(o) = ctx.registry.queries().order(order).await? else {
         return Ok(expired(lang));
     };
     Ok(screens::confirm(
@@ -37,7 +37,7 @@ pub async fn ask(ctx: &BotContext, lang: Lang, order: OrderId) -> Result<Screen,
 /// its reason and clears the dialogue state.
 pub async fn refund(ctx: &BotContext, admin: &Admin, order: OrderId) -> Result<Screen, BotError> {
     let lang = admin.lang;
-    let Some(o) = ctx.registry.store().order(order).await? else {
+    let Some(o) = ctx.registry.queries().order(order).await? else {
         return Ok(expired(lang));
     };
     match ctx.intake.refund_order(&o, admin.principal()).await {

@@ -10,7 +10,7 @@ use crate::t;
 pub async fn screen(ctx: &BotContext, lang: Lang) -> Result<Screen, BotError> {
     let now = ctx.registry.clock().now();
     let since = now - chrono::Duration::days(7);
-    let stats = ctx.registry.store().stats(now, since).await?;
+    let stats = ctx.registry.queries().stats(now, since).await?;
     let revenue = if stats.revenue.is_empty() {
         "—".to_owned()
     } else {

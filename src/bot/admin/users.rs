@@ -40,7 +40,7 @@ async fn list(
 ) -> Result<Screen, BotError> {
     let page_data = ctx
         .registry
-        .store()
+        .queries()
         .list_users(search, page.saturating_mul(PAGE), PAGE)
         .await?;
     let pages = (page_data.total + i64::from(PAGE) - 1) / i64::from(PAGE);
@@ -94,7 +94,7 @@ async fn list(
 
 /// One user: status, balance, the last orders and audit entries.
 pub async fn view(ctx: &BotContext, lang: Lang, user: UserId) -> Result<Screen, BotError> {
-    let store = ctx.registry.store();
+    let store = ctx.registry.queries();
     let Some(snapshot) = store.user(user).await? else {
         return Ok(Screen::text(t!(
             lang,

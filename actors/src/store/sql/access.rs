@@ -14,15 +14,17 @@ pub(super) async fn ensure_user(conn: &mut Conn, user: UserId, now: DateTime<Utc
     Ok(())
 }
 
-pub(super) async fn new_key(conn: &mut Conn, user: UserId, now: DateTime<Utc>) -> Result<KeyRow> {
-    let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM keys WHERE user_id = $1")
-        .bind(user.get())
-        .fetch_one(&mut *conn)
-        .await?;
+/// A new active key with sequence number `seq` (see [`UserKeys::next_seq`]).
+pub(super) async fn new_key(
+    conn: &mut Conn,
+    user: UserId,
+    seq: i64,
+    now: DateTime<Utc>,
+) -> Result<KeyRow> {
     let key = KeyRow {
         uuid: Uuid::new_v4(),
-        email: key_email(user, last + 1),
-        seq: last + 1,
+        email: key_email(user, seq),
+        seq,
         state: KeyState::Active.as_str().to_owned(),
         created_at: t(now),
         upload_bytes: 0,
@@ -123,8 +125,9 @@ pub(super) async fn extend(
         Some(s) => Some((s.status.parse().map_err(corrupt)?, s.expires_at.0)),
         None => None,
     };
-    let keys = active_keys(conn, user).await?;
-    let plan = crate::domain::extend(ctx.now, current, days, keys.len());
+    let keys = user_keys(conn, user).await?;
+    let active = keys.active();
+    let plan = crate::domain::extend(ctx.now, current, days, active.len());
     match &sub {
         None => {
             sqlx::query(
@@ -146,11 +149,11 @@ pub(super) async fn extend(
     let mut ops = Vec::new();
     match plan.keys {
         KeyPlan::Create => {
-            let key = new_key(conn, user, ctx.now).await?;
+            let key = new_key(conn, user, keys.next_seq(), ctx.now).await?;
             ops.extend(write_ops(conn, ctx, user, &key, OpKind::Add).await?);
         }
         KeyPlan::Restore => {
-            for key in &keys {
+            for key in active {
                 ops.extend(write_ops(conn, ctx, user, key, OpKind::Add).await?);
             }
         }
@@ -180,8 +183,8 @@ pub(super) async fn remove_access(
     user: UserId,
 ) -> Result<Vec<ProvisioningOp>> {
     let mut ops = Vec::new();
-    for key in active_keys(conn, user).await? {
-        ops.extend(write_ops(conn, ctx, user, &key, OpKind::Remove).await?);
+    for key in user_keys(conn, user).await?.active() {
+        ops.extend(write_ops(conn, ctx, user, key, OpKind::Remove).await?);
     }
     Ok(ops)
 }

@@ -46,6 +46,35 @@ pub(super) async fn ledger_entry(
     Ok(())
 }
 
+/// Money paid through a provider and spent at once on `order`: a payment in
+/// and a purchase out, in one statement. The balance does not move (nothing
+/// to guard).
+pub(super) async fn ledger_pass_through(
+    conn: &mut Conn,
+    ctx: &WriteCtx<'_>,
+    user: UserId,
+    order: &Order,
+    note: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO ledger (user_id, kind, amount, currency, order_id, note, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7), ($1, $8, $9, $4, $5, $10, $7)",
+    )
+    .bind(user.get())
+    .bind(LedgerKind::Payment.as_str())
+    .bind(order.amount.minor)
+    .bind(order.amount.currency.as_str())
+    .bind(order.id.uuid())
+    .bind(note)
+    .bind(t(ctx.now))
+    .bind(LedgerKind::Purchase.as_str())
+    .bind(-order.amount.minor)
+    .bind("plan purchase")
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Takes an order's amount off the balance, refusing to go below zero.
 pub(super) async fn debit(
     conn: &mut Conn,

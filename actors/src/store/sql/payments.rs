@@ -93,28 +93,7 @@ impl crate::store::Payments for This {
                         if order.provider != crate::domain::Provider::Balance {
                             // The money passes through the user's ledger: in, then spent.
                             let note = format!("paid through {}", order.provider);
-                            ledger_entry(
-                                &mut w.tx,
-                                ctx,
-                                user,
-                                LedgerKind::Payment,
-                                order.amount.minor,
-                                order.amount.currency.as_str(),
-                                Some(order_id),
-                                &note,
-                            )
-                            .await?;
-                            ledger_entry(
-                                &mut w.tx,
-                                ctx,
-                                user,
-                                LedgerKind::Purchase,
-                                -order.amount.minor,
-                                order.amount.currency.as_str(),
-                                Some(order_id),
-                                "plan purchase",
-                            )
-                            .await?;
+                            ledger_pass_through(&mut w.tx, ctx, user, &order, &note).await?;
                         }
                         ops = extend(&mut w.tx, ctx, user, order.days).await?;
                         if let Some(bonus) = self.referral_bonus() {

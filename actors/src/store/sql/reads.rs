@@ -78,12 +78,29 @@ pub(super) async fn read_payment(
     row.map(PaymentRow::into_domain).transpose()
 }
 
-pub(super) async fn active_keys(conn: &mut Conn, user: UserId) -> Result<Vec<KeyRow>> {
-    Ok(sqlx::query_as(
+/// The user's keys, oldest first (retired ones included).
+pub(super) async fn user_keys(conn: &mut Conn, user: UserId) -> Result<UserKeys> {
+    let all: Vec<KeyRow> = sqlx::query_as(
         "SELECT uuid, email, seq, state, created_at, upload_bytes, download_bytes FROM keys
-         WHERE user_id = $1 AND state = 'active' ORDER BY seq",
+         WHERE user_id = $1 ORDER BY seq",
     )
     .bind(user.get())
     .fetch_all(&mut *conn)
-    .await?)
+    .await?;
+    Ok(UserKeys(all))
+}
+
+/// A user's keys as read in a transaction.
+pub(super) struct UserKeys(Vec<KeyRow>);
+
+impl UserKeys {
+    pub fn active(&self) -> Vec<&KeyRow> {
+        let active = KeyState::Active.as_str();
+        self.0.iter().filter(|k| k.state == active).collect()
+    }
+
+    /// The sequence number of the next key.
+    pub fn next_seq(&self) -> i64 {
+        self.0.last().map_or(1, |k| k.seq + 1)
+    }
 }

@@ -130,8 +130,9 @@ impl crate::store::Subscriptions for This {
             sub.version,
         )
         .await?;
-        let old = active_keys(&mut w.tx, user).await?;
-        let new = new_key(&mut w.tx, user, ctx.now).await?;
+        let keys = user_keys(&mut w.tx, user).await?;
+        let old = keys.active();
+        let new = new_key(&mut w.tx, user, keys.next_seq(), ctx.now).await?;
         // Add the new key before removing the old one: ops run in id order.
         let mut ops = write_ops(&mut w.tx, ctx, user, &new, OpKind::Add).await?;
         for key in &old {
