@@ -27,11 +27,15 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+pub use backends::Backend;
+
+mod backends;
 pub mod bench;
 pub mod fake_payments;
 pub mod fake_telegram;
 pub mod fake_xray;
 mod http_fake;
+pub mod signers;
 pub mod v2ray;
 
 /// Environment variable naming a directory that holds `initdb` and `postgres`.
