@@ -59,7 +59,7 @@ use subvisor_actors::domain::{
 };
 use subvisor_actors::payments::events;
 use subvisor_actors::store::{EventRecord, IncomingPayment, NewPaymentEvent, Store, WriteCtx};
-use subvisor_testkit::fake_payments::FakeCryptoPay;
+use subvisor_testkit::fake_payments::{FakeCryptoPay, invoice_paid};
 use subvisor_testkit::signers::cryptobot_signature;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -179,20 +179,6 @@ struct Item {
     invoice: i64,
     body: String,
     sig: String,
-}
-
-fn invoice_paid(update_id: i64, invoice_id: i64, order: &str, amount: &str) -> String {
-    json!({
-        "update_id": update_id,
-        "update_type": "invoice_paid",
-        "request_date": "2026-11-23T12:00:00.000Z",
-        "payload": {
-            "invoice_id": invoice_id, "hash": "IVabc", "currency_type": "fiat", "fiat": "USD",
-            "amount": amount, "paid_asset": "USDT", "paid_amount": amount, "status": "paid",
-            "payload": order, "paid_at": "2026-11-23T11:59:58.000Z",
-        },
-    })
-    .to_string()
 }
 
 /// Source of distinct user ids, update ids and invoice ids over the whole bench.

@@ -34,6 +34,7 @@ pub mod bench;
 pub mod fake_payments;
 pub mod fake_telegram;
 pub mod fake_xray;
+pub mod fixtures;
 mod http_fake;
 pub mod signers;
 pub mod v2ray;

@@ -9,7 +9,7 @@ use futures_util::future::join_all;
 use serde_json::{Value, json};
 use subvisor::config::{CryptoBotSettings, NowPaymentsSettings, Settings};
 use subvisor_actors::clock::SystemClock;
-use subvisor_testkit::fake_payments::{FakeCryptoPay, FakeNowPayments};
+use subvisor_testkit::fake_payments::{FakeCryptoPay, FakeNowPayments, invoice_paid};
 use subvisor_testkit::signers::{cryptobot_signature, nowpayments_signature};
 
 use crate::helpers::{Db, TestApp, both_backends, days_granted, spawn_app_with};
@@ -76,20 +76,6 @@ pub(crate) fn nowpayments_body_and_sig(v: &Value) -> (String, String) {
     let body = v.to_string();
     let sig = nowpayments_signature(NP_SECRET, &body);
     (body, sig)
-}
-
-pub(crate) fn invoice_paid(update_id: i64, invoice_id: i64, order: &str, amount: &str) -> String {
-    json!({
-        "update_id": update_id,
-        "update_type": "invoice_paid",
-        "request_date": "2026-11-23T12:00:00.000Z",
-        "payload": {
-            "invoice_id": invoice_id, "hash": "IVabc", "currency_type": "fiat", "fiat": "USD",
-            "amount": amount, "paid_asset": "USDT", "paid_amount": amount, "status": "paid",
-            "payload": order, "paid_at": "2026-11-23T11:59:58.000Z",
-        },
-    })
-    .to_string()
 }
 
 pub(crate) fn ipn(payment_id: i64, status: &str, order: &str, price: f64) -> Value {

@@ -13,6 +13,7 @@ use subvisor_actors::{Registry, RegistrySettings};
 use tempfile::TempDir;
 
 pub(crate) use subvisor_testkit::both_backends;
+pub use subvisor_testkit::fixtures::{uid, usd, xtr};
 
 /// A migrated store on a fresh database; keeps its temp dir alive.
 pub struct TestStore {
@@ -173,14 +174,6 @@ pub fn from_balance(
         amount: None,
         payer: None,
     }
-}
-
-pub fn usd(minor: i64) -> Money {
-    Money::new(minor, Currency::new("USD").expect("valid"))
-}
-
-pub fn xtr(n: i64) -> Money {
-    Money::new(n, Currency::stars())
 }
 
 /// A pending order of the `month` plan through `provider`, made directly in

@@ -15,12 +15,8 @@ use subvisor_actors::store::{Backend, EventRecord, NewPaymentEvent, Profile, Sto
 use crate::bot_store::Db;
 use crate::helpers::{
     System, both_backends, ctx, fresh_store, from_balance, nodes, paid, plan_order, settings, t0,
-    usd, xtr,
+    uid, usd, xtr,
 };
-
-fn uid(n: i64) -> UserId {
-    UserId::new(n).expect("valid user id")
-}
 
 async fn topup(store: &dyn Store, user: UserId, amount: Money) -> Order {
     let new = NewOrder {

@@ -15,11 +15,12 @@ use subvisor::bot::i18n::{Lang, tr};
 use subvisor::config::{NodeSettings, Settings, TelegramMode};
 use subvisor_actors::clock::{Clock, ManualClock, SystemClock};
 use subvisor_actors::domain::{
-    LedgerKind, OrderId, OrderStatus, Principal, Provider, SubscriptionStatus, UserId,
+    LedgerKind, OrderId, OrderStatus, Principal, Provider, SubscriptionStatus,
 };
 use subvisor_actors::store::{Profile, UserSnapshot, WriteCtx};
 use subvisor_testkit::fake_telegram::{Call, FakeTelegram};
 use subvisor_testkit::fake_xray::FakeXrayNode;
+use subvisor_testkit::fixtures::uid;
 
 use crate::helpers::{Db, TestApp, both_backends, spawn_app, spawn_app_with};
 
@@ -62,10 +63,6 @@ fn stars_button(message: &Call) -> String {
         .into_iter()
         .find(|b| b.starts_with(&format!("{prefix}:")) || *b == prefix)
         .unwrap_or_else(|| panic!("no Stars button in {:?}", buttons(message)))
-}
-
-fn uid(id: i64) -> UserId {
-    UserId::new(id).expect("user id")
 }
 
 /// A fake Xray node and its `[[nodes]]` entry (names are unique per test:

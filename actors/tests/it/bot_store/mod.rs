@@ -18,25 +18,13 @@ use subvisor_actors::store::{
 };
 use tempfile::TempDir;
 
-use crate::helpers::{System, both_backends, ctx, nodes, plan_order, settings, t0};
+use crate::helpers::{System, both_backends, ctx, nodes, plan_order, settings, t0, uid, usd, xtr};
 
 mod admin;
 mod broadcasts;
 mod money;
 mod notifications;
 mod users;
-
-fn uid(n: i64) -> UserId {
-    UserId::new(n).expect("valid user id")
-}
-
-fn usd(minor: i64) -> Money {
-    Money::new(minor, Currency::new("USD").expect("valid"))
-}
-
-fn xtr(n: i64) -> Money {
-    Money::new(n, Currency::stars())
-}
 
 /// A migrated store on a fresh database (with the given referral bonus), plus
 /// a raw connection to the same database for what the Store API does not show
