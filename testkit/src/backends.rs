@@ -11,7 +11,7 @@ pub use subvisor_actors::store::Backend;
 /// needs `actix-rt`) that call it with [`Backend::Sqlite`] and
 /// [`Backend::Postgres`].
 ///
-/// ```ignore
+/// ```text
 /// subvisor_testkit::both_backends!(grants_add_up, refunds_are_recorded);
 ///
 /// async fn grants_add_up(backend: Backend) { /* … */ }

@@ -20,7 +20,7 @@ pub(super) fn bad(what: impl std::fmt::Display) -> Failure {
     }
 }
 
-pub(super) fn not_found() -> Failure {
+fn not_found() -> Failure {
     Failure {
         code: 404,
         description: "Not Found".into(),
@@ -91,7 +91,7 @@ pub(super) fn handle(shared: &Shared, req: &Request) -> Response {
     response
 }
 
-pub(super) fn reply(answer: Answer) -> Response {
+fn reply(answer: Answer) -> Response {
     match answer {
         Ok(result) => Response::json(200, &json!({"ok": true, "result": result})),
         Err(failure) => {
@@ -108,12 +108,7 @@ pub(super) fn reply(answer: Answer) -> Response {
     }
 }
 
-pub(super) fn dispatch(
-    shared: &Shared,
-    method: &str,
-    chat_id: Option<i64>,
-    inc: &Incoming,
-) -> Answer {
+fn dispatch(shared: &Shared, method: &str, chat_id: Option<i64>, inc: &Incoming) -> Answer {
     if !METHODS.contains(&method) {
         return Err(not_found());
     }

@@ -115,12 +115,12 @@ pub(super) fn check_invoice(p: &Map<String, Value>) -> Result<i64, Failure> {
 }
 
 /// What an edit addresses: an inline message (answered with `true`) or a chat message.
-pub(super) enum Target {
+enum Target {
     Inline,
     Message(i64, i64),
 }
 
-pub(super) fn edit_target(p: &Map<String, Value>) -> Result<Target, Failure> {
+fn edit_target(p: &Map<String, Value>) -> Result<Target, Failure> {
     if text(p, "inline_message_id").is_some_and(|id| !id.is_empty()) {
         return Ok(Target::Inline);
     }
@@ -130,7 +130,7 @@ pub(super) fn edit_target(p: &Map<String, Value>) -> Result<Target, Failure> {
 }
 
 /// The current version of a message for an edit, or a made-up one.
-pub(super) fn editable(shared: &Shared, chat: i64, id: i64) -> Result<Option<Value>, Failure> {
+fn editable(shared: &Shared, chat: i64, id: i64) -> Result<Option<Value>, Failure> {
     let state = shared.lock();
     if state.deleted.contains(&(chat, id)) {
         return Err(bad("message to edit not found"));
@@ -138,14 +138,14 @@ pub(super) fn editable(shared: &Shared, chat: i64, id: i64) -> Result<Option<Val
     Ok(state.messages.get(&(chat, id)).cloned())
 }
 
-pub(super) fn not_modified() -> Failure {
+fn not_modified() -> Failure {
     bad(
         "message is not modified: specified new message content and reply markup are \
          exactly the same as a current content and reply markup of the message",
     )
 }
 
-pub(super) fn set_markup(message: &mut Value, markup: Option<Value>) {
+fn set_markup(message: &mut Value, markup: Option<Value>) {
     let object = message.as_object_mut().expect("messages are objects");
     match markup {
         Some(markup) => object.insert("reply_markup".into(), markup),
@@ -247,7 +247,7 @@ pub(super) fn delete_message(shared: &Shared, p: &Map<String, Value>) -> Answer 
 }
 
 /// Stores a message the bot sent or edited and returns it.
-pub(super) fn remember(shared: &Shared, chat: i64, message: Value) -> Value {
+fn remember(shared: &Shared, chat: i64, message: Value) -> Value {
     let id = message["message_id"].as_i64().unwrap_or_default();
     shared.lock().messages.insert((chat, id), message.clone());
     message

@@ -126,13 +126,22 @@ mod polling;
 mod state;
 mod updates;
 
+// What the submodules share (they see it through `use super::*`).
 pub use calls::Call;
-use dispatch::*;
-use messages::*;
-use objects::*;
-use params::*;
-use polling::*;
-use state::*;
+use dispatch::{Answer, Failure, Incoming, bad, handle};
+use messages::{
+    check_invoice, delete_message, edit_message_caption, edit_message_reply_markup,
+    edit_message_text, send_invoice, send_message, send_photo,
+};
+use objects::{
+    bot_message, bot_user, me, next_message_id, star_partner, unix_now, user, user_message,
+};
+use params::{
+    boolean, caption, check_markup, int, json_field, message_text, parse_params, photo_dimensions,
+    required_chat, required_text, string_list, text,
+};
+use polling::{commands_key, get_updates, set_webhook};
+use state::{Shared, State, Webhook, successful};
 
 /// The bot's username in `getMe` and in messages sent by the bot.
 pub const BOT_USERNAME: &str = "subvisor_test_bot";

@@ -60,7 +60,7 @@ pub(super) fn star_partner(user_id: i64, invoice_payload: &str) -> Value {
 }
 
 /// A private chat for positive ids (users), a supergroup for negative ones.
-pub(super) fn chat(chat_id: i64) -> Value {
+fn chat(chat_id: i64) -> Value {
     if chat_id > 0 {
         json!({
             "id": chat_id,

@@ -91,7 +91,7 @@ pub(super) fn caption(p: &Map<String, Value>) -> Result<Option<String>, Failure>
 
 /// Length in UTF-16 units as Telegram counts it: HTML tags do not count and
 /// an entity such as `&amp;` counts as one character.
-pub(super) fn visible_len(text: &str, p: &Map<String, Value>) -> usize {
+fn visible_len(text: &str, p: &Map<String, Value>) -> usize {
     let html = text_field_is(p, "parse_mode", "html");
     if !html {
         return text.encode_utf16().count();
@@ -120,7 +120,7 @@ pub(super) fn visible_len(text: &str, p: &Map<String, Value>) -> usize {
     len
 }
 
-pub(super) fn text_field_is(p: &Map<String, Value>, key: &str, value: &str) -> bool {
+fn text_field_is(p: &Map<String, Value>, key: &str, value: &str) -> bool {
     text(p, key).is_some_and(|v| v.eq_ignore_ascii_case(value))
 }
 
@@ -220,7 +220,7 @@ pub(super) fn parse_params(req: &Request) -> Result<Incoming, Failure> {
 }
 
 /// A text field; JSON-valued fields are stored parsed when they parse.
-pub(super) fn insert_text(params: &mut Map<String, Value>, key: String, value: String) {
+fn insert_text(params: &mut Map<String, Value>, key: String, value: String) {
     let parsed = JSON_FIELDS
         .contains(&key.as_str())
         .then(|| serde_json::from_str::<Value>(&value).ok())
@@ -228,13 +228,13 @@ pub(super) fn insert_text(params: &mut Map<String, Value>, key: String, value: S
     params.insert(key, parsed.unwrap_or(Value::String(value)));
 }
 
-pub(super) struct Part {
+struct Part {
     pub(super) name: String,
     pub(super) file_name: Option<String>,
     pub(super) data: Vec<u8>,
 }
 
-pub(super) fn parse_multipart(body: &[u8], boundary: &str) -> Result<Vec<Part>, String> {
+fn parse_multipart(body: &[u8], boundary: &str) -> Result<Vec<Part>, String> {
     let delimiter = format!("--{boundary}").into_bytes();
     let next_delimiter = [b"\r\n".as_slice(), &delimiter].concat();
     let mut pos =
@@ -292,7 +292,7 @@ pub(super) fn parse_multipart(body: &[u8], boundary: &str) -> Result<Vec<Part>, 
     }
 }
 
-pub(super) fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     haystack
         .get(from..)?
         .windows(needle.len())

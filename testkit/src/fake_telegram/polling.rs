@@ -51,7 +51,7 @@ pub(super) fn get_updates(shared: &Shared, p: &Map<String, Value>) -> Answer {
 }
 
 /// Whether an update's kind (its key other than `update_id`) may be delivered.
-pub(super) fn is_allowed(update: &Value, allowed: &[String]) -> bool {
+fn is_allowed(update: &Value, allowed: &[String]) -> bool {
     let Some(kind) = update
         .as_object()
         .and_then(|o| o.keys().find(|k| *k != "update_id"))

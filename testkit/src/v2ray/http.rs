@@ -78,7 +78,7 @@ impl std::fmt::Debug for HttpTarget {
 }
 
 /// Reads the request head (best effort), answers, closes.
-pub(super) fn serve_http(mut conn: TcpStream, response: &[u8]) {
+fn serve_http(mut conn: TcpStream, response: &[u8]) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
     let _ = conn.set_write_timeout(Some(Duration::from_secs(5)));
     let mut head = Vec::new();

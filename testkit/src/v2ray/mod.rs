@@ -27,9 +27,10 @@ use super::{annotate, is_executable, path_dirs, try_free_port};
 mod http;
 mod process;
 
+// What the submodules share (they see it through `use super::*`).
 pub use http::HttpTarget;
-use http::*;
-use process::*;
+use http::socks5_http_get;
+use process::{StartError, V2rayBin, V2rayProcess};
 
 /// Environment variable naming the v2ray binary.
 const BIN_ENV: &str = "SUBVISOR_V2RAY_BIN";
