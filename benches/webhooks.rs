@@ -41,12 +41,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use subvisor_testkit::bench::{CpuSample, env_usize, machine_line, ms, percent};
+use subvisor_testkit::Backend;
+use subvisor_testkit::bench::{
+    Run, backend_name, backends_from_env, env_usize, fresh_pg_database, is_smoke_run, machine_line,
+    median_run, ms, percent, run_clients, sqlite_url,
+};
 
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use subvisor::config::{CryptoBotSettings, Settings};
 use subvisor::startup::Application;
 use subvisor_actors::Registry;
@@ -57,44 +59,29 @@ use subvisor_actors::domain::{
 };
 use subvisor_actors::payments::events;
 use subvisor_actors::store::{EventRecord, IncomingPayment, NewPaymentEvent, Store, WriteCtx};
-use subvisor_testkit::fake_payments::FakeCryptoPay;
+use subvisor_testkit::fake_payments::{FakeCryptoPay, invoice_paid};
+use subvisor_testkit::signers::cryptobot_signature;
 use tempfile::TempDir;
-use tokio::sync::{Barrier, oneshot};
+use tokio::sync::oneshot;
 
 const CB_TOKEN: &str = "12345:AAzQcZWQqQAbsfgPnOLr4FHC8Doa4L7KryC";
 const PROVIDER: &str = "cryptobot";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Db {
-    Sqlite,
-    Postgres,
-}
 
 #[derive(Debug, Clone)]
 struct Config {
     orders: usize,
     concurrency: usize,
     rounds: usize,
-    backends: Vec<Db>,
+    backends: Vec<Backend>,
     smoke: bool,
 }
 
 impl Config {
     fn from_env() -> Self {
         // `cargo bench` passes `--bench`; anything else (cargo test) gets a smoke run.
-        let smoke = !std::env::args().any(|a| a == "--bench");
+        let smoke = is_smoke_run();
         let (orders, concurrency, rounds) = if smoke { (32, 8, 1) } else { (2_000, 32, 3) };
-        let backends = match std::env::var("BENCH_BACKENDS") {
-            Ok(list) => list
-                .split(',')
-                .map(|b| match b.trim() {
-                    "sqlite" => Db::Sqlite,
-                    "postgres" | "pg" => Db::Postgres,
-                    other => panic!("BENCH_BACKENDS: unknown backend {other:?}"),
-                })
-                .collect(),
-            Err(_) => vec![Db::Sqlite, Db::Postgres],
-        };
+        let backends = backends_from_env();
         let cfg = Self {
             orders: env_usize("BENCH_ORDERS", orders),
             concurrency: env_usize("BENCH_CONCURRENCY", concurrency),
@@ -137,27 +124,19 @@ struct App {
     _cryptopay: FakeCryptoPay,
 }
 
-async fn start_app(db: Db) -> App {
+async fn start_app(db: Backend) -> App {
     let dir = tempfile::tempdir().expect("temp dir");
     let cryptopay = FakeCryptoPay::start(CB_TOKEN).expect("fake crypto pay");
     let mut s = Settings::load(None).expect("defaults load");
     let where_;
     s.database.url = match db {
-        Db::Sqlite => {
+        Backend::Sqlite => {
             where_ = "SQLite file in a temp dir (WAL, synchronous=NORMAL)".to_string();
-            format!("sqlite://{}/subvisor.db", dir.path().display())
+            sqlite_url(dir.path())
         }
-        Db::Postgres => {
-            let url = tokio::task::spawn_blocking(|| {
-                subvisor_testkit::shared_pg()
-                    .fresh_database()
-                    .expect("create database")
-            })
-            .await
-            .expect("start PostgreSQL");
-            where_ = format!(
-                "{url} (testkit cluster: fsync=off, synchronous_commit=off, full_page_writes=off)"
-            );
+        Backend::Postgres => {
+            let url;
+            (url, where_) = fresh_pg_database().await;
             url
         }
     };
@@ -202,27 +181,6 @@ struct Item {
     sig: String,
 }
 
-fn cryptobot_sig(body: &str) -> String {
-    let key = Sha256::digest(CB_TOKEN.as_bytes());
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("key");
-    mac.update(body.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
-
-fn invoice_paid(update_id: i64, invoice_id: i64, order: &str, amount: &str) -> String {
-    json!({
-        "update_id": update_id,
-        "update_type": "invoice_paid",
-        "request_date": "2026-11-23T12:00:00.000Z",
-        "payload": {
-            "invoice_id": invoice_id, "hash": "IVabc", "currency_type": "fiat", "fiat": "USD",
-            "amount": amount, "paid_asset": "USDT", "paid_amount": amount, "status": "paid",
-            "payload": order, "paid_at": "2026-11-23T11:59:58.000Z",
-        },
-    })
-    .to_string()
-}
-
 /// Source of distinct user ids, update ids and invoice ids over the whole bench.
 static NEXT_ID: AtomicI64 = AtomicI64::new(1);
 
@@ -239,7 +197,7 @@ async fn make_orders(cfg: &Config, store: &Arc<dyn Store>, nodes: &Arc<[NodeName
                 user: UserId::new(id).expect("user id"),
                 order,
                 invoice: 5_000_000 + id,
-                sig: cryptobot_sig(&body),
+                sig: cryptobot_signature(CB_TOKEN, &body),
                 body,
             }
         })
@@ -279,30 +237,17 @@ async fn make_orders(cfg: &Config, store: &Arc<dyn Store>, nodes: &Arc<[NodeName
     Arc::try_unwrap(items).unwrap_or_else(|_| panic!("order items still shared"))
 }
 
-/// One measured run of one path.
+/// One measured run of one path, and how long the outbox took to drain after it.
 #[derive(Debug, Clone)]
-struct Run {
-    calls: usize,
-    elapsed: Duration,
-    /// Per-call latency, sorted.
-    latencies: Vec<Duration>,
-    foreign_cpu: Option<f64>,
-    own_cpu: Option<Duration>,
+struct PathRun {
+    run: Run,
     /// From the end of the run until the provisioning outbox was empty.
     drain: Duration,
 }
 
-impl Run {
-    fn rate(&self) -> f64 {
-        self.calls as f64 / self.elapsed.as_secs_f64()
-    }
-
-    fn percentile(&self, p: f64) -> Duration {
-        if self.latencies.is_empty() {
-            return Duration::ZERO;
-        }
-        let rank = ((p / 100.0) * self.latencies.len() as f64).ceil() as usize;
-        self.latencies[rank.clamp(1, self.latencies.len()) - 1]
+impl AsRef<Run> for PathRun {
+    fn as_ref(&self) -> &Run {
+        &self.run
     }
 }
 
@@ -314,44 +259,23 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let next = Arc::new(AtomicUsize::new(0));
-    let barrier = Arc::new(Barrier::new(c + 1));
-    let clients: Vec<_> = (0..c)
-        .map(|_| {
-            let (op, next, barrier) = (op.clone(), next.clone(), barrier.clone());
-            tokio::spawn(async move {
-                let mut latencies = Vec::with_capacity(n / c + 1);
-                barrier.wait().await;
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
-                        break;
-                    }
-                    let sent = Instant::now();
-                    op(i).await;
-                    latencies.push(sent.elapsed());
+    run_clients(c, |_| {
+        let (op, next) = (op.clone(), next.clone());
+        async move {
+            let mut latencies = Vec::with_capacity(n / c + 1);
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
                 }
-                latencies
-            })
-        })
-        .collect();
-    barrier.wait().await;
-    let cpu_before = CpuSample::take();
-    let started = Instant::now();
-    let mut latencies = Vec::with_capacity(n);
-    for client in clients {
-        latencies.extend(client.await.expect("client task"));
-    }
-    let elapsed = started.elapsed();
-    let cpu = cpu_before.zip(CpuSample::take());
-    latencies.sort_unstable();
-    Run {
-        calls: latencies.len(),
-        elapsed,
-        latencies,
-        foreign_cpu: cpu.as_ref().map(|(b, a)| a.foreign_share_since(b)),
-        own_cpu: cpu.map(|(b, a)| a.own_cpu_since(&b)),
-        drain: Duration::ZERO,
-    }
+                let sent = Instant::now();
+                op(i).await;
+                latencies.push(sent.elapsed());
+            }
+            latencies
+        }
+    })
+    .await
 }
 
 /// Wakes the outbox driver and waits until no provisioning op is pending.
@@ -373,7 +297,7 @@ async fn wait_outbox_empty(registry: &Registry) -> Duration {
     }
 }
 
-async fn run_direct(cfg: &Config, app: &App, items: Vec<Item>) -> Run {
+async fn run_direct(cfg: &Config, app: &App, items: Vec<Item>) -> PathRun {
     let store = app.registry.store().clone();
     let nodes: Arc<[NodeName]> = app.registry.provisioner().node_names().into();
     let items = Arc::new(items);
@@ -427,12 +351,12 @@ async fn run_direct(cfg: &Config, app: &App, items: Vec<Item>) -> Run {
             );
         }
     };
-    let mut run = drive(cfg.orders, cfg.concurrency, op).await;
-    run.drain = wait_outbox_empty(&app.registry).await;
-    run
+    let run = drive(cfg.orders, cfg.concurrency, op).await;
+    let drain = wait_outbox_empty(&app.registry).await;
+    PathRun { run, drain }
 }
 
-async fn run_e2e(cfg: &Config, app: &App, http: &reqwest::Client, items: Vec<Item>) -> Run {
+async fn run_e2e(cfg: &Config, app: &App, http: &reqwest::Client, items: Vec<Item>) -> PathRun {
     let url = format!("{}/pay/cryptobot", app.public);
     let items = Arc::new(items);
     let http = http.clone();
@@ -456,12 +380,12 @@ async fn run_e2e(cfg: &Config, app: &App, http: &reqwest::Client, items: Vec<Ite
             );
         }
     };
-    let mut run = drive(cfg.orders, cfg.concurrency, op).await;
-    run.drain = wait_outbox_empty(&app.registry).await;
-    run
+    let run = drive(cfg.orders, cfg.concurrency, op).await;
+    let drain = wait_outbox_empty(&app.registry).await;
+    PathRun { run, drain }
 }
 
-async fn bench_backend(cfg: &Config, db: Db) {
+async fn bench_backend(cfg: &Config, db: Backend) {
     let app = start_app(db).await;
     let store = app.registry.store().clone();
     let nodes: Arc<[NodeName]> = app.registry.provisioner().node_names().into();
@@ -485,8 +409,8 @@ async fn bench_backend(cfg: &Config, db: Db) {
     let warm = run_e2e(&warm_cfg, &app, &http, items).await;
     println!(
         "warm-up: {} callbacks in {:.2} s",
-        warm.calls,
-        warm.elapsed.as_secs_f64()
+        warm.run.calls,
+        warm.run.elapsed.as_secs_f64()
     );
 
     let mut direct_runs = Vec::with_capacity(cfg.rounds);
@@ -534,7 +458,7 @@ async fn bench_backend(cfg: &Config, db: Db) {
         "| path   | callbacks | seconds | calls/s  | p50 ms | p99 ms | CPU/call | drain ms | other CPU |\n\
          |--------|----------:|--------:|---------:|-------:|-------:|---------:|---------:|----------:|"
     );
-    for (name, run) in [("direct", &d), ("e2e", &e)] {
+    for (name, PathRun { run, drain }) in [("direct", &d), ("e2e", &e)] {
         println!(
             "| {name:<6} | {:>9} | {:>7.2} | {:>8.0} | {:>6.2} | {:>6.2} | {:>8} | {:>8.0} | {:>9} |",
             run.calls,
@@ -542,12 +466,12 @@ async fn bench_backend(cfg: &Config, db: Db) {
             run.rate(),
             ms(run.percentile(50.0)),
             ms(run.percentile(99.0)),
-            cpu_per_call(run),
-            ms(run.drain),
+            run.cpu_per_call(),
+            ms(*drain),
             percent(run.foreign_cpu),
         );
     }
-    println!("e2e / direct: {:.1}%", 100.0 * e.rate() / d.rate());
+    println!("e2e / direct: {:.1}%", 100.0 * e.run.rate() / d.run.rate());
 
     verify(&app, &store, &users).await;
 
@@ -595,12 +519,7 @@ fn days_between(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
     ((to - from).num_minutes() as f64 / 1440.0).round() as i64
 }
 
-fn median_run(mut runs: Vec<Run>) -> Run {
-    runs.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
-    runs.swap_remove(runs.len() / 2)
-}
-
-fn print_round(round: usize, path: &str, run: &Run) {
+fn print_round(round: usize, path: &str, PathRun { run, drain }: &PathRun) {
     println!(
         "  round {round} {path:<6}: {:>7.0} calls/s  ({} in {:.2} s, p50 {:.2} ms, p99 {:.2} ms, CPU/call {}, drain {:.0} ms, other processes' CPU {})",
         run.rate(),
@@ -608,29 +527,10 @@ fn print_round(round: usize, path: &str, run: &Run) {
         run.elapsed.as_secs_f64(),
         ms(run.percentile(50.0)),
         ms(run.percentile(99.0)),
-        cpu_per_call(run),
-        ms(run.drain),
+        run.cpu_per_call(),
+        ms(*drain),
         percent(run.foreign_cpu),
     );
-}
-
-fn cpu_per_call(run: &Run) -> String {
-    run.own_cpu.map_or_else(
-        || "?".into(),
-        |cpu| {
-            format!(
-                "{:.0} µs",
-                cpu.as_secs_f64() * 1e6 / run.calls.max(1) as f64
-            )
-        },
-    )
-}
-
-fn backend_name(db: Db) -> &'static str {
-    match db {
-        Db::Sqlite => "SQLite",
-        Db::Postgres => "PostgreSQL",
-    }
 }
 
 fn print_machine(cfg: &Config) {

@@ -37,7 +37,10 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use subvisor_testkit::bench::{CpuSample, env_usize, machine_line, ms, percent};
+use subvisor_testkit::bench::{
+    Run, backend_name, backends_from_env, env_usize, fresh_pg_database, is_smoke_run, machine_line,
+    median_run, ms, percent, run_clients, sqlite_url,
+};
 
 use chrono::Utc;
 use subvisor_actors::clock::SystemClock;
@@ -47,7 +50,6 @@ use subvisor_actors::provisioning::{NodeClient, Provisioner, SandboxNode};
 use subvisor_actors::store::{self, Backend, Store, StoreOptions, WriteCtx};
 use subvisor_actors::{Registry, RegistrySettings};
 use tempfile::TempDir;
-use tokio::sync::Barrier;
 
 #[derive(Debug, Clone)]
 struct Config {
@@ -63,23 +65,13 @@ struct Config {
 impl Config {
     fn from_env() -> Self {
         // `cargo bench` passes `--bench`; anything else (cargo test) gets a smoke run.
-        let smoke = !std::env::args().any(|a| a == "--bench");
+        let smoke = is_smoke_run();
         let (users, messages, concurrency, rounds) = if smoke {
             (64, 256, 8, 1)
         } else {
             (1_000, 20_000, 64, 3)
         };
-        let backends = match std::env::var("BENCH_BACKENDS") {
-            Ok(list) => list
-                .split(',')
-                .map(|b| match b.trim() {
-                    "sqlite" => Backend::Sqlite,
-                    "postgres" | "pg" => Backend::Postgres,
-                    other => panic!("BENCH_BACKENDS: unknown backend {other:?}"),
-                })
-                .collect(),
-            Err(_) => vec![Backend::Sqlite, Backend::Postgres],
-        };
+        let backends = backends_from_env();
         let cfg = Self {
             users: env_usize("BENCH_USERS", users),
             messages: env_usize("BENCH_MESSAGES", messages),
@@ -128,22 +120,15 @@ async fn fresh_store(backend: Backend) -> BenchStore {
     let (url, where_, dir) = match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
-            let path = dir.path().join("subvisor.db");
-            let url = format!("sqlite://{}", path.display());
-            let where_ = format!("file {} (WAL, synchronous=NORMAL)", path.display());
+            let url = sqlite_url(dir.path());
+            let where_ = format!(
+                "file {} (WAL, synchronous=NORMAL)",
+                dir.path().join("subvisor.db").display()
+            );
             (url, where_, Some(dir))
         }
         Backend::Postgres => {
-            let url = tokio::task::spawn_blocking(|| {
-                subvisor_testkit::shared_pg()
-                    .fresh_database()
-                    .expect("create database")
-            })
-            .await
-            .expect("start PostgreSQL");
-            let where_ = format!(
-                "{url} (testkit cluster: fsync=off, synchronous_commit=off, full_page_writes=off)"
-            );
+            let (url, where_) = fresh_pg_database().await;
             (url, where_, None)
         }
     };
@@ -158,34 +143,6 @@ async fn fresh_store(backend: Backend) -> BenchStore {
     }
 }
 
-/// One measured run of one path.
-#[derive(Debug, Clone)]
-struct Run {
-    messages: usize,
-    elapsed: Duration,
-    /// Per-message latency, sorted.
-    latencies: Vec<Duration>,
-    /// Share of the machine's CPU time used by processes outside this bench
-    /// (this process and its descendants, i.e. PostgreSQL) during the run.
-    foreign_cpu: Option<f64>,
-    /// CPU time of this process and its descendants (PostgreSQL) during the run.
-    own_cpu: Option<Duration>,
-}
-
-impl Run {
-    fn rate(&self) -> f64 {
-        self.messages as f64 / self.elapsed.as_secs_f64()
-    }
-
-    fn percentile(&self, p: f64) -> Duration {
-        if self.latencies.is_empty() {
-            return Duration::ZERO;
-        }
-        let rank = ((p / 100.0) * self.latencies.len() as f64).ceil() as usize;
-        self.latencies[rank.clamp(1, self.latencies.len()) - 1]
-    }
-}
-
 /// Drives `cfg.messages` calls of `op` from `cfg.concurrency` client tasks on the
 /// multi-threaded runtime. Client `k` owns users `k+1, k+1+C, …` and cycles
 /// through them, one call in flight at a time.
@@ -195,9 +152,7 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let c = cfg.concurrency;
-    let barrier = Arc::new(Barrier::new(c + 1));
-    let mut clients = Vec::with_capacity(c);
-    for k in 0..c {
+    run_clients(c, |k| {
         let owned: Vec<UserId> = (k + 1..=cfg.users)
             .step_by(c)
             .map(|u| UserId::new(u as i64).expect("valid user id"))
@@ -205,10 +160,8 @@ where
         // Spread the remainder over the first clients.
         let count = cfg.messages / c + usize::from(k < cfg.messages % c);
         let op = op.clone();
-        let barrier = barrier.clone();
-        clients.push(tokio::spawn(async move {
+        async move {
             let mut latencies = Vec::with_capacity(count);
-            barrier.wait().await;
             for i in 0..count {
                 let user = owned[i % owned.len()];
                 let sent = Instant::now();
@@ -216,29 +169,9 @@ where
                 latencies.push(sent.elapsed());
             }
             latencies
-        }));
-    }
-    barrier.wait().await;
-    let cpu_before = CpuSample::take();
-    let started = Instant::now();
-    let mut latencies = Vec::with_capacity(cfg.messages);
-    for client in clients {
-        latencies.extend(client.await.expect("client task"));
-    }
-    let elapsed = started.elapsed();
-    let cpu = cpu_before.zip(CpuSample::take());
-    let foreign_cpu = cpu
-        .as_ref()
-        .map(|(before, after)| after.foreign_share_since(before));
-    let own_cpu = cpu.map(|(before, after)| after.own_cpu_since(&before));
-    latencies.sort_unstable();
-    Run {
-        messages: latencies.len(),
-        elapsed,
-        latencies,
-        foreign_cpu,
-        own_cpu,
-    }
+        }
+    })
+    .await
 }
 
 async fn bench_backend(cfg: &Config, backend: Backend) {
@@ -310,7 +243,7 @@ async fn bench_backend(cfg: &Config, backend: Backend) {
     let stats = registry.stats();
     println!(
         "warm-up: {} grants through the Registry in {:.2} s; {} actors live on {} arbiters",
-        warm.messages,
+        warm.calls,
         warm.elapsed.as_secs_f64(),
         stats.live,
         stats.arbiters,
@@ -356,7 +289,7 @@ async fn bench_backend(cfg: &Config, backend: Backend) {
     for (name, run) in [("direct", &d), ("actor", &a)] {
         println!(
             "| {name:<6} | {:>8} | {:>7.2} | {:>8.0} | {:>6.2} | {:>6.2} | {:>9} |",
-            run.messages,
+            run.calls,
             run.elapsed.as_secs_f64(),
             run.rate(),
             ms(run.percentile(50.0)),
@@ -381,35 +314,17 @@ async fn bench_backend(cfg: &Config, backend: Backend) {
     store.close().await;
 }
 
-fn median_run(mut runs: Vec<Run>) -> Run {
-    runs.sort_by(|a, b| a.rate().total_cmp(&b.rate()));
-    runs.swap_remove(runs.len() / 2)
-}
-
 fn print_round(round: usize, path: &str, run: &Run) {
     println!(
         "  round {round} {path:<6}: {:>8.0} msgs/s  ({} in {:.2} s, p50 {:.2} ms, p99 {:.2} ms, CPU/msg {}, other processes' CPU {})",
         run.rate(),
-        run.messages,
+        run.calls,
         run.elapsed.as_secs_f64(),
         ms(run.percentile(50.0)),
         ms(run.percentile(99.0)),
-        run.own_cpu.map_or_else(
-            || "?".into(),
-            |cpu| format!(
-                "{:.0} µs",
-                cpu.as_secs_f64() * 1e6 / run.messages.max(1) as f64
-            )
-        ),
+        run.cpu_per_call(),
         percent(run.foreign_cpu),
     );
-}
-
-fn backend_name(backend: Backend) -> &'static str {
-    match backend {
-        Backend::Sqlite => "SQLite",
-        Backend::Postgres => "PostgreSQL",
-    }
 }
 
 fn print_machine(cfg: &Config) {

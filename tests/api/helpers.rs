@@ -14,30 +14,10 @@ use subvisor_actors::clock::{Clock, SystemClock};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Db {
-    Sqlite,
-    Postgres,
-}
+/// The database backend a test runs on.
+pub use subvisor_testkit::Backend as Db;
 
-/// Runs an async test body once per backend.
-macro_rules! both_backends {
-    ($($name:ident),+ $(,)?) => {
-        $(
-            mod $name {
-                #[actix_rt::test]
-                async fn sqlite() {
-                    super::$name(crate::helpers::Db::Sqlite).await
-                }
-                #[actix_rt::test]
-                async fn postgres() {
-                    super::$name(crate::helpers::Db::Postgres).await
-                }
-            }
-        )+
-    };
-}
-pub(crate) use both_backends;
+pub(crate) use subvisor_testkit::both_backends;
 
 pub struct TestApp {
     /// The running application's actors and store (tests may read or seed the store).

@@ -5,14 +5,12 @@
 
 use futures_util::future::join_all;
 use serde_json::{Value, json};
-use subvisor_actors::domain::{AlertKind, LedgerKind, UserId};
+use subvisor_actors::domain::{AlertKind, LedgerKind};
+use subvisor_testkit::fake_payments::invoice_paid;
+use subvisor_testkit::fixtures::uid;
 
 use crate::helpers::{Db, TestApp, bin, both_backends, days_granted, spawn_second_instance};
-use crate::payments::{Payments, cryptobot_sig, invoice_paid, ipn, start_with};
-
-fn uid(id: i64) -> UserId {
-    UserId::new(id).expect("user id")
-}
+use crate::payments::{Payments, cryptobot_sig, ipn, start_with};
 
 async fn open(db: Db) -> Payments {
     start_with(db, |s| {

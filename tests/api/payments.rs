@@ -6,12 +6,11 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use futures_util::future::join_all;
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256, Sha512};
 use subvisor::config::{CryptoBotSettings, NowPaymentsSettings, Settings};
 use subvisor_actors::clock::SystemClock;
-use subvisor_testkit::fake_payments::{FakeCryptoPay, FakeNowPayments};
+use subvisor_testkit::fake_payments::{FakeCryptoPay, FakeNowPayments, invoice_paid};
+use subvisor_testkit::signers::{cryptobot_signature, nowpayments_signature};
 
 use crate::helpers::{Db, TestApp, both_backends, days_granted, spawn_app_with};
 
@@ -68,33 +67,15 @@ pub(crate) async fn start_with(db: Db, configure: impl FnOnce(&mut Settings)) ->
 }
 
 pub(crate) fn cryptobot_sig(body: &str) -> String {
-    let key = Sha256::digest(CB_TOKEN.as_bytes());
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("key");
-    mac.update(body.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
+    cryptobot_signature(CB_TOKEN, body)
 }
 
 /// serde_json's map is sorted by key (no `preserve_order`), so `to_string` is
 /// the recursively key-sorted compact JSON NOWPayments signs.
 pub(crate) fn nowpayments_body_and_sig(v: &Value) -> (String, String) {
     let body = v.to_string();
-    let mut mac = Hmac::<Sha512>::new_from_slice(NP_SECRET.as_bytes()).expect("key");
-    mac.update(body.as_bytes());
-    (body, hex::encode(mac.finalize().into_bytes()))
-}
-
-pub(crate) fn invoice_paid(update_id: i64, invoice_id: i64, order: &str, amount: &str) -> String {
-    json!({
-        "update_id": update_id,
-        "update_type": "invoice_paid",
-        "request_date": "2026-11-23T12:00:00.000Z",
-        "payload": {
-            "invoice_id": invoice_id, "hash": "IVabc", "currency_type": "fiat", "fiat": "USD",
-            "amount": amount, "paid_asset": "USDT", "paid_amount": amount, "status": "paid",
-            "payload": order, "paid_at": "2026-11-23T11:59:58.000Z",
-        },
-    })
-    .to_string()
+    let sig = nowpayments_signature(NP_SECRET, &body);
+    (body, sig)
 }
 
 pub(crate) fn ipn(payment_id: i64, status: &str, order: &str, price: f64) -> Value {

@@ -12,11 +12,7 @@ use subvisor_actors::messages::{ApplyPayment, CreateOrder, Expire, GrantDays, Vi
 use subvisor_actors::scheduler::Scheduler;
 use subvisor_actors::store::Backend;
 
-use crate::helpers::{System, both_backends, settings, t0};
-
-fn uid(n: i64) -> UserId {
-    UserId::new(n).expect("valid user id")
-}
+use crate::helpers::{System, both_backends, settings, t0, uid};
 
 fn grant(days: u32) -> GrantDays {
     GrantDays {

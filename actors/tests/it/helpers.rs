@@ -12,24 +12,8 @@ use subvisor_actors::store::{self, Backend, Store, StoreOptions, WriteCtx};
 use subvisor_actors::{Registry, RegistrySettings};
 use tempfile::TempDir;
 
-/// Runs an async test body once per backend, as two tests.
-macro_rules! both_backends {
-    ($($name:ident),+ $(,)?) => {
-        $(
-            mod $name {
-                #[actix_rt::test]
-                async fn sqlite() {
-                    super::$name(subvisor_actors::store::Backend::Sqlite).await
-                }
-                #[actix_rt::test]
-                async fn postgres() {
-                    super::$name(subvisor_actors::store::Backend::Postgres).await
-                }
-            }
-        )+
-    };
-}
-pub(crate) use both_backends;
+pub(crate) use subvisor_testkit::both_backends;
+pub use subvisor_testkit::fixtures::{uid, usd, xtr};
 
 /// A migrated store on a fresh database; keeps its temp dir alive.
 pub struct TestStore {
@@ -190,14 +174,6 @@ pub fn from_balance(
         amount: None,
         payer: None,
     }
-}
-
-pub fn usd(minor: i64) -> Money {
-    Money::new(minor, Currency::new("USD").expect("valid"))
-}
-
-pub fn xtr(n: i64) -> Money {
-    Money::new(n, Currency::stars())
 }
 
 /// A pending order of the `month` plan through `provider`, made directly in

@@ -19,7 +19,7 @@ use subvisor_actors::payments::{
 };
 use subvisor_actors::store::Backend;
 
-use crate::helpers::{System, both_backends, plan_order, settings, t0, usd, xtr};
+use crate::helpers::{System, both_backends, plan_order, settings, t0, uid, usd, xtr};
 
 /// A Stars gateway that records what was sent back.
 #[derive(Default)]
@@ -71,10 +71,6 @@ impl FaultHook for Crashes {
         }
         hit
     }
-}
-
-fn uid(n: i64) -> UserId {
-    UserId::new(n).expect("valid user id")
 }
 
 /// A xorshift generator: the run is random but repeatable.

@@ -16,11 +16,7 @@ use subvisor_actors::store::{BLOCKED, Backend, PendingAlert, PendingNotification
 use tokio::time::Instant;
 
 use crate::bot_store::{Db, pending};
-use crate::helpers::{both_backends, ctx, t0};
-
-fn uid(n: i64) -> UserId {
-    UserId::new(n).expect("valid user id")
-}
+use crate::helpers::{both_backends, ctx, t0, uid};
 
 /// One call of [`Fake::deliver`], recorded once the throttle let it through.
 #[derive(Debug, Clone)]

@@ -7,11 +7,7 @@ use subvisor_actors::domain::{
 };
 use subvisor_actors::store::Backend;
 
-use crate::helpers::{both_backends, ctx, fresh_store, nodes, plans, t0};
-
-fn uid(n: i64) -> UserId {
-    UserId::new(n).expect("valid user id")
-}
+use crate::helpers::{both_backends, ctx, fresh_store, nodes, plans, t0, uid};
 
 both_backends!(
     grant_starts_then_extends,

@@ -44,23 +44,30 @@
 //! When run without `--bench` (e.g. `cargo test --all-targets`) it does a
 //! smoke run on 2,000 users instead, so tests stay fast.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use subvisor_testkit::bench::{env_usize, machine_line, ms, percent};
+use subvisor_testkit::bench::{
+    Mem, ProcessCpu, env_usize, is_smoke_run, machine_line, mib, ms, percent, trim_heap,
+};
 
-use chrono::Utc;
 use futures_util::stream::{self, StreamExt};
 use subvisor_actors::clock::SystemClock;
-use subvisor_actors::domain::{LinkParams, NodeName, Principal, UserId, parse_key_email};
+use subvisor_actors::domain::NodeName;
 use subvisor_actors::provisioning::xray_api::{ApiFlavor, XrayApi};
 use subvisor_actors::provisioning::{
     GatewaySettings, NodeClient, NodeConfig, NodeDiff, OutboxDriver, Provisioner, Reconciler,
     XrayGateway,
 };
-use subvisor_actors::store::{self, Store, StoreOptions, WriteCtx};
+use subvisor_actors::store::{self, StoreOptions};
 use subvisor_testkit::fake_xray::FakeXrayNode;
 use uuid::Uuid;
+
+mod measure;
+mod setup;
+
+use measure::{best_of, measured_pass, replicated_plan};
+use setup::{complete_all_ops, grant_all, link_params};
 
 const NODE: &str = "fake-1";
 const TAG: &str = "vless-in";
@@ -80,7 +87,7 @@ struct Config {
 impl Config {
     fn from_env() -> Self {
         // `cargo bench` passes `--bench`; anything else (cargo test) gets a smoke run.
-        let smoke = !std::env::args().any(|a| a == "--bench");
+        let smoke = is_smoke_run();
         let users = env_usize("BENCH_USERS", if smoke { 2_000 } else { 100_000 });
         assert!(users >= 1_000, "BENCH_USERS must be at least 1,000");
         Self {
@@ -248,11 +255,11 @@ async fn bench(cfg: Config) -> bool {
     // A few more converged passes: does RSS settle?
     let mut steady = Vec::new();
     for _ in 0..cfg.steady_passes {
-        let cpu = Cpu::take();
+        let cpu = ProcessCpu::take();
         let t = Instant::now();
         let diff = reconciler.pass(Some(node.clone()), true, false).await;
         let took = t.elapsed();
-        let cpu = Cpu::take().since(&cpu);
+        let cpu = ProcessCpu::take().since(&cpu);
         let drift = diff.ok().and_then(|d| {
             let d = d.first()?;
             Some(d.missing + d.extra + d.mismatched + d.failed + usize::from(d.error.is_some()))
@@ -341,11 +348,11 @@ async fn bench(cfg: Config) -> bool {
         let (k, a) = (keys.clone(), actual.clone());
         let before = Mem::read();
         Mem::reset_peak();
-        let cpu = Cpu::take();
+        let cpu = ProcessCpu::take();
         let t = Instant::now();
         n = replicated_plan(k, a);
         let took = t.elapsed();
-        let cpu = Cpu::take().since(&cpu);
+        let cpu = ProcessCpu::take().since(&cpu);
         if took < best.0 {
             best = (took, cpu.user + cpu.sys);
         }
@@ -471,310 +478,6 @@ async fn bench(cfg: Config) -> bool {
     store.close().await;
     drop(fake);
     pass
-}
-
-/// One pass of `Reconciler::pass(Some(node), true, dry_run)`, timed, with memory.
-async fn measured_pass(
-    reconciler: &Reconciler,
-    node: &NodeName,
-    dry_run: bool,
-    label: &str,
-) -> Option<(NodeDiff, Duration)> {
-    let before = Mem::read();
-    let reset = Mem::reset_peak();
-    let cpu = Cpu::take();
-    let t = Instant::now();
-    let result = reconciler.pass(Some(node.clone()), true, dry_run).await;
-    let took = t.elapsed();
-    let cpu = Cpu::take().since(&cpu);
-    let after = Mem::read();
-    let diff = match result {
-        Ok(mut diffs) if diffs.len() == 1 => diffs.remove(0),
-        other => {
-            println!("{label}: unexpected result {other:?}");
-            return None;
-        }
-    };
-    println!(
-        "{label:<11}: {:>7.1} ms wall | desired {} actual {} missing {} extra {} mismatched {} fixed {} failed {} duration_ms {}{}",
-        ms(took),
-        diff.desired,
-        diff.actual.map_or_else(|| "-".into(), |a| a.to_string()),
-        diff.missing,
-        diff.extra,
-        diff.mismatched,
-        diff.fixed,
-        diff.failed,
-        diff.duration_ms,
-        diff.error
-            .as_ref()
-            .map_or_else(String::new, |e| format!(" ERROR {e}")),
-    );
-    println!(
-        "{:<11}  memory: VmRSS {:.1} → {:.1} MiB ({:+.1} MiB), peak during the pass {} ({:+.1} MiB over the RSS before)",
-        "",
-        mib(before.rss_kib),
-        mib(after.rss_kib),
-        mib(after.rss_kib - before.rss_kib),
-        if reset {
-            format!("{:.1} MiB", mib(after.hwm_kib))
-        } else {
-            format!(
-                "{:.1} MiB (process-wide: peak reset unavailable)",
-                mib(after.hwm_kib)
-            )
-        },
-        mib(after.hwm_kib - before.rss_kib),
-    );
-    println!("{:<11}  CPU: {cpu}", "");
-    Some((diff, took))
-}
-
-/// Gives every user 1..=users 30 days from `writers` concurrent tasks.
-async fn grant_all(store: &Arc<dyn Store>, node: &NodeName, users: usize, writers: usize) {
-    let mut tasks = Vec::with_capacity(writers);
-    for w in 0..writers {
-        let store = store.clone();
-        let nodes = vec![node.clone()];
-        tasks.push(tokio::spawn(async move {
-            for u in (w + 1..=users).step_by(writers) {
-                let ctx = WriteCtx {
-                    now: Utc::now(),
-                    by: Principal::System,
-                    nodes: &nodes,
-                };
-                let user = UserId::new(u as i64).expect("user id");
-                store.grant_days(&ctx, user, 30).await.expect("grant_days");
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.expect("grant task");
-    }
-}
-
-/// Marks every pending provisioning op done; returns how many.
-async fn complete_all_ops(store: &Arc<dyn Store>) -> usize {
-    let mut total = 0;
-    loop {
-        let ids: Vec<i64> = store
-            .pending_ops(20_000)
-            .await
-            .expect("pending ops")
-            .into_iter()
-            .map(|p| p.op.id)
-            .collect();
-        if ids.is_empty() {
-            return total;
-        }
-        total += ids.len();
-        store
-            .complete_ops(&ids, Utc::now())
-            .await
-            .expect("complete ops");
-    }
-}
-
-/// The Reconciler's diff (its `plan` is private), for the breakdown: the same
-/// maps and lookups, on owned inputs. Returns how many changes it found.
-fn replicated_plan(desired: Vec<(String, Uuid)>, actual: Vec<(String, Uuid)>) -> usize {
-    let desired: HashMap<String, (String, Uuid)> = desired
-        .into_iter()
-        .map(|(email, uuid)| (email.to_ascii_lowercase(), (email, uuid)))
-        .collect();
-    let mut removes = Vec::new();
-    let mut present: HashMap<String, Uuid> = HashMap::with_capacity(actual.len());
-    for (email, uuid) in actual {
-        let lower = email.to_ascii_lowercase();
-        match desired.get(&lower) {
-            Some((_, want)) if *want == uuid => {
-                present.insert(lower, uuid);
-            }
-            Some(_) => removes.push(email),
-            None if parse_key_email(&email).is_some() => removes.push(email),
-            None => {}
-        }
-    }
-    let adds: Vec<(String, Uuid)> = desired
-        .iter()
-        .filter(|(lower, _)| !present.contains_key(*lower))
-        .map(|(_, (email, uuid))| (email.clone(), *uuid))
-        .collect();
-    removes.len() + adds.len()
-}
-
-/// Best wall time of `runs` runs of `f` with that run's CPU time, the worst
-/// peak RSS over the RSS before a run (KiB), and the last run's output.
-async fn best_of<F, Fut>(runs: usize, f: F) -> (Duration, Duration, i64, usize)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = usize>,
-{
-    let mut best = (Duration::MAX, Duration::ZERO);
-    let mut peak = 0;
-    let mut out = 0;
-    for _ in 0..runs {
-        let before = Mem::read();
-        Mem::reset_peak();
-        let cpu = Cpu::take();
-        let t = Instant::now();
-        out = f().await;
-        let took = t.elapsed();
-        let cpu = Cpu::take().since(&cpu);
-        if took < best.0 {
-            best = (took, cpu.user + cpu.sys);
-        }
-        peak = peak.max(Mem::read().hwm_kib - before.rss_kib);
-    }
-    (best.0, best.1, peak, out)
-}
-
-/// CPU time of this process (all threads, the fake node's included) and of
-/// the whole machine, to tell our work from other processes' on a shared box.
-#[derive(Debug, Clone, Copy)]
-struct Cpu {
-    user: Duration,
-    sys: Duration,
-    /// `/proc/stat` ticks (USER_HZ = 100): all CPUs, all states / non-idle.
-    machine: Option<(u64, u64)>,
-}
-
-/// What a [`Cpu`] interval used.
-#[derive(Debug, Clone, Copy)]
-struct CpuUse {
-    user: Duration,
-    sys: Duration,
-    /// Share of the machine's CPU time used by other processes meanwhile.
-    other_share: Option<f64>,
-}
-
-impl Cpu {
-    fn take() -> Self {
-        // SAFETY: getrusage only writes the struct it is given.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: a valid pointer to a rusage for RUSAGE_SELF.
-        let ok = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } == 0;
-        let tv = |t: libc::timeval| {
-            Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-        };
-        let (user, sys) = if ok {
-            (tv(usage.ru_utime), tv(usage.ru_stime))
-        } else {
-            (Duration::ZERO, Duration::ZERO)
-        };
-        let machine = std::fs::read_to_string("/proc/stat").ok().and_then(|stat| {
-            let ticks: Vec<u64> = stat
-                .lines()
-                .next()?
-                .split_whitespace()
-                .skip(1)
-                .map(|v| v.parse().unwrap_or(0))
-                .collect();
-            // user nice system idle iowait irq softirq steal [guest guest_nice]
-            let total: u64 = ticks.iter().take(8).sum();
-            let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
-            Some((total, total.saturating_sub(idle)))
-        });
-        Self { user, sys, machine }
-    }
-
-    fn since(&self, before: &Self) -> CpuUse {
-        let user = self.user.saturating_sub(before.user);
-        let sys = self.sys.saturating_sub(before.sys);
-        let other_share = self.machine.zip(before.machine).and_then(|(a, b)| {
-            let total = a.0.saturating_sub(b.0);
-            let busy = a.1.saturating_sub(b.1) as f64;
-            let ours = (user + sys).as_secs_f64() * 100.0;
-            (total >= 20).then(|| ((busy - ours) / total as f64).clamp(0.0, 1.0))
-        });
-        CpuUse {
-            user,
-            sys,
-            other_share,
-        }
-    }
-}
-
-impl std::fmt::Display for CpuUse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "ours {:.0} ms (user {:.0} + sys {:.0}); other processes used {} of the machine meanwhile",
-            ms(self.user + self.sys),
-            ms(self.user),
-            ms(self.sys),
-            percent(self.other_share)
-        )
-    }
-}
-
-fn trim_heap() -> Option<Mem> {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: malloc_trim only releases free memory of the allocator.
-        unsafe { libc::malloc_trim(0) };
-        Some(Mem::read())
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        None
-    }
-}
-
-/// VmRSS and VmHWM of this process, in KiB.
-#[derive(Debug, Clone, Copy, Default)]
-struct Mem {
-    rss_kib: i64,
-    hwm_kib: i64,
-}
-
-impl Mem {
-    fn read() -> Self {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-                .unwrap_or(0)
-        };
-        Self {
-            rss_kib: field("VmRSS:"),
-            hwm_kib: field("VmHWM:"),
-        }
-    }
-
-    /// Resets VmHWM to the current RSS (Linux ≥ 4.0); false if not possible.
-    fn reset_peak() -> bool {
-        std::fs::write("/proc/self/clear_refs", "5").is_ok()
-    }
-}
-
-impl std::fmt::Display for Mem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "VmRSS {:.1} MiB (VmHWM {:.1} MiB)",
-            mib(self.rss_kib),
-            mib(self.hwm_kib)
-        )
-    }
-}
-
-fn mib(kib: i64) -> f64 {
-    kib as f64 / 1024.0
-}
-
-fn link_params() -> LinkParams {
-    LinkParams {
-        host: "vpn.example.com".into(),
-        port: 443,
-        sni: "www.example.com".into(),
-        public_key: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
-        short_id: String::new(),
-        fingerprint: "chrome".into(),
-        label: "bench".into(),
-    }
 }
 
 fn print_machine(cfg: &Config) {

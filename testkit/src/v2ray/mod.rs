@@ -1,0 +1,267 @@
+//! Real v2ray peers for tests: a node with the gRPC API and a VLESS inbound
+//! ([`V2rayNode`]), a VLESS client exposing a SOCKS5 port ([`VlessClient`]),
+//! and a tiny HTTP server to fetch through them ([`HttpTarget`]).
+//!
+//! The only prerequisite is an installed `v2ray` (Debian package `v2ray`,
+//! 4.34; `SUBVISOR_V2RAY_BIN` names another binary). Every v2ray runs under a
+//! small shell that `SIGKILL`s it on EOF of a pipe whose only writer is the
+//! test process, so no v2ray outlives the tests, even if they are killed.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle, sleep};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use super::{annotate, is_executable, path_dirs, try_free_port};
+
+mod http;
+mod process;
+
+// What the submodules share (they see it through `use super::*`).
+pub use http::HttpTarget;
+use http::socks5_http_get;
+use process::{StartError, V2rayBin, V2rayProcess};
+
+/// Environment variable naming the v2ray binary.
+const BIN_ENV: &str = "SUBVISOR_V2RAY_BIN";
+/// Tag of the VLESS inbound of a [`V2rayNode`].
+const VLESS_TAG: &str = "vless-in";
+/// How long to wait for a freshly started v2ray to accept connections.
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+/// Start attempts with fresh ports when a chosen port was taken meanwhile.
+const START_ATTEMPTS: usize = 5;
+/// How long [`V2rayNode::restart`] keeps retrying while its fixed ports are busy.
+const RESTART_PATIENCE: Duration = Duration::from_secs(5);
+/// Timeouts of [`VlessClient::fetch`].
+const FETCH_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const FETCH_IO_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A v2ray node on loopback: gRPC API (`HandlerService`, `StatsService`, per-user
+/// stats at level 0) and a VLESS inbound (tag `vless-in`, tcp, no security, no
+/// clients, decryption none). Users added over the API live in memory only, so
+/// [`restart`](Self::restart) brings the node back empty.
+pub struct V2rayNode {
+    api_port: u16,
+    vless_port: u16,
+    proc: Option<V2rayProcess>,
+}
+
+impl V2rayNode {
+    /// Starts `v2ray` with the gRPC API and the VLESS inbound on free loopback ports;
+    /// returns when both ports accept TCP.
+    pub fn start() -> io::Result<Self> {
+        let bin = V2rayBin::locate()?;
+        let mut attempt = 1;
+        loop {
+            let api_port = try_free_port()?;
+            let vless_port = try_free_port()?;
+            if api_port == vless_port {
+                continue;
+            }
+            let config = node_config(api_port, vless_port);
+            match V2rayProcess::start(bin, "node", &config, &[api_port, vless_port]) {
+                Ok(proc) => {
+                    return Ok(V2rayNode {
+                        api_port,
+                        vless_port,
+                        proc: Some(proc),
+                    });
+                }
+                Err(StartError::PortTaken(_)) if attempt < START_ATTEMPTS => attempt += 1,
+                Err(StartError::PortTaken(e) | StartError::Other(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// `"127.0.0.1:PORT"` of the gRPC API.
+    pub fn api_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.api_port)
+    }
+
+    /// The port of the VLESS inbound (on 127.0.0.1).
+    pub fn vless_port(&self) -> u16 {
+        self.vless_port
+    }
+
+    /// The tag of the VLESS inbound: `"vless-in"`.
+    pub fn inbound_tag(&self) -> &str {
+        VLESS_TAG
+    }
+
+    /// Kills v2ray (`SIGKILL`) and waits until it is gone. No-op when not running.
+    pub fn kill(&mut self) {
+        if let Some(proc) = self.proc.take() {
+            proc.stop();
+        }
+    }
+
+    /// Starts v2ray again with the same config and ports (kills it first if it
+    /// still runs). The node comes back without the users added over the API.
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.kill();
+        let bin = V2rayBin::locate()?;
+        let config = node_config(self.api_port, self.vless_port);
+        let ports = [self.api_port, self.vless_port];
+        let deadline = Instant::now() + RESTART_PATIENCE;
+        loop {
+            match V2rayProcess::start(bin, "node", &config, &ports) {
+                Ok(proc) => {
+                    self.proc = Some(proc);
+                    return Ok(());
+                }
+                // Someone (an ephemeral client port, usually) holds one of our
+                // fixed ports for a moment; it cannot be changed, so wait.
+                Err(StartError::PortTaken(_)) if Instant::now() < deadline => {
+                    sleep(Duration::from_millis(100));
+                }
+                Err(StartError::PortTaken(e) | StartError::Other(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// Whether the v2ray process is alive.
+    pub fn is_running(&mut self) -> bool {
+        self.proc.as_mut().is_some_and(V2rayProcess::is_running)
+    }
+}
+
+impl std::fmt::Debug for V2rayNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("V2rayNode")
+            .field("api_port", &self.api_port)
+            .field("vless_port", &self.vless_port)
+            .field("running", &self.proc.is_some())
+            .finish()
+    }
+}
+
+/// A real VLESS client: a second v2ray with a SOCKS5 inbound (no auth) on a free
+/// loopback port and a VLESS outbound to `127.0.0.1:vless_port` with one user
+/// (the given uuid, empty flow, encryption none).
+pub struct VlessClient {
+    socks_port: u16,
+    _proc: V2rayProcess,
+}
+
+impl VlessClient {
+    /// Starts the client; returns when its SOCKS5 port accepts TCP.
+    pub fn start(vless_port: u16, uuid: &str) -> io::Result<Self> {
+        let bin = V2rayBin::locate()?;
+        let mut attempt = 1;
+        loop {
+            let socks_port = try_free_port()?;
+            let config = client_config(socks_port, vless_port, uuid);
+            match V2rayProcess::start(bin, "client", &config, &[socks_port]) {
+                Ok(proc) => {
+                    return Ok(VlessClient {
+                        socks_port,
+                        _proc: proc,
+                    });
+                }
+                Err(StartError::PortTaken(_)) if attempt < START_ATTEMPTS => attempt += 1,
+                Err(StartError::PortTaken(e) | StartError::Other(e)) => return Err(e),
+            }
+        }
+    }
+
+    /// The SOCKS5 port (on 127.0.0.1).
+    pub fn socks_port(&self) -> u16 {
+        self.socks_port
+    }
+
+    /// Fetches `http://127.0.0.1:{target_port}/` through the SOCKS5 proxy and the
+    /// VLESS node; returns the body of a 200 answer, else why not. A user the node
+    /// does not know shows up as the connection closing without an HTTP answer.
+    pub fn fetch(&self, target_port: u16) -> Result<String, String> {
+        socks5_http_get(self.socks_port, target_port)
+    }
+}
+
+impl std::fmt::Debug for VlessClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VlessClient")
+            .field("socks_port", &self.socks_port)
+            .finish_non_exhaustive()
+    }
+}
+
+fn node_config(api_port: u16, vless_port: u16) -> Value {
+    json!({
+        "log": {"loglevel": "warning"},
+        "stats": {},
+        "api": {"tag": "api", "services": ["HandlerService", "StatsService"]},
+        "policy": {"levels": {"0": {"statsUserUplink": true, "statsUserDownlink": true}}},
+        "inbounds": [
+            {"tag": "api", "listen": "127.0.0.1", "port": api_port,
+             "protocol": "dokodemo-door", "settings": {"address": "127.0.0.1"}},
+            {"tag": VLESS_TAG, "listen": "127.0.0.1", "port": vless_port, "protocol": "vless",
+             "settings": {"clients": [], "decryption": "none"},
+             "streamSettings": {"network": "tcp", "security": "none"}}
+        ],
+        "outbounds": [{"tag": "direct", "protocol": "freedom"}],
+        "routing": {"rules": [{"type": "field", "inboundTag": ["api"], "outboundTag": "api"}]}
+    })
+}
+
+fn client_config(socks_port: u16, vless_port: u16, uuid: &str) -> Value {
+    json!({
+        "log": {"loglevel": "warning"},
+        "inbounds": [
+            {"tag": "socks-in", "listen": "127.0.0.1", "port": socks_port, "protocol": "socks",
+             "settings": {"auth": "noauth", "udp": false}}
+        ],
+        "outbounds": [
+            {"tag": "vless-out", "protocol": "vless",
+             "settings": {"vnext": [{"address": "127.0.0.1", "port": vless_port,
+                 "users": [{"id": uuid, "encryption": "none", "level": 0}]}]},
+             "streamSettings": {"network": "tcp", "security": "none"}}
+        ]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_and_client_start_and_stop() {
+        let mut node = V2rayNode::start().unwrap_or_else(|e| panic!("{e}"));
+        assert!(node.is_running());
+        assert_eq!(node.inbound_tag(), "vless-in");
+        let target = HttpTarget::start("hello").expect("http target");
+        let client = VlessClient::start(node.vless_port(), "6f6cd4b4-2c0a-4a43-9a2b-1c8d3b8f8f0a")
+            .unwrap_or_else(|e| panic!("{e}"));
+        // No users on the node: the connection is refused.
+        let err = client
+            .fetch(target.port())
+            .expect_err("unknown user must fail");
+        eprintln!("fetch without user: {err}");
+        node.kill();
+        assert!(!node.is_running());
+        assert!(TcpStream::connect(node.api_addr()).is_err());
+        node.restart().unwrap_or_else(|e| panic!("{e}"));
+        assert!(node.is_running());
+        assert!(TcpStream::connect(node.api_addr()).is_ok());
+    }
+
+    #[test]
+    fn http_target_answers_directly() {
+        let target = HttpTarget::start("direct").expect("http target");
+        let mut s = TcpStream::connect((Ipv4Addr::LOCALHOST, target.port())).unwrap();
+        s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        assert!(text.starts_with("HTTP/1.0 200 OK\r\n"), "{text}");
+        assert!(text.ends_with("\r\n\r\ndirect"), "{text}");
+    }
+}
