@@ -1,7 +1,7 @@
 //! The payments worker (a singleton, under the `payments` leader role):
 //! finishes what the intake left unfinished — at start, then every
 //! `recovery_interval` — and asks the providers for the truth every
-//! `reconcile_interval`.
+//! `reconcile_interval` (the first time one interval after it starts).
 
 use std::time::{Duration, Instant};
 
@@ -46,7 +46,10 @@ impl PaymentWorker {
         // The first pass finishes everything left unfinished, however young:
         // whatever this instance was doing with it died with the last process.
         let mut started = false;
-        let mut last_reconcile: Option<Instant> = None;
+        // Providers retry their callbacks and recovery finishes what was
+        // stored: the first reconciliation can wait one interval (and does not
+        // race whatever a fresh start is doing).
+        let mut last_reconcile = Instant::now();
         loop {
             if self.leader.is_leader() {
                 let now = self.intake.registry().clock().now();
@@ -64,8 +67,8 @@ impl PaymentWorker {
                     }
                     Err(e) => tracing::warn!(error = %e, "payment intake recovery failed"),
                 }
-                if last_reconcile.is_none_or(|at| at.elapsed() >= self.reconcile_interval) {
-                    last_reconcile = Some(Instant::now());
+                if last_reconcile.elapsed() >= self.reconcile_interval {
+                    last_reconcile = Instant::now();
                     if let Err(e) = self.reconciler.pass(false).await {
                         tracing::warn!(error = %e, "payment reconciliation failed");
                     }

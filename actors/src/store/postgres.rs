@@ -58,6 +58,19 @@ impl PgStore {
         })
     }
 
+    /// A write that changes `user`: takes a transaction-scoped advisory lock
+    /// on the user first, so writers for one user on different instances
+    /// queue instead of failing each other's version guards (the guards stay,
+    /// for anything that writes without the lock).
+    async fn begin_user_write(&self, user: crate::domain::UserId) -> crate::Result<WriteTx> {
+        let (class, object) = user_lock_key(user);
+        // One round trip: the two statements go as one simple query.
+        let begin = format!("BEGIN; SELECT pg_advisory_xact_lock({class}, {object})");
+        Ok(WriteTx {
+            tx: self.pool.begin_with(begin).await?,
+        })
+    }
+
     /// A session-level advisory lock on a connection taken out of the pool:
     /// closing that connection (dropping the lease, or the process dying)
     /// releases the lock for another instance.
@@ -94,8 +107,18 @@ impl super::Lease for PgLease {
 
 /// The shared SQL (`sql/`), compiled for Postgres.
 #[path = "sql/mod.rs"]
+#[allow(clippy::duplicate_mod)] // on purpose: the same SQL, once per backend
 mod sql;
 /// The database the shared SQL is compiled for.
 type Db = Postgres;
 /// The store the shared SQL implements the traits for.
 type This = PgStore;
+
+/// The two-key advisory lock of a user's writes: a class of its own (the
+/// two-key space never overlaps the one-key space of the leadership locks),
+/// the user id folded to 32 bits (two users sharing a key only queue).
+fn user_lock_key(user: crate::domain::UserId) -> (i32, i32) {
+    const USER_WRITES: i32 = 0x5356_5752; // "SVWR"
+    let id = user.get();
+    (USER_WRITES, (id ^ (id >> 32)) as i32)
+}

@@ -103,6 +103,12 @@ impl SqliteStore {
         Ok(WriteTx { tx })
     }
 
+    /// A write that changes `user`: with one writer there is nothing more to
+    /// serialize.
+    async fn begin_user_write(&self, _user: crate::domain::UserId) -> crate::Result<WriteTx> {
+        self.begin_write().await
+    }
+
     /// One SQLite file has one writer process: this instance always leads.
     async fn lead_role(&self, _role: &str) -> crate::Result<Option<Box<dyn super::Lease>>> {
         Ok(Some(Box::new(SoleInstance)))
@@ -131,6 +137,7 @@ fn is_memory(file: &Path) -> bool {
 
 /// The shared SQL (`sql/`), compiled for Sqlite.
 #[path = "sql/mod.rs"]
+#[allow(clippy::duplicate_mod)] // on purpose: the same SQL, once per backend
 mod sql;
 /// The database the shared SQL is compiled for.
 type Db = Sqlite;

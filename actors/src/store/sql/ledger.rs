@@ -14,7 +14,7 @@ impl crate::store::Ledger for This {
         note: &str,
     ) -> Result<Change> {
         let (amount, currency) = (amount.minor, amount.currency.as_str());
-        let mut w = self.begin_write().await?;
+        let mut w = self.begin_user_write(user).await?;
         ensure_user(&mut w.tx, user, ctx.now).await?;
         ledger_entry(&mut w.tx, ctx, user, kind, amount, currency, None, note).await?;
         audit(

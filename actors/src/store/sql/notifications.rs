@@ -141,7 +141,7 @@ impl crate::store::NotificationOutbox for This {
         kind: crate::domain::ReminderKind,
         expires_at: DateTime<Utc>,
     ) -> Result<Change> {
-        let mut w = self.begin_write().await?;
+        let mut w = self.begin_user_write(user).await?;
         let sub = read_sub(&mut w.tx, user)
             .await?
             .ok_or(Error::NoSubscription(user))?;

@@ -13,7 +13,7 @@ impl crate::store::Orders for This {
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "create_order"))]
     async fn create_order(&self, ctx: &WriteCtx<'_>, order: &NewOrder) -> Result<OpenedOrder> {
         let days = i32::try_from(order.days).map_err(|_| Error::invalid("days", "too large"))?;
-        let mut w = self.begin_write().await?;
+        let mut w = self.begin_user_write(order.user).await?;
         if let Some(key) = &order.idempotency_key {
             let existing: Option<OrderRow> = sqlx::query_as(concat!(
                 "SELECT ",

@@ -12,7 +12,7 @@ impl crate::store::Payments for This {
         order_id: OrderId,
         payment: &IncomingPayment,
     ) -> Result<Settled> {
-        let mut w = self.begin_write().await?;
+        let mut w = self.begin_user_write(user).await?;
         let order = read_order(&mut w.tx, order_id)
             .await?
             .ok_or_else(|| Error::OrderNotFound(order_id.to_string()))?;
@@ -301,7 +301,7 @@ impl crate::store::Payments for This {
         provider: crate::domain::Provider,
         provider_payment_id: &str,
     ) -> Result<Change> {
-        let mut w = self.begin_write().await?;
+        let mut w = self.begin_user_write(user).await?;
         let record = read_payment(&mut w.tx, provider, provider_payment_id).await?;
         let moved = sqlx::query(
             "UPDATE payments SET settlement = 'refunded', updated_at = $1
@@ -352,7 +352,7 @@ impl crate::store::Payments for This {
         user: UserId,
         order_id: OrderId,
     ) -> Result<Refunded> {
-        let mut w = self.begin_write().await?;
+        let mut w = self.begin_user_write(user).await?;
         let order = read_order(&mut w.tx, order_id)
             .await?
             .ok_or_else(|| Error::OrderNotFound(order_id.to_string()))?;

@@ -57,7 +57,7 @@ impl crate::store::Subscriptions for This {
 
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "grant_days", user = %user))]
     async fn grant_days(&self, ctx: &WriteCtx<'_>, user: UserId, days: u32) -> Result<Change> {
-        let mut w = self.begin_write().await?;
+        let mut w = self.begin_user_write(user).await?;
         let ops = extend(&mut w.tx, ctx, user, days).await?;
         audit(&mut w.tx, ctx, user, "grant_days", json!({ "days": days })).await?;
         let snapshot = read_committed_user(&mut w.tx, user).await?;
@@ -71,7 +71,7 @@ impl crate::store::Subscriptions for This {
 
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "revoke", user = %user))]
     async fn revoke(&self, ctx: &WriteCtx<'_>, user: UserId) -> Result<Change> {
-        let mut w = self.begin_write().await?;
+        let mut w = self.begin_user_write(user).await?;
         let sub = read_sub(&mut w.tx, user)
             .await?
             .ok_or(Error::NoSubscription(user))?;
@@ -112,7 +112,7 @@ impl crate::store::Subscriptions for This {
 
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "reissue", user = %user))]
     async fn reissue(&self, ctx: &WriteCtx<'_>, user: UserId) -> Result<Change> {
-        let mut w = self.begin_write().await?;
+        let mut w = self.begin_user_write(user).await?;
         let sub = read_sub(&mut w.tx, user)
             .await?
             .ok_or(Error::NoSubscription(user))?;
@@ -173,7 +173,7 @@ impl crate::store::Subscriptions for This {
 
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "expire", user = %user))]
     async fn expire(&self, ctx: &WriteCtx<'_>, user: UserId) -> Result<Change> {
-        let mut w = self.begin_write().await?;
+        let mut w = self.begin_user_write(user).await?;
         // The guard lives in the statement itself: a renewal committed a
         // moment ago moved expires_at into the future and this matches nothing.
         let done = sqlx::query(
@@ -203,7 +203,7 @@ impl crate::store::Subscriptions for This {
 
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "start_trial", user = %user))]
     async fn start_trial(&self, ctx: &WriteCtx<'_>, user: UserId, days: u32) -> Result<Change> {
-        let mut w = self.begin_write().await?;
+        let mut w = self.begin_user_write(user).await?;
         ensure_user(&mut w.tx, user, ctx.now).await?;
         let claimed = sqlx::query(
             "UPDATE users SET trial_used_at = $1 WHERE telegram_id = $2 AND trial_used_at IS NULL",
@@ -228,7 +228,7 @@ impl crate::store::Subscriptions for This {
 
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "rotate_sub_token", user = %user))]
     async fn rotate_sub_token(&self, ctx: &WriteCtx<'_>, user: UserId) -> Result<Change> {
-        let mut w = self.begin_write().await?;
+        let mut w = self.begin_user_write(user).await?;
         let sub = read_sub(&mut w.tx, user)
             .await?
             .ok_or(Error::NoSubscription(user))?;
@@ -262,7 +262,7 @@ impl crate::store::Subscriptions for This {
         user: UserId,
         profile: &crate::store::Profile,
     ) -> Result<(bool, UserSnapshot)> {
-        let mut w = self.begin_write().await?;
+        let mut w = self.begin_user_write(user).await?;
         let referrer = profile.referrer.filter(|r| *r != user).map(|r| r.get());
         let created = sqlx::query(
             "INSERT INTO users (telegram_id, created_at, username, language, referrer)
@@ -311,7 +311,7 @@ impl crate::store::Subscriptions for This {
         user: UserId,
         language: &str,
     ) -> Result<Change> {
-        let mut w = self.begin_write().await?;
+        let mut w = self.begin_user_write(user).await?;
         ensure_user(&mut w.tx, user, ctx.now).await?;
         sqlx::query("UPDATE users SET language = $1 WHERE telegram_id = $2")
             .bind(language)
@@ -329,7 +329,7 @@ impl crate::store::Subscriptions for This {
 
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "set_bot_blocked", user = %user))]
     async fn set_bot_blocked(&self, user: UserId, blocked: bool, now: DateTime<Utc>) -> Result<()> {
-        let mut w = self.begin_write().await?;
+        let mut w = self.begin_user_write(user).await?;
         sqlx::query("UPDATE users SET bot_blocked = $1 WHERE telegram_id = $2")
             .bind(blocked)
             .bind(user.get())

@@ -1,6 +1,7 @@
 //! Messages per second through `Registry` → `UserActor` doing its real store
-//! transaction, beside a baseline in the same run that performs the same SQL
-//! transactions directly on the same store, without actors.
+//! transaction, beside two baselines in the same run: the same store
+//! transactions called directly (no actors), and the same statements issued by
+//! hand on one connection (no pool, no store: `raw.rs`).
 //!
 //! Run with `cargo bench -p subvisor-actors --bench actor_throughput`.
 //!
@@ -18,9 +19,10 @@
 //!   before the next send, so no two messages for one user are ever in flight
 //!   at once (the direct path would otherwise hit version conflicts the actor
 //!   path serializes away).
-//! * Direct path: `store.grant_days(&WriteCtx { now: Utc::now(), .. }, user, 1)`.
+//! * Raw path: the statements of that transaction by hand on one connection.
+//!   Direct path: `store.grant_days(&WriteCtx { now: Utc::now(), .. }, user, 1)`.
 //!   Actor path: `registry.send(user, GrantDays { days: 1, by: Principal::Ops })`.
-//! * Runs are interleaved (direct, actor, direct, actor, …; `BENCH_ROUNDS`
+//! * Runs are interleaved (raw, direct, actor, raw, …; `BENCH_ROUNDS`
 //!   rounds, default 3) and the reported figure of each path is its median
 //!   run by throughput; p50/p99 latency are those of that median run.
 //!
@@ -33,6 +35,8 @@
 //!
 //! When run without `--bench` (e.g. `cargo test --all-targets`) it does a tiny
 //! smoke run instead, so tests stay fast.
+
+mod raw;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -112,6 +116,7 @@ fn main() {
 /// A migrated store on a fresh database; keeps its temp dir alive.
 struct BenchStore {
     store: Arc<dyn Store>,
+    url: String,
     where_: String,
     _dir: Option<TempDir>,
 }
@@ -132,12 +137,13 @@ async fn fresh_store(backend: Backend) -> BenchStore {
             (url, where_, None)
         }
     };
-    let mut opts = StoreOptions::new(url);
+    let mut opts = StoreOptions::new(url.clone());
     opts.max_connections = 8;
     let store = store::connect(&opts).await.expect("connect");
     store.migrate().await.expect("migrate");
     BenchStore {
         store,
+        url,
         where_,
         _dir: dir,
     }
@@ -210,6 +216,13 @@ async fn bench_backend(cfg: &Config, backend: Backend) {
             }
         }
     };
+    let raw = {
+        let conn = raw::RawConn::open(&db.url).await;
+        move |user: UserId| {
+            let conn = conn.clone();
+            async move { conn.grant_one_day(user).await }
+        }
+    };
     let actor = {
         let registry = registry.clone();
         move |user: UserId| {
@@ -249,9 +262,13 @@ async fn bench_backend(cfg: &Config, backend: Backend) {
         stats.arbiters,
     );
 
+    let mut raw_runs = Vec::with_capacity(cfg.rounds);
     let mut direct_runs = Vec::with_capacity(cfg.rounds);
     let mut actor_runs = Vec::with_capacity(cfg.rounds);
     for round in 1..=cfg.rounds {
+        let r = drive(cfg, raw.clone()).await;
+        print_round(round, "raw", &r);
+        raw_runs.push(r);
         let d = drive(cfg, direct.clone()).await;
         print_round(round, "direct", &d);
         direct_runs.push(d);
@@ -268,6 +285,7 @@ async fn bench_backend(cfg: &Config, backend: Backend) {
 
     let best = |runs: &[Run]| runs.iter().map(Run::rate).fold(0.0, f64::max);
     let (best_direct, best_actor) = (best(&direct_runs), best(&actor_runs));
+    let r = median_run(raw_runs);
     let d = median_run(direct_runs);
     let a = median_run(actor_runs);
     let pick = if cfg.rounds == 1 {
@@ -283,20 +301,25 @@ async fn bench_backend(cfg: &Config, backend: Backend) {
         cfg.concurrency
     );
     println!(
-        "| path   | messages | seconds | msgs/s   | p50 ms | p99 ms | other CPU |\n\
-         |--------|---------:|--------:|---------:|-------:|-------:|----------:|"
+        "| path   | messages | seconds | msgs/s   | p50 ms | p99 ms | CPU/msg | other CPU |\n\
+         |--------|---------:|--------:|---------:|-------:|-------:|--------:|----------:|"
     );
-    for (name, run) in [("direct", &d), ("actor", &a)] {
+    for (name, run) in [("raw", &r), ("direct", &d), ("actor", &a)] {
         println!(
-            "| {name:<6} | {:>8} | {:>7.2} | {:>8.0} | {:>6.2} | {:>6.2} | {:>9} |",
+            "| {name:<6} | {:>8} | {:>7.2} | {:>8.0} | {:>6.2} | {:>6.2} | {:>7} | {:>9} |",
             run.calls,
             run.elapsed.as_secs_f64(),
             run.rate(),
             ms(run.percentile(50.0)),
             ms(run.percentile(99.0)),
+            run.cpu_per_call(),
             percent(run.foreign_cpu),
         );
     }
+    println!(
+        "direct / raw: {:.1}% (target on SQLite: at least 50%)",
+        100.0 * d.rate() / r.rate()
+    );
     println!(
         "actor / direct: {:.1}% (target: at least 80%)",
         100.0 * a.rate() / d.rate()
