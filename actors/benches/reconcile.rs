@@ -649,6 +649,7 @@ struct CpuUse {
 }
 
 impl Cpu {
+    #[allow(unsafe_code)] // getrusage: the only way to read this process's CPU time
     fn take() -> Self {
         // SAFETY: getrusage only writes the struct it is given.
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -708,6 +709,7 @@ impl std::fmt::Display for CpuUse {
     }
 }
 
+#[allow(unsafe_code)] // malloc_trim: returns freed pages so RSS shows what was released
 fn trim_heap() -> Option<Mem> {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
