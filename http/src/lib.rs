@@ -18,7 +18,6 @@ pub use error::ApiError;
 pub use ops::{OpsState, configure_ops};
 pub use public::{PublicState, configure_public};
 pub use rate_limit::{IpRateLimit, TrustedProxies};
-pub use subvisor_actors::links::LinkBook;
 pub use subvisor_actors::payments::PaymentClients;
 pub use telegram::{MAX_UPDATE_BODY, TelegramWebhook};
 pub use views::{NodeView, NodesView, UserView};

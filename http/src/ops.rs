@@ -98,15 +98,18 @@ pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("no such endpoint".into()))
 }
 
+#[tracing::instrument(skip_all)]
 pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
+#[tracing::instrument(skip_all)]
 async fn readyz(state: web::Data<OpsState>) -> Result<HttpResponse, ApiError> {
     state.registry.queries().ping().await?;
     Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
 }
 
+#[tracing::instrument(skip_all)]
 async fn render_metrics(state: web::Data<OpsState>) -> HttpResponse {
     match state.registry.queries().outbox_depth().await {
         Ok(depth) => {
@@ -125,10 +128,12 @@ async fn render_metrics(state: web::Data<OpsState>) -> HttpResponse {
         .body(state.metrics.render())
 }
 
+#[tracing::instrument(skip_all)]
 async fn actors(state: web::Data<OpsState>) -> HttpResponse {
     HttpResponse::Ok().json(state.registry.stats())
 }
 
+#[tracing::instrument(skip_all)]
 async fn nodes(state: web::Data<OpsState>) -> Result<HttpResponse, ApiError> {
     let pending = state.registry.queries().pending_ops_by_node().await?;
     let statuses = state.registry.provisioner().statuses();
@@ -151,6 +156,7 @@ fn parse_user(raw: &str) -> Result<UserId, ApiError> {
         .map_err(|_| ApiError::BadRequest(format!("{raw:?} is not a Telegram user id")))
 }
 
+#[tracing::instrument(skip_all, fields(user = %path.as_str()))]
 async fn user(
     state: web::Data<OpsState>,
     path: web::Path<String>,
@@ -171,6 +177,7 @@ struct GrantBody {
     days: u32,
 }
 
+#[tracing::instrument(skip_all, fields(user = %path.as_str()))]
 async fn grant(
     state: web::Data<OpsState>,
     path: web::Path<String>,
@@ -202,6 +209,7 @@ where
     Ok(state.view(&change))
 }
 
+#[tracing::instrument(skip_all, fields(user = %path.as_str()))]
 async fn revoke(
     state: web::Data<OpsState>,
     path: web::Path<String>,
@@ -209,6 +217,7 @@ async fn revoke(
     write(&state, &path, Revoke { by: Principal::Ops }).await
 }
 
+#[tracing::instrument(skip_all, fields(user = %path.as_str()))]
 async fn reissue(
     state: web::Data<OpsState>,
     path: web::Path<String>,
@@ -216,6 +225,7 @@ async fn reissue(
     write(&state, &path, Reissue { by: Principal::Ops }).await
 }
 
+#[tracing::instrument(skip_all, fields(user = %path.as_str()))]
 async fn rotate_sub_token(
     state: web::Data<OpsState>,
     path: web::Path<String>,
@@ -232,6 +242,7 @@ struct ReconcileBody {
 }
 
 /// `POST /ops/reconcile` with an optional body `{"node": "de-1", "dry_run": true}`.
+#[tracing::instrument(skip_all)]
 async fn reconcile(state: web::Data<OpsState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
     let body: ReconcileBody = if body.iter().all(u8::is_ascii_whitespace) {
         ReconcileBody::default()
@@ -267,6 +278,7 @@ struct OrderBody {
 /// `POST /ops/users/{id}/orders {"plan" | "topup_minor", "provider"}`: a
 /// pending order priced from config (or a top-up); Crypto Pay / NOWPayments /
 /// Stars answer with the payment URL, `balance` pays a plan from the balance at once.
+#[tracing::instrument(skip_all, fields(user = %path.as_str(), provider = %body.provider))]
 async fn create_order(
     state: web::Data<OpsState>,
     req: actix_web::HttpRequest,
@@ -363,6 +375,7 @@ fn parse_order(raw: &str) -> Result<OrderId, ApiError> {
 /// `GET /ops/orders/{id}`: the order, every payment event about it (callbacks,
 /// Telegram updates, reconciler findings, with their outcomes) and every
 /// payment settled against it.
+#[tracing::instrument(skip_all, fields(order = %path.as_str()))]
 async fn order(
     state: web::Data<OpsState>,
     path: web::Path<String>,
@@ -379,6 +392,7 @@ async fn order(
 /// `POST /ops/orders/{id}/refund`: Stars go back through Telegram first; then
 /// the order's days (and a balance purchase) are reversed. For the invoice-page
 /// providers, ops return the money in the provider's dashboard.
+#[tracing::instrument(skip_all, fields(order = %path.as_str()))]
 async fn refund(
     state: web::Data<OpsState>,
     path: web::Path<String>,
@@ -398,6 +412,7 @@ struct PaymentsReconcileBody {
 
 /// `POST /ops/payments/reconcile` with an optional body `{"dry_run": true}`:
 /// asks every provider about our unpaid orders now and applies what it finds.
+#[tracing::instrument(skip_all)]
 async fn reconcile_payments(
     state: web::Data<OpsState>,
     body: web::Bytes,
@@ -420,6 +435,7 @@ struct BalanceBody {
 }
 
 /// `POST /ops/users/{id}/balance {"amount_minor", "note"}`: an admin ledger entry.
+#[tracing::instrument(skip_all, fields(user = %path.as_str()))]
 async fn adjust_balance(
     state: web::Data<OpsState>,
     path: web::Path<String>,

@@ -97,6 +97,8 @@ fn file_name(title: &str) -> String {
 
 /// Base64 of the newline-joined `vless://` links of a live subscription; for an
 /// expired or revoked one, 200 with the expiry in the header and no links.
+// The path is the subscription token, a secret: only the user it names is recorded.
+#[tracing::instrument(skip_all, fields(user = tracing::field::Empty))]
 async fn subscription(
     state: web::Data<PublicState>,
     path: web::Path<String>,
@@ -112,6 +114,7 @@ async fn subscription(
         .user_by_sub_token(&token)
         .await?
         .ok_or_else(unknown)?;
+    tracing::Span::current().record("user", tracing::field::display(snapshot.user));
     let sub = snapshot.subscription.as_ref().ok_or_else(unknown)?;
     let now = state.registry.clock().now();
     let body = STANDARD.encode(state.links.links(&snapshot, now).join("\n"));

@@ -27,6 +27,11 @@ pub struct TelegramWebhook {
     pub intake: Intake,
 }
 
+#[tracing::instrument(
+    name = "telegram_webhook",
+    skip_all,
+    fields(provider = "telegram", order = tracing::field::Empty)
+)]
 pub(crate) async fn webhook(
     hook: web::Data<Option<TelegramWebhook>>,
     req: HttpRequest,
@@ -48,6 +53,9 @@ pub(crate) async fn webhook(
         && let Ok(update) = serde_json::from_slice::<serde_json::Value>(&body)
         && let Some(event) = stars::event_from_update(&update)
     {
+        if let Some(order) = &event.order {
+            tracing::Span::current().record("order", tracing::field::display(order));
+        }
         // Money: stored before Telegram hears "200" and forgets the update.
         hook.intake
             .record(&event, &String::from_utf8_lossy(&body))

@@ -19,6 +19,8 @@ use serde_json::{Value, json};
 use subvisor_actors::domain::{Currency, Money, OrderId};
 use subvisor_actors::payments::events;
 use subvisor_actors::payments::{Intake, PaymentEvent};
+use tracing::Span;
+use tracing::field::Empty;
 
 use crate::error::ApiError;
 use crate::public::PublicState;
@@ -70,6 +72,11 @@ fn refused(state: &PublicState, req: &HttpRequest, provider: &'static str) -> Ap
     }
 }
 
+#[tracing::instrument(
+    name = "payment_callback",
+    skip_all,
+    fields(provider = "cryptobot", event = Empty, order = Empty)
+)]
 pub(crate) async fn cryptobot(
     state: web::Data<PublicState>,
     req: HttpRequest,
@@ -87,6 +94,11 @@ pub(crate) async fn cryptobot(
     take_in(&state.intake, event, &body).await
 }
 
+#[tracing::instrument(
+    name = "payment_callback",
+    skip_all,
+    fields(provider = "nowpayments", event = Empty, order = Empty)
+)]
 pub(crate) async fn nowpayments(
     state: web::Data<PublicState>,
     req: HttpRequest,
@@ -194,6 +206,11 @@ async fn take_in(
     event: PaymentEvent,
     body: &[u8],
 ) -> Result<HttpResponse, ApiError> {
+    let span = Span::current();
+    span.record("event", event.event_id.as_str());
+    if let Some(order) = &event.order {
+        span.record("order", tracing::field::display(order));
+    }
     let raw = String::from_utf8_lossy(body);
     let receipt = intake.receive(event, &raw).await.map_err(|e| {
         if e.is_transient() {

@@ -25,6 +25,7 @@ fn rss_kib() -> u64 {
 
 both_backends!(hundred_thousand_idle_actors_passivate);
 
+#[allow(unsafe_code)] // malloc_trim: returns freed pages so RSS shows what passivation released
 async fn hundred_thousand_idle_actors_passivate(backend: Backend) {
     let sys = System::start(
         backend,

@@ -117,6 +117,7 @@ pub struct ProcessCpuUse {
 }
 
 impl ProcessCpu {
+    #[allow(unsafe_code)] // getrusage: the only way to read this process's CPU time
     pub fn take() -> Self {
         // SAFETY: getrusage only writes the struct it is given.
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };

@@ -3,6 +3,7 @@
 
 /// Gives freed heap memory back to the system (glibc `malloc_trim`) and
 /// reads the memory after; `None` where that is not available.
+#[allow(unsafe_code)] // malloc_trim: returns freed pages so RSS shows what was released
 pub fn trim_heap() -> Option<Mem> {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {

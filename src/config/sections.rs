@@ -1,0 +1,346 @@
+//! One struct per `[section]` of the configuration files, as written there,
+//! with the defaults of the keys that may be left out.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use subvisor_actors::provisioning::xray_api::ApiFlavor;
+
+/// How the bot receives updates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TelegramMode {
+    /// `getUpdates` long polling (one instance).
+    #[default]
+    Polling,
+    /// Telegram posts to `POST /telegram/webhook` on the public listener.
+    Webhook,
+}
+
+/// `[telegram]`: the bot. Without a token the service runs with the bot off.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramSettings {
+    pub token: Option<SecretString>,
+    #[serde(default)]
+    pub mode: TelegramMode,
+    /// Another Bot API server (self-hosted, tests); default Telegram's.
+    pub api_url: Option<String>,
+    /// Webhook mode: the public HTTPS URL Telegram posts to (ending in `/telegram/webhook`).
+    pub webhook_url: Option<String>,
+    /// Webhook mode: `X-Telegram-Bot-Api-Secret-Token` (1–256 of `A-Za-z0-9_-`).
+    pub webhook_secret: Option<SecretString>,
+    /// Telegram ids allowed to use the admin commands.
+    #[serde(default)]
+    pub admins: Vec<i64>,
+    /// Shown in /help, e.g. "@support_handle".
+    pub support: Option<String>,
+    /// Per-user budget of messages and button presses.
+    #[serde(default = "default_user_rate")]
+    pub user_rate_per_minute: u32,
+    #[serde(default = "default_user_burst")]
+    pub user_rate_burst: u32,
+    /// Top-up amounts offered by the bot, in minor units of the balance currency.
+    #[serde(default = "default_topups")]
+    pub topup_amounts_minor: Vec<i64>,
+    /// Telegram Stars (on by default whenever a token is set).
+    #[serde(default = "yes")]
+    pub stars: bool,
+    /// Where admin alerts go (unexpected payments, refund shortfalls, flagged
+    /// orders): a chat id (a group of the admins); unset: each admin in `admins`.
+    pub alerts_chat: Option<i64>,
+}
+
+impl Default for TelegramSettings {
+    fn default() -> Self {
+        Self {
+            token: None,
+            mode: TelegramMode::Polling,
+            api_url: None,
+            webhook_url: None,
+            webhook_secret: None,
+            admins: Vec::new(),
+            support: None,
+            user_rate_per_minute: default_user_rate(),
+            user_rate_burst: default_user_burst(),
+            topup_amounts_minor: default_topups(),
+            stars: true,
+            alerts_chat: None,
+        }
+    }
+}
+
+fn default_user_rate() -> u32 {
+    30
+}
+fn default_user_burst() -> u32 {
+    10
+}
+fn default_topups() -> Vec<i64> {
+    vec![500, 1000, 2500]
+}
+fn yes() -> bool {
+    true
+}
+
+/// `[notifier]`: delivery of the notification outbox to Telegram.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifierConfig {
+    pub global_per_second: u32,
+    #[serde(with = "humantime_serde")]
+    pub per_chat_interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    pub batch: u32,
+    pub max_attempts: i32,
+}
+
+/// `[referral]`: the bonus a referrer gets when a referred user first pays.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferralSettings {
+    /// Minor units of `payments.balance_currency`; 0 = no bonus.
+    #[serde(default)]
+    pub bonus_minor: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    #[serde(with = "humantime_serde")]
+    pub call_timeout: Duration,
+    pub retries: usize,
+    pub failure_threshold: u32,
+    #[serde(with = "humantime_serde")]
+    pub cooldown: Duration,
+    #[serde(with = "humantime_serde")]
+    pub health_interval: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// How often an instance checks (or tries to take) the lead of the singletons.
+    #[serde(with = "humantime_serde")]
+    pub leader_interval: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileSettings {
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionSettings {
+    /// Base URL users' clients fetch subscriptions from, e.g. https://vpn.example.com
+    pub public_url: String,
+    /// Shown as the profile name in clients.
+    pub title: String,
+    /// Hours between client refreshes (`profile-update-interval`).
+    pub update_interval_hours: u32,
+}
+
+/// One `[[nodes]]` entry as written in config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSettings {
+    pub name: String,
+    pub api: String,
+    #[serde(default)]
+    pub api_flavor: ApiFlavor,
+    pub inbound_tag: String,
+    pub host: String,
+    pub port: u16,
+    pub sni: String,
+    pub public_key: String,
+    #[serde(default)]
+    pub short_id: String,
+    #[serde(default = "default_fingerprint")]
+    pub fingerprint: String,
+    pub label: String,
+    /// Optional: when given, the public key must be derived from it.
+    pub private_key: Option<SecretString>,
+}
+
+fn default_fingerprint() -> String {
+    "chrome".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+    #[serde(with = "humantime_serde")]
+    pub acquire_timeout: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub public_addr: SocketAddr,
+    pub ops_addr: SocketAddr,
+    /// Requests per minute per client IP on `/sub`, and the budget of payment
+    /// callbacks that fail verification (verified ones are never limited).
+    pub public_rate_per_minute: u32,
+    pub public_rate_burst: u32,
+    /// Reverse proxies (addresses or networks) whose `Forwarded` /
+    /// `X-Forwarded-For` headers name the client; empty: the TCP peer is the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpsSettings {
+    pub token: Option<SecretString>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorSettings {
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    pub mailbox_capacity: usize,
+    pub max_restarts: u32,
+    #[serde(with = "humantime_serde")]
+    pub restart_window: Duration,
+    pub arbiters: usize,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerSettings {
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    pub batch: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxSettings {
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrialSettings {
+    pub days: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentSettings {
+    pub balance_currency: String,
+    /// Unpaid orders expire after this long (a late confirmation is still honoured).
+    #[serde(with = "humantime_serde")]
+    pub order_ttl: Duration,
+    pub cryptobot: Option<CryptoBotSettings>,
+    pub nowpayments: Option<NowPaymentsSettings>,
+    /// Send a Stars payment its order cannot take (a second charge, a
+    /// stranger's payment) back through `refundStarPayment`; off: flag it for ops.
+    #[serde(default = "yes")]
+    pub refund_unexpected_stars: bool,
+    /// How often payment events left unfinished are finished by the service.
+    #[serde(with = "humantime_serde", default = "thirty_seconds")]
+    pub recovery_interval: Duration,
+    /// How often the providers are asked about unpaid orders.
+    #[serde(with = "humantime_serde", default = "five_minutes")]
+    pub reconcile_interval: Duration,
+    /// How far back the reconciler looks (orders created since, Stars transactions since).
+    #[serde(with = "humantime_serde", default = "three_days")]
+    pub reconcile_lookback: Duration,
+}
+
+fn thirty_seconds() -> Duration {
+    Duration::from_secs(30)
+}
+fn five_minutes() -> Duration {
+    Duration::from_secs(300)
+}
+fn three_days() -> Duration {
+    Duration::from_secs(3 * 24 * 3600)
+}
+
+/// `[payments.cryptobot]`: Crypto Pay (@CryptoBot).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CryptoBotSettings {
+    pub token: SecretString,
+    #[serde(default = "cryptobot_mainnet")]
+    pub base_url: String,
+    /// `fiat` (invoice in the plan's fiat currency) or `asset` (in `asset`).
+    #[serde(default = "fiat_pricing")]
+    pub pricing: String,
+    pub asset: Option<String>,
+    pub accepted_assets: Option<String>,
+    #[serde(default = "two")]
+    pub decimals: u32,
+}
+
+/// `[payments.nowpayments]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NowPaymentsSettings {
+    pub api_key: SecretString,
+    pub ipn_secret: SecretString,
+    #[serde(default = "nowpayments_live")]
+    pub base_url: String,
+    #[serde(default = "two")]
+    pub decimals: u32,
+    /// The NOWPayments account's e-mail and password: the payments list the
+    /// reconciler needs for orders whose callbacks never came (optional).
+    pub email: Option<String>,
+    pub password: Option<SecretString>,
+}
+
+fn cryptobot_mainnet() -> String {
+    "https://pay.crypt.bot/api".into()
+}
+fn nowpayments_live() -> String {
+    "https://api.nowpayments.io/v1".into()
+}
+fn fiat_pricing() -> String {
+    "fiat".into()
+}
+fn two() -> u32 {
+    2
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanSettings {
+    pub id: String,
+    pub title: String,
+    pub days: u32,
+    pub stars: Option<i64>,
+    pub fiat: Option<FiatPrice>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FiatPrice {
+    pub amount_minor: i64,
+    pub currency: String,
+}

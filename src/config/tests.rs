@@ -1,0 +1,67 @@
+//! Tests of loading the configuration: the layers, and errors naming the key.
+
+use std::path::Path;
+
+use super::{ConfigError, Settings};
+
+/// A configuration directory holding `default.toml` and, if given, `local.toml`.
+fn config_dir(default: &str, local: Option<&str>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("default.toml"), default).unwrap();
+    if let Some(local) = local {
+        std::fs::write(dir.path().join("local.toml"), local).unwrap();
+    }
+    dir
+}
+
+fn load(dir: &Path) -> Result<Settings, ConfigError> {
+    Settings::load(Some(dir))
+}
+
+#[test]
+fn the_embedded_defaults_are_valid() {
+    let dir = config_dir("", None);
+    let settings = load(dir.path()).unwrap();
+    assert!(settings.database.url.starts_with("sqlite://"));
+    assert!(settings.http.ops_addr.ip().is_loopback());
+    assert!(settings.ops_token().is_none());
+    assert!(settings.telegram_token().is_none());
+    assert!(settings.nodes().unwrap().is_empty());
+    settings.plans().unwrap();
+}
+
+#[test]
+fn an_explicit_directory_needs_its_default_toml() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = load(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("default.toml"), "{err}");
+}
+
+#[test]
+fn local_toml_wins_over_default_toml() {
+    let dir = config_dir("[trial]\ndays = 5\n", Some("[trial]\ndays = 7\n"));
+    assert_eq!(load(dir.path()).unwrap().trial.days, 7);
+    let dir = config_dir("[trial]\ndays = 5\n", None);
+    assert_eq!(load(dir.path()).unwrap().trial.days, 5);
+}
+
+#[test]
+fn an_invalid_value_names_its_key() {
+    let dir = config_dir("[http]\nops_addr = \"0.0.0.0:9090\"\n", None);
+    let err = load(dir.path()).unwrap_err();
+    assert!(
+        matches!(&err, ConfigError::Invalid { key, .. } if key == "ops.token"),
+        "{err}"
+    );
+
+    let dir = config_dir("[trial]\ndays = 400\n", None);
+    let err = load(dir.path()).unwrap_err();
+    assert_eq!(err.to_string(), "trial.days: must be 0..=365");
+}
+
+#[test]
+fn unknown_keys_are_refused() {
+    let dir = config_dir("[trial]\ndayz = 1\n", None);
+    let err = load(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("dayz"), "{err}");
+}

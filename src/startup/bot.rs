@@ -1,0 +1,117 @@
+//! Startup step: the Telegram bot. [`connect_bot`] builds the Bot API client
+//! when `telegram.token` is set (and adds Telegram Stars to the payment
+//! clients); [`start_bot`] checks the token, sets the webhook or starts
+//! polling, and returns the bot's tasks.
+
+use std::sync::Arc;
+
+use subvisor_actors::Registry;
+use subvisor_actors::domain::Currency;
+use subvisor_actors::links::LinkBook;
+use subvisor_actors::notifier::Notifier;
+use subvisor_actors::payments::{Intake, PaymentClients};
+use subvisor_http::TelegramWebhook;
+use teloxide::Bot;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{Settings, TelegramMode};
+
+/// The Bot API client, or `None` (with a log line) when no token is set.
+/// With the bot on and `telegram.stars`, Stars joins the payment clients.
+pub(super) fn connect_bot(
+    settings: &Settings,
+    payments: &mut PaymentClients,
+) -> anyhow::Result<Option<Bot>> {
+    let bot = match settings.telegram_token() {
+        Some(token) => Some(crate::bot::client(
+            &token,
+            settings.telegram.api_url.as_deref(),
+        )?),
+        None => {
+            tracing::info!(
+                "telegram.token is not set: the Telegram bot is off (notifications stay queued)"
+            );
+            None
+        }
+    };
+    if let Some(bot) = &bot
+        && settings.telegram.stars
+    {
+        payments.stars = Some(Arc::new(crate::bot::stars::TelegramStars::new(bot.clone())));
+    }
+    Ok(bot)
+}
+
+/// What the running bot gives the rest of the program.
+#[derive(Default)]
+pub(super) struct BotHandle {
+    /// The update loop's tasks (stopped with the other workers).
+    pub tasks: Vec<JoinHandle<()>>,
+    /// Webhook mode: where the public listener posts Telegram's updates.
+    pub webhook: Option<TelegramWebhook>,
+}
+
+/// Starts the bot when there is one (the notifier exists exactly when the bot
+/// does). A failing `getMe` or `setWebhook` fails the start.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn start_bot(
+    settings: &Settings,
+    bot: Option<Bot>,
+    notifier: Option<&Notifier>,
+    registry: &Registry,
+    links: &LinkBook,
+    payments: &PaymentClients,
+    intake: &Intake,
+    stopped: watch::Receiver<bool>,
+) -> anyhow::Result<BotHandle> {
+    let (Some(bot), Some(notifier)) = (bot, notifier) else {
+        return Ok(BotHandle::default());
+    };
+    let mut telegram_webhook = None;
+    let webhook = match settings.telegram.mode {
+        TelegramMode::Polling => None,
+        TelegramMode::Webhook => {
+            let (tx, rx) = mpsc::channel(1024);
+            let secret = settings.telegram_webhook_secret().unwrap_or_default();
+            telegram_webhook = Some(TelegramWebhook {
+                secret: secret.clone(),
+                updates: tx,
+                intake: intake.clone(),
+            });
+            Some(crate::bot::WebhookMode {
+                url: settings.telegram.webhook_url.clone().unwrap_or_default(),
+                secret,
+                updates: rx,
+            })
+        }
+    };
+    let bot_settings = crate::bot::BotSettings {
+        webhook,
+        admins: settings.telegram.admins.clone(),
+        support: settings.telegram.support.clone(),
+        topups: settings.telegram.topup_amounts_minor.clone(),
+        balance_currency: Currency::new(settings.payments.balance_currency.clone())?,
+        trial_days: settings.trial.days,
+        referral_bonus: settings.referral_bonus(),
+        order_ttl: settings.payments.order_ttl,
+        stars: settings.telegram.stars,
+        user_rate_per_minute: settings.telegram.user_rate_per_minute,
+        user_rate_burst: settings.telegram.user_rate_burst,
+    };
+    let (tasks, _ctx) = crate::bot::start(
+        bot_settings,
+        bot,
+        registry.clone(),
+        links.clone(),
+        payments.clone(),
+        intake.clone(),
+        notifier.waker(),
+        stopped,
+    )
+    .await?;
+    Ok(BotHandle {
+        tasks,
+        webhook: telegram_webhook,
+    })
+}

@@ -1,0 +1,56 @@
+//! Startup step: start the nodes — one [`XrayGateway`] per `[[nodes]]` entry,
+//! or the in-memory sandbox node when none is configured. Gateways connect
+//! lazily, so an unreachable node does not stop the start.
+
+use std::sync::Arc;
+
+use subvisor_actors::links::LinkBook;
+use subvisor_actors::provisioning::{NodeClient, NodeEvent, Provisioner, SandboxNode, XrayGateway};
+use tokio::sync::mpsc;
+
+use crate::config::Settings;
+
+/// What the started nodes give the rest of the program.
+pub(super) struct Nodes {
+    /// Provisions keys on every node.
+    pub provisioner: Provisioner,
+    /// The nodes' link parameters and the subscription base URL.
+    pub links: LinkBook,
+    /// Restarts and recoveries the gateways report (for the reconciler).
+    pub events: mpsc::UnboundedReceiver<NodeEvent>,
+}
+
+pub(super) fn start_nodes(settings: &Settings) -> anyhow::Result<Nodes> {
+    let node_configs = settings.nodes()?;
+    let (node_events, events) = mpsc::unbounded_channel();
+    let nodes: Vec<Arc<dyn NodeClient>> = if node_configs.is_empty() {
+        tracing::warn!(
+            "no [[nodes]] configured: using the in-memory sandbox node; keys are not provisioned on any real server"
+        );
+        vec![Arc::new(SandboxNode::new())]
+    } else {
+        let mut nodes: Vec<Arc<dyn NodeClient>> = Vec::new();
+        for node in &node_configs {
+            tracing::info!(node = %node.name, api = %node.api, flavor = ?node.api_flavor, "starting node gateway");
+            nodes.push(Arc::new(XrayGateway::start(
+                node,
+                settings.gateway_settings(),
+                node_events.clone(),
+            )?));
+        }
+        nodes
+    };
+    let links = LinkBook {
+        nodes: node_configs.iter().map(|n| n.link.clone()).collect(),
+        public_url: settings
+            .subscription
+            .public_url
+            .trim_end_matches('/')
+            .to_owned(),
+    };
+    Ok(Nodes {
+        provisioner: Provisioner::new(nodes),
+        links,
+        events,
+    })
+}

@@ -1,0 +1,183 @@
+//! Startup step: the background workers. They are prepared first (elections
+//! taken or tried, handles for the HTTP listeners created) and spawned together
+//! once the bot is up, in a fixed order: elections, provisioning outbox,
+//! reconciler, payment worker, notifier, expiry scheduler, then the bot's tasks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use subvisor_actors::Registry;
+use subvisor_actors::clock::Clock;
+use subvisor_actors::leader::{Election, LeaderFlag};
+use subvisor_actors::links::LinkBook;
+use subvisor_actors::notifier::Notifier;
+use subvisor_actors::payments::{Intake, PaymentClients, PaymentReconciler, PaymentWorker};
+use subvisor_actors::provisioning::{
+    NodeEvent, OutboxDriver, Provisioner, Reconciler, ReconcilerHandle,
+};
+use subvisor_actors::scheduler::Scheduler;
+use subvisor_actors::store::Store;
+use teloxide::Bot;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::Settings;
+
+/// The workers that keep nodes and subscriptions in shape: the provisioning
+/// outbox and the node reconciler (led by the `provisioning` election), and
+/// the expiry scheduler (led by the `scheduler` election).
+pub(super) struct Upkeep {
+    scheduling: Election,
+    provisioning: Election,
+    /// Whoever leads the scheduler also runs the notifier.
+    scheduler_lead: LeaderFlag,
+    driver: OutboxDriver,
+    reconciler: Reconciler,
+    scheduler: Scheduler,
+}
+
+impl Upkeep {
+    /// Tries the `scheduler` and `provisioning` elections and prepares the
+    /// workers; also returns the handle the ops API asks the reconciler with.
+    pub(super) async fn prepare(
+        settings: &Settings,
+        store: &Arc<dyn Store>,
+        registry: &Registry,
+        provisioner: Provisioner,
+        node_events: mpsc::UnboundedReceiver<NodeEvent>,
+        clock: Arc<dyn Clock>,
+    ) -> (Self, ReconcilerHandle) {
+        let (scheduling, scheduler_lead) = Election::start(store.clone(), "scheduler").await;
+        let (provisioning, provisioning_lead) =
+            Election::start(store.clone(), "provisioning").await;
+        let driver = OutboxDriver::new(
+            store.clone(),
+            provisioner,
+            clock,
+            settings.outbox.poll_interval,
+        )
+        .with_leader(provisioning_lead);
+        let (reconciler, reconciler_handle) =
+            Reconciler::new(driver.clone(), settings.reconcile.interval, node_events);
+        let scheduler = Scheduler::new(
+            registry.clone(),
+            settings.scheduler.interval,
+            settings.scheduler.batch,
+        )
+        .with_order_ttl(settings.payments.order_ttl)
+        .with_leader(scheduler_lead.clone());
+        let upkeep = Self {
+            scheduling,
+            provisioning,
+            scheduler_lead,
+            driver,
+            reconciler,
+            scheduler,
+        };
+        (upkeep, reconciler_handle)
+    }
+}
+
+/// The notifier delivering the notification outbox through the bot; `None`
+/// when the bot is off (notifications then stay queued).
+pub(super) fn notifier(
+    settings: &Settings,
+    store: &Arc<dyn Store>,
+    registry: &Registry,
+    links: &LinkBook,
+    bot: Option<&Bot>,
+    upkeep: &Upkeep,
+) -> Option<Notifier> {
+    let bot = bot?;
+    let alert_chats = match settings.telegram.alerts_chat {
+        Some(chat) => vec![chat],
+        None => settings.telegram.admins.clone(),
+    };
+    let messenger = crate::bot::notify::TelegramMessenger::new(
+        bot.clone(),
+        registry.clone(),
+        links.clone(),
+        alert_chats,
+    );
+    Some(
+        Notifier::new(
+            store.clone(),
+            messenger,
+            registry.clock().clone(),
+            settings.notifier_settings(),
+        )
+        .with_leader(upkeep.scheduler_lead.clone()),
+    )
+}
+
+/// The payment intake and the reconciler that asks the providers about unpaid
+/// orders: what the bot and both listeners hand payments to.
+pub(super) struct Payments {
+    pub intake: Intake,
+    pub reconciler: PaymentReconciler,
+}
+
+/// The payment worker (recovery of unfinished events, periodic provider
+/// reconciliation), led by the `payments` election.
+pub(super) struct PaymentWorkers {
+    election: Election,
+    worker: PaymentWorker,
+}
+
+impl PaymentWorkers {
+    /// Builds the intake (waking the notifier when there is one), tries the
+    /// `payments` election and prepares the worker.
+    pub(super) async fn prepare(
+        settings: &Settings,
+        store: &Arc<dyn Store>,
+        registry: &Registry,
+        clients: &PaymentClients,
+        notifier: Option<&Notifier>,
+    ) -> (Self, Payments) {
+        let mut intake = Intake::new(registry.clone(), clients.stars.clone());
+        if let Some(notifier) = notifier {
+            intake = intake.with_waker(notifier.waker());
+        }
+        let reconciler = PaymentReconciler::new(
+            intake.clone(),
+            clients.clone(),
+            settings.payments.reconcile_lookback,
+        );
+        let (election, payments_lead) = Election::start(store.clone(), "payments").await;
+        let worker = PaymentWorker::new(
+            intake.clone(),
+            reconciler.clone(),
+            settings.payments.recovery_interval,
+            settings.payments.reconcile_interval,
+        )
+        .with_leader(payments_lead);
+        (Self { election, worker }, Payments { intake, reconciler })
+    }
+}
+
+/// Spawns every worker; they all stop when `stopped` turns true. Elections
+/// are refreshed every `leader_interval`.
+pub(super) fn spawn_workers(
+    leader_interval: Duration,
+    upkeep: Upkeep,
+    payments: PaymentWorkers,
+    notifier: Option<Notifier>,
+    bot_tasks: Vec<JoinHandle<()>>,
+    stopped: watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    let every = leader_interval;
+    let mut workers = vec![
+        tokio::spawn(upkeep.scheduling.run(every, stopped.clone())),
+        tokio::spawn(upkeep.provisioning.run(every, stopped.clone())),
+        tokio::spawn(payments.election.run(every, stopped.clone())),
+        tokio::spawn(upkeep.driver.run(stopped.clone())),
+        tokio::spawn(upkeep.reconciler.run(stopped.clone())),
+        tokio::spawn(payments.worker.run(stopped.clone())),
+    ];
+    if let Some(notifier) = notifier {
+        workers.push(tokio::spawn(notifier.run(stopped.clone())));
+    }
+    workers.push(tokio::spawn(upkeep.scheduler.run(stopped)));
+    workers.extend(bot_tasks);
+    workers
+}
