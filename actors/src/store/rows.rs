@@ -50,6 +50,73 @@ impl UserSubRow {
     }
 }
 
+/// A user with their subscription and one of their keys (a row per key, or
+/// one row without a key): a whole snapshot in one query.
+#[derive(sqlx::FromRow)]
+pub(super) struct UserKeyRow {
+    #[sqlx(flatten)]
+    pub user_sub: UserSubRow,
+    pub key_uuid: Option<Uuid>,
+    pub key_email: Option<String>,
+    pub key_seq: Option<i64>,
+    pub key_state: Option<String>,
+    pub key_created_at: Option<DbTime>,
+    pub key_upload_bytes: Option<i64>,
+    pub key_download_bytes: Option<i64>,
+}
+
+impl UserKeyRow {
+    fn key(&self) -> Option<KeyRow> {
+        Some(KeyRow {
+            uuid: self.key_uuid?,
+            email: self.key_email.clone()?,
+            seq: self.key_seq?,
+            state: self.key_state.clone()?,
+            created_at: self.key_created_at?,
+            upload_bytes: self.key_upload_bytes?,
+            download_bytes: self.key_download_bytes?,
+        })
+    }
+
+    /// The snapshot these rows (of one user, keys in order) make; `None` for no rows.
+    pub fn snapshot(rows: Vec<UserKeyRow>) -> Result<Option<UserSnapshot>> {
+        let keys = rows.iter().filter_map(UserKeyRow::key).collect();
+        let Some(first) = rows.into_iter().next() else {
+            return Ok(None);
+        };
+        let (user, sub) = first.user_sub.split();
+        snapshot(user, sub, keys).map(Some)
+    }
+}
+
+/// A subscription and one of its user's keys (a row per key).
+#[derive(sqlx::FromRow)]
+pub(super) struct SubKeyRow {
+    #[sqlx(flatten)]
+    pub sub: SubRow,
+    pub key_uuid: Option<Uuid>,
+    pub key_email: Option<String>,
+    pub key_seq: Option<i64>,
+    pub key_state: Option<String>,
+    pub key_created_at: Option<DbTime>,
+    pub key_upload_bytes: Option<i64>,
+    pub key_download_bytes: Option<i64>,
+}
+
+impl SubKeyRow {
+    pub fn key(&self) -> Option<KeyRow> {
+        Some(KeyRow {
+            uuid: self.key_uuid?,
+            email: self.key_email.clone()?,
+            seq: self.key_seq?,
+            state: self.key_state.clone()?,
+            created_at: self.key_created_at?,
+            upload_bytes: self.key_upload_bytes?,
+            download_bytes: self.key_download_bytes?,
+        })
+    }
+}
+
 #[derive(sqlx::FromRow)]
 pub(super) struct SubRow {
     pub status: String,

@@ -116,7 +116,7 @@ pub(super) async fn extend(
     user: UserId,
     days: u32,
 ) -> Result<Vec<ProvisioningOp>> {
-    let sub = read_sub(conn, user).await?;
+    let (sub, keys) = read_sub_and_keys(conn, user).await?;
     if sub.is_none() {
         // A subscription row implies its user row (foreign key).
         ensure_user(conn, user, ctx.now).await?;
@@ -125,7 +125,6 @@ pub(super) async fn extend(
         Some(s) => Some((s.status.parse().map_err(corrupt)?, s.expires_at.0)),
         None => None,
     };
-    let keys = user_keys(conn, user).await?;
     let active = keys.active();
     let plan = crate::domain::extend(ctx.now, current, days, active.len());
     match &sub {

@@ -49,9 +49,9 @@ mod prelude {
     };
     pub(super) use crate::store::db_time::DbTime;
     pub(super) use crate::store::rows::{
-        AuditRow, KeyRow, OpRow, OrderRow, PaymentRow, SubRow, UserSubRow, WebhookRow,
+        AuditRow, KeyRow, OpRow, OrderRow, PaymentRow, SubKeyRow, SubRow, UserKeyRow, WebhookRow,
         conflict_on_unique, corrupt, event_columns, is_unique_violation, op_kind_of, order_columns,
-        payment_columns, snapshot, t,
+        payment_columns, t,
     };
     pub(super) use crate::store::{
         AuditEntry, Backend, Change, DueExpiry, EventRecord, IncomingPayment, OpenedOrder,

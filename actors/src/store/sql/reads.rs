@@ -2,26 +2,24 @@
 
 use super::prelude::*;
 
+/// Everything about one user in one query (a row per key).
 pub(super) async fn read_user(conn: &mut Conn, user: UserId) -> Result<Option<UserSnapshot>> {
-    let row: Option<UserSubRow> = sqlx::query_as(
+    let rows: Vec<UserKeyRow> = sqlx::query_as(
         "SELECT u.telegram_id, u.balance, u.bot_blocked, u.trial_used_at, u.created_at, u.username,
-                u.language, u.referrer, s.status, s.expires_at, s.sub_token, s.version
-         FROM users u LEFT JOIN subscriptions s ON s.user_id = u.telegram_id
-         WHERE u.telegram_id = $1",
-    )
-    .bind(user.get())
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let (row, sub) = row.split();
-    let keys: Vec<KeyRow> = sqlx::query_as(
-        "SELECT uuid, email, seq, state, created_at, upload_bytes, download_bytes FROM keys
-         WHERE user_id = $1 ORDER BY seq",
+                u.language, u.referrer, s.status, s.expires_at, s.sub_token, s.version,
+                k.uuid AS key_uuid, k.email AS key_email, k.seq AS key_seq, k.state AS key_state,
+                k.created_at AS key_created_at, k.upload_bytes AS key_upload_bytes,
+                k.download_bytes AS key_download_bytes
+         FROM users u
+         LEFT JOIN subscriptions s ON s.user_id = u.telegram_id
+         LEFT JOIN keys k ON k.user_id = u.telegram_id
+         WHERE u.telegram_id = $1
+         ORDER BY k.seq",
     )
     .bind(user.get())
     .fetch_all(&mut *conn)
     .await?;
-    snapshot(row, sub, keys).map(Some)
+    UserKeyRow::snapshot(rows)
 }
 
 pub(super) async fn read_committed_user(conn: &mut Conn, user: UserId) -> Result<UserSnapshot> {
@@ -88,6 +86,28 @@ pub(super) async fn user_keys(conn: &mut Conn, user: UserId) -> Result<UserKeys>
     .fetch_all(&mut *conn)
     .await?;
     Ok(UserKeys(all))
+}
+
+/// The subscription and every key of `user` in one query (no subscription:
+/// no keys either — keys are only ever created with one).
+pub(super) async fn read_sub_and_keys(
+    conn: &mut Conn,
+    user: UserId,
+) -> Result<(Option<SubRow>, UserKeys)> {
+    let rows: Vec<SubKeyRow> = sqlx::query_as(
+        "SELECT s.status, s.expires_at, s.sub_token, s.version,
+                k.uuid AS key_uuid, k.email AS key_email, k.seq AS key_seq, k.state AS key_state,
+                k.created_at AS key_created_at, k.upload_bytes AS key_upload_bytes,
+                k.download_bytes AS key_download_bytes
+         FROM subscriptions s LEFT JOIN keys k ON k.user_id = s.user_id
+         WHERE s.user_id = $1
+         ORDER BY k.seq",
+    )
+    .bind(user.get())
+    .fetch_all(&mut *conn)
+    .await?;
+    let keys = UserKeys(rows.iter().filter_map(SubKeyRow::key).collect());
+    Ok((rows.into_iter().next().map(|r| r.sub), keys))
 }
 
 /// A user's keys as read in a transaction.
