@@ -36,6 +36,11 @@ impl PgStore {
         &self.pool
     }
 
+    /// Where a single-statement write runs (autocommit).
+    fn writer(&self) -> &PgPool {
+        &self.pool
+    }
+
     async fn close_pools(&self) {
         self.pool.close().await;
     }

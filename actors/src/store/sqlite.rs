@@ -81,6 +81,11 @@ impl SqliteStore {
         &self.readers
     }
 
+    /// Where a single-statement write runs (autocommit): the one writer.
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
     async fn close_pools(&self) {
         self.readers.close().await;
         self.writer.close().await;

@@ -71,15 +71,13 @@ impl This {
         id: i64,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let mut w = self.begin_write().await?;
         sqlx::query(&format!(
             "UPDATE {table} SET state = 'sent', sent_at = $1, attempts = attempts + 1 WHERE id = $2"
         ))
         .bind(t(now))
         .bind(id)
-        .execute(&mut *w.tx)
+        .execute(self.writer())
         .await?;
-        w.tx.commit().await?;
         Ok(())
     }
 
@@ -91,7 +89,6 @@ impl This {
         error: &str,
         next_attempt_at: DateTime<Utc>,
     ) -> Result<()> {
-        let mut w = self.begin_write().await?;
         sqlx::query(&format!(
             "UPDATE {table} SET attempts = attempts + CASE WHEN $1 = '429' THEN 0 ELSE 1 END,
                     last_error = $1, next_attempt_at = $2
@@ -100,9 +97,8 @@ impl This {
         .bind(error)
         .bind(t(next_attempt_at))
         .bind(id)
-        .execute(&mut *w.tx)
+        .execute(self.writer())
         .await?;
-        w.tx.commit().await?;
         Ok(())
     }
 
@@ -113,7 +109,6 @@ impl This {
         error: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let mut w = self.begin_write().await?;
         sqlx::query(&format!(
             "UPDATE {table} SET state = 'failed', attempts = attempts + 1, last_error = $1, sent_at = $2
              WHERE id = $3 AND state = 'pending'"
@@ -121,9 +116,8 @@ impl This {
         .bind(error)
         .bind(t(now))
         .bind(id)
-        .execute(&mut *w.tx)
+        .execute(self.writer())
         .await?;
-        w.tx.commit().await?;
         Ok(())
     }
 }

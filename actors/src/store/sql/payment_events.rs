@@ -14,7 +14,8 @@ impl crate::store::PaymentEventLog for This {
         &self,
         event: &crate::store::NewPaymentEvent,
     ) -> Result<EventRecord> {
-        let mut w = self.begin_write().await?;
+        // Single statements, each atomic: no transaction (one round trip
+        // for a new event instead of three).
         let inserted = sqlx::query(
             "INSERT INTO webhook_events (provider, event_id, order_id, received_at, outcome, payload, event)
              VALUES ($1, $2, $3, $4, 'received', $5, $6) ON CONFLICT (provider, event_id) DO NOTHING",
@@ -25,7 +26,7 @@ impl crate::store::PaymentEventLog for This {
         .bind(t(event.received_at))
         .bind(&event.payload)
         .bind(&event.event)
-        .execute(&mut *w.tx)
+        .execute(self.writer())
         .await?;
         let record = if inserted.rows_affected() == 1 {
             EventRecord::New
@@ -35,7 +36,7 @@ impl crate::store::PaymentEventLog for This {
             )
             .bind(&event.provider)
             .bind(&event.event_id)
-            .fetch_one(&mut *w.tx)
+            .fetch_one(self.writer())
             .await?;
             if finished.is_some() {
                 EventRecord::Finished(outcome)
@@ -47,12 +48,11 @@ impl crate::store::PaymentEventLog for This {
                 .bind(&event.event)
                 .bind(&event.provider)
                 .bind(&event.event_id)
-                .execute(&mut *w.tx)
+                .execute(self.writer())
                 .await?;
                 EventRecord::Unfinished
             }
         };
-        w.tx.commit().await?;
         Ok(record)
     }
 
@@ -69,7 +69,6 @@ impl crate::store::PaymentEventLog for This {
         outcome: &str,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let mut w = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE webhook_events SET outcome = $1, finished_at = $2, attempts = attempts + 1
              WHERE provider = $3 AND event_id = $4 AND finished_at IS NULL",
@@ -78,9 +77,8 @@ impl crate::store::PaymentEventLog for This {
         .bind(t(now))
         .bind(provider)
         .bind(event_id)
-        .execute(&mut *w.tx)
+        .execute(self.writer())
         .await?;
-        w.tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -96,7 +94,6 @@ impl crate::store::PaymentEventLog for This {
         event_id: &str,
         error: &str,
     ) -> Result<()> {
-        let mut w = self.begin_write().await?;
         sqlx::query(
             "UPDATE webhook_events SET attempts = attempts + 1, last_error = $1
              WHERE provider = $2 AND event_id = $3 AND finished_at IS NULL",
@@ -104,9 +101,8 @@ impl crate::store::PaymentEventLog for This {
         .bind(error)
         .bind(provider)
         .bind(event_id)
-        .execute(&mut *w.tx)
+        .execute(self.writer())
         .await?;
-        w.tx.commit().await?;
         Ok(())
     }
 

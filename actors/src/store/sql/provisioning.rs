@@ -55,7 +55,7 @@ impl crate::store::ProvisioningOutbox for This {
         if ids.is_empty() {
             return Ok(());
         }
-        let mut w = self.begin_write().await?;
+        // Each op completes on its own (idempotent): no transaction around them.
         for id in ids {
             sqlx::query(
                 "UPDATE provisioning_ops SET state = 'done', done_at = $1, attempts = attempts + 1
@@ -63,10 +63,9 @@ impl crate::store::ProvisioningOutbox for This {
             )
             .bind(t(now))
             .bind(*id)
-            .execute(&mut *w.tx)
+            .execute(self.writer())
             .await?;
         }
-        w.tx.commit().await?;
         Ok(())
     }
 
