@@ -55,16 +55,19 @@ impl crate::store::ProvisioningOutbox for This {
         if ids.is_empty() {
             return Ok(());
         }
-        // Each op completes on its own (idempotent): no transaction around them.
-        for id in ids {
-            sqlx::query(
+        // One statement per chunk of ids (atomic, one round trip each).
+        for chunk in ids.chunks(500) {
+            let placeholders: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+            let sql = format!(
                 "UPDATE provisioning_ops SET state = 'done', done_at = $1, attempts = attempts + 1
-                 WHERE id = $2 AND state = 'pending'",
-            )
-            .bind(t(now))
-            .bind(*id)
-            .execute(self.writer())
-            .await?;
+                 WHERE state = 'pending' AND id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(t(now));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query.execute(self.writer()).await?;
         }
         Ok(())
     }
