@@ -7,7 +7,7 @@ use super::WriteCtx;
 use crate::Result;
 use crate::domain::{NewOrder, Order, OrderId, OrderStatus, UserId};
 
-/// The result of [`Store::create_order`].
+/// The result of [`Orders::create_order`].
 #[derive(Debug, Clone)]
 pub struct OpenedOrder {
     pub order: Order,

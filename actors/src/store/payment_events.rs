@@ -39,7 +39,7 @@ pub struct NewPaymentEvent {
     pub event: String,
 }
 
-/// What [`Store::record_payment_event`] found.
+/// What [`PaymentEventLog::record_payment_event`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventRecord {
     /// Stored now.

@@ -9,7 +9,7 @@ use crate::Result;
 use crate::domain::{Money, OrderId, PaymentSettlement, Provider, Settlement, UserId};
 
 /// A payment as a provider (or the balance) confirmed it, for
-/// [`Store::apply_payment`].
+/// [`Payments::apply_payment`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncomingPayment {
     pub provider: Provider,
@@ -21,7 +21,7 @@ pub struct IncomingPayment {
     pub payer: Option<UserId>,
 }
 
-/// The result of [`Store::apply_payment`].
+/// The result of [`Payments::apply_payment`].
 #[derive(Debug, Clone)]
 pub struct Settled {
     pub change: Change,
@@ -31,7 +31,7 @@ pub struct Settled {
     pub previously: Option<PaymentSettlement>,
 }
 
-/// The result of [`Store::refund_order`].
+/// The result of [`Payments::refund_order`].
 #[derive(Debug, Clone)]
 pub struct Refunded {
     pub change: Change,
@@ -62,7 +62,7 @@ pub trait Payments: Send + Sync {
     /// to the balance, queued to be sent back, or flagged — recorded once by
     /// (provider, provider payment id), so a redelivery is a duplicate. Orders
     /// of the `balance` provider are paid from the balance in the same
-    /// transaction ([`Error::InsufficientFunds`] if it is short).
+    /// transaction ([`Error::InsufficientFunds`](crate::Error::InsufficientFunds) if it is short).
     async fn apply_payment(
         &self,
         ctx: &WriteCtx<'_>,
