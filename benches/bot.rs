@@ -55,13 +55,7 @@ fn main() {
     println!(
         "bot bench: {users} users, {concurrency} clients, webhook mode, fake Bot API on loopback"
     );
-    actix::System::with_tokio_rt(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-    })
-    .block_on(async move {
+    subvisor_testkit::bench::block_on_actix(async move {
         for backend in backends.split(',').map(str::trim).filter(|b| !b.is_empty()) {
             run(backend, users, concurrency).await;
         }

@@ -100,13 +100,7 @@ fn main() {
     let cfg = Config::from_env();
     let started = Instant::now();
     print_machine(&cfg);
-    actix::System::with_tokio_rt(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-    })
-    .block_on(async {
+    subvisor_testkit::bench::block_on_actix(async {
         for &db in &cfg.backends {
             bench_backend(&cfg, db).await;
         }

@@ -99,13 +99,7 @@ fn main() {
     let cfg = Config::from_env();
     let started = Instant::now();
     print_machine(&cfg);
-    actix::System::with_tokio_rt(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-    })
-    .block_on(async {
+    subvisor_testkit::bench::block_on_actix(async {
         for &backend in &cfg.backends {
             bench_backend(&cfg, backend).await;
         }
@@ -316,10 +310,12 @@ async fn bench_backend(cfg: &Config, backend: Backend) {
             percent(run.foreign_cpu),
         );
     }
-    println!(
-        "direct / raw: {:.1}% (target on SQLite: at least 50%)",
-        100.0 * d.rate() / r.rate()
-    );
+    let target = match backend {
+        Backend::Sqlite => " (target: at least 50%)",
+        // One connection waits for every round trip: the pool is meant to beat it.
+        Backend::Postgres => " (one connection against a pool: no target)",
+    };
+    println!("direct / raw: {:.1}%{target}", 100.0 * d.rate() / r.rate());
     println!(
         "actor / direct: {:.1}% (target: at least 80%)",
         100.0 * a.rate() / d.rate()

@@ -112,13 +112,7 @@ fn main() {
     let cfg = Config::from_env();
     let started = Instant::now();
     print_machine(&cfg);
-    let pass = actix::System::with_tokio_rt(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-    })
-    .block_on(bench(cfg));
+    let pass = subvisor_testkit::bench::block_on_actix(bench(cfg));
     println!("total bench time: {:.1} s", started.elapsed().as_secs_f64());
     if !pass {
         std::process::exit(1);

@@ -50,12 +50,10 @@ impl UserSubRow {
     }
 }
 
-/// A user with their subscription and one of their keys (a row per key, or
-/// one row without a key): a whole snapshot in one query.
+/// A key's columns as a `LEFT JOIN keys k` returns them (`k.uuid AS key_uuid`,
+/// …): all `NULL` when there is no key.
 #[derive(sqlx::FromRow)]
-pub(super) struct UserKeyRow {
-    #[sqlx(flatten)]
-    pub user_sub: UserSubRow,
+pub(super) struct JoinedKey {
     pub key_uuid: Option<Uuid>,
     pub key_email: Option<String>,
     pub key_seq: Option<i64>,
@@ -65,7 +63,7 @@ pub(super) struct UserKeyRow {
     pub key_download_bytes: Option<i64>,
 }
 
-impl UserKeyRow {
+impl JoinedKey {
     fn key(&self) -> Option<KeyRow> {
         Some(KeyRow {
             uuid: self.key_uuid?,
@@ -77,10 +75,22 @@ impl UserKeyRow {
             download_bytes: self.key_download_bytes?,
         })
     }
+}
 
+/// A user with their subscription and one of their keys (a row per key, or
+/// one row without a key): a whole snapshot in one query.
+#[derive(sqlx::FromRow)]
+pub(super) struct UserKeyRow {
+    #[sqlx(flatten)]
+    pub user_sub: UserSubRow,
+    #[sqlx(flatten)]
+    pub key: JoinedKey,
+}
+
+impl UserKeyRow {
     /// The snapshot these rows (of one user, keys in order) make; `None` for no rows.
     pub fn snapshot(rows: Vec<UserKeyRow>) -> Result<Option<UserSnapshot>> {
-        let keys = rows.iter().filter_map(UserKeyRow::key).collect();
+        let keys = rows.iter().filter_map(|r| r.key.key()).collect();
         let Some(first) = rows.into_iter().next() else {
             return Ok(None);
         };
@@ -94,26 +104,13 @@ impl UserKeyRow {
 pub(super) struct SubKeyRow {
     #[sqlx(flatten)]
     pub sub: SubRow,
-    pub key_uuid: Option<Uuid>,
-    pub key_email: Option<String>,
-    pub key_seq: Option<i64>,
-    pub key_state: Option<String>,
-    pub key_created_at: Option<DbTime>,
-    pub key_upload_bytes: Option<i64>,
-    pub key_download_bytes: Option<i64>,
+    #[sqlx(flatten)]
+    pub key: JoinedKey,
 }
 
 impl SubKeyRow {
     pub fn key(&self) -> Option<KeyRow> {
-        Some(KeyRow {
-            uuid: self.key_uuid?,
-            email: self.key_email.clone()?,
-            seq: self.key_seq?,
-            state: self.key_state.clone()?,
-            created_at: self.key_created_at?,
-            upload_bytes: self.key_upload_bytes?,
-            download_bytes: self.key_download_bytes?,
-        })
+        self.key.key()
     }
 }
 

@@ -127,3 +127,15 @@ pub fn percent(share: Option<f64>) -> String {
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
+
+/// Runs `fut` to completion inside an actix `System` on a multi-threaded tokio
+/// runtime (what the Registry and the application need), as every bench does.
+pub fn block_on_actix<F: std::future::Future>(fut: F) -> F::Output {
+    actix::System::with_tokio_rt(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    })
+    .block_on(fut)
+}
