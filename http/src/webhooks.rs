@@ -75,7 +75,7 @@ fn refused(state: &PublicState, req: &HttpRequest, provider: &'static str) -> Ap
 #[tracing::instrument(
     name = "payment_callback",
     skip_all,
-    fields(provider = "cryptobot", event = Empty, order = Empty)
+    fields(provider = "cryptobot", order = Empty)
 )]
 pub(crate) async fn cryptobot(
     state: web::Data<PublicState>,
@@ -97,7 +97,7 @@ pub(crate) async fn cryptobot(
 #[tracing::instrument(
     name = "payment_callback",
     skip_all,
-    fields(provider = "nowpayments", event = Empty, order = Empty)
+    fields(provider = "nowpayments", order = Empty)
 )]
 pub(crate) async fn nowpayments(
     state: web::Data<PublicState>,
@@ -206,10 +206,9 @@ async fn take_in(
     event: PaymentEvent,
     body: &[u8],
 ) -> Result<HttpResponse, ApiError> {
-    let span = Span::current();
-    span.record("event", event.event_id.as_str());
+    // The intake's own span names the event; this one adds the order.
     if let Some(order) = &event.order {
-        span.record("order", tracing::field::display(order));
+        Span::current().record("order", tracing::field::display(order));
     }
     let raw = String::from_utf8_lossy(body);
     let receipt = intake.receive(event, &raw).await.map_err(|e| {
