@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::store::{Lease, Store};
+use crate::workers::Worker;
 
 /// Whether this instance currently leads a role. Cheap to clone and read.
 #[derive(Debug, Clone)]
@@ -32,17 +33,24 @@ pub struct Election {
     role: &'static str,
     lease: Option<Box<dyn Lease>>,
     flag: LeaderFlag,
+    every: Duration,
 }
 
 impl Election {
-    /// Tries once right away, so a lone instance leads from its first tick.
-    pub async fn start(store: Arc<dyn Store>, role: &'static str) -> (Self, LeaderFlag) {
+    /// Tries once right away, so a lone instance leads from its first tick;
+    /// run as a [`Worker`], refreshes every `every`.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        role: &'static str,
+        every: Duration,
+    ) -> (Self, LeaderFlag) {
         let flag = LeaderFlag(Arc::new(AtomicBool::new(false)));
         let mut election = Self {
             store,
             role,
             lease: None,
             flag: flag.clone(),
+            every,
         };
         election.refresh().await;
         (election, flag)
@@ -75,12 +83,14 @@ impl Election {
             }
         }
     }
+}
 
+impl Worker for Election {
     /// Refreshes every `every` until shutdown, then gives the role up.
-    pub async fn run(mut self, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    async fn run(&mut self, mut shutdown: watch::Receiver<bool>) {
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(every) => {}
+                _ = tokio::time::sleep(self.every) => {}
                 _ = shutdown.changed() => {}
             }
             if *shutdown.borrow() {

@@ -16,6 +16,7 @@ mod registry;
 pub mod scheduler;
 pub mod store;
 mod user_actor;
+pub mod workers;
 
 pub use error::{Error, Result};
 pub use registry::{Registry, RegistrySettings, RegistryStats};

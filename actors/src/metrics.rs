@@ -37,3 +37,10 @@ pub const PAYMENT_RECONCILE_FOUND: &str = "subvisor_payment_reconcile_found_tota
 pub const PAYMENT_RECONCILE_APPLIED: &str = "subvisor_payment_reconcile_applied_total";
 /// Alerts sent to admins, by outcome.
 pub const ALERTS: &str = "subvisor_alerts_total";
+/// Background workers restarted by their supervisor (after a panic or an
+/// unexpected exit), by worker.
+pub const WORKER_RESTARTS: &str = "subvisor_worker_restarts_total";
+/// 1 while a background worker runs, 0 while it waits to be restarted or is stopped.
+pub const WORKER_UP: &str = "subvisor_worker_up";
+/// 1 while a background worker is crash-looping.
+pub const WORKER_CRASH_LOOPING: &str = "subvisor_worker_crash_looping";

@@ -27,6 +27,7 @@ use crate::clock::Clock;
 use crate::domain::UserId;
 use crate::leader::LeaderFlag;
 use crate::store::{BLOCKED, PendingAlert, PendingNotification, Store};
+use crate::workers::Worker;
 
 /// What became of one delivery attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,29 +200,6 @@ impl Notifier {
         self.wake.clone()
     }
 
-    /// Runs passes until `shutdown` becomes true.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            let mut busy = false;
-            if self.leader.is_leader() {
-                match self.pass().await {
-                    Ok(report) => busy = report != PassReport::default(),
-                    Err(e) => tracing::warn!(error = %e, "notifier pass failed"),
-                }
-            }
-            if *shutdown.borrow() {
-                return;
-            }
-            if !busy {
-                tokio::select! {
-                    _ = tokio::time::sleep(self.settings.poll_interval) => {}
-                    _ = self.wake.notified() => {}
-                    _ = shutdown.changed() => return,
-                }
-            }
-        }
-    }
-
     /// Sends what is due now: chats concurrently, each chat in commit order.
     #[tracing::instrument(name = "notifier_pass", level = "debug", skip_all)]
     pub async fn pass(&self) -> crate::Result<PassReport> {
@@ -375,6 +353,31 @@ impl Notifier {
     fn log_store_error(&self, result: crate::Result<()>) {
         if let Err(e) = result {
             tracing::warn!(error = %e, "could not record a notification outcome");
+        }
+    }
+}
+
+impl Worker for Notifier {
+    /// Runs passes until `shutdown` becomes true.
+    async fn run(&mut self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let mut busy = false;
+            if self.leader.is_leader() {
+                match self.pass().await {
+                    Ok(report) => busy = report != PassReport::default(),
+                    Err(e) => tracing::warn!(error = %e, "notifier pass failed"),
+                }
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+            if !busy {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.settings.poll_interval) => {}
+                    _ = self.wake.notified() => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
         }
     }
 }

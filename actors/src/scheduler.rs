@@ -15,6 +15,7 @@ use crate::messages::{Expire, Remind};
 use crate::metrics as m;
 use crate::registry::Registry;
 use crate::store::{Store, WriteCtx};
+use crate::workers::Worker;
 
 pub struct Scheduler {
     store: Arc<dyn Store>,
@@ -58,24 +59,6 @@ impl Scheduler {
     pub fn with_order_ttl(mut self, ttl: Duration) -> Self {
         self.order_ttl = Some(ttl);
         self
-    }
-
-    /// Ticks every `interval` until `shutdown` becomes true.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            if self.leader.is_leader()
-                && let Err(e) = self.tick().await
-            {
-                tracing::warn!(error = %e, "scheduler pass failed");
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(self.interval) => {}
-                _ = shutdown.changed() => {}
-            }
-            if *shutdown.borrow() {
-                return;
-            }
-        }
     }
 
     /// One pass: expire everything due now.
@@ -174,6 +157,26 @@ impl Scheduler {
             report.reminded += progressed;
             if !full_batch || progressed == 0 {
                 return Ok(());
+            }
+        }
+    }
+}
+
+impl Worker for Scheduler {
+    /// Ticks every `interval` until `shutdown` becomes true.
+    async fn run(&mut self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if self.leader.is_leader()
+                && let Err(e) = self.tick().await
+            {
+                tracing::warn!(error = %e, "scheduler pass failed");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.interval) => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                return;
             }
         }
     }

@@ -17,6 +17,7 @@ use subvisor_actors::metrics as m;
 use subvisor_actors::payments::{Intake, PaymentClients, PaymentReconciler, Purchase};
 use subvisor_actors::provisioning::{ReconcileRequest, ReconcilerHandle, SandboxNode};
 use subvisor_actors::store::{Change, UserSnapshot};
+use subvisor_actors::workers::Supervisor;
 
 use crate::auth::{OpsToken, require_token};
 use crate::error::ApiError;
@@ -37,6 +38,8 @@ pub struct OpsState {
     pub payments: PaymentClients,
     pub intake: Intake,
     pub payment_reconciler: PaymentReconciler,
+    /// The background workers' supervisor (`/ops/workers`, `/readyz`).
+    pub workers: Supervisor,
 }
 
 impl OpsState {
@@ -74,6 +77,7 @@ pub fn configure_ops(state: OpsState) -> impl FnOnce(&mut web::ServiceConfig) {
                 web::scope("/ops")
                     .wrap(from_fn(require_token))
                     .route("/actors", web::get().to(actors))
+                    .route("/workers", web::get().to(workers))
                     .route("/nodes", web::get().to(nodes))
                     .route("/users/{id}", web::get().to(user))
                     .route("/users/{id}/grant", web::post().to(grant))
@@ -106,6 +110,17 @@ pub(crate) async fn healthz() -> HttpResponse {
 #[tracing::instrument(skip_all)]
 async fn readyz(state: web::Data<OpsState>) -> Result<HttpResponse, ApiError> {
     state.registry.queries().ping().await?;
+    let down = state.workers.unready();
+    if !down.is_empty() {
+        return Ok(HttpResponse::ServiceUnavailable().json(json!({
+            "status": "not ready",
+            "error": {
+                "code": "workers_down",
+                "message": format!("background workers down: {}", down.join(", ")),
+            },
+            "workers_down": down,
+        })));
+    }
     Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
 }
 
@@ -126,6 +141,12 @@ async fn render_metrics(state: web::Data<OpsState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())
+}
+
+/// Each background worker: state, restarts, down time, last failure.
+#[tracing::instrument(skip_all)]
+async fn workers(state: web::Data<OpsState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "workers": state.workers.views() }))
 }
 
 #[tracing::instrument(skip_all)]

@@ -311,3 +311,4 @@ alert-payment-returned = ↩️ <b>Payment sent back</b>: user <code>{ $user }</
 alert-payment-flagged = ⚠️ <b>Payment needs a look</b>: order <code>{ $order }</code>, user <code>{ $user }</code>: { $flag }.
 alert-unknown-order = ⚠️ <b>Money for an unknown order</b>: { $provider } <code>{ $payment }</code>, { $amount }.
 alert-refund-shortfall = ⚠️ <b>Refund could not take everything back</b>: user <code>{ $user }</code>, order <code>{ $order }</code> ({ $what }), short by { $shortfall }.
+alert-worker-crash-loop = 🔥 <b>Background worker crash-looping</b>: <code>{ $worker }</code> restarted { $restarts } times; last failure: { $failure }. See /ops/workers.

@@ -323,3 +323,4 @@ alert-payment-returned = ↩️ <b>Платёж возвращён</b>: поль
 alert-payment-flagged = ⚠️ <b>Платёж требует проверки</b>: заказ <code>{ $order }</code>, пользователь <code>{ $user }</code>: { $flag }.
 alert-unknown-order = ⚠️ <b>Деньги за неизвестный заказ</b>: { $provider } <code>{ $payment }</code>, { $amount }.
 alert-refund-shortfall = ⚠️ <b>Возврат удался не полностью</b>: пользователь <code>{ $user }</code>, заказ <code>{ $order }</code> ({ $what }), не хватило { $shortfall }.
+alert-worker-crash-loop = 🔥 <b>Фоновый процесс падает раз за разом</b>: <code>{ $worker }</code> перезапущен { $restarts } раз; последний сбой: { $failure }. Подробности: /ops/workers.

@@ -51,6 +51,7 @@ use subvisor_actors::Registry;
 use subvisor_actors::domain::{Currency, Money};
 use subvisor_actors::links::LinkBook;
 use subvisor_actors::payments::{Intake, PaymentClients};
+use subvisor_actors::workers::Supervisor;
 use teloxide::Bot;
 use teloxide::payloads::SetWebhookSetters;
 use teloxide::requests::{Request, Requester};
@@ -112,6 +113,7 @@ pub async fn start(
     payments: PaymentClients,
     intake: Intake,
     notifier: Arc<Notify>,
+    workers: &Supervisor,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<(Vec<JoinHandle<()>>, Arc<BotContext>)> {
     let me =
@@ -156,23 +158,26 @@ pub async fn start(
                 .await
                 .map_err(|e| anyhow::anyhow!("setWebhook failed: {e}"))?;
             tracing::info!(url = %hook.url, "Telegram webhook set");
-            tasks.push(tokio::spawn(updates::parse_webhook_updates(
-                hook.updates,
+            let parser = updates::WebhookUpdates {
+                bodies: hook.updates,
                 tx,
-            )));
+            };
+            tasks.push(workers.spawn("bot-updates", parser, shutdown.clone()));
         }
         None => {
             if let Err(e) = bot.delete_webhook().send().await {
                 tracing::warn!(error = %e, "deleteWebhook failed; getUpdates may be refused");
             }
-            tasks.push(tokio::spawn(updates::poll(
-                bot.clone(),
+            let poller = updates::Poller {
+                bot: bot.clone(),
                 intake,
                 tx,
-                shutdown.clone(),
-            )));
+                offset: 0,
+            };
+            tasks.push(workers.spawn("bot-updates", poller, shutdown.clone()));
         }
     }
-    tasks.push(tokio::spawn(updates::dispatch(ctx.clone(), rx, shutdown)));
+    let dispatcher = updates::Dispatcher::new(ctx.clone(), rx);
+    tasks.push(workers.spawn("bot-dispatch", dispatcher, shutdown));
     Ok((tasks, ctx))
 }

@@ -94,6 +94,13 @@ impl TelegramMessenger {
                 what = text("what"),
                 shortfall = text("shortfall")
             ),
+            AlertKind::WorkerCrashLoop => t!(
+                lang,
+                "alert-worker-crash-loop",
+                worker = text("worker"),
+                restarts = text("restarts"),
+                failure = text("failure")
+            ),
         }
     }
 

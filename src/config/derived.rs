@@ -9,6 +9,7 @@ use subvisor_actors::RegistrySettings;
 use subvisor_actors::domain::{Currency, LinkParams, Money, NodeName, Plan, PlanId, Plans};
 use subvisor_actors::provisioning::{GatewaySettings, NodeConfig};
 use subvisor_actors::store::StoreOptions;
+use subvisor_actors::workers::SupervisorSettings;
 
 use super::{ConfigError, Settings, invalid};
 
@@ -169,6 +170,18 @@ impl Settings {
             batch: self.notifier.batch,
             max_attempts: self.notifier.max_attempts,
             ..Default::default()
+        }
+    }
+
+    pub fn supervisor_settings(&self) -> SupervisorSettings {
+        let w = &self.workers;
+        SupervisorSettings {
+            min_backoff: w.restart_backoff_min,
+            max_backoff: w.restart_backoff_max,
+            stable_after: w.stable_after,
+            ready_grace: w.ready_grace,
+            crash_loop_restarts: w.crash_loop_restarts,
+            crash_loop_window: w.crash_loop_window,
         }
     }
 

@@ -25,7 +25,7 @@ pub use sections::{
     HttpSettings, LogFormat, LogSettings, NodeSettings, NotifierConfig, NowPaymentsSettings,
     OpsSettings, OutboxSettings, PaymentSettings, PlanSettings, ReconcileSettings,
     ReferralSettings, SchedulerSettings, SubscriptionSettings, TelegramMode, TelegramSettings,
-    TrialSettings,
+    TrialSettings, WorkersSettings,
 };
 
 /// A configuration problem, naming the key.
@@ -63,6 +63,7 @@ pub struct Settings {
     pub reconcile: ReconcileSettings,
     pub subscription: SubscriptionSettings,
     pub cluster: ClusterSettings,
+    pub workers: WorkersSettings,
     #[serde(default)]
     pub telegram: TelegramSettings,
     pub notifier: NotifierConfig,

@@ -128,6 +128,26 @@ pub struct ClusterSettings {
     pub leader_interval: Duration,
 }
 
+/// `[workers]`: how background workers are restarted and judged.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkersSettings {
+    #[serde(with = "humantime_serde")]
+    pub restart_backoff_min: Duration,
+    #[serde(with = "humantime_serde")]
+    pub restart_backoff_max: Duration,
+    /// A run this long counts as recovered (the back-off starts over).
+    #[serde(with = "humantime_serde")]
+    pub stable_after: Duration,
+    /// How long a worker may be down before `/readyz` fails.
+    #[serde(with = "humantime_serde")]
+    pub ready_grace: Duration,
+    /// This many restarts within `crash_loop_window` is a crash loop.
+    pub crash_loop_restarts: u32,
+    #[serde(with = "humantime_serde")]
+    pub crash_loop_window: Duration,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReconcileSettings {

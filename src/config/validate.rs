@@ -167,6 +167,22 @@ impl Settings {
         if self.cluster.leader_interval < Duration::from_millis(50) {
             return Err(invalid("cluster.leader_interval", "must be at least 50ms"));
         }
+        let w = &self.workers;
+        if w.restart_backoff_min.is_zero() {
+            return Err(invalid(
+                "workers.restart_backoff_min",
+                "must be more than 0",
+            ));
+        }
+        if w.restart_backoff_max < w.restart_backoff_min {
+            return Err(invalid(
+                "workers.restart_backoff_max",
+                "must be at least workers.restart_backoff_min",
+            ));
+        }
+        if w.crash_loop_restarts == 0 {
+            return Err(invalid("workers.crash_loop_restarts", "must be at least 1"));
+        }
         if self.reconcile.interval < Duration::from_millis(100) {
             return Err(invalid("reconcile.interval", "must be at least 100ms"));
         }

@@ -10,6 +10,7 @@ use subvisor_actors::domain::Currency;
 use subvisor_actors::links::LinkBook;
 use subvisor_actors::notifier::Notifier;
 use subvisor_actors::payments::{Intake, PaymentClients};
+use subvisor_actors::workers::Supervisor;
 use subvisor_http::TelegramWebhook;
 use teloxide::Bot;
 use tokio::sync::{mpsc, watch};
@@ -63,6 +64,7 @@ pub(super) async fn start_bot(
     links: &LinkBook,
     payments: &PaymentClients,
     intake: &Intake,
+    workers: &Supervisor,
     stopped: watch::Receiver<bool>,
 ) -> anyhow::Result<BotHandle> {
     let (Some(bot), Some(notifier)) = (bot, notifier) else {
@@ -107,6 +109,7 @@ pub(super) async fn start_bot(
         payments.clone(),
         intake.clone(),
         notifier.waker(),
+        workers,
         stopped,
     )
     .await?;

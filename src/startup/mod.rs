@@ -26,6 +26,7 @@ use actix_web::dev::Server;
 use subvisor_actors::Registry;
 use subvisor_actors::clock::{Clock, SystemClock};
 use subvisor_actors::store::Store;
+use subvisor_actors::workers::Supervisor;
 use subvisor_http::{IpRateLimit, OpsState, PublicState};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -51,6 +52,7 @@ pub struct Application {
     store: Arc<dyn Store>,
     stop_workers: watch::Sender<bool>,
     workers: Vec<JoinHandle<()>>,
+    supervisor: Supervisor,
 }
 
 impl Application {
@@ -76,6 +78,8 @@ impl Application {
             settings.registry_settings(),
         );
 
+        let supervisor =
+            Supervisor::with_alerts(settings.supervisor_settings(), store.clone(), clock.clone());
         // Workers are prepared in this order (each election is tried as it is
         // built) and spawned together once the bot is up.
         let (stop_workers, stopped) = watch::channel(false);
@@ -114,11 +118,12 @@ impl Application {
             &nodes.links,
             &payment_clients,
             &payments.intake,
+            &supervisor,
             stopped.clone(),
         )
         .await?;
         let workers = workers::spawn_workers(
-            settings.cluster.leader_interval,
+            &supervisor,
             upkeep,
             payment_workers,
             notifier,
@@ -138,6 +143,7 @@ impl Application {
             payments: payment_clients,
             intake: payments.intake.clone(),
             payment_reconciler: payments.reconciler,
+            workers: supervisor.clone(),
         };
         let public_state = PublicState {
             registry: registry.clone(),
@@ -170,6 +176,7 @@ impl Application {
             store,
             stop_workers,
             workers,
+            supervisor,
         })
     }
 
@@ -183,5 +190,10 @@ impl Application {
 
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// The background workers' supervisor (their states; tests inject faults).
+    pub fn supervisor(&self) -> &Supervisor {
+        &self.supervisor
     }
 }

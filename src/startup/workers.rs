@@ -4,7 +4,6 @@
 //! reconciler, payment worker, notifier, expiry scheduler, then the bot's tasks.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use subvisor_actors::Registry;
 use subvisor_actors::clock::Clock;
@@ -17,6 +16,7 @@ use subvisor_actors::provisioning::{
 };
 use subvisor_actors::scheduler::Scheduler;
 use subvisor_actors::store::Store;
+use subvisor_actors::workers::Supervisor;
 use teloxide::Bot;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -47,9 +47,10 @@ impl Upkeep {
         node_events: mpsc::UnboundedReceiver<NodeEvent>,
         clock: Arc<dyn Clock>,
     ) -> (Self, ReconcilerHandle) {
-        let (scheduling, scheduler_lead) = Election::start(store.clone(), "scheduler").await;
+        let every = settings.cluster.leader_interval;
+        let (scheduling, scheduler_lead) = Election::start(store.clone(), "scheduler", every).await;
         let (provisioning, provisioning_lead) =
-            Election::start(store.clone(), "provisioning").await;
+            Election::start(store.clone(), "provisioning", every).await;
         let driver = OutboxDriver::new(
             store.clone(),
             provisioner,
@@ -143,7 +144,8 @@ impl PaymentWorkers {
             clients.clone(),
             settings.payments.reconcile_lookback,
         );
-        let (election, payments_lead) = Election::start(store.clone(), "payments").await;
+        let (election, payments_lead) =
+            Election::start(store.clone(), "payments", settings.cluster.leader_interval).await;
         let worker = PaymentWorker::new(
             intake.clone(),
             reconciler.clone(),
@@ -155,29 +157,32 @@ impl PaymentWorkers {
     }
 }
 
-/// Spawns every worker; they all stop when `stopped` turns true. Elections
-/// are refreshed every `leader_interval`.
+/// Spawns every worker under `supervisor`; they all stop when `stopped`
+/// turns true. The bot's workers were spawned when it started.
 pub(super) fn spawn_workers(
-    leader_interval: Duration,
+    supervisor: &Supervisor,
     upkeep: Upkeep,
     payments: PaymentWorkers,
     notifier: Option<Notifier>,
     bot_tasks: Vec<JoinHandle<()>>,
     stopped: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
-    let every = leader_interval;
     let mut workers = vec![
-        tokio::spawn(upkeep.scheduling.run(every, stopped.clone())),
-        tokio::spawn(upkeep.provisioning.run(every, stopped.clone())),
-        tokio::spawn(payments.election.run(every, stopped.clone())),
-        tokio::spawn(upkeep.driver.run(stopped.clone())),
-        tokio::spawn(upkeep.reconciler.run(stopped.clone())),
-        tokio::spawn(payments.worker.run(stopped.clone())),
+        supervisor.spawn("election-scheduler", upkeep.scheduling, stopped.clone()),
+        supervisor.spawn(
+            "election-provisioning",
+            upkeep.provisioning,
+            stopped.clone(),
+        ),
+        supervisor.spawn("election-payments", payments.election, stopped.clone()),
+        supervisor.spawn("provisioning-outbox", upkeep.driver, stopped.clone()),
+        supervisor.spawn("node-reconciler", upkeep.reconciler, stopped.clone()),
+        supervisor.spawn("payments", payments.worker, stopped.clone()),
     ];
     if let Some(notifier) = notifier {
-        workers.push(tokio::spawn(notifier.run(stopped.clone())));
+        workers.push(supervisor.spawn("notifier", notifier, stopped.clone()));
     }
-    workers.push(tokio::spawn(upkeep.scheduler.run(stopped)));
+    workers.push(supervisor.spawn("scheduler", upkeep.scheduler, stopped));
     workers.extend(bot_tasks);
     workers
 }

@@ -22,6 +22,8 @@ pub(crate) use subvisor_testkit::both_backends;
 pub struct TestApp {
     /// The running application's actors and store (tests may read or seed the store).
     pub registry: subvisor_actors::Registry,
+    /// The background workers' supervisor (tests inject panics through it).
+    pub workers: subvisor_actors::workers::Supervisor,
     pub ops: String,
     pub public: String,
     pub http: reqwest::Client,
@@ -128,6 +130,7 @@ async fn start_app(
         .await
         .expect("app builds");
     let registry = app.registry().clone();
+    let workers = app.supervisor().clone();
     let ops = format!("http://127.0.0.1:{}", app.ops_port());
     let public = format!("http://127.0.0.1:{}", app.public_port());
     let (stop, stopped) = oneshot::channel::<()>();
@@ -136,6 +139,7 @@ async fn start_app(
     }));
     TestApp {
         registry,
+        workers,
         ops,
         public,
         http: reqwest::Client::new(),

@@ -18,6 +18,8 @@ pub enum AlertKind {
     UnknownOrder,
     /// A refund could not take back everything (the balance was spent).
     RefundShortfall,
+    /// A background worker keeps failing (see `/ops/workers`).
+    WorkerCrashLoop,
 }
 
 text_enum!(AlertKind, "alert kind" {
@@ -26,4 +28,5 @@ text_enum!(AlertKind, "alert kind" {
     PaymentFlagged => "payment_flagged",
     UnknownOrder => "unknown_order",
     RefundShortfall => "refund_shortfall",
+    WorkerCrashLoop => "worker_crash_loop",
 });

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use super::intake::{Intake, RECOVERY_GRACE};
 use super::reconciler::PaymentReconciler;
 use crate::leader::LeaderFlag;
+use crate::workers::Worker;
 
 pub struct PaymentWorker {
     intake: Intake,
@@ -40,9 +41,11 @@ impl PaymentWorker {
         self.leader = leader;
         self
     }
+}
 
+impl Worker for PaymentWorker {
     /// Runs until `shutdown` becomes true.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    async fn run(&mut self, mut shutdown: watch::Receiver<bool>) {
         // The first pass finishes everything left unfinished, however young:
         // whatever this instance was doing with it died with the last process.
         let mut started = false;

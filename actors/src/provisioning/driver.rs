@@ -19,6 +19,7 @@ use crate::domain::{NodeName, OpKind, ProvisioningOp};
 use crate::leader::LeaderFlag;
 use crate::metrics as m;
 use crate::store::{PendingOp, Store};
+use crate::workers::Worker;
 
 /// Back-off before the next attempt of an op that failed `attempts` times:
 /// 1 s, 2 s, 4 s … capped at 5 minutes, plus up to 25% jitter.
@@ -150,26 +151,6 @@ impl OutboxDriver {
         &self.clock
     }
 
-    /// Runs until `shutdown` becomes true: drains at start (ops left by a
-    /// previous process), then whenever woken or every `poll_interval`.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            match self.drain_once().await {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "provisioning outbox pass failed"),
-            }
-            tokio::select! {
-                _ = self.provisioner.inner.wake.notified() => {}
-                _ = tokio::time::sleep(self.poll_interval) => {}
-                _ = shutdown.changed() => {}
-            }
-            if *shutdown.borrow() {
-                return;
-            }
-        }
-    }
-
     /// One pass over the pending ops of every node; returns how many completed.
     /// A node whose lock is held (being reconciled or drained) is skipped.
     pub async fn drain_once(&self) -> crate::Result<usize> {
@@ -277,6 +258,28 @@ impl OutboxDriver {
                     .retry_op_later(op.id, &e.to_string(), next)
                     .await?;
                 Ok(false)
+            }
+        }
+    }
+}
+
+impl Worker for OutboxDriver {
+    /// Runs until `shutdown` becomes true: drains at start (ops left by a
+    /// previous process), then whenever woken or every `poll_interval`.
+    async fn run(&mut self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            match self.drain_once().await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "provisioning outbox pass failed"),
+            }
+            tokio::select! {
+                _ = self.provisioner.inner.wake.notified() => {}
+                _ = tokio::time::sleep(self.poll_interval) => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                return;
             }
         }
     }

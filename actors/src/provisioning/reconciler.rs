@@ -23,6 +23,7 @@ use super::gateway::NodeEvent;
 use super::{NodeClient, OutboxDriver};
 use crate::domain::{NodeName, parse_key_email};
 use crate::metrics as m;
+use crate::workers::Worker;
 
 /// What to reconcile.
 #[derive(Debug, Clone, Default)]
@@ -103,53 +104,6 @@ impl Reconciler {
             },
             ReconcilerHandle { tx },
         )
-    }
-
-    /// Full pass at start (and whenever this instance becomes the leader), then
-    /// every `interval`, on node events and on demand. Only the instance leading
-    /// "provisioning" (the same role as the outbox driver's) does any of it.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
-        let leader = self.driver.leader().clone();
-        let mut led = leader.is_leader();
-        if led {
-            self.pass(None, true, false).await.ok();
-        }
-        let mut tick = tokio::time::interval(self.interval);
-        tick.tick().await;
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {
-                    let leads = leader.is_leader();
-                    if leads {
-                        // Newly leading: converge everything, as at start.
-                        self.pass(None, !led, false).await.ok();
-                        self.collect_traffic().await;
-                    }
-                    led = leads;
-                }
-                Some((req, reply)) = self.requests.recv() => {
-                    let answer = if leader.is_leader() {
-                        self.pass(req.node, true, req.dry_run).await
-                    } else {
-                        Err(crate::Error::NotLeader("provisioning"))
-                    };
-                    let _ = reply.send(answer);
-                }
-                Some(event) = self.events.recv(), if leader.is_leader() => {
-                    let node = match event {
-                        NodeEvent::Restarted(n) | NodeEvent::Recovered(n) => n,
-                    };
-                    if let Err(e) = self.driver.store().reschedule_node_ops(&node, self.driver.clock().now()).await {
-                        tracing::warn!(%node, error = %e, "could not reschedule pending ops");
-                    }
-                    self.pass(Some(node), true, false).await.ok();
-                }
-                _ = shutdown.changed() => {}
-            }
-            if *shutdown.borrow() {
-                return;
-            }
-        }
     }
 
     /// Reads each node's per-user traffic since the last reading into the store.
@@ -342,6 +296,55 @@ fn plan(
     }
     diff.missing = adds.len() - diff.mismatched.min(adds.len());
     (removes, adds)
+}
+
+impl Worker for Reconciler {
+    /// Full pass at start (and whenever this instance becomes the leader), then
+    /// every `interval`, on node events and on demand. Only the instance leading
+    /// "provisioning" (the same role as the outbox driver's) does any of it.
+    async fn run(&mut self, mut shutdown: watch::Receiver<bool>) {
+        let leader = self.driver.leader().clone();
+        let mut led = leader.is_leader();
+        if led {
+            self.pass(None, true, false).await.ok();
+        }
+        let mut tick = tokio::time::interval(self.interval);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let leads = leader.is_leader();
+                    if leads {
+                        // Newly leading: converge everything, as at start.
+                        self.pass(None, !led, false).await.ok();
+                        self.collect_traffic().await;
+                    }
+                    led = leads;
+                }
+                Some((req, reply)) = self.requests.recv() => {
+                    let answer = if leader.is_leader() {
+                        self.pass(req.node, true, req.dry_run).await
+                    } else {
+                        Err(crate::Error::NotLeader("provisioning"))
+                    };
+                    let _ = reply.send(answer);
+                }
+                Some(event) = self.events.recv(), if leader.is_leader() => {
+                    let node = match event {
+                        NodeEvent::Restarted(n) | NodeEvent::Recovered(n) => n,
+                    };
+                    if let Err(e) = self.driver.store().reschedule_node_ops(&node, self.driver.clock().now()).await {
+                        tracing::warn!(%node, error = %e, "could not reschedule pending ops");
+                    }
+                    self.pass(Some(node), true, false).await.ok();
+                }
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -9,3 +9,4 @@ mod notifier;
 mod passivation;
 mod payments_suite;
 mod store_suite;
+mod workers;

@@ -355,6 +355,10 @@ pub const KEYS: &[(&str, &[&str])] = &[
         "alert-refund-shortfall",
         &["user", "order", "what", "shortfall"],
     ),
+    (
+        "alert-worker-crash-loop",
+        &["worker", "restarts", "failure"],
+    ),
     // Admin.
     (
         "admin-stats",

@@ -30,6 +30,7 @@ mod callbacks;
 mod lifecycle;
 mod modes;
 mod stars;
+mod supervision;
 
 const TOKEN: &str = "424242:fake-bot-token-for-tests";
 const ADMIN: i64 = 9_000_001;
