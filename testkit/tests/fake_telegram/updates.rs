@@ -74,7 +74,6 @@ async fn webhook_is_reflected_by_get_webhook_info() {
 async fn get_updates_long_poll_is_woken_by_push_update() {
     let (fake, bot) = start();
     let poller = bot.clone();
-    let started = Instant::now();
     let poll = tokio::spawn(async move { poller.get_updates().timeout(10).await });
 
     // The long poll must not block other calls.
@@ -84,12 +83,8 @@ async fn get_updates_long_poll_is_woken_by_push_update() {
 
     let id = fake.push_update(FakeTelegram::message(USER, "hello", None));
     assert_eq!(id, 1);
+    // Woken by the push: a poll that ran into its timeout would answer [].
     let updates = poll.await.unwrap().expect("getUpdates");
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        started.elapsed()
-    );
     assert_eq!(updates.len(), 1);
     assert_eq!(updates[0].id.0, 1);
 
