@@ -8,5 +8,6 @@ mod helpers;
 mod ops_api;
 mod payment_crash;
 mod payment_intake;
+mod payment_transient;
 mod payments;
 mod provisioning;

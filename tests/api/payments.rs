@@ -8,8 +8,10 @@ use chrono::Utc;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 use subvisor::config::{CryptoBotSettings, NowPaymentsSettings, Settings};
-use subvisor_actors::clock::SystemClock;
+use subvisor_actors::clock::{Clock, SystemClock};
+use subvisor_actors::domain::LedgerKind;
 use subvisor_testkit::fake_payments::{FakeCryptoPay, FakeNowPayments, invoice_paid};
+use subvisor_testkit::fixtures::uid;
 use subvisor_testkit::signers::{cryptobot_signature, nowpayments_signature};
 
 use crate::helpers::{Db, TestApp, both_backends, days_granted, spawn_app_with};
@@ -38,11 +40,20 @@ async fn start(db: Db) -> Payments {
 /// The application with both invoice-page providers (fakes, the NOWPayments
 /// account included) and any other settings changed by `configure`.
 pub(crate) async fn start_with(db: Db, configure: impl FnOnce(&mut Settings)) -> Payments {
+    start_with_clock(db, Arc::new(SystemClock), configure).await
+}
+
+/// [`start_with`] on `clock`.
+pub(crate) async fn start_with_clock(
+    db: Db,
+    clock: Arc<dyn Clock>,
+    configure: impl FnOnce(&mut Settings),
+) -> Payments {
     let cryptopay = FakeCryptoPay::start(CB_TOKEN).expect("fake crypto pay");
     let nowpayments = FakeNowPayments::start(NP_KEY).expect("fake nowpayments");
     nowpayments.set_account(NP_EMAIL, NP_PASSWORD);
     let (cb_url, np_url) = (cryptopay.base_url(), nowpayments.base_url());
-    let app = spawn_app_with(db, Arc::new(SystemClock), move |s| {
+    let app = spawn_app_with(db, clock, move |s| {
         s.payments.cryptobot = Some(
             serde_json::from_value::<CryptoBotSettings>(
                 json!({ "token": CB_TOKEN, "base_url": cb_url }),
@@ -117,15 +128,21 @@ impl Payments {
 
     pub(crate) async fn nowpayments(&self, v: &Value) -> (u16, Value) {
         let (body, sig) = nowpayments_body_and_sig(v);
-        let resp = self
+        self.nowpayments_raw(&body, Some(&sig)).await
+    }
+
+    /// A NOWPayments callback exactly as given: `body` as the raw body, `sig`
+    /// (if any) as the `x-nowpayments-sig` header.
+    pub(crate) async fn nowpayments_raw(&self, body: &str, sig: Option<&str>) -> (u16, Value) {
+        let mut req = self
             .app
             .http
             .post(format!("{}/pay/nowpayments", self.app.public))
-            .header("x-nowpayments-sig", sig)
-            .body(body)
-            .send()
-            .await
-            .expect("request");
+            .body(body.to_owned());
+        if let Some(sig) = sig {
+            req = req.header("x-nowpayments-sig", sig);
+        }
+        let resp = req.send().await.expect("request");
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
     }
@@ -161,6 +178,8 @@ both_backends!(
     a_callback_interrupted_by_a_crash_is_processed_on_retry,
     a_provider_top_up_credits_the_balance,
     three_providers_at_once_give_the_exact_sum,
+    forged_nowpayments_callbacks_change_nothing,
+    refunds_give_back_exactly_what_was_paid_and_only_once,
 );
 
 async fn two_hundred_deliveries_of_one_paid_invoice_extend_once(db: Db) {
@@ -506,5 +525,225 @@ async fn a_provider_top_up_credits_the_balance(db: Db) {
             .await;
         assert_eq!(status, 400, "{bad} → {body}");
     }
+    p.app.stop().await;
+}
+
+/// Every ledger entry of `user` as (kind, signed minor units, order).
+pub(crate) async fn ledger(app: &TestApp, user: i64) -> Vec<(LedgerKind, i64, Option<String>)> {
+    app.registry
+        .store()
+        .ledger(uid(user))
+        .await
+        .expect("ledger")
+        .into_iter()
+        .map(|e| (e.kind, e.amount.minor, e.order.map(|o| o.to_string())))
+        .collect()
+}
+
+/// The ledger entries of `user` that name `order`, as (kind, signed minor units).
+async fn ledger_of(app: &TestApp, user: i64, order: &str) -> Vec<(LedgerKind, i64)> {
+    ledger(app, user)
+        .await
+        .into_iter()
+        .filter(|(_, _, o)| o.as_deref() == Some(order))
+        .map(|(kind, minor, _)| (kind, minor))
+        .collect()
+}
+
+async fn balance_of(app: &TestApp, user: i64) -> i64 {
+    let (status, view) = app.get(&format!("/ops/users/{user}")).await;
+    assert_eq!(status, 200, "{view}");
+    view["balance"]["minor"].as_i64().expect("balance")
+}
+
+/// NOWPayments callbacks that are not signed with our IPN secret over exactly
+/// the body received are refused and leave no trace; the genuine one is then
+/// applied once.
+async fn forged_nowpayments_callbacks_change_nothing(db: Db) {
+    let p = start(db).await;
+    let user = 509;
+    let order = p.order(user, "nowpayments").await["order_id"]
+        .as_str()
+        .expect("order id")
+        .to_owned();
+    let genuine = ipn(7001, "finished", &order, 2.99);
+    let (body, good) = nowpayments_body_and_sig(&genuine);
+    // Another payment of this order, signed correctly for itself.
+    let (_, other_sig) = nowpayments_body_and_sig(&ipn(7002, "finished", &order, 2.99));
+    // Same signature, the body changed after signing (amount, payment, status).
+    let tampered: Vec<String> = [
+        ("price_amount", json!(0.01)),
+        ("payment_id", json!(7003)),
+        ("order_id", json!(uuid::Uuid::new_v4().to_string())),
+    ]
+    .into_iter()
+    .map(|(key, value)| {
+        let mut v = genuine.clone();
+        v[key] = value;
+        v.to_string()
+    })
+    .collect();
+    let wrong_secret = nowpayments_signature("not-our-ipn-secret", &body);
+    let mut forgeries: Vec<(&str, Option<&str>, &str)> = vec![
+        (&body, None, "no signature header"),
+        (&body, Some(""), "an empty signature"),
+        (&body, Some("00"), "a short signature"),
+        (&body, Some("not hex at all"), "a signature that is not hex"),
+        (&body, Some(&wrong_secret), "signed with another secret"),
+        (&body, Some(&other_sig), "the signature of another body"),
+    ];
+    for t in &tampered {
+        forgeries.push((t, Some(&good), "a body changed after signing"));
+    }
+    for (body, sig, what) in forgeries {
+        let (status, err) = p.nowpayments_raw(body, sig).await;
+        assert_eq!(status, 401, "{what} must be refused: {err}");
+        assert_eq!(err["error"]["code"], "unauthorized", "{what}");
+    }
+
+    let (_, view) = p.app.get(&format!("/ops/orders/{order}")).await;
+    assert_eq!(view["order"]["status"], "pending", "{view}");
+    assert_eq!(view["webhook_events"], json!([]), "nothing stored: {view}");
+    assert_eq!(view["payments"], json!([]), "no payment recorded: {view}");
+    assert_eq!(p.days(user).await, 0, "no days granted");
+    assert_eq!(ledger(&p.app, user).await, vec![], "no money moved");
+    let metrics = p
+        .app
+        .http
+        .get(format!("{}/metrics", p.app.ops))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(
+            "subvisor_payments_total{provider=\"nowpayments\",outcome=\"bad_signature\"}"
+        ),
+        "{metrics}"
+    );
+
+    // The genuine callback still goes through, once.
+    let (status, out) = p.nowpayments_raw(&body, Some(&good)).await;
+    assert_eq!(
+        (status, out["outcome"].as_str()),
+        (200, Some("applied")),
+        "{out}"
+    );
+    assert_eq!(p.days(user).await, 30);
+    assert_eq!(
+        ledger_of(&p.app, user, &order).await,
+        vec![(LedgerKind::Payment, 299), (LedgerKind::Purchase, -299)]
+    );
+    // A forgery after it changes nothing either.
+    let (status, _) = p.nowpayments_raw(&tampered[1], Some(&good)).await;
+    assert_eq!(status, 401);
+    let (_, view) = p.app.get(&format!("/ops/orders/{order}")).await;
+    assert_eq!(view["webhook_events"].as_array().map(Vec::len), Some(1));
+    assert_eq!(view["payments"].as_array().map(Vec::len), Some(1));
+    assert_eq!(p.days(user).await, 30);
+    p.app.stop().await;
+}
+
+/// Refunds through the ops API, amounts computed from this test's inputs: a
+/// balance purchase gives its price back to the balance once; a provider
+/// purchase goes back through the provider (the balance does not move) and
+/// takes its days; a second refund of either does nothing.
+async fn refunds_give_back_exactly_what_was_paid_and_only_once(db: Db) {
+    /// What the ops credit: the user's own money.
+    const CREDIT: i64 = 1000;
+    /// The month plan: 2.99 USD, 30 days.
+    const PRICE: i64 = 299;
+    const DAYS: i64 = 30;
+    let p = start(db).await;
+    let user = 520;
+    p.app.credit(user, CREDIT).await;
+    let (status, bought) = p
+        .app
+        .post(
+            &format!("/ops/users/{user}/orders"),
+            json!({ "plan": "month", "provider": "balance" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{bought}");
+    let from_balance = bought["order_id"].as_str().expect("id").to_owned();
+    assert_eq!(balance_of(&p.app, user).await, CREDIT - PRICE);
+    let by_provider = p.order(user, "cryptobot").await["order_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let body = invoice_paid(9300, 93, &by_provider, "2.99");
+    let (status, out) = p.cryptobot(&body, Some(&cryptobot_sig(&body))).await;
+    assert_eq!((status, out["outcome"].as_str()), (200, Some("applied")));
+    assert_eq!(p.days(user).await, 2 * DAYS);
+    assert_eq!(
+        balance_of(&p.app, user).await,
+        CREDIT - PRICE,
+        "a provider payment passes through the ledger"
+    );
+
+    let refund = |order: String| {
+        let app = &p.app;
+        async move {
+            let (status, body) = app
+                .post(&format!("/ops/orders/{order}/refund"), json!({}))
+                .await;
+            assert_eq!(status, 200, "{body}");
+            body
+        }
+    };
+    // The provider purchase: the money goes back through Crypto Pay, the
+    // balance stays, the days go.
+    let out = refund(by_provider.clone()).await;
+    assert_eq!(out["outcome"], "refunded", "{out}");
+    assert_eq!(out["user"]["balance"]["minor"], CREDIT - PRICE, "{out}");
+    assert_eq!(balance_of(&p.app, user).await, CREDIT - PRICE);
+    assert_eq!(p.days(user).await, DAYS);
+    assert_eq!(
+        ledger_of(&p.app, user, &by_provider).await,
+        vec![
+            (LedgerKind::Payment, PRICE),
+            (LedgerKind::Purchase, -PRICE),
+            (LedgerKind::Refund, PRICE),
+            (LedgerKind::Payout, -PRICE),
+        ],
+        "in, spent, given back, paid out"
+    );
+
+    // The balance purchase: exactly its price back, once; access ends.
+    let out = refund(from_balance.clone()).await;
+    assert_eq!(out["outcome"], "refunded", "{out}");
+    assert_eq!(out["user"]["balance"]["minor"], CREDIT, "{out}");
+    assert_eq!(
+        balance_of(&p.app, user).await,
+        CREDIT,
+        "the balance is what it was before the purchase"
+    );
+    assert_eq!(p.days(user).await, 0);
+    assert_eq!(
+        ledger_of(&p.app, user, &from_balance).await,
+        vec![(LedgerKind::Purchase, -PRICE), (LedgerKind::Refund, PRICE)],
+        "one refund credit of the price, naming its order"
+    );
+
+    // Again, both: nothing more moves.
+    let before = ledger(&p.app, user).await;
+    for order in [&from_balance, &by_provider] {
+        let out = refund(order.clone()).await;
+        assert_eq!(out["user"]["balance"]["minor"], CREDIT, "{out}");
+    }
+    assert_eq!(balance_of(&p.app, user).await, CREDIT);
+    assert_eq!(p.days(user).await, 0);
+    assert_eq!(ledger(&p.app, user).await, before, "no new ledger entry");
+    let refunds: Vec<(i64, Option<String>)> = before
+        .into_iter()
+        .filter(|(kind, _, _)| *kind == LedgerKind::Refund)
+        .map(|(_, minor, order)| (minor, order))
+        .collect();
+    assert_eq!(
+        refunds,
+        vec![(PRICE, Some(by_provider)), (PRICE, Some(from_balance))]
+    );
     p.app.stop().await;
 }

@@ -98,13 +98,16 @@ async fn refunds_reverse_days_and_ledger(backend: Backend) {
         subvisor_actors::domain::OpKind::Remove
     );
 
-    // A balance purchase is credited back exactly once, to the minor unit.
+    // A balance purchase is credited back exactly once, to the minor unit:
+    // what the admin credited, less the plan's 2.99 USD, then that back.
+    const CREDIT: i64 = 1000;
+    const PRICE: i64 = 299;
     let buyer = uid(58);
     s.adjust_balance(
         &ctx(t0(), &nodes()),
         buyer,
         LedgerKind::Admin,
-        &usd(1000),
+        &usd(CREDIT),
         "x",
     )
     .await
@@ -113,13 +116,49 @@ async fn refunds_reverse_days_and_ledger(backend: Backend) {
     s.apply_payment(&ctx(t0(), &nodes()), buyer, o.id, &from_balance(o.id))
         .await
         .expect("pay");
-    assert_eq!(s.ledger_sum(buyer).await.expect("sum"), 701);
+    assert_eq!(s.ledger_sum(buyer).await.expect("sum"), CREDIT - PRICE);
     let back = s
         .refund_order(&ctx(t0(), &nodes()), buyer, o.id)
         .await
         .expect("refund");
-    assert_eq!(back.change.snapshot.balance_minor, 1000);
-    assert_eq!(s.ledger_sum(buyer).await.expect("sum"), 1000);
+    assert!(back.change.applied);
+    assert_eq!(back.shortfall, None);
+    assert_eq!(
+        back.change.snapshot.balance_minor, CREDIT,
+        "the balance is what it was before the purchase"
+    );
+    assert_eq!(s.ledger_sum(buyer).await.expect("sum"), CREDIT);
+    let entries = |ledger: Vec<subvisor_actors::domain::LedgerEntry>| {
+        ledger
+            .into_iter()
+            .map(|e| (e.kind, e.amount.minor, e.order))
+            .collect::<Vec<_>>()
+    };
+    let after_refund = entries(s.ledger(buyer).await.expect("ledger"));
+    assert_eq!(
+        after_refund,
+        vec![
+            (LedgerKind::Admin, CREDIT, None),
+            (LedgerKind::Purchase, -PRICE, Some(o.id)),
+            (LedgerKind::Refund, PRICE, Some(o.id)),
+        ],
+        "one refund credit of exactly the price, naming its order"
+    );
+    // A second refund of the same order credits nothing.
+    let again = s
+        .refund_order(&ctx(t0() + Duration::hours(1), &nodes()), buyer, o.id)
+        .await
+        .expect("refund again");
+    assert!(!again.change.applied, "a second refund is not applied");
+    assert_eq!(
+        again.change.snapshot.balance_minor, CREDIT,
+        "a second refund credits nothing"
+    );
+    assert_eq!(
+        entries(s.ledger(buyer).await.expect("ledger")),
+        after_refund,
+        "no new ledger entry"
+    );
 }
 
 async fn a_spent_top_up_is_refunded_as_far_as_it_goes_and_flagged_once(backend: Backend) {
