@@ -7,6 +7,10 @@
 //! do): `SUBVISOR_FAULTS=before_apply=hang` makes the process stop working at
 //! that step (a log line says so) so a test can `kill -9` it there;
 //! `=abort` aborts the process on the spot.
+//!
+//! The same feature lets a test make a user actor's store work panic
+//! ([`panic_in_next_store_work`]), to exercise the actor's re-raise and the
+//! Registry's restart.
 
 use std::fmt;
 use std::sync::Arc;
@@ -106,5 +110,42 @@ impl FaultHook for EnvFaults {
         }
         // "Hang": this event goes no further in this process.
         true
+    }
+}
+
+/// Users whose next store work panics (see [`panic_in_next_store_work`]).
+#[cfg(feature = "fault-injection")]
+static STORE_WORK_PANICS: std::sync::Mutex<Vec<crate::domain::UserId>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Makes the store work of the next message to `user`'s actor panic where it
+/// runs (spawned on the main runtime, the store's transaction about to be
+/// opened), as a bug in the store code would. The actor re-raises the panic
+/// and dies; the Registry re-activates it on the following message. One
+/// shot per call; process-wide, so tests use users of their own.
+#[cfg(feature = "fault-injection")]
+pub fn panic_in_next_store_work(user: crate::domain::UserId) {
+    STORE_WORK_PANICS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(user);
+}
+
+/// Called by the actor's store work: panics once for each
+/// [`panic_in_next_store_work`] of `user`.
+#[cfg(feature = "fault-injection")]
+pub(crate) fn store_work(user: crate::domain::UserId) {
+    let armed = {
+        let mut users = STORE_WORK_PANICS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        users
+            .iter()
+            .position(|u| *u == user)
+            .map(|i| users.swap_remove(i))
+            .is_some()
+    };
+    if armed {
+        panic!("injected panic in the store work of user {user}");
     }
 }

@@ -150,13 +150,18 @@ impl UserActor {
             .with_max_delay(Duration::from_millis(200))
             .with_max_times(CONFLICT_ATTEMPTS - 1)
             .with_jitter();
-        let attempts = (move || work(env.clone()))
-            .retry(backoff)
-            .when(Error::is_conflict)
-            .notify(move |e, _| {
-                metrics::counter!(m::CONFLICT_RETRIES, "message" => name).increment(1);
-                tracing::debug!(error = %e, "transaction lost a race; trying again");
-            });
+        let attempts = (move || {
+            // Runs inside the spawned task, as the store work does.
+            #[cfg(feature = "fault-injection")]
+            crate::faults::store_work(env.user);
+            work(env.clone())
+        })
+        .retry(backoff)
+        .when(Error::is_conflict)
+        .notify(move |e, _| {
+            metrics::counter!(m::CONFLICT_RETRIES, "message" => name).increment(1);
+            tracing::debug!(error = %e, "transaction lost a race; trying again");
+        });
         let spawned = self.shared.rt.spawn(attempts.instrument(span));
         let started = Instant::now();
         AtomicResponse::new(Box::pin(spawned.into_actor(self).map(

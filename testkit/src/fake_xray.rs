@@ -6,8 +6,8 @@
 //! * `xray.app.proxyman.command.HandlerService/AlterInbound` (add and remove
 //!   VLESS users) and `…/GetInboundUsers`,
 //! * `xray.app.stats.command.StatsService/GetSysStats` (an uptime that grows
-//!   from the fake's start) and `…/QueryStats` (no counters: nothing flows
-//!   through a fake),
+//!   from the fake's start, see [`FakeXrayNode::set_uptime`]) and
+//!   `…/QueryStats` (no counters: nothing flows through a fake),
 //!
 //! over one inbound whose tag is given to [`FakeXrayNode::start`]. The answers
 //! mirror Xray's: emails compare case-insensitively; adding an email that
@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::task::{Context, Poll};
 use std::thread::{self, JoinHandle};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use prost::Message as _;
 use subvisor_actors::provisioning::xray_api::proto::{
@@ -82,6 +82,7 @@ impl FakeXrayNode {
             table: Mutex::new(Table {
                 users: HashMap::new(),
                 started: Instant::now(),
+                uptime_before: Duration::ZERO,
             }),
             down: AtomicBool::new(false),
             calls: AtomicU64::new(0),
@@ -152,6 +153,17 @@ impl FakeXrayNode {
         let mut table = self.shared.table();
         table.users.clear();
         table.started = Instant::now();
+        table.uptime_before = Duration::ZERO;
+    }
+
+    /// Makes the node report `uptime` now (growing from there), as if it had
+    /// been running that long; nothing else changes. With
+    /// [`restart`](Self::restart) a test can show an uptime drop without
+    /// waiting for the uptime to grow.
+    pub fn set_uptime(&self, uptime: Duration) {
+        let mut table = self.shared.table();
+        table.started = Instant::now();
+        table.uptime_before = uptime;
     }
 
     /// While `down`, every call fails with `UNAVAILABLE` (and changes nothing).
@@ -238,8 +250,16 @@ struct Shared {
 struct Table {
     /// Lowercased email → user.
     users: HashMap<String, Entry>,
-    /// When the fake "started" (start or last restart).
+    /// When the fake "started" (start, last restart or [`FakeXrayNode::set_uptime`]).
     started: Instant,
+    /// Uptime already reached at `started` (set by [`FakeXrayNode::set_uptime`]).
+    uptime_before: Duration,
+}
+
+impl Table {
+    fn uptime(&self) -> Duration {
+        self.uptime_before + self.started.elapsed()
+    }
 }
 
 struct Entry {
@@ -416,7 +436,7 @@ impl Shared {
     }
 
     fn get_sys_stats(&self, _: SysStatsRequest) -> Result<SysStatsResponse, Status> {
-        let uptime = self.table().started.elapsed().as_secs();
+        let uptime = self.table().uptime().as_secs();
         Ok(SysStatsResponse {
             num_goroutine: 8,
             uptime: u32::try_from(uptime).unwrap_or(u32::MAX),

@@ -2,6 +2,7 @@
 //! real databases (SQLite file, throwaway PostgreSQL), and the real binary as a
 //! child process (CLI, signals, kill -9).
 
+mod actor_panic;
 mod binary;
 mod bot;
 mod helpers;

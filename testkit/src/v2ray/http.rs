@@ -100,17 +100,38 @@ fn serve_http(mut conn: TcpStream, response: &[u8]) {
     }
 }
 
+/// Why a fetch through the SOCKS5 proxy gave no page.
+#[derive(Debug)]
+pub(super) enum FetchError {
+    /// The proxy accepted the request and then closed the connection (or
+    /// reset it) without a byte of answer: what a VLESS client does when its
+    /// node drops the tunnel — the node rejected the user, or it could not
+    /// be reached at all (the client's log tells which).
+    ClosedWithoutAnswer(String),
+    /// Anything else: the proxy unreachable, a timeout, a bad answer.
+    Other(String),
+}
+
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FetchError::ClosedWithoutAnswer(why) | FetchError::Other(why) => f.write_str(why),
+        }
+    }
+}
+
 /// Minimal SOCKS5 (no auth, CONNECT to an IPv4 address) + HTTP/1.0 GET.
-pub(super) fn socks5_http_get(socks_port: u16, target_port: u16) -> Result<String, String> {
+pub(super) fn socks5_http_get(socks_port: u16, target_port: u16) -> Result<String, FetchError> {
+    let other = FetchError::Other;
     let proxy = SocketAddr::from((Ipv4Addr::LOCALHOST, socks_port));
     let mut s = TcpStream::connect_timeout(&proxy, FETCH_CONNECT_TIMEOUT)
-        .map_err(|e| format!("cannot connect to the SOCKS5 proxy {proxy}: {e}"))?;
+        .map_err(|e| other(format!("cannot connect to the SOCKS5 proxy {proxy}: {e}")))?;
     s.set_read_timeout(Some(FETCH_IO_TIMEOUT))
         .and_then(|()| s.set_write_timeout(Some(FETCH_IO_TIMEOUT)))
-        .map_err(|e| format!("cannot set socket timeouts: {e}"))?;
+        .map_err(|e| other(format!("cannot set socket timeouts: {e}")))?;
     let io = |what: &str| {
         let what = what.to_owned();
-        move |e: io::Error| format!("{what}: {e}")
+        move |e: io::Error| FetchError::Other(format!("{what}: {e}"))
     };
 
     // Greeting: version 5, one method, "no authentication".
@@ -119,10 +140,12 @@ pub(super) fn socks5_http_get(socks_port: u16, target_port: u16) -> Result<Strin
     s.read_exact(&mut reply)
         .map_err(io("SOCKS5 method selection"))?;
     if reply != [5, 0] {
-        return Err(format!("SOCKS5 proxy refused no-auth: {reply:?}"));
+        return Err(other(format!("SOCKS5 proxy refused no-auth: {reply:?}")));
     }
 
-    // CONNECT 127.0.0.1:target_port.
+    // CONNECT 127.0.0.1:target_port. (v2ray answers success at once and only
+    // then dials its outbound: a failure further on shows as a closed
+    // connection, below.)
     let [hi, lo] = target_port.to_be_bytes();
     s.write_all(&[5, 1, 0, 1, 127, 0, 0, 1, hi, lo])
         .map_err(io("SOCKS5 CONNECT"))?;
@@ -130,7 +153,10 @@ pub(super) fn socks5_http_get(socks_port: u16, target_port: u16) -> Result<Strin
     s.read_exact(&mut head)
         .map_err(io("SOCKS5 CONNECT reply"))?;
     if head[0] != 5 || head[1] != 0 {
-        return Err(format!("SOCKS5 CONNECT failed: reply code {}", head[1]));
+        return Err(other(format!(
+            "SOCKS5 CONNECT failed: reply code {}",
+            head[1]
+        )));
     }
     let addr_len = match head[3] {
         1 => 4,
@@ -140,10 +166,10 @@ pub(super) fn socks5_http_get(socks_port: u16, target_port: u16) -> Result<Strin
             s.read_exact(&mut len).map_err(io("SOCKS5 CONNECT reply"))?;
             usize::from(len[0])
         }
-        other => {
-            return Err(format!(
-                "SOCKS5 CONNECT reply: unknown address type {other}"
-            ));
+        other_type => {
+            return Err(other(format!(
+                "SOCKS5 CONNECT reply: unknown address type {other_type}"
+            )));
         }
     };
     let mut bound = vec![0u8; addr_len + 2];
@@ -160,19 +186,28 @@ pub(super) fn socks5_http_get(socks_port: u16, target_port: u16) -> Result<Strin
     if let Err(e) = s.read_to_end(&mut raw)
         && raw.is_empty()
     {
-        return Err(format!("no HTTP response (read failed: {e})"));
+        let why = format!("no HTTP response (read failed: {e})");
+        return Err(match e.kind() {
+            io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+                FetchError::ClosedWithoutAnswer(why)
+            }
+            // Timeouts (WouldBlock/TimedOut) and the rest: not a rejection.
+            _ => FetchError::Other(why),
+        });
     }
     if raw.is_empty() {
-        return Err("no HTTP response: the proxy closed the connection".to_owned());
+        return Err(FetchError::ClosedWithoutAnswer(
+            "no HTTP response: the proxy closed the connection".to_owned(),
+        ));
     }
     let text = String::from_utf8_lossy(&raw);
     let (head, body) = text
         .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("truncated HTTP response: {text:?}"))?;
+        .ok_or_else(|| other(format!("truncated HTTP response: {text:?}")))?;
     let status_line = head.lines().next().unwrap_or_default();
     let code = status_line.split_whitespace().nth(1);
     if code != Some("200") {
-        return Err(format!("HTTP status is not 200: {status_line:?}"));
+        return Err(other(format!("HTTP status is not 200: {status_line:?}")));
     }
     Ok(body.to_owned())
 }

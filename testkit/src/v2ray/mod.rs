@@ -2,6 +2,13 @@
 //! ([`V2rayNode`]), a VLESS client exposing a SOCKS5 port ([`VlessClient`]),
 //! and a tiny HTTP server to fetch through them ([`HttpTarget`]).
 //!
+//! [`VlessClient::probe`] tells what became of a key: the page came through
+//! ([`KeyProbe::Served`]), the node rejected the user id
+//! ([`KeyProbe::UnknownUser`], from the node's own access log), or anything
+//! else ([`KeyProbe::Failed`]: the node down, a timeout, …). From the client's
+//! side the first two failures look alike (v2ray's SOCKS inbound answers the
+//! CONNECT at once and just closes when its tunnel fails), hence the log.
+//!
 //! The only prerequisite is an installed `v2ray` (Debian package `v2ray`,
 //! 4.34; `SUBVISOR_V2RAY_BIN` names another binary). Every v2ray runs under a
 //! small shell that `SIGKILL`s it on EOF of a pipe whose only writer is the
@@ -29,7 +36,7 @@ mod process;
 
 // What the submodules share (they see it through `use super::*`).
 pub use http::HttpTarget;
-use http::socks5_http_get;
+use http::{FetchError, socks5_http_get};
 use process::{StartError, V2rayBin, V2rayProcess};
 
 /// Environment variable naming the v2ray binary.
@@ -45,6 +52,46 @@ const RESTART_PATIENCE: Duration = Duration::from_secs(5);
 /// Timeouts of [`VlessClient::fetch`].
 const FETCH_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const FETCH_IO_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long [`VlessClient::probe`] waits for the node to log a rejection
+/// (v2ray writes its log asynchronously, possibly after closing the connection).
+const REJECTION_LOG_WAIT: Duration = Duration::from_secs(2);
+/// What v2ray's access log says when a VLESS request names an unknown user id
+/// (`127.0.0.1:PORT rejected  v2ray.com/core/proxy/vless/encoding: invalid
+/// request user id`; the access log goes to stdout at every log level).
+const UNKNOWN_USER_LOG: &str = "invalid request user id";
+
+/// What became of one attempt to use a key ([`VlessClient::probe`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyProbe {
+    /// The page came back through the node: the body.
+    Served(String),
+    /// The node received the VLESS request and rejected it because it does not
+    /// know the user id (its access log recorded the rejection during the attempt).
+    UnknownUser,
+    /// Anything else — the node down (connection refused), a timeout, a bad
+    /// answer, a closed connection the node did not log — and why.
+    Failed(String),
+}
+
+/// Where a [`V2rayNode`] logs, for [`VlessClient::probe`] (taken with
+/// [`V2rayNode::log`]; it goes stale when the node is killed or restarted).
+#[derive(Debug, Clone)]
+pub struct NodeLog {
+    path: Option<PathBuf>,
+}
+
+impl NodeLog {
+    /// How many VLESS requests with an unknown user id the node has rejected
+    /// so far; `None` when its log cannot be read (the node is not running).
+    pub fn unknown_user_rejections(&self) -> Option<usize> {
+        let text = std::fs::read_to_string(self.path.as_ref()?).ok()?;
+        Some(
+            text.lines()
+                .filter(|l| l.contains(" rejected ") && l.contains(UNKNOWN_USER_LOG))
+                .count(),
+        )
+    }
+}
 
 /// A v2ray node on loopback: gRPC API (`HandlerService`, `StatsService`, per-user
 /// stats at level 0) and a VLESS inbound (tag `vless-in`, tcp, no security, no
@@ -129,6 +176,13 @@ impl V2rayNode {
         }
     }
 
+    /// The node's log as it runs now, for [`VlessClient::probe`].
+    pub fn log(&self) -> NodeLog {
+        NodeLog {
+            path: self.proc.as_ref().map(V2rayProcess::log_path),
+        }
+    }
+
     /// Whether the v2ray process is alive.
     pub fn is_running(&mut self) -> bool {
         self.proc.as_mut().is_some_and(V2rayProcess::is_running)
@@ -150,7 +204,7 @@ impl std::fmt::Debug for V2rayNode {
 /// (the given uuid, empty flow, encryption none).
 pub struct VlessClient {
     socks_port: u16,
-    _proc: V2rayProcess,
+    proc: V2rayProcess,
 }
 
 impl VlessClient {
@@ -163,10 +217,7 @@ impl VlessClient {
             let config = client_config(socks_port, vless_port, uuid);
             match V2rayProcess::start(bin, "client", &config, &[socks_port]) {
                 Ok(proc) => {
-                    return Ok(VlessClient {
-                        socks_port,
-                        _proc: proc,
-                    });
+                    return Ok(VlessClient { socks_port, proc });
                 }
                 Err(StartError::PortTaken(_)) if attempt < START_ATTEMPTS => attempt += 1,
                 Err(StartError::PortTaken(e) | StartError::Other(e)) => return Err(e),
@@ -183,7 +234,38 @@ impl VlessClient {
     /// VLESS node; returns the body of a 200 answer, else why not. A user the node
     /// does not know shows up as the connection closing without an HTTP answer.
     pub fn fetch(&self, target_port: u16) -> Result<String, String> {
-        socks5_http_get(self.socks_port, target_port)
+        socks5_http_get(self.socks_port, target_port).map_err(|e| e.to_string())
+    }
+
+    /// Fetches `http://127.0.0.1:{target_port}/` through the node whose log
+    /// is `node` and says what became of the attempt (see [`KeyProbe`]). A
+    /// connection closed without an answer counts as [`KeyProbe::UnknownUser`]
+    /// only when the node logged a new unknown-user rejection meanwhile, so
+    /// probes of one node must not run concurrently. Blocking.
+    pub fn probe(&self, node: &NodeLog, target_port: u16) -> KeyProbe {
+        let Some(before) = node.unknown_user_rejections() else {
+            return KeyProbe::Failed("the node's log is gone: the node is not running".into());
+        };
+        let why = match socks5_http_get(self.socks_port, target_port) {
+            Ok(body) => return KeyProbe::Served(body),
+            Err(FetchError::Other(why)) => return KeyProbe::Failed(why),
+            Err(FetchError::ClosedWithoutAnswer(why)) => why,
+        };
+        let deadline = Instant::now() + REJECTION_LOG_WAIT;
+        loop {
+            if node.unknown_user_rejections().is_some_and(|n| n > before) {
+                return KeyProbe::UnknownUser;
+            }
+            if Instant::now() >= deadline {
+                let log = self.proc.log();
+                let tail: Vec<&str> = log.lines().rev().take(3).collect();
+                return KeyProbe::Failed(format!(
+                    "{why}, and the node logged no unknown-user rejection; the client's log \
+                     ends: {tail:?}"
+                ));
+            }
+            sleep(Duration::from_millis(10));
+        }
     }
 }
 
@@ -252,6 +334,52 @@ mod tests {
         node.restart().unwrap_or_else(|e| panic!("{e}"));
         assert!(node.is_running());
         assert!(TcpStream::connect(node.api_addr()).is_ok());
+    }
+
+    /// Only a rejection the node logged is an unknown user: a client whose
+    /// node cannot be reached (connection refused) or never answers sees the
+    /// same closed SOCKS connection, and those are failures.
+    #[test]
+    fn probe_tells_an_unknown_user_from_an_unreachable_or_silent_node() {
+        const UUID: &str = "6f6cd4b4-2c0a-4a43-9a2b-1c8d3b8f8f0a";
+        let node = V2rayNode::start().unwrap_or_else(|e| panic!("{e}"));
+        let target = HttpTarget::start("hello").expect("http target");
+
+        let client = VlessClient::start(node.vless_port(), UUID).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            client.probe(&node.log(), target.port()),
+            KeyProbe::UnknownUser
+        );
+        assert_eq!(node.log().unknown_user_rejections(), Some(1));
+
+        // Nothing listens on the client's node port: the client's dial is refused.
+        let closed = try_free_port().expect("free port");
+        let refused = VlessClient::start(closed, UUID).unwrap_or_else(|e| panic!("{e}"));
+        match refused.probe(&node.log(), target.port()) {
+            KeyProbe::Failed(why) => assert!(why.contains("connection refused"), "{why}"),
+            other => panic!("a refused connection taken for {other:?}"),
+        }
+
+        // A "node" that accepts the connection and never answers.
+        let silent = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        let silent_port = silent.local_addr().expect("addr").port();
+        let stalled = VlessClient::start(silent_port, UUID).unwrap_or_else(|e| panic!("{e}"));
+        let probe = stalled.probe(&node.log(), target.port());
+        assert!(matches!(probe, KeyProbe::Failed(_)), "{probe:?}");
+        assert_eq!(
+            node.log().unknown_user_rejections(),
+            Some(1),
+            "only the first probe reached the node"
+        );
+
+        // A node that is gone has no log to show a rejection in.
+        let log = node.log();
+        let mut node = node;
+        node.kill();
+        assert!(matches!(
+            client.probe(&log, target.port()),
+            KeyProbe::Failed(_)
+        ));
     }
 
     #[test]

@@ -188,9 +188,13 @@ impl V2rayProcess {
         })
     }
 
+    pub(super) fn log_path(&self) -> PathBuf {
+        self.dir.path().join("v2ray.log")
+    }
+
     pub(super) fn log(&self) -> String {
         const MAX: usize = 4096;
-        let path = self.dir.path().join("v2ray.log");
+        let path = self.log_path();
         let mut text = String::new();
         match File::open(&path).and_then(|mut f| f.read_to_string(&mut text)) {
             Ok(_) if text.trim().is_empty() => "(empty)".to_owned(),
