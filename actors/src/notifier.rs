@@ -1,9 +1,9 @@
 //! The Notifier: drains the notification outbox to Telegram after commit.
 //!
 //! Budgets (Telegram's flood limits): a global rate (30 messages/s by default)
-//! and one message per second per chat, both as GCRA limiters from `governor`
-//! with a burst of one, so no sliding one-second window ever holds more than
-//! the budget. Notifications of one chat go out in commit order; chats run
+//! as a GCRA limiter from `governor` with a burst of one, so no sliding
+//! one-second window ever holds more than the budget, and one message per
+//! second per chat, measured from when the chat's previous message left. Notifications of one chat go out in commit order; chats run
 //! concurrently. A 429 pauses every send for its `retry_after` and the
 //! notification is retried; a 403 (the user blocked the bot) marks the user
 //! `bot_blocked`, which gives up their pending notifications; other failures
@@ -18,8 +18,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
 use futures_util::stream::{self, StreamExt};
-use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{Mutex, Notify, watch};
 use tokio::time::Instant;
 
@@ -54,13 +56,16 @@ pub trait Messenger: Send + Sync + 'static {
     async fn deliver_alert(&self, alert: &PendingAlert, throttle: &Throttle) -> Delivery;
 }
 
-/// How much slower than the limits the Notifier sends.
-const JITTER_MARGIN: f64 = 1.10;
+/// How much slower than the limits the Notifier sends (tests derive their
+/// tolerances from it).
+pub const JITTER_MARGIN: f64 = 1.10;
 
 /// The rate budgets shared by every send of the Notifier.
 pub struct Throttle {
     global: DefaultDirectRateLimiter,
-    per_chat: DefaultKeyedRateLimiter<i64>,
+    /// When the last message to each chat left (was let through by `wait`).
+    last_sent: DashMap<i64, Instant>,
+    chat_spacing: Duration,
     paused_until: Mutex<Option<Instant>>,
 }
 
@@ -82,16 +87,16 @@ impl Throttle {
                     .unwrap_or_else(|| Quota::per_second(per_second))
                     .allow_burst(NonZeroU32::MIN),
             ),
-            per_chat: RateLimiter::keyed(
-                Quota::with_period(chat_spacing)
-                    .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-                    .allow_burst(NonZeroU32::MIN),
-            ),
+            last_sent: DashMap::new(),
+            chat_spacing,
             paused_until: Mutex::new(None),
         }
     }
 
-    /// Waits until one more message to `chat` fits every budget.
+    /// Waits until one more message to `chat` fits every budget. A chat's
+    /// spacing is measured from when its previous message left (after its
+    /// wait for the global budget), so time spent queueing for the global
+    /// budget never shortens the gap Telegram sees.
     pub async fn wait(&self, chat: i64) {
         loop {
             loop {
@@ -101,15 +106,49 @@ impl Throttle {
                     _ => break,
                 }
             }
-            self.per_chat.until_key_ready(&chat).await;
+            if let Some(ready) = self.chat_ready_at(chat)
+                && ready > Instant::now()
+            {
+                tokio::time::sleep_until(ready).await;
+                continue;
+            }
             self.global.until_ready().await;
             // A 429 may have come back while this send queued for the budgets:
             // it must not go out during the pause, so queue again after it.
             let paused = *self.paused_until.lock().await;
-            if paused.is_none_or(|until| until <= Instant::now()) {
-                return;
+            if paused.is_some_and(|until| until > Instant::now()) {
+                continue;
             }
+            // Leave now unless another send to this chat left meanwhile
+            // (checked and recorded under the chat's entry lock).
+            let now = Instant::now();
+            match self.last_sent.entry(chat) {
+                Entry::Occupied(mut last) => {
+                    if *last.get() + self.chat_spacing > now {
+                        continue;
+                    }
+                    last.insert(now);
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(now);
+                }
+            }
+            return;
         }
+    }
+
+    fn chat_ready_at(&self, chat: i64) -> Option<Instant> {
+        self.last_sent
+            .get(&chat)
+            .map(|last| *last + self.chat_spacing)
+    }
+
+    /// Forgets chats whose last message left longer than a spacing ago (they
+    /// may send at once anyway).
+    pub fn forget_idle_chats(&self) {
+        let now = Instant::now();
+        self.last_sent
+            .retain(|_, last| *last + self.chat_spacing > now);
     }
 
     /// Telegram asked us to slow down: no send at all for `pause`.
@@ -217,7 +256,7 @@ impl Notifier {
             chats[slot].1.push(n);
         }
         // Forget per-chat budgets nobody has used for a while.
-        self.throttle.per_chat.retain_recent();
+        self.throttle.forget_idle_chats();
         let mut reports: Vec<PassReport> = stream::iter(chats)
             .map(|(_, queue)| self.drain_chat(queue))
             .buffer_unordered(self.settings.concurrency.max(1))
