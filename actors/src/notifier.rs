@@ -378,3 +378,73 @@ impl Notifier {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// Runs `wait(chat)` (bounded: a broken throttle must fail, not hang)
+    /// and returns how long it took.
+    async fn timed_wait(throttle: &Throttle, chat: i64) -> Duration {
+        let start = Instant::now();
+        tokio::time::timeout(Duration::from_secs(5), throttle.wait(chat))
+            .await
+            .expect("wait() returns within 5 s");
+        start.elapsed()
+    }
+
+    #[tokio::test]
+    async fn one_chat_waits_for_its_spacing_others_do_not() {
+        // 400 ms per chat (+10% margin); the global budget is no constraint.
+        let throttle = Throttle::new(1000, 400 * MS);
+        assert!(
+            timed_wait(&throttle, 1).await < 300 * MS,
+            "a fresh chat goes at once"
+        );
+        assert!(
+            timed_wait(&throttle, 2).await < 300 * MS,
+            "another chat too"
+        );
+        assert!(
+            timed_wait(&throttle, 1).await >= 300 * MS,
+            "the same chat waits for its spacing"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_pause_holds_the_next_send_until_it_ends() {
+        // A per-chat spacing of 1.1 s: a send that went through the budgets
+        // during the pause and queued again would be held that long.
+        let throttle = Throttle::new(1000, Duration::from_secs(1));
+        throttle.pause(300 * MS).await;
+        let took = timed_wait(&throttle, 1).await;
+        assert!(took >= 280 * MS, "held for the pause: {took:?}");
+        assert!(took < 900 * MS, "released when the pause ends: {took:?}");
+    }
+
+    #[tokio::test]
+    async fn an_expired_pause_holds_nothing() {
+        let throttle = Throttle::new(1000, Duration::from_secs(1));
+        throttle.pause(10 * MS).await;
+        tokio::time::sleep(50 * MS).await;
+        let took = timed_wait(&throttle, 1).await;
+        assert!(took < 500 * MS, "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_longer_pause_extends_and_a_shorter_one_does_not_shorten() {
+        let longer = Throttle::new(1000, Duration::from_secs(1));
+        longer.pause(50 * MS).await;
+        longer.pause(300 * MS).await;
+        let took = timed_wait(&longer, 1).await;
+        assert!(took >= 280 * MS, "extended: {took:?}");
+
+        let shorter = Throttle::new(1000, Duration::from_secs(1));
+        shorter.pause(300 * MS).await;
+        shorter.pause(50 * MS).await;
+        let took = timed_wait(&shorter, 1).await;
+        assert!(took >= 280 * MS, "not shortened: {took:?}");
+    }
+}
