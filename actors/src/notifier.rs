@@ -420,3 +420,102 @@ impl Worker for Notifier {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// Runs `wait(chat)` (bounded: a broken throttle must fail, not hang)
+    /// and returns how long it took. Upper bounds below are a whole second or
+    /// more away from what they tell apart, so a loaded machine cannot break them.
+    async fn timed_wait(throttle: &Throttle, chat: i64) -> Duration {
+        let start = Instant::now();
+        tokio::time::timeout(Duration::from_secs(30), throttle.wait(chat))
+            .await
+            .expect("wait() returns");
+        start.elapsed()
+    }
+
+    #[tokio::test]
+    async fn one_chat_waits_for_its_spacing_others_do_not() {
+        // 2 s per chat (+10% margin); the global budget is no constraint.
+        let throttle = Throttle::new(1000, 2000 * MS);
+        assert!(
+            timed_wait(&throttle, 1).await < 1000 * MS,
+            "a fresh chat goes at once"
+        );
+        assert!(
+            timed_wait(&throttle, 2).await < 1000 * MS,
+            "another chat too"
+        );
+        assert!(
+            timed_wait(&throttle, 1).await >= 2000 * MS,
+            "the same chat waits for its spacing"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_chat_is_spaced_from_when_its_message_left() {
+        // Two sends a second, one per chat per second (each +10%).
+        let throttle = Throttle::new(2, 1000 * MS);
+        let start = Instant::now();
+        throttle.wait(2).await;
+        // Chat 1 queues ~550 ms for the global budget after chat 2's send…
+        throttle.wait(1).await;
+        let left = start.elapsed();
+        assert!(left >= 500 * MS, "the global budget held it: {left:?}");
+        // …so its next message may leave 1.1 s after that, not 1.1 s after
+        // it started queueing.
+        throttle.wait(1).await;
+        let gap = start.elapsed() - left;
+        assert!(gap >= 1100 * MS, "spaced from when it left: {gap:?}");
+    }
+
+    #[tokio::test]
+    async fn a_pause_holds_the_next_send_until_it_ends() {
+        // A per-chat spacing of 11 s: a send that took its chat's budget
+        // during the pause and queued again would be held that long.
+        let throttle = Throttle::new(1000, Duration::from_secs(10));
+        throttle.pause(1000 * MS).await;
+        let took = timed_wait(&throttle, 1).await;
+        assert!(took >= 900 * MS, "held for the pause: {took:?}");
+        assert!(took < 5000 * MS, "released when the pause ends: {took:?}");
+    }
+
+    #[tokio::test]
+    async fn an_expired_pause_holds_nothing() {
+        let throttle = Throttle::new(1000, Duration::from_secs(1));
+        throttle.pause(10 * MS).await;
+        tokio::time::sleep(50 * MS).await;
+        let took = timed_wait(&throttle, 1).await;
+        assert!(took < 1000 * MS, "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_longer_pause_extends_and_a_shorter_one_does_not_shorten() {
+        let longer = Throttle::new(1000, Duration::from_secs(1));
+        longer.pause(50 * MS).await;
+        longer.pause(1000 * MS).await;
+        let took = timed_wait(&longer, 1).await;
+        assert!(took >= 900 * MS, "extended: {took:?}");
+
+        let shorter = Throttle::new(1000, Duration::from_secs(1));
+        shorter.pause(1000 * MS).await;
+        shorter.pause(50 * MS).await;
+        let took = timed_wait(&shorter, 1).await;
+        assert!(took >= 900 * MS, "not shortened: {took:?}");
+    }
+
+    #[tokio::test]
+    async fn idle_chats_are_forgotten_busy_ones_kept() {
+        let throttle = Throttle::new(1000, 300 * MS);
+        throttle.wait(1).await;
+        tokio::time::sleep(400 * MS).await;
+        throttle.wait(2).await;
+        throttle.forget_idle_chats();
+        assert!(throttle.chat_ready_at(1).is_none(), "idle past its spacing");
+        assert!(throttle.chat_ready_at(2).is_some(), "just sent");
+    }
+}

@@ -153,4 +153,26 @@ mod tests {
         let max = Money::new(i64::MAX, Currency::stars());
         assert!(max.checked_add(&xtr).is_none());
     }
+
+    #[test]
+    fn a_currency_reads_back_as_its_code() {
+        let usdt = Currency::new("USDT").unwrap();
+        assert_eq!(usdt.as_str(), "USDT");
+        assert_eq!(Currency::stars().as_str(), "XTR");
+        assert_eq!(usdt.to_string(), "USDT");
+        assert_eq!(String::from(usdt.clone()), "USDT");
+        assert_eq!("USDT".parse::<Currency>().ok(), Some(usdt.clone()));
+        assert_eq!(
+            Currency::try_from("USDT".to_owned()).ok(),
+            Some(usdt.clone())
+        );
+        // Serde goes through the same `String` conversions (and validation).
+        assert_eq!(serde_json::to_string(&usdt).unwrap(), r#""USDT""#);
+        assert_eq!(
+            serde_json::from_str::<Currency>(r#""USDT""#).ok(),
+            Some(usdt.clone())
+        );
+        assert!(serde_json::from_str::<Currency>(r#""usdt""#).is_err());
+        assert_eq!(Money::new(-299, usdt).to_string(), "-299 USDT");
+    }
 }

@@ -507,4 +507,50 @@ mod tests {
         assert_eq!(take_back(500, 0), (0, 500));
         assert_eq!(take_back(500, -3), (0, 500));
     }
+
+    #[test]
+    fn each_decision_is_stored_with_its_state_and_reason() {
+        let cases = [
+            (Settlement::Duplicate, None, None),
+            (
+                Settlement::Apply { excess: None },
+                Some(PaymentSettlement::Applied),
+                None,
+            ),
+            (
+                Settlement::Apply {
+                    excess: Some(Excess::Flag(usd(1))),
+                },
+                Some(PaymentSettlement::Applied),
+                Some(Unexpected::Overpaid),
+            ),
+            (
+                Settlement::Credit {
+                    amount: usd(5),
+                    reason: Unexpected::Underpaid,
+                },
+                Some(PaymentSettlement::Credited),
+                Some(Unexpected::Underpaid),
+            ),
+            (
+                Settlement::Refund {
+                    amount: usd(5),
+                    reason: Unexpected::ForeignPayer,
+                },
+                Some(PaymentSettlement::RefundPending),
+                Some(Unexpected::ForeignPayer),
+            ),
+            (
+                Settlement::Flag {
+                    reason: Unexpected::CurrencyMismatch,
+                },
+                Some(PaymentSettlement::Flagged),
+                Some(Unexpected::CurrencyMismatch),
+            ),
+        ];
+        for (settlement, stored, reason) in cases {
+            assert_eq!(settlement.recorded_as(), stored, "{settlement:?}");
+            assert_eq!(settlement.reason(), reason, "{settlement:?}");
+        }
+    }
 }

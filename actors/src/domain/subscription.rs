@@ -246,6 +246,50 @@ mod tests {
         assert!(!expired.ends_access);
     }
 
+    #[test]
+    fn only_an_active_unexpired_subscription_is_live() {
+        let now = at(10);
+        let sub = |status, expires_at| Subscription {
+            status,
+            expires_at,
+            sub_token: String::new(),
+            version: 1,
+        };
+        let second = Duration::seconds(1);
+        assert!(sub(SubscriptionStatus::Active, now + second).is_live(now));
+        assert!(
+            !sub(SubscriptionStatus::Active, now).is_live(now),
+            "over at its expiry instant"
+        );
+        assert!(!sub(SubscriptionStatus::Active, now - second).is_live(now));
+        for status in [SubscriptionStatus::Expired, SubscriptionStatus::Revoked] {
+            assert!(
+                !sub(status, now + Duration::days(1)).is_live(now),
+                "{status}"
+            );
+            assert!(
+                !sub(status, now - Duration::days(1)).is_live(now),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn exactly_the_reminders_whose_window_holds_now_are_done() {
+        // Windows for an expiry E: 3-day [E-3d, E-1d), 1-day [E-1d, E).
+        let done = |days| extend(at(10), None, days, 0).reminders_done;
+        assert_eq!(done(0), Vec::<ReminderKind>::new(), "both windows closed");
+        assert_eq!(
+            done(1),
+            vec![ReminderKind::OneDay],
+            "the 3-day one closes now"
+        );
+        assert_eq!(done(2), vec![ReminderKind::ThreeDays]);
+        assert_eq!(done(3), vec![ReminderKind::ThreeDays], "opens now");
+        assert_eq!(done(4), Vec::<ReminderKind>::new());
+        assert_eq!(done(30), Vec::<ReminderKind>::new());
+    }
+
     mod properties {
         use proptest::prelude::*;
 

@@ -143,4 +143,11 @@ mod tests {
         b.on_failure(t);
         assert_eq!(b.state(), BreakerState::Closed);
     }
+
+    #[test]
+    fn the_gauge_tells_the_three_states_apart() {
+        assert_eq!(BreakerState::Closed.gauge(), 0.0);
+        assert_eq!(BreakerState::HalfOpen.gauge(), 1.0);
+        assert_eq!(BreakerState::Open.gauge(), 2.0);
+    }
 }

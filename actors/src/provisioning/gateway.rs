@@ -374,3 +374,154 @@ impl NodeClient for GatewayHandle {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::fmt;
+
+    use subvisor_testkit::fake_xray::FakeXrayNode;
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    use super::*;
+
+    const TAG: &str = "vless-in";
+
+    fn node_name() -> NodeName {
+        NodeName::new("de-1").unwrap()
+    }
+
+    fn node(api: String) -> NodeConfig {
+        NodeConfig {
+            name: node_name(),
+            api,
+            api_flavor: ApiFlavor::Xray,
+            inbound_tag: TAG.into(),
+            link: LinkParams {
+                host: "vpn.example.com".into(),
+                port: 443,
+                sni: "www.example.com".into(),
+                public_key: "A".repeat(43),
+                short_id: String::new(),
+                fingerprint: "chrome".into(),
+                label: "test".into(),
+            },
+        }
+    }
+
+    /// Counts the events logged with one message (on the thread it is the
+    /// default subscriber of: the test's, which runs the actor too).
+    struct CountLogs {
+        message: &'static str,
+        seen: Arc<AtomicUsize>,
+    }
+
+    impl Subscriber for CountLogs {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            struct Message(String);
+            impl Visit for Message {
+                fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+                    if field.name() == "message" {
+                        self.0 = format!("{value:?}");
+                    }
+                }
+            }
+            let mut message = Message(String::new());
+            event.record(&mut message);
+            if message.0 == self.message {
+                self.seen.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    /// Polls the gateway's status until `done` holds; fails after 10 s.
+    async fn until(gateway: &GatewayHandle, what: &str, done: impl Fn(&NodeStatus) -> bool) {
+        let start = Instant::now();
+        loop {
+            let status = gateway.status();
+            if done(&status) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "no {what} after 10 s: {status:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn next_event(events: &mut mpsc::UnboundedReceiver<NodeEvent>) -> NodeEvent {
+        tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("an event within 10 s")
+            .expect("the gateway keeps the channel open")
+    }
+
+    /// Lets several more health checks run, then checks none was an event.
+    async fn quiet(events: &mut mpsc::UnboundedReceiver<NodeEvent>, what: &str) {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(events.try_recv().ok(), None, "{what}");
+    }
+
+    #[actix_rt::test]
+    async fn health_checks_report_a_restart_and_a_recovery_and_nothing_else() {
+        let unreachable = Arc::new(AtomicUsize::new(0));
+        let _logs = tracing::subscriber::set_default(CountLogs {
+            message: "node unreachable",
+            seen: unreachable.clone(),
+        });
+        let fake = FakeXrayNode::start(TAG).expect("fake node");
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let settings = GatewaySettings {
+            call_timeout: Duration::from_secs(2),
+            health_interval: Duration::from_millis(20),
+            ..GatewaySettings::default()
+        };
+        let gateway = XrayGateway::start(&node(fake.api_addr()), settings, tx).expect("gateway");
+
+        // The fake's uptime is in whole seconds: the checks read 0 several
+        // times, then 1. Equal and growing readings are no restart, and a
+        // node that was never down did not "recover".
+        until(&gateway, "uptime of 1 s", |s| {
+            s.state == "up" && s.note.as_deref().is_some_and(|n| n != "uptime 0s")
+        })
+        .await;
+        quiet(&mut events, "a healthy node is no event").await;
+
+        // The uptime drops: Xray restarted and lost its users.
+        fake.restart();
+        assert_eq!(
+            next_event(&mut events).await,
+            NodeEvent::Restarted(node_name())
+        );
+        quiet(&mut events, "one restart, one event").await;
+
+        // Unreachable: no event, and one warning however many checks fail.
+        fake.set_unavailable(true);
+        until(&gateway, "down", |s| s.state == "down").await;
+        quiet(&mut events, "going down is no event").await;
+        assert_eq!(
+            unreachable.load(Ordering::SeqCst),
+            1,
+            "one warning per outage"
+        );
+        // Reachable again.
+        fake.set_unavailable(false);
+        assert_eq!(
+            next_event(&mut events).await,
+            NodeEvent::Recovered(node_name())
+        );
+        quiet(&mut events, "one recovery, one event").await;
+    }
+}

@@ -469,3 +469,86 @@ fn raw_canonical_keeps_number_text_verbatim() {
         Some(r#"{"a":[1e-7,-0,10.50,9007199254740993],"b":1.0}"#)
     );
 }
+
+#[test]
+fn canonical_keeps_false_null_and_empty_containers() {
+    let input = r#"{ "t" : true, "f" : false, "n" : null, "o" : { }, "a" : [ ], "ao" : [ { } ], "oa" : { "x" : [ ] } }"#;
+    let expected = r#"{"a":[],"ao":[{}],"f":false,"n":null,"o":{},"oa":{"x":[]},"t":true}"#;
+    let value: Value = serde_json::from_str(input).unwrap();
+    assert_eq!(nowpayments_canonical(&value), expected);
+    assert_eq!(
+        canonical_from_raw(input.as_bytes()).as_deref(),
+        Some(expected)
+    );
+    assert_eq!(canonical_from_raw(b"{}").as_deref(), Some("{}"));
+    assert_eq!(canonical_from_raw(b" {\n} ").as_deref(), Some("{}"));
+    assert!(canonical_from_raw(br#"{"a":fals}"#).is_none());
+    assert!(canonical_from_raw(br#"{"a":nul}"#).is_none());
+}
+
+#[test]
+fn nesting_limit_counts_objects_and_arrays_alike() {
+    // The top-level object is level 1; 128 levels are accepted, 129 are not,
+    // whichever of objects and arrays make them up.
+    let depth_ok = |text: String| canonical_from_raw(text.as_bytes()).is_some();
+    let objects_then = |objects: usize, inner: &str| {
+        format!(
+            "{}{inner}{}",
+            r#"{"a":"#.repeat(objects),
+            "}".repeat(objects)
+        )
+    };
+    let arrays_then = |arrays: usize, inner: &str| {
+        format!(
+            "{{\"a\":{}{inner}{}}}",
+            "[".repeat(arrays),
+            "]".repeat(arrays)
+        )
+    };
+    assert!(depth_ok(objects_then(128, "1")), "128 objects");
+    assert!(!depth_ok(objects_then(129, "1")), "129 objects");
+    assert!(depth_ok(objects_then(127, "[1]")), "127 objects, an array");
+    assert!(!depth_ok(objects_then(128, "[1]")), "128 objects, an array");
+    assert!(
+        depth_ok(arrays_then(126, "{}")),
+        "1 object, 126 arrays, an object"
+    );
+    assert!(
+        !depth_ok(arrays_then(127, "{}")),
+        "1 object, 127 arrays, an object"
+    );
+    assert!(!depth_ok(arrays_then(128, "1")), "1 object, 128 arrays");
+}
+
+#[test]
+fn a_parser_that_never_returns_aborts_the_test_binary() {
+    // The parser walks attacker-controlled bytes: a position that stops
+    // advancing would hang the webhook worker. libtest has no per-test
+    // timeout, so a watchdog aborts the whole test binary instead. The name
+    // sorts first among these tests on purpose: libtest starts tests in name
+    // order on as many threads as there are cores, and tests that hang in
+    // the parser would otherwise keep the watchdog from ever starting.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let bodies = [
+            NP_BODY,
+            NP_BODY_REORDERED,
+            NP_DOC_BODY,
+            " { \"a\" : [ 1 , -2.50e+3 , \"\\\"x\\u0041\" , true , false , null , { } ] } ",
+            "{\"a\":1.}",
+            "{\"a\":\"unterminated",
+            "{\"a\":\"\\",
+        ];
+        for body in bodies {
+            let _ = canonical_from_raw(body.as_bytes());
+        }
+        let _ = done.send(());
+    });
+    if finished
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .is_err()
+    {
+        eprintln!("canonical_from_raw did not return within 10 s");
+        std::process::abort();
+    }
+}
