@@ -14,7 +14,7 @@
 //! Rendering and the Bot API calls live in the bot front, behind [`Messenger`].
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -22,7 +22,7 @@ use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use futures_util::stream::{self, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::sync::{Mutex, Notify, watch};
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use crate::clock::Clock;
@@ -99,48 +99,43 @@ impl Throttle {
     /// budget never shortens the gap Telegram sees.
     pub async fn wait(&self, chat: i64) {
         loop {
-            loop {
-                let paused = *self.paused_until.lock().await;
-                match paused {
-                    Some(until) if until > Instant::now() => tokio::time::sleep_until(until).await,
-                    _ => break,
-                }
-            }
-            if let Some(ready) = self.chat_ready_at(chat)
-                && ready > Instant::now()
-            {
-                tokio::time::sleep_until(ready).await;
+            // Wait out a pause and the chat's spacing before taking a slot of
+            // the global budget (a slot taken and then not used is lost)…
+            let last = self.last_sent.get(&chat).map(|last| *last);
+            if let Some(until) = self.held_until(last, Instant::now()) {
+                tokio::time::sleep_until(until).await;
                 continue;
             }
             self.global.until_ready().await;
-            // A 429 may have come back while this send queued for the budgets:
-            // it must not go out during the pause, so queue again after it.
-            let paused = *self.paused_until.lock().await;
-            if paused.is_some_and(|until| until > Instant::now()) {
-                continue;
-            }
-            // Leave now unless another send to this chat left meanwhile
-            // (checked and recorded under the chat's entry lock).
+            // …and check both again when leaving: a 429 may have paused every
+            // send, or another message to this chat may have left, meanwhile.
+            // Checked and recorded under the chat's entry lock.
             let now = Instant::now();
-            match self.last_sent.entry(chat) {
-                Entry::Occupied(mut last) => {
-                    if *last.get() + self.chat_spacing > now {
-                        continue;
-                    }
-                    last.insert(now);
-                }
-                Entry::Vacant(slot) => {
-                    slot.insert(now);
-                }
+            let entry = self.last_sent.entry(chat);
+            let last = match &entry {
+                Entry::Occupied(last) => Some(*last.get()),
+                Entry::Vacant(_) => None,
+            };
+            if self.held_until(last, now).is_none() {
+                entry.insert(now);
+                return;
             }
-            return;
         }
     }
 
-    fn chat_ready_at(&self, chat: i64) -> Option<Instant> {
-        self.last_sent
-            .get(&chat)
-            .map(|last| *last + self.chat_spacing)
+    /// When a message to a chat whose previous message left at `last` may
+    /// leave, if that is after `now`: the end of a pause, or of the spacing.
+    fn held_until(&self, last: Option<Instant>, now: Instant) -> Option<Instant> {
+        let paused = *self.paused();
+        let chat_ready = last.map(|last| last + self.chat_spacing);
+        paused.max(chat_ready).filter(|until| *until > now)
+    }
+
+    fn paused(&self) -> MutexGuard<'_, Option<Instant>> {
+        // Nothing panics while holding it; a poisoned value is still whole.
+        self.paused_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Forgets chats whose last message left longer than a spacing ago (they
@@ -154,7 +149,7 @@ impl Throttle {
     /// Telegram asked us to slow down: no send at all for `pause`.
     pub async fn pause(&self, pause: Duration) {
         let until = Instant::now() + pause;
-        let mut paused = self.paused_until.lock().await;
+        let mut paused = self.paused();
         if paused.is_none_or(|p| p < until) {
             *paused = Some(until);
         }
@@ -474,6 +469,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn two_messages_to_one_chat_queued_together_are_spaced() {
+        // Two sends a second: chat 2 takes the first slot, then both
+        // messages to chat 1 queue for the global budget at once.
+        let throttle = Throttle::new(2, 1000 * MS);
+        let start = Instant::now();
+        throttle.wait(2).await;
+        let (first, second) = tokio::join!(
+            async {
+                throttle.wait(1).await;
+                start.elapsed()
+            },
+            async {
+                throttle.wait(1).await;
+                start.elapsed()
+            }
+        );
+        let gap = first.max(second) - first.min(second);
+        assert!(gap >= 1100 * MS, "the second waited for the chat: {gap:?}");
+    }
+
+    #[tokio::test]
+    async fn a_pause_that_comes_while_queueing_holds_the_send() {
+        // Two sends a second: chat 1 queues ~550 ms behind chat 2; a 429
+        // pauses everything for 1 s meanwhile.
+        let throttle = Throttle::new(2, 1000 * MS);
+        let start = Instant::now();
+        throttle.wait(2).await;
+        let (left, ()) = tokio::join!(
+            async {
+                throttle.wait(1).await;
+                start.elapsed()
+            },
+            async {
+                tokio::time::sleep(100 * MS).await;
+                throttle.pause(1000 * MS).await;
+            }
+        );
+        assert!(left >= 1100 * MS, "held until the pause ended: {left:?}");
+    }
+
+    #[tokio::test]
     async fn a_pause_holds_the_next_send_until_it_ends() {
         // A per-chat spacing of 11 s: a send that took its chat's budget
         // during the pause and queued again would be held that long.
@@ -515,7 +551,10 @@ mod tests {
         tokio::time::sleep(400 * MS).await;
         throttle.wait(2).await;
         throttle.forget_idle_chats();
-        assert!(throttle.chat_ready_at(1).is_none(), "idle past its spacing");
-        assert!(throttle.chat_ready_at(2).is_some(), "just sent");
+        assert!(
+            !throttle.last_sent.contains_key(&1),
+            "idle past its spacing"
+        );
+        assert!(throttle.last_sent.contains_key(&2), "just sent");
     }
 }
