@@ -48,7 +48,11 @@ async fn callbacks_up_to_64_kib_are_taken_and_one_byte_more_is_refused() {
     let small = order_id(&p, 601, "nowpayments").await;
     let (body, sig) = ipn_of_length(6101, &small, 4096);
     let (status, out) = p.nowpayments_raw(&body, Some(&sig)).await;
-    assert_eq!((status, out["outcome"].as_str()), (200, Some("applied")), "{out}");
+    assert_eq!(
+        (status, out["outcome"].as_str()),
+        (200, Some("applied")),
+        "{out}"
+    );
     assert_eq!(p.days(601).await, 30);
 
     let over = order_id(&p, 602, "nowpayments").await;
@@ -61,7 +65,11 @@ async fn callbacks_up_to_64_kib_are_taken_and_one_byte_more_is_refused() {
 
     let (body, sig) = ipn_of_length(6103, &over, MAX_WEBHOOK_BODY);
     let (status, out) = p.nowpayments_raw(&body, Some(&sig)).await;
-    assert_eq!((status, out["outcome"].as_str()), (200, Some("applied")), "{out}");
+    assert_eq!(
+        (status, out["outcome"].as_str()),
+        (200, Some("applied")),
+        "{out}"
+    );
     assert_eq!(p.days(602).await, 30);
     p.app.stop().await;
 }
@@ -86,7 +94,11 @@ async fn nowpayments_ids_and_amounts_may_be_strings_but_not_empty() {
     strings["payment_id"] = json!("6104");
     strings["price_amount"] = json!("2.99");
     let (status, out) = p.nowpayments(&strings).await;
-    assert_eq!((status, out["outcome"].as_str()), (200, Some("applied")), "{out}");
+    assert_eq!(
+        (status, out["outcome"].as_str()),
+        (200, Some("applied")),
+        "{out}"
+    );
     assert_eq!(p.days(603).await, 30);
     let (_, view) = p.app.get(&format!("/ops/orders/{order}")).await;
     assert_eq!(view["order"]["status"], "paid");
@@ -106,7 +118,11 @@ async fn an_invoice_paid_update_of_an_unpaid_invoice_grants_nothing() {
     update["payload"]["status"] = json!("active");
     let body = update.to_string();
     let (status, out) = p.cryptobot(&body, Some(&cryptobot_sig(&body))).await;
-    assert_eq!((status, out["outcome"].as_str()), (200, Some("recorded")), "{out}");
+    assert_eq!(
+        (status, out["outcome"].as_str()),
+        (200, Some("recorded")),
+        "{out}"
+    );
     assert_eq!(p.days(604).await, 0);
     let (_, view) = p.app.get(&format!("/ops/orders/{order}")).await;
     assert_eq!(view["order"]["status"], "pending");

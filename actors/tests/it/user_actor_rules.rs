@@ -117,7 +117,10 @@ async fn plan_orders_are_priced_checked_and_reused_within_the_ttl() {
         .send(user, buy(user, Provider::Balance))
         .await
         .expect("balance order");
-    assert!(!second.reused, "a balance purchase is not reused by purchase");
+    assert!(
+        !second.reused,
+        "a balance purchase is not reused by purchase"
+    );
     assert_ne!(second.order.id, from_balance.order.id);
 }
 
@@ -134,10 +137,7 @@ async fn a_balance_purchase_must_be_priced_in_the_balance_currency() {
     )
     .await;
     let user = uid(702);
-    let refused = sys
-        .registry
-        .send(user, buy(user, Provider::Balance))
-        .await;
+    let refused = sys.registry.send(user, buy(user, Provider::Balance)).await;
     assert_eq!(invalid_field(refused), "provider");
     let stars = sys
         .registry
@@ -268,9 +268,27 @@ async fn committed_ops_wake_the_provisioner_at_once() {
 struct RetryCounter(Arc<AtomicU64>);
 
 impl metrics::Recorder for RetryCounter {
-    fn describe_counter(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
-    fn describe_gauge(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
-    fn describe_histogram(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
     fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
         let ours = key.name() == subvisor_actors::metrics::CONFLICT_RETRIES
             && key
@@ -285,7 +303,11 @@ impl metrics::Recorder for RetryCounter {
     fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
         metrics::Gauge::noop()
     }
-    fn register_histogram(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Histogram {
+    fn register_histogram(
+        &self,
+        _: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
         metrics::Histogram::noop()
     }
 }
@@ -308,7 +330,13 @@ async fn a_transaction_that_keeps_losing_is_tried_eight_times() {
     store.migrate().await.expect("migrate");
     let sandbox = Arc::new(SandboxNode::new());
     let provisioner = Provisioner::new(vec![sandbox as Arc<dyn NodeClient>]);
-    let registry = Registry::start(store, provisioner, TestClock::new(t0()), plans(), settings());
+    let registry = Registry::start(
+        store,
+        provisioner,
+        TestClock::new(t0()),
+        plans(),
+        settings(),
+    );
     let user = uid(706);
     registry
         .send(
@@ -322,7 +350,9 @@ async fn a_transaction_that_keeps_losing_is_tried_eight_times() {
         .expect("the user exists");
 
     use sqlx::Connection as _;
-    let mut holder = sqlx::SqliteConnection::connect(&url).await.expect("connect");
+    let mut holder = sqlx::SqliteConnection::connect(&url)
+        .await
+        .expect("connect");
     sqlx::query("BEGIN IMMEDIATE")
         .execute(&mut holder)
         .await
@@ -353,4 +383,39 @@ async fn a_transaction_that_keeps_losing_is_tried_eight_times() {
         )
         .await
         .expect("through once the lock is gone");
+}
+
+/// A panic inside the store work (on the main runtime, not in the actor)
+/// kills the actor as if its handler had panicked: the caller is told the
+/// actor died, nothing was committed, and the user is served again from the
+/// store. The trigger is a grant past chrono's range (`u32::MAX` days
+/// overflows `DateTime + TimeDelta` inside the transaction); should grants
+/// ever be bounded before the store, this test needs another way to panic
+/// there.
+#[actix_rt::test]
+async fn a_panic_in_the_store_work_kills_the_actor_not_the_caller() {
+    let sys = System::start(Backend::Sqlite, settings()).await;
+    let user = uid(707);
+    let grant = |days| GrantDays {
+        days,
+        by: Principal::Ops,
+    };
+    sys.registry.send(user, grant(10)).await.expect("grant");
+    let crashed = sys.registry.send(user, grant(u32::MAX)).await;
+    assert!(
+        matches!(crashed, Err(Error::ActorDied(u)) if u == user),
+        "{crashed:?}"
+    );
+    let view = sys
+        .registry
+        .send(user, subvisor_actors::messages::View)
+        .await
+        .expect("re-activated from the store")
+        .expect("known user");
+    assert_eq!(
+        view.subscription.expect("subscription").expires_at,
+        t0() + chrono::Duration::days(10),
+        "the crashed grant committed nothing"
+    );
+    assert_eq!(sys.registry.stats().restarts, 1);
 }
