@@ -15,7 +15,7 @@ use subvisor_actors::messages::{
     ApplyPayment, CreateOrder, CreateTopUp, GrantDays, RefundOrder, SetLanguage,
 };
 use subvisor_actors::provisioning::{NodeClient, OutboxDriver, Provisioner, SandboxNode};
-use subvisor_actors::store::{self, Backend, OpenedOrder, StoreOptions};
+use subvisor_actors::store::{self, Backend, OpenedOrder, Store, StoreOptions};
 use subvisor_actors::workers::Worker;
 use subvisor_actors::{Error, Registry, RegistrySettings};
 
@@ -190,7 +190,7 @@ async fn top_ups_need_a_provider_and_a_positive_amount() {
 }
 
 async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(10);
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -209,11 +209,23 @@ async fn committed_ops_wake_the_provisioner_at_once() {
         sys.clock.clone(),
         Duration::from_secs(3600),
     );
+    // A grant committed before the driver runs: its first pass takes it (the
+    // outbox is drained at start). Once it is on the node and the pass is
+    // over, only a wake-up makes the driver look again within the hour.
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    sys.registry
+        .send(
+            uid(708),
+            GrantDays {
+                days: 1,
+                by: Principal::Ops,
+            },
+        )
+        .await
+        .expect("grant");
     let task = tokio::spawn(async move { driver.run(stopped).await });
-    // Let its first pass (an empty outbox) finish: from now on only a wake-up
-    // makes it look again within the hour.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    eventually("the first pass", || sys.sandbox.user_count() == 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
 
     let granted = uid(704);
     sys.registry
@@ -226,7 +238,7 @@ async fn committed_ops_wake_the_provisioner_at_once() {
         )
         .await
         .expect("grant");
-    eventually("the grant on the node", || sys.sandbox.user_count() == 1).await;
+    eventually("the grant on the node", || sys.sandbox.user_count() == 2).await;
 
     let payer = uid(705);
     let order = plan_order(sys.store().as_ref(), payer, Provider::Cryptobot, t0()).await;
@@ -241,7 +253,7 @@ async fn committed_ops_wake_the_provisioner_at_once() {
         .await
         .expect("payment");
     eventually("the paid order's access on the node", || {
-        sys.sandbox.user_count() == 2
+        sys.sandbox.user_count() == 3
     })
     .await;
 
@@ -256,7 +268,7 @@ async fn committed_ops_wake_the_provisioner_at_once() {
         .await
         .expect("refund");
     eventually("the refunded access off the node", || {
-        sys.sandbox.user_count() == 1
+        sys.sandbox.user_count() == 2
     })
     .await;
 
@@ -312,8 +324,25 @@ impl metrics::Recorder for RetryCounter {
     }
 }
 
+/// A migrated store on `opts`: opening the pool with a short acquire timeout
+/// can time out on a loaded machine (all tests run at once), so try again.
+async fn connect_patiently(opts: &StoreOptions) -> Arc<dyn Store> {
+    let mut last = None;
+    for _ in 0..20 {
+        match store::connect(opts).await {
+            Ok(store) => match store.migrate().await {
+                Ok(()) => return store,
+                Err(e) => last = Some(e),
+            },
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("could not open the store: {last:?}");
+}
+
 /// While another connection holds SQLite's write lock, every attempt loses
-/// (SQLITE_BUSY after the 50 ms busy timeout): the actor tries exactly
+/// (SQLITE_BUSY after the 200 ms busy timeout): the actor tries exactly
 /// `CONFLICT_ATTEMPTS` (8) times — 7 retries — and then tells the caller the
 /// conflict. Once the lock is gone the same message goes through.
 #[actix_rt::test]
@@ -325,9 +354,10 @@ async fn a_transaction_that_keeps_losing_is_tried_eight_times() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}/subvisor.db", dir.path().display());
     let mut opts = StoreOptions::new(url.clone());
-    opts.acquire_timeout = Duration::from_millis(50);
-    let store = store::connect(&opts).await.expect("connect");
-    store.migrate().await.expect("migrate");
+    // The store's acquire timeout is also SQLite's busy timeout: short, so
+    // that eight lost attempts take under two seconds.
+    opts.acquire_timeout = Duration::from_millis(200);
+    let store = connect_patiently(&opts).await;
     let sandbox = Arc::new(SandboxNode::new());
     let provisioner = Provisioner::new(vec![sandbox as Arc<dyn NodeClient>]);
     let registry = Registry::start(
@@ -418,4 +448,48 @@ async fn a_panic_in_the_store_work_kills_the_actor_not_the_caller() {
         "the crashed grant committed nothing"
     );
     assert_eq!(sys.registry.stats().restarts, 1);
+}
+
+/// An actor that was just used stays (the idle check ticks every
+/// `idle_timeout / 4`, 500 ms here); past its idle timeout of 2 s it is
+/// passivated once, on the next tick, and dropped.
+#[actix_rt::test]
+async fn an_actor_is_passivated_after_its_idle_timeout_not_before() {
+    let idle = Duration::from_secs(2);
+    let sys = System::start(
+        Backend::Sqlite,
+        RegistrySettings {
+            idle_timeout: idle,
+            ..settings()
+        },
+    )
+    .await;
+    let user = uid(709);
+    sys.registry
+        .send(
+            user,
+            GrantDays {
+                days: 1,
+                by: Principal::Ops,
+            },
+        )
+        .await
+        .expect("grant");
+    let used = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let stats = sys.registry.stats();
+    assert_eq!(
+        (stats.live, stats.registered, stats.passivations),
+        (1, 1, 0),
+        "used 1.2 s ago with an idle timeout of 2 s"
+    );
+    eventually("the passivation", || sys.registry.stats().passivations == 1).await;
+    let after = used.elapsed();
+    assert!(after >= idle, "passivated after {after:?}");
+    assert!(
+        after < idle + Duration::from_secs(3),
+        "the first ticks after the idle timeout passivate it, not {after:?}"
+    );
+    eventually("the actor dropped", || sys.registry.live() == 0).await;
+    assert_eq!(sys.registry.stats().registered, 0);
 }
