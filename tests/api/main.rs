@@ -12,3 +12,4 @@ mod payment_intake;
 mod payment_transient;
 mod payments;
 mod provisioning;
+mod webhook_mutants;

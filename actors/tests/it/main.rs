@@ -9,4 +9,5 @@ mod notifier;
 mod passivation;
 mod payments_suite;
 mod store_suite;
+mod user_actor_rules;
 mod workers;
