@@ -57,6 +57,18 @@ impl TestApp {
         (status, resp.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// `/metrics` as text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.ops))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+
     /// Credits `minor` to the user's balance through the ops API.
     pub async fn credit(&self, user: i64, minor: i64) {
         let (status, body) = self

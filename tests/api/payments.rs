@@ -256,16 +256,7 @@ async fn forged_and_malformed_callbacks_change_nothing(db: Db) {
         "nothing stored for forged callbacks"
     );
     assert_eq!(p.days(502).await, 0);
-    let metrics = p
-        .app
-        .http
-        .get(format!("{}/metrics", p.app.ops))
-        .send()
-        .await
-        .expect("m")
-        .text()
-        .await
-        .expect("t");
+    let metrics = p.app.metrics().await;
     assert!(
         metrics
             .contains("subvisor_payments_total{provider=\"cryptobot\",outcome=\"bad_signature\"}"),
@@ -607,16 +598,7 @@ async fn forged_nowpayments_callbacks_change_nothing(db: Db) {
     assert_eq!(view["payments"], json!([]), "no payment recorded: {view}");
     assert_eq!(p.days(user).await, 0, "no days granted");
     assert_eq!(ledger(&p.app, user).await, vec![], "no money moved");
-    let metrics = p
-        .app
-        .http
-        .get(format!("{}/metrics", p.app.ops))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = p.app.metrics().await;
     assert!(
         metrics.contains(
             "subvisor_payments_total{provider=\"nowpayments\",outcome=\"bad_signature\"}"

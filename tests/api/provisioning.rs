@@ -334,15 +334,7 @@ async fn a_dead_node_opens_the_breaker_and_a_restarted_node_is_refilled() {
         n["breaker"] == "open" && n["state"] == "down" && n["pending_ops"].as_i64() >= Some(1)
     })
     .await;
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.ops))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     let breaker = metrics
         .lines()
         .find_map(|l| l.strip_prefix("subvisor_node_breaker_state{node=\"v2-dead\"} "))

@@ -33,15 +33,7 @@ fn named<'a>(all: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value 
 
 /// `subvisor_worker_restarts_total{worker="<name>"}` as `/metrics` shows it.
 async fn restarts_metric(app: &TestApp, name: &str) -> f64 {
-    let text = app
-        .http
-        .get(format!("{}/metrics", app.ops))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics body");
+    let text = app.metrics().await;
     let prefix = format!("subvisor_worker_restarts_total{{worker=\"{name}\"}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&prefix))
