@@ -3,8 +3,9 @@
 //! Budgets (Telegram's flood limits): a global rate (30 messages/s by default)
 //! as a GCRA limiter from `governor` with a burst of one, so no sliding
 //! one-second window ever holds more than the budget, and one message per
-//! second per chat, measured from when the chat's previous message left. Notifications of one chat go out in commit order; chats run
-//! concurrently. A 429 pauses every send for its `retry_after` and the
+//! second per chat, measured from when the chat's previous message left.
+//! Notifications of one chat go out in commit order; chats run concurrently.
+//! A 429 pauses every send for its `retry_after` and the
 //! notification is retried; a 403 (the user blocked the bot) marks the user
 //! `bot_blocked`, which gives up their pending notifications; other failures
 //! back off exponentially and are given up after `max_attempts`. A

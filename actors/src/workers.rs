@@ -176,10 +176,6 @@ impl Supervisor {
         }
     }
 
-    pub fn settings(&self) -> &SupervisorSettings {
-        &self.inner.settings
-    }
-
     /// Runs `worker` under supervision until `stopped` turns true. The
     /// returned handle ends once the worker has stopped for good.
     pub fn spawn<W: Worker>(
