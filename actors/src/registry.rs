@@ -108,6 +108,10 @@ impl Drop for InflightGuard {
     }
 }
 
+/// A message counted in flight by [`Registry::hold`] (feature `testing`).
+#[cfg(feature = "testing")]
+pub struct InFlight(#[allow(dead_code)] InflightGuard);
+
 /// Counters for `/ops/actors`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RegistryStats {
@@ -240,6 +244,24 @@ impl Registry {
             }
             Err(MailboxError::Timeout) => Err(Error::Busy(user)),
         }
+    }
+
+    /// Test hook: counts a message in flight for `user`'s actor (activating
+    /// it) without delivering one, as every caller does between taking the
+    /// slot and its message reaching the mailbox. The count drops with the
+    /// returned value.
+    #[cfg(feature = "testing")]
+    pub fn hold(&self, user: UserId) -> Result<InFlight> {
+        let (_, guard) = self.acquire(user)?;
+        Ok(InFlight(guard))
+    }
+
+    /// Test hook: the Registry forgets `user`'s actor (as after a shutdown
+    /// or a burial) while the actor itself lives on. Returns whether one was
+    /// registered.
+    #[cfg(feature = "testing")]
+    pub fn forget(&self, user: UserId) -> bool {
+        self.shared.slots.remove(&user).is_some()
     }
 
     /// Live actors right now (actor structs not yet dropped).

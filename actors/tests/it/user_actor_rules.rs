@@ -495,3 +495,67 @@ async fn an_actor_is_passivated_after_its_idle_timeout_not_before() {
     eventually("the actor dropped", || sys.registry.live() == 0).await;
     assert_eq!(sys.registry.stats().registered, 0);
 }
+
+fn quick_idle() -> RegistrySettings {
+    RegistrySettings {
+        idle_timeout: Duration::from_secs(1),
+        ..settings()
+    }
+}
+
+/// A message counted in flight but not yet in the mailbox (a caller between
+/// taking the slot and delivering) keeps an idle actor alive: passivating it
+/// then would close the mailbox under that message. Once the message is gone
+/// the actor passivates as usual. (Idle timeout 1 s, a check every 250 ms:
+/// three seconds held is a dozen checks.)
+#[actix_rt::test]
+async fn an_actor_with_a_message_in_flight_is_not_passivated() {
+    let sys = System::start(Backend::Sqlite, quick_idle()).await;
+    let user = uid(711);
+    let held = sys.registry.hold(user).expect("hold");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let stats = sys.registry.stats();
+    assert_eq!(
+        (stats.live, stats.registered, stats.in_flight, stats.passivations),
+        (1, 1, 1, 0),
+        "idle for 3 s with a message in flight"
+    );
+    drop(held);
+    eventually("the passivation", || sys.registry.stats().passivations == 1).await;
+    eventually("the actor dropped", || sys.registry.live() == 0).await;
+    assert_eq!(sys.registry.stats().registered, 0);
+}
+
+/// An actor the Registry no longer knows (forgotten at a burial or a
+/// shutdown while it still ran) stops itself once idle instead of living on
+/// unreachable; the user's next message activates a new one.
+#[actix_rt::test]
+async fn an_actor_the_registry_forgot_stops_itself() {
+    let sys = System::start(Backend::Sqlite, quick_idle()).await;
+    let user = uid(712);
+    sys.registry
+        .send(
+            user,
+            GrantDays {
+                days: 2,
+                by: Principal::Ops,
+            },
+        )
+        .await
+        .expect("grant");
+    assert!(sys.registry.forget(user), "the actor was registered");
+    assert_eq!(
+        (sys.registry.live(), sys.registry.stats().registered),
+        (1, 0)
+    );
+    eventually("the orphan stopping", || sys.registry.live() == 0).await;
+    assert_eq!(sys.registry.stats().passivations, 1);
+    let view = sys
+        .registry
+        .send(user, subvisor_actors::messages::View)
+        .await
+        .expect("view")
+        .expect("the user exists");
+    assert_eq!(view.user, user);
+    assert_eq!(sys.registry.stats().activations, 2);
+}
