@@ -19,6 +19,15 @@ pub use subvisor_testkit::Backend as Db;
 
 pub(crate) use subvisor_testkit::both_backends;
 
+/// Polls `f` every 100 ms until it returns true; panics naming `what` after `limit`.
+pub async fn eventually(what: &str, limit: Duration, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 pub struct TestApp {
     /// The running application's actors and store (tests may read or seed the store).
     pub registry: subvisor_actors::Registry,

@@ -5,6 +5,7 @@
 mod actor_panic;
 mod binary;
 mod bot;
+mod failure_matrix;
 mod helpers;
 mod ops_api;
 mod payment_crash;
