@@ -13,4 +13,5 @@ mod payment_intake;
 mod payment_transient;
 mod payments;
 mod provisioning;
+mod soak;
 mod webhook_mutants;
