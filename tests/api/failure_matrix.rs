@@ -19,6 +19,7 @@
 //! | duplicate / concurrent / forged webhooks         | `payments::*`, `payment_intake::*`, `webhook_mutants::*`        |
 //! | all of it at random, node and process killed     | `soak::random_changes_while_nodes_and_the_server_die`           |
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,7 +92,10 @@ async fn post_ok(app: &TestApp, path: &str, body: Value) -> Value {
 }
 
 async fn node_holds(node: &FakeXrayNode, what: &str, wanted: &[(String, Uuid)]) {
-    eventually(what, Duration::from_secs(15), async || node.users() == wanted).await;
+    eventually(what, Duration::from_secs(15), async || {
+        node.users() == wanted
+    })
+    .await;
 }
 
 async fn pending_ops(app: &TestApp) -> i64 {
@@ -109,9 +113,11 @@ async fn node_down_during_add() {
     let view = post_ok(&app, "/ops/users/801/grant", json!({ "days": 30 })).await;
     let wanted = active_keys(&view);
     assert_eq!(wanted.len(), 1, "{view}");
-    eventually("the add waits in the outbox", Duration::from_secs(10), async || {
-        pending_ops(&app).await >= 1
-    })
+    eventually(
+        "the add waits in the outbox",
+        Duration::from_secs(10),
+        async || pending_ops(&app).await >= 1,
+    )
     .await;
     assert!(node.users().is_empty());
     node.set_unavailable(false);
@@ -176,11 +182,17 @@ async fn remove_fails_while_the_node_is_down() {
     node.set_unavailable(true);
     let revoked = post_ok(&app, "/ops/users/804/revoke", json!({})).await;
     assert_eq!(revoked["status"], "revoked", "{revoked}");
-    eventually("the remove waits in the outbox", Duration::from_secs(10), async || {
-        pending_ops(&app).await >= 1
-    })
+    eventually(
+        "the remove waits in the outbox",
+        Duration::from_secs(10),
+        async || pending_ops(&app).await >= 1,
+    )
     .await;
-    assert_eq!(node.users().len(), 1, "the node still has the key while down");
+    assert_eq!(
+        node.users().len(),
+        1,
+        "the node still has the key while down"
+    );
     node.set_unavailable(false);
     node_holds(&node, "the key is removed after the outage", &[]).await;
     app.stop().await;
@@ -213,46 +225,64 @@ fn expires_at(view: &Value) -> DateTime<Utc> {
         .unwrap_or_else(|| panic!("expires_at in {view}"))
 }
 
-/// Twenty subscriptions fall due the moment the clock moves while their
-/// renewals arrive: the Scheduler's expiries (every 200 ms) and the renewals
-/// race through the users' actors. Whatever the order, every renewed user
-/// ends active with the renewal counted from no earlier than the due time,
-/// and holds a key on the node.
+/// A hundred subscriptions fall due the moment the clock moves, and their
+/// renewals arrive at that same moment: the Scheduler (every 200 ms) reads
+/// the due ones and sends each an expiry while the renewals commit, so some
+/// renewals land between its read and its expiry. Three rounds. Whatever the
+/// order, every renewed user ends active with 30 days counted from no
+/// earlier than its previous expiry, and holds a key on the node.
 #[actix_rt::test]
 async fn expiry_racing_renewal() {
     let node = FakeXrayNode::start("vless-in").expect("fake node");
     let clock = Arc::new(ManualClock::new(Utc::now()));
     let app = app_with("fm-expiry-race", &node, clock.clone()).await;
-    let users: Vec<i64> = (810..830).collect();
+    let users: Vec<i64> = (810..910).collect();
+    let mut until = BTreeMap::new();
     for user in &users {
-        post_ok(&app, &format!("/ops/users/{user}/grant"), json!({ "days": 1 })).await;
+        let view = post_ok(
+            &app,
+            &format!("/ops/users/{user}/grant"),
+            json!({ "days": 1 }),
+        )
+        .await;
+        until.insert(*user, expires_at(&view));
     }
-    clock.advance(chrono::Duration::days(1) + chrono::Duration::seconds(1));
-    let due = clock.now();
-    let renewals = users.iter().map(|user| {
-        let app = &app;
-        async move {
-            // Spread the renewals over the Scheduler's ticks.
-            tokio::time::sleep(Duration::from_millis((user % 10) as u64 * 40)).await;
-            post_ok(app, &format!("/ops/users/{user}/grant"), json!({ "days": 30 })).await
+    for round in 1..=3 {
+        let last = until.values().max().copied().expect("users");
+        clock.set(last + chrono::Duration::seconds(1));
+        let renewals = users.iter().map(|user| {
+            let app = &app;
+            async move {
+                post_ok(
+                    app,
+                    &format!("/ops/users/{user}/grant"),
+                    json!({ "days": 30 }),
+                )
+                .await
+            }
+        });
+        join_all(renewals).await;
+        // Let the Scheduler run over all of them a few more times.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut wanted = Vec::new();
+        for user in &users {
+            let (status, view) = app.get(&format!("/ops/users/{user}")).await;
+            assert_eq!(status, 200, "{view}");
+            assert_eq!(
+                view["status"], "active",
+                "round {round}: user {user} lost a paid renewal: {view}"
+            );
+            let before = until[user];
+            let now = expires_at(&view);
+            assert!(
+                now >= before + chrono::Duration::days(30),
+                "round {round}: user {user}: the renewal is counted ({now} vs {before})"
+            );
+            until.insert(*user, now);
+            wanted.extend(active_keys(&view));
         }
-    });
-    join_all(renewals).await;
-    // Let the Scheduler run over all of them a few more times.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let mut wanted = Vec::new();
-    for user in &users {
-        let (status, view) = app.get(&format!("/ops/users/{user}")).await;
-        assert_eq!(status, 200, "{view}");
-        assert_eq!(view["status"], "active", "user {user} lost a paid renewal: {view}");
-        let until = expires_at(&view);
-        assert!(
-            until >= due + chrono::Duration::days(30) - chrono::Duration::seconds(1),
-            "user {user}: the renewal is counted ({until} vs due {due})"
-        );
-        wanted.extend(active_keys(&view));
+        wanted.sort();
+        node_holds(&node, "every renewed user holds a key", &wanted).await;
     }
-    wanted.sort();
-    node_holds(&node, "every renewed user holds a key", &wanted).await;
     app.stop().await;
 }

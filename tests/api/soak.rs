@@ -225,7 +225,11 @@ fn random_changes_while_nodes_and_the_server_die() {
             rng.random_range(0..58)
         };
         let (what, path, body) = match roll {
-            0..35 => ("grant", "grant", json!({ "days": rng.random_range(1..=30) })),
+            0..35 => (
+                "grant",
+                "grant",
+                json!({ "days": rng.random_range(1..=30) }),
+            ),
             35..50 => ("reissue", "reissue", json!({})),
             50..58 => ("revoke", "revoke", json!({})),
             58..68 => {
@@ -340,9 +344,11 @@ fn random_changes_while_nodes_and_the_server_die() {
         .send()
         .expect("reconcile");
     assert_eq!(reconciled.status(), 200);
-    wait_until("the outbox drains after the reconcile", Duration::from_secs(60), || {
-        settled(&http, &ops)
-    });
+    wait_until(
+        "the outbox drains after the reconcile",
+        Duration::from_secs(60),
+        || settled(&http, &ops),
+    );
 
     // Every acknowledged change is there.
     let mut desired: Vec<(String, Uuid)> = Vec::new();

@@ -516,7 +516,12 @@ async fn an_actor_with_a_message_in_flight_is_not_passivated() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let stats = sys.registry.stats();
     assert_eq!(
-        (stats.live, stats.registered, stats.in_flight, stats.passivations),
+        (
+            stats.live,
+            stats.registered,
+            stats.in_flight,
+            stats.passivations
+        ),
         (1, 1, 1, 0),
         "idle for 3 s with a message in flight"
     );
