@@ -6,6 +6,7 @@ mod actor_panic;
 mod binary;
 mod bot;
 mod helpers;
+mod leader_failover;
 mod ops_api;
 mod payment_crash;
 mod payment_intake;
