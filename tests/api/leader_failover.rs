@@ -91,7 +91,10 @@ fn a_frozen_leader_is_replaced_within_the_lease_and_steps_down_when_it_resumes()
     let url = subvisor_testkit::shared_pg()
         .fresh_database()
         .expect("database");
-    let (dir_a, dir_b) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
     let mut leader = start(dir_a.path(), &url);
     let mut standby = start(dir_b.path(), &url);
     let http = client();
@@ -105,7 +108,12 @@ fn a_frozen_leader_is_replaced_within_the_lease_and_steps_down_when_it_resumes()
     assert_eq!(reconcile_status(&http, &standby), 409);
     // The leader's singletons run (a reconcile pass every 100 ms).
     let deadline = Instant::now() + Duration::from_secs(10);
-    while metric(&http, &leader, "subvisor_reconcile_last_run_timestamp_seconds") == 0.0 {
+    while metric(
+        &http,
+        &leader,
+        "subvisor_reconcile_last_run_timestamp_seconds",
+    ) == 0.0
+    {
         assert!(Instant::now() < deadline, "the leader never reconciled");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -130,7 +138,11 @@ fn a_frozen_leader_is_replaced_within_the_lease_and_steps_down_when_it_resumes()
         took < bound + Duration::from_secs(3),
         "took over after {took:?}; the bound is {bound:?}"
     );
-    assert_eq!(reconcile_status(&http, &standby), 200, "the new leader reconciles");
+    assert_eq!(
+        reconcile_status(&http, &standby),
+        200,
+        "the new leader reconciles"
+    );
     let runs_on_new = metric(&http, &standby, "subvisor_scheduler_runs_total");
 
     // Let the new leader work a while, then resume the old one.
@@ -150,7 +162,11 @@ fn a_frozen_leader_is_replaced_within_the_lease_and_steps_down_when_it_resumes()
     // since it resumed: no reconcile pass (its last one is from before the
     // freeze), no scheduler pass.
     std::thread::sleep(Duration::from_secs(1));
-    let last_pass = metric(&http, &leader, "subvisor_reconcile_last_run_timestamp_seconds");
+    let last_pass = metric(
+        &http,
+        &leader,
+        "subvisor_reconcile_last_run_timestamp_seconds",
+    );
     assert!(
         (last_pass as u64) < resumed_at,
         "the resumed leader ran a reconcile pass at {last_pass} (resumed at {resumed_at})"
@@ -161,7 +177,11 @@ fn a_frozen_leader_is_replaced_within_the_lease_and_steps_down_when_it_resumes()
         "the resumed leader ran the scheduler"
     );
     assert!(roles(&http, &leader).iter().all(|(_, leads)| !leads));
-    assert_eq!(reconcile_status(&http, &leader), 409, "the old leader stands by");
+    assert_eq!(
+        reconcile_status(&http, &leader),
+        409,
+        "the old leader stands by"
+    );
     assert!(leads_all(&http, &standby), "the new leader keeps the lead");
     assert!(metric(&http, &standby, "subvisor_scheduler_runs_total") > runs_on_new);
     let logs = leader.logs();
