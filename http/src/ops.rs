@@ -11,6 +11,7 @@ use subvisor_actors::Registry;
 use subvisor_actors::domain::NodeName;
 use subvisor_actors::domain::{Money, OrderId, PlanId, Provider};
 use subvisor_actors::domain::{Principal, UserId};
+use subvisor_actors::leader::Leadership;
 use subvisor_actors::messages::AdjustBalance;
 use subvisor_actors::messages::{GrantDays, Reissue, Revoke, RotateSubToken};
 use subvisor_actors::metrics as m;
@@ -40,6 +41,8 @@ pub struct OpsState {
     pub payment_reconciler: PaymentReconciler,
     /// The background workers' supervisor (`/ops/workers`, `/readyz`).
     pub workers: Supervisor,
+    /// The singleton roles this instance leads or stands by for (`/ops/leadership`).
+    pub leadership: Leadership,
 }
 
 impl OpsState {
@@ -78,6 +81,7 @@ pub fn configure_ops(state: OpsState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .wrap(from_fn(require_token))
                     .route("/actors", web::get().to(actors))
                     .route("/workers", web::get().to(workers))
+                    .route("/leadership", web::get().to(leadership))
                     .route("/nodes", web::get().to(nodes))
                     .route("/users/{id}", web::get().to(user))
                     .route("/users/{id}/grant", web::post().to(grant))
@@ -147,6 +151,13 @@ async fn render_metrics(state: web::Data<OpsState>) -> HttpResponse {
 #[tracing::instrument(skip_all)]
 async fn workers(state: web::Data<OpsState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "workers": state.workers.views() }))
+}
+
+/// Each singleton role: whether this instance leads it, and for how long
+/// without another renewal.
+#[tracing::instrument(skip_all)]
+async fn leadership(state: web::Data<OpsState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "roles": state.leadership.views() }))
 }
 
 #[tracing::instrument(skip_all)]

@@ -131,6 +131,20 @@ impl Settings {
                 balance_currency: self.balance_currency(),
                 refund_unexpected_stars: self.payments.refund_unexpected_stars,
             },
+            lock_keepalive: subvisor_actors::store::SessionKeepalive {
+                idle: self.cluster.db_keepalive_idle,
+                interval: self.cluster.db_keepalive_interval,
+                count: self.cluster.db_keepalive_count,
+                user_timeout: self.cluster.db_tcp_user_timeout,
+            },
+        }
+    }
+
+    /// How the leases of the singleton roles are kept (`[cluster]`).
+    pub fn lease_policy(&self) -> subvisor_actors::leader::LeasePolicy {
+        subvisor_actors::leader::LeasePolicy {
+            every: self.cluster.leader_interval,
+            term: self.cluster.leader_lease,
         }
     }
 

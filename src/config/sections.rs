@@ -123,9 +123,25 @@ pub struct GatewayConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSettings {
-    /// How often an instance checks (or tries to take) the lead of the singletons.
+    /// How often an instance renews (or tries to take) the lead of the singletons.
     #[serde(with = "humantime_serde")]
     pub leader_interval: Duration,
+    /// How long one renewal of the lead lasts: a leader that has not renewed
+    /// for this long stops acting, and a standby ends its database session
+    /// and takes over. Worst-case failover: `leader_lease + leader_interval`.
+    #[serde(with = "humantime_serde")]
+    pub leader_lease: Duration,
+    /// PostgreSQL `tcp_keepalives_idle` on the session that holds a lead (0: server default).
+    #[serde(with = "humantime_serde")]
+    pub db_keepalive_idle: Duration,
+    /// PostgreSQL `tcp_keepalives_interval` on that session (0: server default).
+    #[serde(with = "humantime_serde")]
+    pub db_keepalive_interval: Duration,
+    /// PostgreSQL `tcp_keepalives_count` on that session (0: server default).
+    pub db_keepalive_count: u32,
+    /// PostgreSQL `tcp_user_timeout` on that session (0: server default; Linux only).
+    #[serde(with = "humantime_serde")]
+    pub db_tcp_user_timeout: Duration,
 }
 
 /// `[workers]`: how background workers are restarted and judged.

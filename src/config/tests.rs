@@ -65,3 +65,20 @@ fn unknown_keys_are_refused() {
     let err = load(dir.path()).unwrap_err();
     assert!(err.to_string().contains("dayz"), "{err}");
 }
+
+#[test]
+fn the_lease_must_outlast_two_renewal_intervals() {
+    let dir = config_dir(
+        "[cluster]\nleader_interval = \"5s\"\nleader_lease = \"8s\"\n",
+        None,
+    );
+    let err = load(dir.path()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "cluster.leader_lease: must be at least twice cluster.leader_interval"
+    );
+    // The defaults: failover within 15 s + 5 s.
+    let dir = config_dir("", None);
+    let policy = load(dir.path()).unwrap().lease_policy();
+    assert_eq!(policy.worst_failover(), std::time::Duration::from_secs(20));
+}

@@ -167,6 +167,23 @@ impl Settings {
         if self.cluster.leader_interval < Duration::from_millis(50) {
             return Err(invalid("cluster.leader_interval", "must be at least 50ms"));
         }
+        if self.cluster.leader_lease < 2 * self.cluster.leader_interval {
+            return Err(invalid(
+                "cluster.leader_lease",
+                "must be at least twice cluster.leader_interval",
+            ));
+        }
+        for (key, value) in [
+            ("cluster.db_keepalive_idle", self.cluster.db_keepalive_idle),
+            (
+                "cluster.db_keepalive_interval",
+                self.cluster.db_keepalive_interval,
+            ),
+        ] {
+            if !value.is_zero() && value < Duration::from_secs(1) {
+                return Err(invalid(key, "must be 0 (server default) or at least 1s"));
+            }
+        }
         let w = &self.workers;
         if w.restart_backoff_min.is_zero() {
             return Err(invalid(

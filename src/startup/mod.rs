@@ -25,6 +25,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use subvisor_actors::Registry;
 use subvisor_actors::clock::{Clock, SystemClock};
+use subvisor_actors::leader::Leadership;
 use subvisor_actors::store::Store;
 use subvisor_actors::workers::Supervisor;
 use subvisor_http::{IpRateLimit, OpsState, PublicState};
@@ -83,9 +84,11 @@ impl Application {
         // Workers are prepared in this order (each election is tried as it is
         // built) and spawned together once the bot is up.
         let (stop_workers, stopped) = watch::channel(false);
+        let leadership = Leadership::new(store.clone(), settings.lease_policy());
         let (upkeep, node_reconciler) = Upkeep::prepare(
             &settings,
             &store,
+            &leadership,
             &registry,
             nodes.provisioner,
             nodes.events,
@@ -104,7 +107,7 @@ impl Application {
         );
         let (payment_workers, payments) = PaymentWorkers::prepare(
             &settings,
-            &store,
+            &leadership,
             &registry,
             &payment_clients,
             notifier.as_ref(),
@@ -144,6 +147,7 @@ impl Application {
             intake: payments.intake.clone(),
             payment_reconciler: payments.reconciler,
             workers: supervisor.clone(),
+            leadership,
         };
         let public_state = PublicState {
             registry: registry.clone(),

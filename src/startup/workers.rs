@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use subvisor_actors::Registry;
 use subvisor_actors::clock::Clock;
-use subvisor_actors::leader::{Election, LeaderFlag};
+use subvisor_actors::leader::{Election, LeaderFlag, Leadership};
 use subvisor_actors::links::LinkBook;
 use subvisor_actors::notifier::Notifier;
 use subvisor_actors::payments::{Intake, PaymentClients, PaymentReconciler, PaymentWorker};
@@ -42,15 +42,14 @@ impl Upkeep {
     pub(super) async fn prepare(
         settings: &Settings,
         store: &Arc<dyn Store>,
+        leadership: &Leadership,
         registry: &Registry,
         provisioner: Provisioner,
         node_events: mpsc::UnboundedReceiver<NodeEvent>,
         clock: Arc<dyn Clock>,
     ) -> (Self, ReconcilerHandle) {
-        let every = settings.cluster.leader_interval;
-        let (scheduling, scheduler_lead) = Election::start(store.clone(), "scheduler", every).await;
-        let (provisioning, provisioning_lead) =
-            Election::start(store.clone(), "provisioning", every).await;
+        let (scheduling, scheduler_lead) = leadership.elect("scheduler").await;
+        let (provisioning, provisioning_lead) = leadership.elect("provisioning").await;
         let driver = OutboxDriver::new(
             store.clone(),
             provisioner,
@@ -130,7 +129,7 @@ impl PaymentWorkers {
     /// `payments` election and prepares the worker.
     pub(super) async fn prepare(
         settings: &Settings,
-        store: &Arc<dyn Store>,
+        leadership: &Leadership,
         registry: &Registry,
         clients: &PaymentClients,
         notifier: Option<&Notifier>,
@@ -144,8 +143,7 @@ impl PaymentWorkers {
             clients.clone(),
             settings.payments.reconcile_lookback,
         );
-        let (election, payments_lead) =
-            Election::start(store.clone(), "payments", settings.cluster.leader_interval).await;
+        let (election, payments_lead) = leadership.elect("payments").await;
         let worker = PaymentWorker::new(
             intake.clone(),
             reconciler.clone(),

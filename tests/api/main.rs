@@ -7,6 +7,7 @@ mod binary;
 mod bot;
 mod failure_matrix;
 mod helpers;
+mod leader_failover;
 mod ops_api;
 mod payment_crash;
 mod payment_intake;

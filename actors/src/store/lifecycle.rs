@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 
-use super::{Backend, Lease};
+use std::time::Duration;
+
+use super::{Acquired, Backend};
 use crate::Result;
 
 /// Opening, migrating, probing and closing the database, and leadership of singleton roles.
@@ -20,7 +22,9 @@ pub trait Lifecycle: Send + Sync {
     async fn close(&self);
 
     /// Tries to become the one instance that runs `role` (a singleton such as
-    /// the Scheduler). `None`: another instance leads. The lease lasts while the
-    /// returned handle lives and [`Lease::still_held`] says so.
-    async fn lead(&self, role: &str) -> Result<Option<Box<dyn Lease>>>;
+    /// the Scheduler), with a lease of `term`. `None`: another instance leads.
+    /// A holder whose lease ran out (it stopped renewing: frozen, cut off)
+    /// has its session ended first. The lease lasts while the returned handle
+    /// lives and [`Lease::renew`](super::Lease::renew) succeeds.
+    async fn lead(&self, role: &str, term: Duration) -> Result<Option<Acquired>>;
 }

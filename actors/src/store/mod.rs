@@ -125,6 +125,36 @@ pub struct StoreOptions {
     pub referral_bonus: Option<Money>,
     /// What becomes of payments their order cannot take.
     pub settlement: SettlementPolicy,
+    /// Server-side TCP keepalive of the sessions that hold leadership locks
+    /// (PostgreSQL).
+    pub lock_keepalive: SessionKeepalive,
+}
+
+/// PostgreSQL's per-session TCP settings, set on each session that holds a
+/// leadership lock, so the server ends a session whose client is gone (and
+/// the lock with it) in seconds rather than the kernel's two hours. A zero
+/// leaves the server's default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionKeepalive {
+    /// `tcp_keepalives_idle`: silence before the first probe.
+    pub idle: Duration,
+    /// `tcp_keepalives_interval`: between unanswered probes.
+    pub interval: Duration,
+    /// `tcp_keepalives_count`: unanswered probes before the server gives up.
+    pub count: u32,
+    /// `tcp_user_timeout`: how long sent data may stay unacknowledged (Linux).
+    pub user_timeout: Duration,
+}
+
+impl Default for SessionKeepalive {
+    fn default() -> Self {
+        Self {
+            idle: Duration::from_secs(5),
+            interval: Duration::from_secs(2),
+            count: 3,
+            user_timeout: Duration::from_secs(10),
+        }
+    }
 }
 
 impl StoreOptions {
@@ -138,15 +168,30 @@ impl StoreOptions {
                 balance_currency: Currency::new("USD").unwrap_or_else(|_| Currency::stars()),
                 refund_unexpected_stars: true,
             },
+            lock_keepalive: SessionKeepalive::default(),
         }
     }
 }
 
-/// Leadership of one singleton role; dropping it gives the role up.
+/// Leadership of one singleton role; dropping it gives the role up (the
+/// lock goes with the session; the lease runs out at its term).
 #[async_trait]
 pub trait Lease: Send + Sync {
-    /// False once the lease is lost (e.g. its database session died).
-    async fn still_held(&mut self) -> bool;
+    /// Confirms the lease on the lock's own session and extends it to `term`
+    /// from now (the server's clock). False once it is lost (the session
+    /// died, was ended by a standby, or the lease row is another's).
+    async fn renew(&mut self, term: Duration) -> bool;
+
+    /// Gives the role up in order: the lease marked expired (a standby need
+    /// not wait it out), the lock released, the session closed.
+    async fn release(self: Box<Self>);
+}
+
+/// A lease just taken.
+pub struct Acquired {
+    pub lease: Box<dyn Lease>,
+    /// How long the previous holder's lease still runs: act only after it.
+    pub previous_expires_in: Duration,
 }
 
 /// A stable advisory-lock key for a role name (FNV-1a, 64 bit).

@@ -1,16 +1,19 @@
 //! The PostgreSQL store: production and several instances. Every state change is
 //! guarded in SQL (version or expected state), so any instance may hold an actor.
 
-use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+use std::time::Duration;
 
-use super::StoreOptions;
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Connection, Postgres, Transaction};
+
+use super::{SessionKeepalive, StoreOptions};
 
 /// PostgreSQL implementation of [`Store`](super::Store).
 pub struct PgStore {
     pool: PgPool,
     referral_bonus: Option<crate::domain::Money>,
     settlement: crate::domain::SettlementPolicy,
+    lock_keepalive: SessionKeepalive,
 }
 
 /// A write transaction (PostgreSQL needs no in-process gate).
@@ -29,6 +32,7 @@ impl PgStore {
             pool,
             referral_bonus: opts.referral_bonus.clone(),
             settlement: opts.settlement.clone(),
+            lock_keepalive: opts.lock_keepalive,
         })
     }
 
@@ -76,16 +80,71 @@ impl PgStore {
         })
     }
 
-    /// A session-level advisory lock on a connection taken out of the pool:
-    /// closing that connection (dropping the lease, or the process dying)
-    /// releases the lock for another instance.
-    async fn lead_role(&self, role: &str) -> crate::Result<Option<Box<dyn super::Lease>>> {
-        let mut conn = self.pool.acquire().await?.detach();
-        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(super::lock_key(role))
-            .fetch_one(&mut conn)
-            .await?;
-        Ok(got.then(|| Box::new(PgLease { conn }) as Box<dyn super::Lease>))
+    /// A session-level advisory lock plus a lease row. The lock is tried on a
+    /// pooled connection; when it is held by a session whose lease ran out
+    /// (its leader stopped renewing: frozen, cut off), that session is ended
+    /// first. Once taken, the connection leaves the pool and holds the lock:
+    /// closing it (dropping the lease, or the process dying) releases the
+    /// lock, and the server ends it on its own when the peer is gone
+    /// (keepalive, `tcp_user_timeout`).
+    async fn lead_role(
+        &self,
+        role: &str,
+        term: Duration,
+    ) -> crate::Result<Option<super::Acquired>> {
+        let key = super::lock_key(role);
+        let mut conn = self.pool.acquire().await?;
+        let mut got = try_lock(&mut conn, key).await?;
+        if !got && end_expired_holder(&mut conn, role, key).await? {
+            // The ended backend drops the lock as it exits; give it a moment.
+            for _ in 0..TAKEOVER_TRIES {
+                tokio::time::sleep(TAKEOVER_PAUSE).await;
+                got = try_lock(&mut conn, key).await?;
+                if got {
+                    break;
+                }
+            }
+        }
+        if !got {
+            return Ok(None);
+        }
+        let mut conn = conn.detach();
+        if let Some(settings) = keepalive_sql(&self.lock_keepalive) {
+            let set = sqlx::Executor::execute(&mut conn, settings.as_str()).await;
+            if let Err(e) = set {
+                tracing::warn!(role, error = %e, "could not set TCP keepalive on the lock's session");
+            }
+        }
+        let previous: Option<f64> = sqlx::query_scalar(
+            "SELECT GREATEST(EXTRACT(EPOCH FROM expires_at - now()), 0)::float8 \
+             FROM leader_leases WHERE role = $1",
+        )
+        .bind(role)
+        .fetch_optional(&mut conn)
+        .await?;
+        sqlx::query(
+            "INSERT INTO leader_leases (role, holder, backend_pid, expires_at) \
+             VALUES ($1, $2, pg_backend_pid(), now() + make_interval(secs => $3)) \
+             ON CONFLICT (role) DO UPDATE SET holder = EXCLUDED.holder, \
+             backend_pid = EXCLUDED.backend_pid, expires_at = EXCLUDED.expires_at",
+        )
+        .bind(role)
+        .bind(holder_name())
+        .bind(term.as_secs_f64())
+        .execute(&mut conn)
+        .await?;
+        let previous_expires_in = previous
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(Duration::from_secs_f64)
+            .unwrap_or_default();
+        Ok(Some(super::Acquired {
+            lease: Box::new(PgLease {
+                conn,
+                role: role.to_owned(),
+                key,
+            }),
+            previous_expires_in,
+        }))
     }
 
     async fn run_migrations(&self) -> crate::Result<()> {
@@ -96,17 +155,131 @@ impl PgStore {
     }
 }
 
+/// After ending a silent holder's session: how often, and how many times,
+/// to try the lock again while that backend exits.
+const TAKEOVER_TRIES: u32 = 40;
+const TAKEOVER_PAUSE: Duration = Duration::from_millis(50);
+
+async fn try_lock(conn: &mut PgConnection, key: i64) -> crate::Result<bool> {
+    Ok(sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(key)
+        .fetch_one(&mut *conn)
+        .await?)
+}
+
+/// Ends the session holding `role`'s lock if its lease ran out (by the
+/// server's clock). Only a backend that really holds the lock is ended (a
+/// stale row may name a pid the server has since reused). True if one was.
+async fn end_expired_holder(conn: &mut PgConnection, role: &str, key: i64) -> crate::Result<bool> {
+    let (class, object) = advisory_parts(key);
+    let ended: Vec<(String, i32, bool)> = sqlx::query_as(
+        "WITH stale AS MATERIALIZED ( \
+             SELECT l.holder, l.backend_pid FROM leader_leases l \
+             JOIN pg_locks k ON k.pid = l.backend_pid \
+             WHERE l.role = $1 AND l.expires_at < now() \
+               AND k.locktype = 'advisory' AND k.granted AND k.objsubid = 1 \
+               AND k.classid::bigint = $2 AND k.objid::bigint = $3) \
+         SELECT holder, backend_pid, pg_terminate_backend(backend_pid) FROM stale",
+    )
+    .bind(role)
+    .bind(class)
+    .bind(object)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (holder, pid, done) in &ended {
+        tracing::warn!(
+            role,
+            holder,
+            backend_pid = pid,
+            ended = done,
+            "the leader's lease ran out; ending its database session to take over"
+        );
+    }
+    Ok(ended.iter().any(|(_, _, done)| *done))
+}
+
+/// How `pg_locks` shows a one-key (bigint) advisory lock: the high 32 bits
+/// in `classid`, the low 32 in `objid` (`objsubid` = 1).
+fn advisory_parts(key: i64) -> (i64, i64) {
+    let bits = key as u64;
+    ((bits >> 32) as i64, (bits & 0xffff_ffff) as i64)
+}
+
+/// The `SET`s of the keepalive settings that are not zero; `None`: none.
+fn keepalive_sql(k: &SessionKeepalive) -> Option<String> {
+    let mut sets = Vec::new();
+    if !k.idle.is_zero() {
+        sets.push(format!(
+            "SET tcp_keepalives_idle = {}",
+            k.idle.as_secs().max(1)
+        ));
+    }
+    if !k.interval.is_zero() {
+        sets.push(format!(
+            "SET tcp_keepalives_interval = {}",
+            k.interval.as_secs().max(1)
+        ));
+    }
+    if k.count > 0 {
+        sets.push(format!("SET tcp_keepalives_count = {}", k.count));
+    }
+    if !k.user_timeout.is_zero() {
+        sets.push(format!(
+            "SET tcp_user_timeout = {}",
+            k.user_timeout.as_millis()
+        ));
+    }
+    (!sets.is_empty()).then(|| sets.join("; "))
+}
+
+/// Who holds a lease, as the `leader_leases` row shows it.
+fn holder_name() -> String {
+    format!("pid {}", std::process::id())
+}
+
 struct PgLease {
     conn: PgConnection,
+    role: String,
+    key: i64,
 }
 
 #[async_trait::async_trait]
 impl super::Lease for PgLease {
-    async fn still_held(&mut self) -> bool {
-        sqlx::query("SELECT 1")
-            .execute(&mut self.conn)
-            .await
-            .is_ok()
+    /// On the lock's own session: a dead session fails, and a row that names
+    /// another backend (the lock was lost and taken) updates nothing.
+    async fn renew(&mut self, term: Duration) -> bool {
+        sqlx::query(
+            "UPDATE leader_leases SET expires_at = now() + make_interval(secs => $2) \
+             WHERE role = $1 AND backend_pid = pg_backend_pid()",
+        )
+        .bind(&self.role)
+        .bind(term.as_secs_f64())
+        .execute(&mut self.conn)
+        .await
+        .is_ok_and(|done| done.rows_affected() == 1)
+    }
+
+    async fn release(self: Box<Self>) {
+        let PgLease {
+            mut conn,
+            role,
+            key,
+        } = *self;
+        let expired = sqlx::query(
+            "UPDATE leader_leases SET expires_at = LEAST(expires_at, now()) \
+             WHERE role = $1 AND backend_pid = pg_backend_pid()",
+        )
+        .bind(&role)
+        .execute(&mut conn)
+        .await;
+        if let Err(e) = expired {
+            tracing::debug!(role, error = %e, "could not mark the lease expired");
+        }
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(key)
+            .execute(&mut conn)
+            .await;
+        let _ = conn.close().await;
     }
 }
 

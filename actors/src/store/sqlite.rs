@@ -115,8 +115,15 @@ impl SqliteStore {
     }
 
     /// One SQLite file has one writer process: this instance always leads.
-    async fn lead_role(&self, _role: &str) -> crate::Result<Option<Box<dyn super::Lease>>> {
-        Ok(Some(Box::new(SoleInstance)))
+    async fn lead_role(
+        &self,
+        _role: &str,
+        _term: std::time::Duration,
+    ) -> crate::Result<Option<super::Acquired>> {
+        Ok(Some(super::Acquired {
+            lease: Box::new(SoleInstance),
+            previous_expires_in: std::time::Duration::ZERO,
+        }))
     }
 
     async fn run_migrations(&self) -> crate::Result<()> {
@@ -131,9 +138,11 @@ struct SoleInstance;
 
 #[async_trait::async_trait]
 impl super::Lease for SoleInstance {
-    async fn still_held(&mut self) -> bool {
+    async fn renew(&mut self, _term: std::time::Duration) -> bool {
         true
     }
+
+    async fn release(self: Box<Self>) {}
 }
 
 fn is_memory(file: &Path) -> bool {

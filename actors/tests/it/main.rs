@@ -5,6 +5,7 @@ mod actors;
 mod bot_store;
 mod helpers;
 mod intake;
+mod leadership;
 mod notifier;
 mod passivation;
 mod payments_suite;

@@ -510,11 +510,12 @@ async fn due_ops_never_overtake_a_waiting_op_of_the_same_key(backend: Backend) {
 
 async fn one_lease_per_role(backend: Backend) {
     let db = fresh_store(backend, 4).await;
-    let first = db.store.lead("scheduler").await.expect("lead");
-    let mut first = first.expect("the first instance leads");
-    assert!(first.still_held().await);
-    let second = db.store.lead("scheduler").await.expect("lead");
-    let other_role = db.store.lead("provisioning").await.expect("lead");
+    const TERM: std::time::Duration = std::time::Duration::from_secs(30);
+    let first = db.store.lead("scheduler", TERM).await.expect("lead");
+    let mut first = first.expect("the first instance leads").lease;
+    assert!(first.renew(TERM).await);
+    let second = db.store.lead("scheduler", TERM).await.expect("lead");
+    let other_role = db.store.lead("provisioning", TERM).await.expect("lead");
     assert!(other_role.is_some(), "roles are independent");
     match backend {
         // One SQLite file has one writer process: it always leads.
@@ -528,7 +529,7 @@ async fn one_lease_per_role(backend: Backend) {
             // The lock goes with the closed session; give the server a moment.
             let mut taken = None;
             for _ in 0..50 {
-                taken = db.store.lead("scheduler").await.expect("lead");
+                taken = db.store.lead("scheduler", TERM).await.expect("lead");
                 if taken.is_some() {
                     break;
                 }

@@ -25,7 +25,11 @@ impl crate::store::Lifecycle for This {
     }
 
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "lead"))]
-    async fn lead(&self, role: &str) -> Result<Option<Box<dyn crate::store::Lease>>> {
-        self.lead_role(role).await
+    async fn lead(
+        &self,
+        role: &str,
+        term: std::time::Duration,
+    ) -> Result<Option<crate::store::Acquired>> {
+        self.lead_role(role, term).await
     }
 }
