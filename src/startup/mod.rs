@@ -120,8 +120,7 @@ impl Application {
             &payments.intake,
             &supervisor,
             stopped.clone(),
-        )
-        .await?;
+        )?;
         let workers = workers::spawn_workers(
             &supervisor,
             upkeep,
@@ -144,6 +143,7 @@ impl Application {
             intake: payments.intake.clone(),
             payment_reconciler: payments.reconciler,
             workers: supervisor.clone(),
+            bot: bot.probe,
         };
         let public_state = PublicState {
             registry: registry.clone(),
