@@ -28,8 +28,10 @@ mod account;
 mod broadcast;
 mod callbacks;
 mod lifecycle;
+mod intake;
 mod modes;
 mod stars;
+mod start;
 mod supervision;
 
 const TOKEN: &str = "424242:fake-bot-token-for-tests";
