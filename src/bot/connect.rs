@@ -67,8 +67,11 @@ impl Link {
         if r.state != state {
             r.state = state;
             r.since = Utc::now();
-            metrics::gauge!("subvisor_bot_connected")
-                .set(if state == BotState::Ok { 1.0 } else { 0.0 });
+            metrics::gauge!("subvisor_bot_connected").set(if state == BotState::Ok {
+                1.0
+            } else {
+                0.0
+            });
         }
     }
 

@@ -20,8 +20,8 @@ use tokio::sync::Notify;
 
 use super::PURCHASES_PAUSED;
 use super::admin::AdminState;
-use super::error::BotError;
 use super::connect::Link;
+use super::error::BotError;
 use super::i18n::Lang;
 use super::limits::UserLimits;
 use super::updates::Inbox;

@@ -16,7 +16,8 @@ use governor::{Quota, RateLimiter};
 /// How long a "slow down" reply covers: one per user per window.
 pub const WARN_WINDOW: Duration = Duration::from_secs(10);
 
-type Limiter<C> = RateLimiter<i64, DashMapStateStore<i64>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+type Limiter<C> =
+    RateLimiter<i64, DashMapStateStore<i64>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
 /// Per-user rate limits; `C` is the clock (tests pass a manual one).
 pub struct UserLimits<C: Clock = DefaultClock> {

@@ -318,7 +318,10 @@ impl Worker for Poller {
                         match admit(&self.ctx, update) {
                             Ok(()) => {}
                             Err(Refusal::Stopping) => return until_stopped(shutdown).await,
-                            Err(why) => tracing::debug!(?why, "update dropped: its sender has too many pending"),
+                            Err(why) => tracing::debug!(
+                                ?why,
+                                "update dropped: its sender has too many pending"
+                            ),
                         }
                     }
                 }
@@ -330,7 +333,9 @@ impl Worker for Poller {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "getUpdates failed; retrying");
-                    self.ctx.link.failed(BotState::Error, format!("getUpdates failed: {e}"));
+                    self.ctx
+                        .link
+                        .failed(BotState::Error, format!("getUpdates failed: {e}"));
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                         _ = shutdown.changed() => return,

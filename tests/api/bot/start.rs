@@ -179,6 +179,8 @@ fn the_binary_serves_while_telegram_is_down_and_the_bot_connects_once_it_is_up()
     assert!(buttons(menu).contains(&data(&Callback::Buy)));
 
     server.signal("TERM");
-    let exit = server.wait_exit(Duration::from_secs(10)).and_then(|s| s.code());
+    let exit = server
+        .wait_exit(Duration::from_secs(10))
+        .and_then(|s| s.code());
     assert_eq!(exit, Some(0), "{}", server.logs());
 }
