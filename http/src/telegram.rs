@@ -77,7 +77,7 @@ pub struct BotIntakeView {
     pub limiter_keys: usize,
     /// Users remembered as recently told to slow down (pruned once idle).
     pub warned_users: usize,
-    /// Updates refused (webhook 429) or dropped (polling) since the start
+    /// Updates refused (webhook 429; polling waits instead) since the start
     /// because their sender had `max_pending_per_user` pending …
     pub refused_user_full: u64,
     /// … or because `max_pending` were pending in all.

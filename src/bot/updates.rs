@@ -6,10 +6,10 @@
 //! The inbox is bounded: `max_pending_updates` taken and not yet handled in
 //! all, `max_pending_per_user` for one user. Past a cap the webhook answers
 //! 429 (Telegram redelivers later); the poller fetches no more than there is
-//! room for and waits while there is none, and drops a user's update past
-//! that user's cap (what the per-user rate limit would drop anyway). Updates
-//! that carry a payment are stored by the payment intake first and never
-//! refused. A user's queue leaves the map as soon as it is empty.
+//! room for, and waits (fetching nothing) while a user's queue or the whole
+//! inbox is full. Updates that carry a payment are stored by the payment
+//! intake first and never refused. A user's queue leaves the map as soon as
+//! it is empty.
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
@@ -150,6 +150,7 @@ impl Inbox {
         }
     }
 
+    /// Counts a refusal the webhook answers 429 to.
     fn refuse(&self, why: Refusal) -> Refusal {
         let (counter, reason) = match why {
             Refusal::UserFull => (&self.refused_user, "user_full"),
@@ -181,10 +182,10 @@ pub(super) fn admit(ctx: &Arc<BotContext>, update: Update) -> Result<(), Refusal
         if !exempt {
             let mine = q.users.get(&user).map_or(0, |u| u.pending);
             if mine >= inbox.max_per_user {
-                return Err(inbox.refuse(Refusal::UserFull));
+                return Err(Refusal::UserFull);
             }
             if q.pending >= inbox.max_pending {
-                return Err(inbox.refuse(Refusal::Full));
+                return Err(Refusal::Full);
             }
         }
         q.pending += 1;
@@ -236,7 +237,7 @@ pub(super) struct WebhookSink(pub Arc<BotContext>);
 impl UpdateSink for WebhookSink {
     fn offer(&self, body: Bytes) -> Result<(), Refusal> {
         match serde_json::from_slice::<Update>(&body) {
-            Ok(update) => admit(&self.0, update),
+            Ok(update) => admit(&self.0, update).map_err(|why| self.0.inbox.refuse(why)),
             Err(e) => {
                 tracing::warn!(error = %e, "ignoring an update that does not parse");
                 Ok(())
@@ -314,15 +315,11 @@ impl Worker for Poller {
                             }
                             break;
                         }
-                        self.offset = (update.id.0 as i32).saturating_add(1);
-                        match admit(&self.ctx, update) {
-                            Ok(()) => {}
-                            Err(Refusal::Stopping) => return until_stopped(shutdown).await,
-                            Err(why) => tracing::debug!(
-                                ?why,
-                                "update dropped: its sender has too many pending"
-                            ),
+                        let next = (update.id.0 as i32).saturating_add(1);
+                        if !self.admit_when_room(update, &mut shutdown).await {
+                            return until_stopped(shutdown).await;
                         }
+                        self.offset = next;
                     }
                 }
                 Err(teloxide::RequestError::RetryAfter(s)) => {
@@ -341,6 +338,25 @@ impl Worker for Poller {
                         _ = shutdown.changed() => return,
                     }
                 }
+            }
+        }
+    }
+}
+
+impl Poller {
+    /// Admits `update`, waiting while its sender (or everyone) has too many
+    /// pending: polling slows down instead of refusing. False once stopping.
+    async fn admit_when_room(&self, update: Update, shutdown: &mut watch::Receiver<bool>) -> bool {
+        loop {
+            let handled = self.ctx.inbox.room.notified();
+            match admit(&self.ctx, update.clone()) {
+                Ok(()) => return true,
+                Err(Refusal::Stopping) => return false,
+                Err(_) => {}
+            }
+            tokio::select! {
+                _ = handled => {}
+                _ = shutdown.wait_for(|stopped| *stopped) => return false,
             }
         }
     }

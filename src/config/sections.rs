@@ -47,7 +47,7 @@ pub struct TelegramSettings {
     #[serde(default = "default_max_pending")]
     pub max_pending_updates: usize,
     /// Updates taken and not yet handled for one user: beyond it the webhook
-    /// answers 429 and polling drops that user's update (never a payment).
+    /// answers 429 and polling waits until that user's queue has room.
     #[serde(default = "default_max_pending_per_user")]
     pub max_pending_per_user: usize,
     /// Top-up amounts offered by the bot, in minor units of the balance currency.

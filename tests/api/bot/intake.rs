@@ -166,7 +166,7 @@ async fn a_webhook_flood_gets_429_past_the_caps_and_every_taken_update_is_handle
 }
 
 #[actix_rt::test]
-async fn polling_fetches_no_more_than_there_is_room_for() {
+async fn polling_fetches_only_what_fits_and_waits_while_a_users_queue_is_full() {
     const MAX: u64 = 5;
     let (app, tg) = spawn_bot(Db::Sqlite, Arc::new(SystemClock), |s| {
         s.telegram.max_pending_updates = MAX as usize;
@@ -182,18 +182,28 @@ async fn polling_fetches_no_more_than_there_is_room_for() {
     for user in &users {
         tg.push_update(FakeTelegram::message(*user, "/no_such_command", Some("en")));
     }
+    // One user sends ten in a row: polling waits for their queue, drops none.
+    let flooder = 620_100;
+    for _ in 0..10 {
+        tg.push_update(FakeTelegram::message(
+            flooder,
+            "/no_such_command",
+            Some("en"),
+        ));
+    }
     let done = std::sync::atomic::AtomicBool::new(false);
     let (_, peak) = tokio::join!(
         async {
             for user in &users {
                 answered(&tg, *user, 1).await;
             }
+            answered(&tg, flooder, 10).await;
             done.store(true, std::sync::atomic::Ordering::SeqCst);
         },
         peaks(&app, &done)
     );
     tg.set_latency(Duration::ZERO);
-    assert!(peak.0 <= MAX, "{peak:?}");
+    assert!(peak.0 <= MAX && peak.2 <= 2, "{peak:?}");
     // Each fetch asked for no more than the room left.
     for call in tg.calls_to("getUpdates") {
         let limit = call.params["limit"].as_u64().expect("limit");
@@ -204,6 +214,7 @@ async fn polling_fetches_no_more_than_there_is_room_for() {
     for user in &users {
         assert_eq!(to_chat(&tg, "sendMessage", *user).len(), 1, "user {user}");
     }
+    assert_eq!(to_chat(&tg, "sendMessage", flooder).len(), 10);
     let v = intake(&app).await;
     assert_eq!(
         figure(&v, "refused_full") + figure(&v, "refused_user_full"),
