@@ -81,7 +81,8 @@ impl Application {
         let supervisor =
             Supervisor::with_alerts(settings.supervisor_settings(), store.clone(), clock.clone());
         // Workers are prepared in this order (each election is tried as it is
-        // built) and spawned together once the bot is up.
+        // built) and spawned together once the bot is started (it connects
+        // to Telegram in the background).
         let (stop_workers, stopped) = watch::channel(false);
         let (upkeep, node_reconciler) = Upkeep::prepare(
             &settings,
