@@ -19,6 +19,9 @@ pub use ops::{OpsState, configure_ops};
 pub use public::{PublicState, configure_public};
 pub use rate_limit::{IpRateLimit, TrustedProxies};
 pub use subvisor_actors::payments::PaymentClients;
-pub use telegram::{MAX_UPDATE_BODY, TelegramWebhook};
+pub use telegram::{
+    BotIntakeView, BotProbe, BotState, BotView, MAX_UPDATE_BODY, Refusal, TelegramWebhook,
+    UpdateSink,
+};
 pub use views::{NodeView, NodesView, UserView};
 pub use webhooks::{MAX_WEBHOOK_BODY, WebhookSecrets};

@@ -2,6 +2,8 @@
 //! `/ops` (bearer token when `ops.token` is set). Writes go through the user's
 //! actor like everything else; reads are read-only store queries.
 
+use std::sync::Arc;
+
 use actix_web::middleware::from_fn;
 use actix_web::{HttpResponse, web};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -22,6 +24,7 @@ use subvisor_actors::workers::Supervisor;
 
 use crate::auth::{OpsToken, require_token};
 use crate::error::ApiError;
+use crate::telegram::BotProbe;
 use subvisor_actors::links::LinkBook;
 
 use crate::views::{NodeView, NodesView, UserView};
@@ -43,6 +46,8 @@ pub struct OpsState {
     pub workers: Supervisor,
     /// The singleton roles this instance leads or stands by for (`/ops/leadership`).
     pub leadership: Leadership,
+    /// The Telegram bot, when it is on (`/ops/bot`, shown by `/readyz`).
+    pub bot: Option<Arc<dyn BotProbe>>,
 }
 
 impl OpsState {
@@ -82,6 +87,7 @@ pub fn configure_ops(state: OpsState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route("/actors", web::get().to(actors))
                     .route("/workers", web::get().to(workers))
                     .route("/leadership", web::get().to(leadership))
+                    .route("/bot", web::get().to(bot))
                     .route("/nodes", web::get().to(nodes))
                     .route("/users/{id}", web::get().to(user))
                     .route("/users/{id}/grant", web::post().to(grant))
@@ -111,21 +117,37 @@ pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
+/// Ready when the store answers and no worker is down. The bot's state is
+/// shown (`"bot"`) but does not decide: webhooks, `/sub`, provisioning and the
+/// ops API serve while the Bot API is unreachable, and an instance taken out
+/// of rotation for Telegram's outage would stop serving them too.
 #[tracing::instrument(skip_all)]
 async fn readyz(state: web::Data<OpsState>) -> Result<HttpResponse, ApiError> {
     state.registry.queries().ping().await?;
     let down = state.workers.unready();
-    if !down.is_empty() {
-        return Ok(HttpResponse::ServiceUnavailable().json(json!({
+    let (mut answer, mut body) = if down.is_empty() {
+        (HttpResponse::Ok(), json!({ "status": "ready" }))
+    } else {
+        let body = json!({
             "status": "not ready",
             "error": {
                 "code": "workers_down",
                 "message": format!("background workers down: {}", down.join(", ")),
             },
             "workers_down": down,
-        })));
+        });
+        (HttpResponse::ServiceUnavailable(), body)
+    };
+    if let Some(bot) = &state.bot {
+        body["bot"] = json!(bot.view());
     }
-    Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
+    Ok(answer.json(body))
+}
+
+/// The bot: connection state, last error, update intake (`null`: bot off).
+#[tracing::instrument(skip_all)]
+async fn bot(state: web::Data<OpsState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "bot": state.bot.as_ref().map(|b| b.view()) }))
 }
 
 #[tracing::instrument(skip_all)]

@@ -3,25 +3,28 @@
 //! lookups every update starts with ([`BotContext::load_user`], [`lang_of`]).
 
 use std::collections::HashSet;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use dashmap::DashMap;
-use governor::DefaultKeyedRateLimiter;
 use subvisor_actors::Registry;
 use subvisor_actors::domain::{Currency, Money, UserId};
 use subvisor_actors::links::LinkBook;
 use subvisor_actors::messages::{Touch, View};
 use subvisor_actors::payments::{Intake, PaymentClients};
 use subvisor_actors::store::{Profile, UserSnapshot};
+use subvisor_http::{BotProbe, BotView};
 use teloxide::Bot;
-use teloxide::types::{Update, User};
-use tokio::sync::{Notify, mpsc};
+use teloxide::types::User;
+use tokio::sync::Notify;
 
 use super::PURCHASES_PAUSED;
 use super::admin::AdminState;
+use super::connect::Link;
 use super::error::BotError;
 use super::i18n::Lang;
+use super::limits::UserLimits;
+use super::updates::Inbox;
 
 /// What the handlers need, shared by every update.
 pub struct BotContext {
@@ -38,17 +41,35 @@ pub struct BotContext {
     pub trial_days: u32,
     pub referral_bonus: Option<Money>,
     pub order_ttl: Duration,
-    /// `@username` of the bot (for referral links), from `getMe`.
-    pub username: String,
-    pub user_limit: DefaultKeyedRateLimiter<i64>,
-    /// When a user was last told to slow down (one reminder per burst).
-    pub warned: DashMap<i64, Instant>,
+    /// `@username` of the bot (for referral links), from `getMe` once the
+    /// bot has connected.
+    pub(super) username: OnceLock<String>,
+    /// Per-user budgets of messages and button presses.
+    pub limits: UserLimits,
     /// Wakes the Notifier after something was queued.
     pub notifier: Arc<Notify>,
     /// Admin dialogue state: a broadcast waiting for confirmation, a user search.
     pub admin_state: DashMap<i64, AdminState>,
-    /// Updates waiting, per user being handled: a user's updates run in order.
-    pub(super) queues: DashMap<i64, mpsc::UnboundedSender<Update>>,
+    /// Updates taken and not yet handled, per user: a user's updates run in order.
+    pub(super) inbox: Inbox,
+    /// The connection to the Bot API.
+    pub(super) link: Link,
+}
+
+impl BotProbe for BotContext {
+    fn view(&self) -> BotView {
+        let link = self.link.view();
+        let mut intake = self.inbox.view();
+        intake.limiter_keys = self.limits.limiter_keys();
+        intake.warned_users = self.limits.warned_users();
+        BotView {
+            state: link.state,
+            since: link.since,
+            last_error: link.last_error,
+            last_error_at: link.last_error_at,
+            intake,
+        }
+    }
 }
 
 impl BotContext {
@@ -56,9 +77,14 @@ impl BotContext {
         self.admins.contains(&user)
     }
 
+    /// `@username` of the bot; empty until the bot has connected.
+    pub fn username(&self) -> &str {
+        self.username.get().map_or("", String::as_str)
+    }
+
     /// False (and the user is told once) when the user is over their budget.
     pub fn admit(&self, user: i64) -> bool {
-        if self.user_limit.check_key(&user).is_ok() {
+        if self.limits.admit(user) {
             return true;
         }
         metrics::counter!("subvisor_bot_rate_limited_total").increment(1);
@@ -67,21 +93,7 @@ impl BotContext {
 
     /// Whether to tell a rate-limited user (at most once per 10 s).
     pub fn should_warn(&self, user: i64) -> bool {
-        let now = Instant::now();
-        let mut warn = false;
-        self.warned
-            .entry(user)
-            .and_modify(|at| {
-                if now.duration_since(*at) > Duration::from_secs(10) {
-                    *at = now;
-                    warn = true;
-                }
-            })
-            .or_insert_with(|| {
-                warn = true;
-                now
-            });
-        warn
+        self.limits.should_warn(user)
     }
 
     /// Whether an admin paused purchases (`/maintenance on`).

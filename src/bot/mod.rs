@@ -1,8 +1,10 @@
 //! The Telegram front: updates in (long polling or webhook), screens out.
 //!
-//! Updates from both sources go through one channel to the dispatcher
+//! Updates from both sources are admitted to one bounded inbox
 //! (`updates.rs`), which handles them concurrently across users and in order
-//! per user; [`router`] sends each to its handler. Handlers talk to the
+//! per user; [`router`] sends each to its handler. The bot connects to the
+//! Bot API in the background (`connect.rs`): the service starts and serves
+//! while Telegram is unreachable. Handlers talk to the
 //! system only through the user actors (and read-only store queries);
 //! everything the user is *told* after a state change (activation, links,
 //! reminders, expiry) goes through the notification outbox and the Notifier
@@ -29,9 +31,11 @@
 pub mod admin;
 pub mod callback;
 pub mod commands;
+mod connect;
 pub mod context;
 pub mod error;
 pub mod i18n;
+pub mod limits;
 pub mod notify;
 pub mod qr;
 pub mod reply;
@@ -41,25 +45,23 @@ pub mod stars;
 mod updates;
 pub mod user;
 
-use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use governor::{Quota, RateLimiter};
 use subvisor_actors::Registry;
 use subvisor_actors::domain::{Currency, Money};
 use subvisor_actors::links::LinkBook;
 use subvisor_actors::payments::{Intake, PaymentClients};
 use subvisor_actors::workers::Supervisor;
+use subvisor_http::UpdateSink;
 use teloxide::Bot;
-use teloxide::payloads::SetWebhookSetters;
-use teloxide::requests::{Request, Requester};
-use teloxide::types::{AllowedUpdate, Update};
-use tokio::sync::{Notify, mpsc, watch};
+use teloxide::types::AllowedUpdate;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 pub use self::context::BotContext;
+use self::limits::UserLimits;
 
 /// Update kinds the bot asks Telegram for.
 pub const ALLOWED_UPDATES: [AllowedUpdate; 3] = [
@@ -83,14 +85,15 @@ pub struct BotSettings {
     pub stars: bool,
     pub user_rate_per_minute: u32,
     pub user_rate_burst: u32,
+    /// Updates taken and not yet handled: in all, and per user.
+    pub max_pending_updates: usize,
+    pub max_pending_per_user: usize,
 }
 
 /// Webhook mode: Telegram posts updates to `url`, the public listener checks `secret`.
 pub struct WebhookMode {
     pub url: String,
     pub secret: String,
-    /// Raw update bodies from `POST /telegram/webhook`.
-    pub updates: mpsc::Receiver<actix_web::web::Bytes>,
 }
 
 /// Builds the Bot API client.
@@ -102,10 +105,22 @@ pub fn client(token: &str, api_url: Option<&str>) -> anyhow::Result<Bot> {
     })
 }
 
-/// Starts the bot: checks the token (`getMe`), sets the command menu, sets or
-/// deletes the webhook, and runs the update loop until `shutdown`.
+/// What the started bot gives the rest of the program.
+pub struct StartedBot {
+    /// Its supervised tasks (connection, polling, pruning).
+    pub tasks: Vec<JoinHandle<()>>,
+    pub ctx: Arc<BotContext>,
+    /// Webhook mode: where `POST /telegram/webhook` hands updates.
+    pub sink: Option<Arc<dyn UpdateSink>>,
+}
+
+/// Starts the bot without waiting for Telegram: the update intake is ready at
+/// once (webhook mode: the route takes updates), while a supervised task
+/// checks the token (`getMe`), sets the command menu and sets or deletes the
+/// webhook, retrying with back-off; polling starts once that worked. Must be
+/// called inside the tokio runtime the bot should run on.
 #[allow(clippy::too_many_arguments)]
-pub async fn start(
+pub fn start(
     settings: BotSettings,
     bot: Bot,
     registry: Registry,
@@ -115,17 +130,14 @@ pub async fn start(
     notifier: Arc<Notify>,
     workers: &Supervisor,
     shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<(Vec<JoinHandle<()>>, Arc<BotContext>)> {
-    let me =
-        bot.get_me().send().await.map_err(|e| {
-            anyhow::anyhow!("telegram.token: getMe failed ({e}); is the token right?")
-        })?;
-    let username = me.username.clone().unwrap_or_default();
-    tracing::info!(bot = %username, "Telegram bot on");
-    commands::set_menu(&bot).await;
-    let per_minute =
-        NonZeroU32::new(settings.user_rate_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(settings.user_rate_burst.max(1)).unwrap_or(NonZeroU32::MIN);
+) -> anyhow::Result<StartedBot> {
+    let target = match &settings.webhook {
+        Some(hook) => Some(connect::WebhookTarget {
+            url: hook.url.parse()?,
+            secret: hook.secret.clone(),
+        }),
+        None => None,
+    };
     let ctx = Arc::new(BotContext {
         bot: bot.clone(),
         registry,
@@ -139,45 +151,40 @@ pub async fn start(
         trial_days: settings.trial_days,
         referral_bonus: settings.referral_bonus.clone(),
         order_ttl: settings.order_ttl,
-        username,
-        user_limit: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
-        warned: DashMap::new(),
+        username: OnceLock::new(),
+        limits: UserLimits::new(settings.user_rate_per_minute, settings.user_rate_burst),
         notifier,
         admin_state: DashMap::new(),
-        queues: DashMap::new(),
+        inbox: updates::Inbox::new(
+            settings.max_pending_updates,
+            settings.max_pending_per_user,
+            shutdown.clone(),
+        ),
+        link: connect::Link::new(),
     });
-    let (tx, rx) = mpsc::channel::<Update>(1024);
     let mut tasks = Vec::new();
-    match settings.webhook {
-        Some(hook) => {
-            let url = hook.url.parse()?;
-            bot.set_webhook(url)
-                .secret_token(hook.secret.clone())
-                .allowed_updates(ALLOWED_UPDATES)
-                .send()
-                .await
-                .map_err(|e| anyhow::anyhow!("setWebhook failed: {e}"))?;
-            tracing::info!(url = %hook.url, "Telegram webhook set");
-            let parser = updates::WebhookUpdates {
-                bodies: hook.updates,
-                tx,
+    let sink: Option<Arc<dyn UpdateSink>> = match target {
+        Some(target) => {
+            let connector = updates::Connector {
+                ctx: ctx.clone(),
+                target,
+                connected: false,
             };
-            tasks.push(workers.spawn("bot-updates", parser, shutdown.clone()));
+            tasks.push(workers.spawn("bot-connect", connector, shutdown.clone()));
+            Some(Arc::new(updates::WebhookSink(ctx.clone())))
         }
         None => {
-            if let Err(e) = bot.delete_webhook().send().await {
-                tracing::warn!(error = %e, "deleteWebhook failed; getUpdates may be refused");
-            }
             let poller = updates::Poller {
-                bot: bot.clone(),
+                ctx: ctx.clone(),
                 intake,
-                tx,
                 offset: 0,
+                connected: false,
             };
             tasks.push(workers.spawn("bot-updates", poller, shutdown.clone()));
+            None
         }
-    }
-    let dispatcher = updates::Dispatcher::new(ctx.clone(), rx);
-    tasks.push(workers.spawn("bot-dispatch", dispatcher, shutdown));
-    Ok((tasks, ctx))
+    };
+    let pruner = updates::Pruner { ctx: ctx.clone() };
+    tasks.push(workers.spawn("bot-prune", pruner, shutdown));
+    Ok(StartedBot { tasks, ctx, sink })
 }

@@ -54,7 +54,7 @@ async fn on_message(ctx: &Arc<BotContext>, msg: Message) {
         }
         return;
     }
-    match Input::parse(text, &ctx.username, ctx.is_admin(uid)) {
+    match Input::parse(text, ctx.username(), ctx.is_admin(uid)) {
         Input::Admin(command, args) => admin::command(ctx, &from, target, command, args).await,
         Input::User(command, args) => user::command(ctx, &from, target, command, args).await,
         Input::Unknown => user::unknown_command(ctx, &from, target).await,

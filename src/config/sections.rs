@@ -42,6 +42,14 @@ pub struct TelegramSettings {
     pub user_rate_per_minute: u32,
     #[serde(default = "default_user_burst")]
     pub user_rate_burst: u32,
+    /// Updates taken and not yet handled, all users together: beyond it the
+    /// webhook answers 429 and polling stops fetching.
+    #[serde(default = "default_max_pending")]
+    pub max_pending_updates: usize,
+    /// Updates taken and not yet handled for one user: beyond it the webhook
+    /// answers 429 and polling waits until that user's queue has room.
+    #[serde(default = "default_max_pending_per_user")]
+    pub max_pending_per_user: usize,
     /// Top-up amounts offered by the bot, in minor units of the balance currency.
     #[serde(default = "default_topups")]
     pub topup_amounts_minor: Vec<i64>,
@@ -65,6 +73,8 @@ impl Default for TelegramSettings {
             support: None,
             user_rate_per_minute: default_user_rate(),
             user_rate_burst: default_user_burst(),
+            max_pending_updates: default_max_pending(),
+            max_pending_per_user: default_max_pending_per_user(),
             topup_amounts_minor: default_topups(),
             stars: true,
             alerts_chat: None,
@@ -77,6 +87,12 @@ fn default_user_rate() -> u32 {
 }
 fn default_user_burst() -> u32 {
     10
+}
+fn default_max_pending() -> usize {
+    1024
+}
+fn default_max_pending_per_user() -> usize {
+    20
 }
 fn default_topups() -> Vec<i64> {
     vec![500, 1000, 2500]

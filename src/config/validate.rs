@@ -290,6 +290,12 @@ impl Settings {
                 "rate and burst must be at least 1",
             ));
         }
+        if t.max_pending_per_user == 0 || t.max_pending_updates < t.max_pending_per_user {
+            return Err(invalid(
+                "telegram.max_pending_updates",
+                "max_pending_per_user must be at least 1 and at most max_pending_updates",
+            ));
+        }
         if let Some(bad) = t.topup_amounts_minor.iter().find(|a| **a <= 0) {
             return Err(invalid(
                 "telegram.topup_amounts_minor",

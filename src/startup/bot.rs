@@ -1,7 +1,8 @@
 //! Startup step: the Telegram bot. [`connect_bot`] builds the Bot API client
 //! when `telegram.token` is set (and adds Telegram Stars to the payment
-//! clients); [`start_bot`] checks the token, sets the webhook or starts
-//! polling, and returns the bot's tasks.
+//! clients); [`start_bot`] starts the bot's intake and its tasks, which
+//! connect to the Bot API in the background: an unreachable Telegram does
+//! not stop the service from starting.
 
 use std::sync::Arc;
 
@@ -11,9 +12,9 @@ use subvisor_actors::links::LinkBook;
 use subvisor_actors::notifier::Notifier;
 use subvisor_actors::payments::{Intake, PaymentClients};
 use subvisor_actors::workers::Supervisor;
-use subvisor_http::TelegramWebhook;
+use subvisor_http::{BotProbe, TelegramWebhook};
 use teloxide::Bot;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{Settings, TelegramMode};
@@ -51,12 +52,14 @@ pub(super) struct BotHandle {
     pub tasks: Vec<JoinHandle<()>>,
     /// Webhook mode: where the public listener posts Telegram's updates.
     pub webhook: Option<TelegramWebhook>,
+    /// What the ops listener shows of the bot.
+    pub probe: Option<Arc<dyn BotProbe>>,
 }
 
 /// Starts the bot when there is one (the notifier exists exactly when the bot
-/// does). A failing `getMe` or `setWebhook` fails the start.
+/// does). It connects in the background: nothing here waits for Telegram.
 #[allow(clippy::too_many_arguments)]
-pub(super) async fn start_bot(
+pub(super) fn start_bot(
     settings: &Settings,
     bot: Option<Bot>,
     notifier: Option<&Notifier>,
@@ -70,23 +73,13 @@ pub(super) async fn start_bot(
     let (Some(bot), Some(notifier)) = (bot, notifier) else {
         return Ok(BotHandle::default());
     };
-    let mut telegram_webhook = None;
+    let secret = settings.telegram_webhook_secret().unwrap_or_default();
     let webhook = match settings.telegram.mode {
         TelegramMode::Polling => None,
-        TelegramMode::Webhook => {
-            let (tx, rx) = mpsc::channel(1024);
-            let secret = settings.telegram_webhook_secret().unwrap_or_default();
-            telegram_webhook = Some(TelegramWebhook {
-                secret: secret.clone(),
-                updates: tx,
-                intake: intake.clone(),
-            });
-            Some(crate::bot::WebhookMode {
-                url: settings.telegram.webhook_url.clone().unwrap_or_default(),
-                secret,
-                updates: rx,
-            })
-        }
+        TelegramMode::Webhook => Some(crate::bot::WebhookMode {
+            url: settings.telegram.webhook_url.clone().unwrap_or_default(),
+            secret: secret.clone(),
+        }),
     };
     let bot_settings = crate::bot::BotSettings {
         webhook,
@@ -100,8 +93,10 @@ pub(super) async fn start_bot(
         stars: settings.telegram.stars,
         user_rate_per_minute: settings.telegram.user_rate_per_minute,
         user_rate_burst: settings.telegram.user_rate_burst,
+        max_pending_updates: settings.telegram.max_pending_updates,
+        max_pending_per_user: settings.telegram.max_pending_per_user,
     };
-    let (tasks, _ctx) = crate::bot::start(
+    let started = crate::bot::start(
         bot_settings,
         bot,
         registry.clone(),
@@ -111,10 +106,15 @@ pub(super) async fn start_bot(
         notifier.waker(),
         workers,
         stopped,
-    )
-    .await?;
+    )?;
+    let webhook = started.sink.map(|updates| TelegramWebhook {
+        secret,
+        updates,
+        intake: intake.clone(),
+    });
     Ok(BotHandle {
-        tasks,
-        webhook: telegram_webhook,
+        tasks: started.tasks,
+        webhook,
+        probe: Some(started.ctx),
     })
 }

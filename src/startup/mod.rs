@@ -82,7 +82,8 @@ impl Application {
         let supervisor =
             Supervisor::with_alerts(settings.supervisor_settings(), store.clone(), clock.clone());
         // Workers are prepared in this order (each election is tried as it is
-        // built) and spawned together once the bot is up.
+        // built) and spawned together once the bot is started (it connects
+        // to Telegram in the background).
         let (stop_workers, stopped) = watch::channel(false);
         let leadership = Leadership::new(store.clone(), settings.lease_policy());
         let (upkeep, node_reconciler) = Upkeep::prepare(
@@ -123,8 +124,7 @@ impl Application {
             &payments.intake,
             &supervisor,
             stopped.clone(),
-        )
-        .await?;
+        )?;
         let workers = workers::spawn_workers(
             &supervisor,
             upkeep,
@@ -148,6 +148,7 @@ impl Application {
             payment_reconciler: payments.reconciler,
             workers: supervisor.clone(),
             leadership,
+            bot: bot.probe,
         };
         let public_state = PublicState {
             registry: registry.clone(),

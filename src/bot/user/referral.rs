@@ -10,7 +10,7 @@ use crate::bot::screens::{self, Screen};
 use crate::t;
 
 pub async fn screen(ctx: &BotContext, lang: Lang, user: UserId) -> Result<Screen, BotError> {
-    let link = format!("https://t.me/{}?start=ref{}", ctx.username, user);
+    let link = format!("https://t.me/{}?start=ref{}", ctx.username(), user);
     let count = ctx.registry.queries().referral_count(user).await?;
     let text = match &ctx.referral_bonus {
         Some(bonus) => t!(

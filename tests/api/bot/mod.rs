@@ -27,9 +27,11 @@ use crate::helpers::{Db, TestApp, both_backends, spawn_app, spawn_app_with};
 mod account;
 mod broadcast;
 mod callbacks;
+mod intake;
 mod lifecycle;
 mod modes;
 mod stars;
+mod start;
 mod supervision;
 
 const TOKEN: &str = "424242:fake-bot-token-for-tests";

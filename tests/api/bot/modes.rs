@@ -14,6 +14,11 @@ async fn webhook_mode_checks_the_secret_header() {
         s.telegram.webhook_secret = Some(secret.to_owned().into());
     })
     .await;
+    // The bot connects in the background: setWebhook follows the start.
+    eventually("setWebhook was called", STEP, async || {
+        tg.webhook().is_some()
+    })
+    .await;
     let (url, set_secret, allowed) = tg.webhook().expect("setWebhook was called");
     assert_eq!(url, "https://example.com/telegram/webhook");
     assert_eq!(set_secret.as_deref(), Some(secret));

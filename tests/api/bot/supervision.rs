@@ -7,7 +7,7 @@ use super::*;
 
 /// Every worker of an instance with the bot on (polling) and a node.
 const WORKERS: [&str; 10] = [
-    "bot-dispatch",
+    "bot-prune",
     "bot-updates",
     "election-payments",
     "election-provisioning",
@@ -107,7 +107,7 @@ async fn every_worker_comes_back_after_a_panic_and_its_work_goes_on() {
         assert_eq!(restarts_metric(&app, name).await, before + 1.0, "{name}");
     }
 
-    // The work each one owns still happens. The bot answers (updates, dispatch):
+    // The work each one owns still happens. The bot answers (connection and updates):
     let user = 900_777;
     tg.push_update(FakeTelegram::message(user, "/start", Some("en")));
     nth_to_chat(&tg, "sendMessage", user, 0).await;
