@@ -134,6 +134,16 @@ impl FakeXrayNode {
         users
     }
 
+    /// When the user with this email (case-insensitively) was stored, by the
+    /// fake's own clock; `None` when it has no such user.
+    pub fn added_at(&self, email: &str) -> Option<Instant> {
+        self.shared
+            .table()
+            .users
+            .get(&email.to_lowercase())
+            .map(|entry| entry.added_at)
+    }
+
     /// Adds a user "by hand" (as if from the node's config file), bypassing
     /// the API: no "already exists" check, a user with the same email
     /// (case-insensitively) is replaced.
@@ -264,6 +274,8 @@ impl Table {
 
 struct Entry {
     uuid: Uuid,
+    /// When the fake stored it.
+    added_at: Instant,
     /// As `GetInboundUsers` returns it (email as added, packed VLESS account).
     user: User,
 }
@@ -277,6 +289,7 @@ impl Entry {
         };
         Entry {
             uuid,
+            added_at: Instant::now(),
             user: User {
                 level,
                 email: email.to_owned(),
