@@ -66,8 +66,10 @@ async fn a_node_restarting_within_seconds_of_its_start_is_refilled() {
     app.stop().await;
 }
 
-/// Two nodes, one of them a black hole (it accepts TCP and never answers, so
-/// every call hangs for the whole 60 s call timeout). Grants reach the
+/// Two nodes, one of them a black hole (the kernel accepts TCP, nobody ever
+/// answers, so every call hangs for the whole 3 s call timeout; the breaker
+/// never opens). Once the black hole's start-up reconcile has timed out, its
+/// ops are applied (and hang) one after another; grants still reach the
 /// healthy node within 1 s of being acknowledged, by the fake's own clock.
 #[actix_rt::test]
 async fn a_hanging_node_never_delays_another_node() {
@@ -77,8 +79,9 @@ async fn a_hanging_node_never_delays_another_node() {
     let healthy_api = healthy.api_addr();
     let app = spawn_app_with(Db::Sqlite, Arc::new(SystemClock), |s| {
         fast(s);
-        s.gateway.call_timeout = Duration::from_secs(60);
+        s.gateway.call_timeout = Duration::from_secs(3);
         s.gateway.retries = 0;
+        s.gateway.failure_threshold = 1_000;
         s.reconcile.interval = Duration::from_secs(3600);
         // The black hole first: nothing may wait for it in config order either.
         s.nodes = vec![
@@ -99,6 +102,20 @@ async fn a_hanging_node_never_delays_another_node() {
             .to_owned();
         (email, acked)
     };
+    let hole_idle = async || {
+        let (_, nodes) = app.get("/ops/nodes").await;
+        let hole = &nodes["nodes"][0];
+        hole["name"] == "hole" && hole["in_flight"] == 0 && !hole["last_error"].is_null()
+    };
+    eventually(
+        "the black hole's start-up reconcile timed out",
+        Duration::from_secs(15),
+        async || hole_idle().await,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(hole_idle().await, "nothing in flight on the black hole");
+
     let (first, _) = grant(700).await;
     eventually(
         "the first key is on the healthy node and the hole has a call hanging",
@@ -109,20 +126,6 @@ async fn a_hanging_node_never_delays_another_node() {
         },
     )
     .await;
-
-    // Each node has its own worker.
-    let (_, workers) = app.get("/ops/workers").await;
-    let names: Vec<&str> = workers["workers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|w| w["name"].as_str())
-        .filter(|n| n.starts_with("provisioning-outbox"))
-        .collect();
-    assert_eq!(names.len(), 2, "{workers}");
-    for node in ["hole", "fine"] {
-        assert!(names.contains(&format!("provisioning-outbox:{node}").as_str()), "{names:?}");
-    }
 
     let mut worst = Duration::ZERO;
     for user in 701..=705 {
@@ -154,6 +157,20 @@ async fn a_hanging_node_never_delays_another_node() {
         "the hole's ops wait in the outbox: {nodes}"
     );
     assert_eq!(nodes["nodes"][1]["pending_ops"], 0, "{nodes}");
+    // Each node has its own worker.
+    let (_, workers) = app.get("/ops/workers").await;
+    let names: Vec<&str> = workers["workers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w["name"].as_str())
+        .filter(|n| n.starts_with("provisioning-outbox"))
+        .collect();
+    assert_eq!(names.len(), 2, "{workers}");
+    for node in ["hole", "fine"] {
+        assert!(names.contains(&format!("provisioning-outbox:{node}").as_str()), "{names:?}");
+    }
+
     drop(blackhole);
     app.stop().await;
 }

@@ -245,10 +245,14 @@ impl OutboxDriver {
 
     /// Drains one node's due ops; the caller holds the node's lock.
     pub(crate) async fn drain_node_locked(&self, node: &NodeName) -> crate::Result<usize> {
-        let pending = self
+        let pending: Vec<PendingOp> = self
             .store
             .due_node_ops(node, self.clock.now(), self.batch)
-            .await?;
+            .await?
+            .into_iter()
+            // Belt and braces: an op is only ever applied to its own node.
+            .filter(|p| &p.op.node == node)
+            .collect();
         self.drain_node(node, pending).await
     }
 
