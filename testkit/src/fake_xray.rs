@@ -85,6 +85,7 @@ impl FakeXrayNode {
                 uptime_before: Duration::ZERO,
             }),
             down: AtomicBool::new(false),
+            listing: AtomicBool::new(true),
             calls: AtomicU64::new(0),
         });
         let (shutdown, shutdown_rx) = oneshot::channel();
@@ -181,6 +182,12 @@ impl FakeXrayNode {
         self.shared.down.store(down, Ordering::SeqCst);
     }
 
+    /// With `false`, the node cannot list its users: `GetInboundUsers`
+    /// answers `UNIMPLEMENTED` like Xray before v24.11.5 (and v2ray).
+    pub fn set_listing(&self, listing: bool) {
+        self.shared.listing.store(listing, Ordering::SeqCst);
+    }
+
     /// Number of RPCs received so far (any method, failed ones included).
     pub fn calls(&self) -> u64 {
         self.shared.calls.load(Ordering::SeqCst)
@@ -254,6 +261,8 @@ struct Shared {
     inbound_tag: String,
     table: Mutex<Table>,
     down: AtomicBool,
+    /// Whether `GetInboundUsers` is served (else: as Xray before v24.11.5).
+    listing: AtomicBool,
     calls: AtomicU64,
 }
 
@@ -334,7 +343,7 @@ impl Shared {
             .unwrap_or((path.as_str(), ""));
         match (service, method) {
             (HANDLER_SERVICE, "AlterInbound") => unary(request, |r| self.alter_inbound(r)).await,
-            (HANDLER_SERVICE, "GetInboundUsers") => {
+            (HANDLER_SERVICE, "GetInboundUsers") if self.listing.load(Ordering::SeqCst) => {
                 unary(request, |r| self.get_inbound_users(r)).await
             }
             (STATS_SERVICE, "GetSysStats") => unary(request, |r| self.get_sys_stats(r)).await,

@@ -134,6 +134,17 @@ pub enum Verdict {
     Recovered,
 }
 
+/// What re-adding the canary showed (`added`: `Some(true)` the node added
+/// it, `Some(false)` it already had it, `None` no probe or it failed), given
+/// whether an earlier probe had placed it.
+pub fn presence(placed_before: bool, added: Option<bool>) -> Presence {
+    match added {
+        Some(true) if placed_before => Presence::Lost,
+        Some(false) => Presence::Kept,
+        Some(true) | None => Presence::Unknown,
+    }
+}
+
 /// Whether the uptime advanced less than the wall clock between two samples
 /// (beyond [`RESTART_TOLERANCE`]); a lower uptime always does.
 pub fn uptime_lags(previous: &UptimeSample, current: &UptimeSample) -> bool {
@@ -324,15 +335,12 @@ impl XrayGateway {
             let was_up = act.shared.view.read().unwrap_or_else(|p| p.into_inner()).up;
             match result {
                 Ok((current, added)) => {
-                    let presence = match added {
-                        Some(Ok(true)) if act.canary_placed => Presence::Lost,
-                        Some(Ok(false)) => Presence::Kept,
-                        Some(Ok(true)) | Some(Err(_)) | None => Presence::Unknown,
-                    };
                     if let Some(Err(e)) = &added {
                         tracing::debug!(node = %act.name(), error = %e, "canary probe failed");
                     }
-                    act.canary_placed |= matches!(added, Some(Ok(_)));
+                    let added = added.and_then(Result::ok);
+                    let presence = presence(act.canary_placed, added);
+                    act.canary_placed |= added.is_some();
                     let verdict = judge(&HealthCheck {
                         previous: act.last_sample,
                         current,
@@ -731,6 +739,50 @@ mod tests {
             ..check(Some(sample(t0, 0, 10)), sample(t0, 100, 1))
         };
         assert_eq!(judge(&both), Verdict::Restarted);
+    }
+
+    #[test]
+    fn the_canary_is_lost_only_once_it_was_placed() {
+        assert_eq!(presence(true, Some(true)), Presence::Lost);
+        assert_eq!(presence(false, Some(true)), Presence::Unknown);
+        assert_eq!(presence(true, Some(false)), Presence::Kept);
+        assert_eq!(presence(false, Some(false)), Presence::Kept);
+        assert_eq!(presence(true, None), Presence::Unknown);
+    }
+
+    /// A node that cannot list: the gateway learns it from a listing, keeps
+    /// the canary on it, and a node that lost its users while its uptime
+    /// kept growing is reported restarted (the canary alone shows it).
+    #[actix_rt::test]
+    async fn a_lost_canary_is_a_restart() {
+        let fake = FakeXrayNode::start(TAG).expect("fake node");
+        fake.set_listing(false);
+        fake.set_uptime(Duration::from_secs(3600));
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let settings = GatewaySettings {
+            call_timeout: Duration::from_secs(2),
+            health_interval: Duration::from_millis(20),
+            ..GatewaySettings::default()
+        };
+        let gateway = XrayGateway::start(&node(fake.api_addr()), settings, tx).expect("gateway");
+        assert_eq!(gateway.list_users().await.ok(), Some(None), "cannot list");
+        let start = Instant::now();
+        while fake.added_at(CANARY_EMAIL).is_none() {
+            assert!(start.elapsed() < Duration::from_secs(10), "no canary");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        quiet(&mut events, "a kept canary is no event").await;
+        assert_eq!(fake.users().len(), 1, "the canary only");
+
+        // Users gone, uptime still growing (set forward at once).
+        fake.restart();
+        fake.set_uptime(Duration::from_secs(3601));
+        assert_eq!(
+            next_event(&mut events).await,
+            NodeEvent::Restarted(node_name())
+        );
+        quiet(&mut events, "the canary is back: one event").await;
+        assert!(fake.added_at(CANARY_EMAIL).is_some(), "placed again");
     }
 
     #[test]
