@@ -11,9 +11,7 @@ use subvisor_testkit::fake_xray::FakeXrayNode;
 use subvisor_testkit::v2ray::{HttpTarget, V2rayNode};
 
 use crate::helpers::{Db, spawn_app_with};
-use crate::provisioning::{
-    PAGE, client_for, eventually, fast, node_settings, served, until_key,
-};
+use crate::provisioning::{PAGE, client_for, eventually, fast, node_settings, served, until_key};
 
 /// A crash-looping node: v2ray (which cannot list its users) restarted 1 s
 /// after its own start, twice in a row. Its uptime reads 0 s before and after
@@ -96,10 +94,7 @@ async fn a_hanging_node_never_delays_another_node() {
             .await;
         let acked = Instant::now();
         assert_eq!(status, 200, "{view}");
-        let email = view["keys"][0]["email"]
-            .as_str()
-            .expect("email")
-            .to_owned();
+        let email = view["keys"][0]["email"].as_str().expect("email").to_owned();
         (email, acked)
     };
     let hole_idle = async || {
@@ -131,10 +126,14 @@ async fn a_hanging_node_never_delays_another_node() {
     for user in 701..=705 {
         let (email, acked) = grant(user).await;
         let mut added = None;
-        eventually("the key is on the healthy node", Duration::from_secs(15), async || {
-            added = healthy.added_at(&email);
-            added.is_some()
-        })
+        eventually(
+            "the key is on the healthy node",
+            Duration::from_secs(15),
+            async || {
+                added = healthy.added_at(&email);
+                added.is_some()
+            },
+        )
         .await;
         let lag = added.expect("added").saturating_duration_since(acked);
         worst = worst.max(lag);
@@ -168,7 +167,10 @@ async fn a_hanging_node_never_delays_another_node() {
         .collect();
     assert_eq!(names.len(), 2, "{workers}");
     for node in ["hole", "fine"] {
-        assert!(names.contains(&format!("provisioning-outbox:{node}").as_str()), "{names:?}");
+        assert!(
+            names.contains(&format!("provisioning-outbox:{node}").as_str()),
+            "{names:?}"
+        );
     }
 
     drop(blackhole);

@@ -62,7 +62,11 @@ pub(crate) fn client_for(node: &V2rayNode, view: &Value) -> Arc<VlessClient> {
 /// What becomes of this client's key on `node` now: the page, the node
 /// rejecting the user id, or another failure (off the runtime thread: the
 /// probe is blocking I/O).
-pub(crate) async fn probe(node: &V2rayNode, client: &Arc<VlessClient>, target: &HttpTarget) -> KeyProbe {
+pub(crate) async fn probe(
+    node: &V2rayNode,
+    client: &Arc<VlessClient>,
+    target: &HttpTarget,
+) -> KeyProbe {
     let (client, port, log) = (client.clone(), target.port(), node.log());
     tokio::task::spawn_blocking(move || client.probe(&log, port))
         .await

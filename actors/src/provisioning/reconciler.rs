@@ -461,7 +461,10 @@ impl Worker for NodeWorker {
         let mut led = leader.is_leader();
         if led {
             self.sweep().await;
-            self.reconciler.pass(Some(node.clone()), true, false).await.ok();
+            self.reconciler
+                .pass(Some(node.clone()), true, false)
+                .await
+                .ok();
         }
         let mut tick = tokio::time::interval(self.reconciler.interval);
         tick.tick().await;
