@@ -89,10 +89,6 @@ impl Provisioner {
     /// Called after commit with the ops that commit wrote: wakes the driver
     /// of every node they name.
     pub fn submit(&self, ops: &[ProvisioningOp]) {
-        if ops.is_empty() {
-            return;
-        }
-        self.inner.wake.notify_one();
         let mut woken: HashSet<&NodeName> = HashSet::new();
         for op in ops {
             if woken.insert(&op.node) {
@@ -109,8 +105,10 @@ impl Provisioner {
         }
     }
 
-    /// Wakes one node's driver (a wake-up while it works is kept for after).
+    /// Wakes one node's driver (a wake-up while it works is kept for after),
+    /// and an unscoped driver, which drives that node too.
     pub fn wake_node(&self, node: &NodeName) {
+        self.inner.wake.notify_one();
         if let Some(wake) = self.inner.node_wakes.get(node) {
             wake.notify_one();
         }

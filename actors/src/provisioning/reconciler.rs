@@ -269,7 +269,7 @@ impl Reconciler {
         }
         drop(_guard);
         // Ops committed while we held the node's lock are applied now, not at the next poll.
-        self.driver.provisioner().wake();
+        self.driver.provisioner().wake_node(&name);
         diff.duration_ms = started.elapsed().as_millis() as u64;
         let label = name.to_string();
         metrics::counter!(m::RECONCILE_DRIFT_FOUND, "node" => label.clone())
