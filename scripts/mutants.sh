@@ -22,8 +22,8 @@
 # - actors/src/domain/ledger.rs and provisioning.rs: type definitions and
 #   `text_enum!` invocations only; cargo-mutants does not mutate macro
 #   output, so they yield no mutants.
-# - gateway.rs outside `XrayGateway::check_health` (the restart and
-#   recovery detection): the rest is actor and gRPC plumbing, covered by the
+# - gateway.rs outside `XrayGateway::check_health` and the rule it applies
+#   (`uptime_lags`, `presence`, `judge`: the restart and recovery detection): the rest is actor and gRPC plumbing, covered by the
 #   integration suites.
 # - notifier.rs outside `Throttle` (the send budgets): the drain loop is
 #   covered by the integration suites.
@@ -82,7 +82,7 @@ group_provisioning() {
     run_group provisioning --timeout 120 -p subvisor-actors \
         -f actors/src/provisioning/breaker.rs \
         -f actors/src/provisioning/gateway.rs \
-        --re 'breaker\.rs|XrayGateway::check_health'
+        --re 'breaker\.rs|XrayGateway::check_health|uptime_lags|judge|presence'
 }
 
 group_notifier() {

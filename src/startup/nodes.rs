@@ -2,8 +2,10 @@
 //! or the in-memory sandbox node when none is configured. Gateways connect
 //! lazily, so an unreachable node does not stop the start.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use subvisor_actors::domain::NodeName;
 use subvisor_actors::links::LinkBook;
 use subvisor_actors::provisioning::{NodeClient, NodeEvent, Provisioner, SandboxNode, XrayGateway};
 use tokio::sync::mpsc;
@@ -16,13 +18,13 @@ pub(super) struct Nodes {
     pub provisioner: Provisioner,
     /// The nodes' link parameters and the subscription base URL.
     pub links: LinkBook,
-    /// Restarts and recoveries the gateways report (for the reconciler).
-    pub events: mpsc::UnboundedReceiver<NodeEvent>,
+    /// Restarts and recoveries each gateway reports (for that node's worker).
+    pub events: HashMap<NodeName, mpsc::UnboundedReceiver<NodeEvent>>,
 }
 
 pub(super) fn start_nodes(settings: &Settings) -> anyhow::Result<Nodes> {
     let node_configs = settings.nodes()?;
-    let (node_events, events) = mpsc::unbounded_channel();
+    let mut events = HashMap::new();
     let nodes: Vec<Arc<dyn NodeClient>> = if node_configs.is_empty() {
         tracing::warn!(
             "no [[nodes]] configured: using the in-memory sandbox node; keys are not provisioned on any real server"
@@ -32,10 +34,12 @@ pub(super) fn start_nodes(settings: &Settings) -> anyhow::Result<Nodes> {
         let mut nodes: Vec<Arc<dyn NodeClient>> = Vec::new();
         for node in &node_configs {
             tracing::info!(node = %node.name, api = %node.api, flavor = ?node.api_flavor, "starting node gateway");
+            let (node_events, received) = mpsc::unbounded_channel();
+            events.insert(node.name.clone(), received);
             nodes.push(Arc::new(XrayGateway::start(
                 node,
                 settings.gateway_settings(),
-                node_events.clone(),
+                node_events,
             )?));
         }
         nodes

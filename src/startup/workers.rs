@@ -1,18 +1,21 @@
 //! Startup step: the background workers. They are prepared first (elections
 //! taken or tried, handles for the HTTP listeners created) and spawned together
-//! once the bot is up, in a fixed order: elections, provisioning outbox,
-//! reconciler, payment worker, notifier, expiry scheduler, then the bot's tasks.
+//! once the bot is up, in a fixed order: elections, one provisioning worker
+//! per node (its outbox and its reconciles), payment worker, notifier, expiry
+//! scheduler, then the bot's tasks.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use subvisor_actors::Registry;
 use subvisor_actors::clock::Clock;
+use subvisor_actors::domain::NodeName;
 use subvisor_actors::leader::{Election, LeaderFlag, Leadership};
 use subvisor_actors::links::LinkBook;
 use subvisor_actors::notifier::Notifier;
 use subvisor_actors::payments::{Intake, PaymentClients, PaymentReconciler, PaymentWorker};
 use subvisor_actors::provisioning::{
-    NodeEvent, OutboxDriver, Provisioner, Reconciler, ReconcilerHandle,
+    NodeEvent, NodeWorker, OutboxDriver, Provisioner, Reconciler, ReconcilerHandle,
 };
 use subvisor_actors::scheduler::Scheduler;
 use subvisor_actors::store::Store;
@@ -23,16 +26,15 @@ use tokio::task::JoinHandle;
 
 use crate::config::Settings;
 
-/// The workers that keep nodes and subscriptions in shape: the provisioning
-/// outbox and the node reconciler (led by the `provisioning` election), and
-/// the expiry scheduler (led by the `scheduler` election).
+/// The workers that keep nodes and subscriptions in shape: one worker per
+/// node draining its outbox and reconciling it (led by the `provisioning`
+/// election), and the expiry scheduler (led by the `scheduler` election).
 pub(super) struct Upkeep {
     scheduling: Election,
     provisioning: Election,
     /// Whoever leads the scheduler also runs the notifier.
     scheduler_lead: LeaderFlag,
-    driver: OutboxDriver,
-    reconciler: Reconciler,
+    nodes: Vec<NodeWorker>,
     scheduler: Scheduler,
 }
 
@@ -45,7 +47,7 @@ impl Upkeep {
         leadership: &Leadership,
         registry: &Registry,
         provisioner: Provisioner,
-        node_events: mpsc::UnboundedReceiver<NodeEvent>,
+        node_events: HashMap<NodeName, mpsc::UnboundedReceiver<NodeEvent>>,
         clock: Arc<dyn Clock>,
     ) -> (Self, ReconcilerHandle) {
         let (scheduling, scheduler_lead) = leadership.elect("scheduler").await;
@@ -57,8 +59,8 @@ impl Upkeep {
             settings.outbox.poll_interval,
         )
         .with_leader(provisioning_lead);
-        let (reconciler, reconciler_handle) =
-            Reconciler::new(driver.clone(), settings.reconcile.interval, node_events);
+        let (nodes, reconciler_handle) =
+            Reconciler::per_node(driver, settings.reconcile.interval, node_events);
         let scheduler = Scheduler::new(
             registry.clone(),
             settings.scheduler.interval,
@@ -70,8 +72,7 @@ impl Upkeep {
             scheduling,
             provisioning,
             scheduler_lead,
-            driver,
-            reconciler,
+            nodes,
             scheduler,
         };
         (upkeep, reconciler_handle)
@@ -173,10 +174,12 @@ pub(super) fn spawn_workers(
             stopped.clone(),
         ),
         supervisor.spawn("election-payments", payments.election, stopped.clone()),
-        supervisor.spawn("provisioning-outbox", upkeep.driver, stopped.clone()),
-        supervisor.spawn("node-reconciler", upkeep.reconciler, stopped.clone()),
-        supervisor.spawn("payments", payments.worker, stopped.clone()),
     ];
+    for node in upkeep.nodes {
+        let name = format!("provisioning-outbox:{}", node.node());
+        workers.push(supervisor.spawn(name, node, stopped.clone()));
+    }
+    workers.push(supervisor.spawn("payments", payments.worker, stopped.clone()));
     if let Some(notifier) = notifier {
         workers.push(supervisor.spawn("notifier", notifier, stopped.clone()));
     }

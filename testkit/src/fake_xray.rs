@@ -85,6 +85,7 @@ impl FakeXrayNode {
                 uptime_before: Duration::ZERO,
             }),
             down: AtomicBool::new(false),
+            listing: AtomicBool::new(true),
             calls: AtomicU64::new(0),
         });
         let (shutdown, shutdown_rx) = oneshot::channel();
@@ -134,6 +135,16 @@ impl FakeXrayNode {
         users
     }
 
+    /// When the user with this email (case-insensitively) was stored, by the
+    /// fake's own clock; `None` when it has no such user.
+    pub fn added_at(&self, email: &str) -> Option<Instant> {
+        self.shared
+            .table()
+            .users
+            .get(&email.to_lowercase())
+            .map(|entry| entry.added_at)
+    }
+
     /// Adds a user "by hand" (as if from the node's config file), bypassing
     /// the API: no "already exists" check, a user with the same email
     /// (case-insensitively) is replaced.
@@ -169,6 +180,12 @@ impl FakeXrayNode {
     /// While `down`, every call fails with `UNAVAILABLE` (and changes nothing).
     pub fn set_unavailable(&self, down: bool) {
         self.shared.down.store(down, Ordering::SeqCst);
+    }
+
+    /// With `false`, the node cannot list its users: `GetInboundUsers`
+    /// answers `UNIMPLEMENTED` like Xray before v24.11.5 (and v2ray).
+    pub fn set_listing(&self, listing: bool) {
+        self.shared.listing.store(listing, Ordering::SeqCst);
     }
 
     /// Number of RPCs received so far (any method, failed ones included).
@@ -244,6 +261,8 @@ struct Shared {
     inbound_tag: String,
     table: Mutex<Table>,
     down: AtomicBool,
+    /// Whether `GetInboundUsers` is served (else: as Xray before v24.11.5).
+    listing: AtomicBool,
     calls: AtomicU64,
 }
 
@@ -264,6 +283,8 @@ impl Table {
 
 struct Entry {
     uuid: Uuid,
+    /// When the fake stored it.
+    added_at: Instant,
     /// As `GetInboundUsers` returns it (email as added, packed VLESS account).
     user: User,
 }
@@ -277,6 +298,7 @@ impl Entry {
         };
         Entry {
             uuid,
+            added_at: Instant::now(),
             user: User {
                 level,
                 email: email.to_owned(),
@@ -321,7 +343,7 @@ impl Shared {
             .unwrap_or((path.as_str(), ""));
         match (service, method) {
             (HANDLER_SERVICE, "AlterInbound") => unary(request, |r| self.alter_inbound(r)).await,
-            (HANDLER_SERVICE, "GetInboundUsers") => {
+            (HANDLER_SERVICE, "GetInboundUsers") if self.listing.load(Ordering::SeqCst) => {
                 unary(request, |r| self.get_inbound_users(r)).await
             }
             (STATS_SERVICE, "GetSysStats") => unary(request, |r| self.get_sys_stats(r)).await,

@@ -8,6 +8,7 @@ mod bot;
 mod failure_matrix;
 mod helpers;
 mod leader_failover;
+mod node_faults;
 mod ops_api;
 mod payment_crash;
 mod payment_intake;

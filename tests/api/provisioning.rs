@@ -15,9 +15,9 @@ use subvisor_testkit::v2ray::{HttpTarget, KeyProbe, V2rayNode, VlessClient};
 
 use crate::helpers::{Db, TestApp, spawn_app_with};
 
-const PAGE: &str = "hello through the node";
+pub(crate) const PAGE: &str = "hello through the node";
 
-fn node_settings(name: &str, api: String, flavor: &str, port: u16) -> NodeSettings {
+pub(crate) fn node_settings(name: &str, api: String, flavor: &str, port: u16) -> NodeSettings {
     let (_, public_key) = subvisor::keys::generate().expect("keys");
     let node: NodeSettings = serde_json::from_value(json!({
         "name": name, "api": api, "api_flavor": flavor, "inbound_tag": "vless-in",
@@ -30,7 +30,7 @@ fn node_settings(name: &str, api: String, flavor: &str, port: u16) -> NodeSettin
 
 /// Fast timings so failures and recoveries show within seconds. (Node names
 /// are unique per test: the metrics recorder is shared by the whole process.)
-fn fast(s: &mut Settings) {
+pub(crate) fn fast(s: &mut Settings) {
     s.gateway.call_timeout = Duration::from_secs(2);
     s.gateway.retries = 1;
     s.gateway.failure_threshold = 2;
@@ -42,7 +42,7 @@ fn fast(s: &mut Settings) {
 }
 
 /// Polls `f` until it returns true (or panics with `what` after `limit`).
-async fn eventually(what: &str, limit: Duration, mut f: impl AsyncFnMut() -> bool) {
+pub(crate) async fn eventually(what: &str, limit: Duration, mut f: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !f().await {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
@@ -50,7 +50,7 @@ async fn eventually(what: &str, limit: Duration, mut f: impl AsyncFnMut() -> boo
     }
 }
 
-fn client_for(node: &V2rayNode, view: &Value) -> Arc<VlessClient> {
+pub(crate) fn client_for(node: &V2rayNode, view: &Value) -> Arc<VlessClient> {
     let uuid = view["keys"]
         .as_array()
         .and_then(|keys| keys.iter().rev().find(|k| k["state"] == "active"))
@@ -62,14 +62,18 @@ fn client_for(node: &V2rayNode, view: &Value) -> Arc<VlessClient> {
 /// What becomes of this client's key on `node` now: the page, the node
 /// rejecting the user id, or another failure (off the runtime thread: the
 /// probe is blocking I/O).
-async fn probe(node: &V2rayNode, client: &Arc<VlessClient>, target: &HttpTarget) -> KeyProbe {
+pub(crate) async fn probe(
+    node: &V2rayNode,
+    client: &Arc<VlessClient>,
+    target: &HttpTarget,
+) -> KeyProbe {
     let (client, port, log) = (client.clone(), target.port(), node.log());
     tokio::task::spawn_blocking(move || client.probe(&log, port))
         .await
         .expect("join")
 }
 
-fn served(probe: &KeyProbe) -> bool {
+pub(crate) fn served(probe: &KeyProbe) -> bool {
     matches!(probe, KeyProbe::Served(body) if body.contains(PAGE))
 }
 
@@ -79,7 +83,7 @@ fn unknown_user(probe: &KeyProbe) -> bool {
 
 /// Probes the key until `wanted` holds; any other outcome (a transient
 /// failure included) is retried until `limit`, then the last one is reported.
-async fn until_key(
+pub(crate) async fn until_key(
     what: &str,
     limit: Duration,
     node: &V2rayNode,

@@ -1,9 +1,12 @@
 //! The outbox driver: applies pending provisioning ops in commit order.
 //!
-//! Ops are grouped per node; nodes are driven concurrently (a hanging node
-//! never stalls the others) and each node's ops run one after another under
-//! that node's lock, which the Reconciler takes too, so a reconcile never
-//! interleaves with op application on the same node.
+//! In the service each node has its own driver ([`OutboxDriver::for_node`],
+//! run by that node's worker, see [`NodeWorker`](super::NodeWorker)): it reads
+//! only that node's due ops and is woken by that node's wake-up, so a dead,
+//! slow or hanging node never delays another node's ops. A node's ops run one
+//! after another under that node's lock, which the Reconciler takes too, so a
+//! reconcile never interleaves with op application on the same node. An
+//! unscoped driver (tests, benches) drives every node in one pass.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -46,7 +49,10 @@ struct Inner {
     nodes: Vec<Arc<dyn NodeClient>>,
     node_names: Arc<[NodeName]>,
     locks: HashMap<NodeName, Mutex<()>>,
+    /// Wakes an unscoped driver.
     wake: Notify,
+    /// Wakes one node's driver.
+    node_wakes: HashMap<NodeName, Notify>,
 }
 
 impl Provisioner {
@@ -56,12 +62,17 @@ impl Provisioner {
             .iter()
             .map(|n| (n.clone(), Mutex::new(())))
             .collect();
+        let node_wakes = node_names
+            .iter()
+            .map(|n| (n.clone(), Notify::new()))
+            .collect();
         Self {
             inner: Arc::new(Inner {
                 nodes,
                 node_names,
                 locks,
                 wake: Notify::new(),
+                node_wakes,
             }),
         }
     }
@@ -75,15 +86,37 @@ impl Provisioner {
         &self.inner.nodes
     }
 
-    /// Called after commit with the ops that commit wrote.
+    /// Called after commit with the ops that commit wrote: wakes the driver
+    /// of every node they name.
     pub fn submit(&self, ops: &[ProvisioningOp]) {
-        if !ops.is_empty() {
-            self.wake();
+        let mut woken: HashSet<&NodeName> = HashSet::new();
+        for op in ops {
+            if woken.insert(&op.node) {
+                self.wake_node(&op.node);
+            }
         }
     }
 
+    /// Wakes every driver.
     pub fn wake(&self) {
         self.inner.wake.notify_one();
+        for wake in self.inner.node_wakes.values() {
+            wake.notify_one();
+        }
+    }
+
+    /// Wakes one node's driver (a wake-up while it works is kept for after),
+    /// and an unscoped driver, which drives that node too.
+    pub fn wake_node(&self, node: &NodeName) {
+        self.inner.wake.notify_one();
+        if let Some(wake) = self.inner.node_wakes.get(node) {
+            wake.notify_one();
+        }
+    }
+
+    fn wake_signal(&self, node: Option<&NodeName>) -> &Notify {
+        node.and_then(|n| self.inner.node_wakes.get(n))
+            .unwrap_or(&self.inner.wake)
     }
 
     pub fn statuses(&self) -> Vec<NodeStatus> {
@@ -109,6 +142,8 @@ pub struct OutboxDriver {
     poll_interval: Duration,
     batch: u32,
     leader: LeaderFlag,
+    /// Drive only this node (`None`: every node).
+    node: Option<NodeName>,
 }
 
 impl OutboxDriver {
@@ -125,7 +160,25 @@ impl OutboxDriver {
             poll_interval,
             batch: 5000,
             leader: LeaderFlag::always(),
+            node: None,
         }
+    }
+
+    /// The same driver for one node only: its own ops, its own wake-up.
+    pub fn for_node(&self, node: NodeName) -> Self {
+        Self {
+            node: Some(node),
+            ..self.clone()
+        }
+    }
+
+    /// The node this driver is scoped to, if any.
+    pub fn node(&self) -> Option<&NodeName> {
+        self.node.as_ref()
+    }
+
+    pub fn poll_interval(&self) -> Duration {
+        self.poll_interval
     }
 
     /// Only apply ops while this instance leads the "provisioning" role (one
@@ -151,11 +204,21 @@ impl OutboxDriver {
         &self.clock
     }
 
-    /// One pass over the pending ops of every node; returns how many completed.
-    /// A node whose lock is held (being reconciled or drained) is skipped.
+    /// One pass over the pending ops of every node (or of this driver's node);
+    /// returns how many completed. A node whose lock is held (being reconciled
+    /// or drained) is skipped.
     pub async fn drain_once(&self) -> crate::Result<usize> {
         if !self.leader.is_leader() {
             return Ok(0);
+        }
+        if let Some(node) = &self.node {
+            let Some(lock) = self.provisioner.node_lock(node) else {
+                return Ok(0);
+            };
+            let Ok(_guard) = lock.try_lock() else {
+                return Ok(0);
+            };
+            return self.drain_node_locked(node).await;
         }
         let pending = self.store.due_ops(self.clock.now(), self.batch).await?;
         let mut by_node: HashMap<NodeName, Vec<PendingOp>> = HashMap::new();
@@ -182,9 +245,10 @@ impl OutboxDriver {
     pub(crate) async fn drain_node_locked(&self, node: &NodeName) -> crate::Result<usize> {
         let pending: Vec<PendingOp> = self
             .store
-            .due_ops(self.clock.now(), self.batch)
+            .due_node_ops(node, self.clock.now(), self.batch)
             .await?
             .into_iter()
+            // Belt and braces: an op is only ever applied to its own node.
             .filter(|p| &p.op.node == node)
             .collect();
         self.drain_node(node, pending).await
@@ -220,6 +284,30 @@ impl OutboxDriver {
         }
         self.store.complete_ops(&done, self.clock.now()).await?;
         Ok(done.len())
+    }
+
+    /// Cancels pending ops of nodes no longer configured (no node's driver
+    /// reads them); returns how many.
+    pub async fn cancel_unconfigured(&self) -> crate::Result<usize> {
+        let mut cancelled = 0;
+        for (node, count) in self.store.pending_ops_by_node().await? {
+            let Ok(name) = NodeName::new(&node) else {
+                continue;
+            };
+            if count == 0 || self.provisioner.node_lock(&name).is_some() {
+                continue;
+            }
+            let ops: Vec<PendingOp> = self
+                .store
+                .pending_ops(self.batch)
+                .await?
+                .into_iter()
+                .filter(|p| p.op.node == name)
+                .collect();
+            cancelled += ops.len();
+            self.cancel_orphans(&name, ops).await?;
+        }
+        Ok(cancelled)
     }
 
     async fn cancel_orphans(&self, node: &NodeName, ops: Vec<PendingOp>) -> crate::Result<usize> {
@@ -263,18 +351,38 @@ impl OutboxDriver {
     }
 }
 
+impl OutboxDriver {
+    /// Drains until a pass completes nothing (or fails).
+    pub async fn drain(&self) {
+        loop {
+            match self.drain_once().await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(node = ?self.node, error = %e, "provisioning outbox pass failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Resolves when this driver is woken (see [`Provisioner::wake`]).
+    pub async fn woken(&self) {
+        self.provisioner
+            .wake_signal(self.node.as_ref())
+            .notified()
+            .await;
+    }
+}
+
 impl Worker for OutboxDriver {
     /// Runs until `shutdown` becomes true: drains at start (ops left by a
     /// previous process), then whenever woken or every `poll_interval`.
     async fn run(&mut self, mut shutdown: watch::Receiver<bool>) {
         loop {
-            match self.drain_once().await {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "provisioning outbox pass failed"),
-            }
+            self.drain().await;
             tokio::select! {
-                _ = self.provisioner.inner.wake.notified() => {}
+                _ = self.woken() => {}
                 _ = tokio::time::sleep(self.poll_interval) => {}
                 _ = shutdown.changed() => {}
             }

@@ -3,9 +3,17 @@
 //! each with a per-call timeout and a bounded retry with exponential back-off
 //! and jitter (`backon`); a circuit breaker fails calls fast while the node is
 //! down, and the outbox keeps the work. A periodic health check reads the
-//! node's uptime: a drop means Xray restarted and lost its API-added users, a
-//! success after failures means the node came back — either way the
-//! Reconciler is told to converge that node at once.
+//! node's uptime and, on nodes that cannot list their users, re-adds a canary
+//! user; [`judge`] turns what it saw into a restart (Xray lost its API-added
+//! users) or a recovery (the node came back), and either way the node's
+//! worker is told to converge that node at once.
+//!
+//! A restart is a sample whose uptime advanced less than the wall-clock time
+//! since the previous one, by more than [`RESTART_TOLERANCE`]; on a node that
+//! cannot list, also any unreachable → reachable transition and a canary the
+//! node no longer had. The uptime alone cannot see a process that lived less
+//! than the tolerance before it restarted (its uptime lags by exactly its
+//! lifetime); the canary sees that too.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,6 +32,22 @@ use super::breaker::{Breaker, BreakerState};
 use super::xray_api::{ApiFlavor, XrayApi, XrayError};
 use super::{NodeClient, NodeError, NodeStatus};
 use crate::domain::{LinkParams, NodeName, VISION_FLOW};
+
+/// How much a node's uptime may lag the wall clock between two samples before
+/// it counts as a restart. The uptime is whole seconds (a reading may be up to
+/// 1 s short of the truth, so two readings may differ by up to 1 s less than
+/// the time between them); the wall clock between the two readings is taken
+/// at its shortest (answer of the previous sample → request of this one), so
+/// network and scheduling delays can only make it shorter, never longer. One
+/// more second covers clocks that disagree on the length of a second and a
+/// node that reads its clock late. A node that lived less than this before
+/// restarting is seen by the canary (or the down → up transition) instead.
+pub const RESTART_TOLERANCE: Duration = Duration::from_secs(2);
+
+/// The canary user kept on nodes that cannot list their users: in our
+/// namespace (`sv.`) but never a key email, so the Reconciler leaves it
+/// alone. Re-adding it answers "already exists" while the node keeps its users.
+pub const CANARY_EMAIL: &str = "sv.canary";
 
 /// One `[[nodes]]` entry, validated.
 #[derive(Debug, Clone)]
@@ -65,6 +89,89 @@ pub enum NodeEvent {
     Restarted(NodeName),
     /// Reachable again after failures.
     Recovered(NodeName),
+}
+
+/// One uptime reading: whole seconds, and when the request left and the
+/// answer arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UptimeSample {
+    pub uptime: u64,
+    pub sent: Instant,
+    pub received: Instant,
+}
+
+/// What re-adding the canary showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// Not probed, the probe failed, or the canary was placed for the first time.
+    Unknown,
+    /// The node still had the canary.
+    Kept,
+    /// The node had lost the canary we placed earlier.
+    Lost,
+}
+
+/// What one successful health check saw, next to what came before it.
+#[derive(Debug, Clone, Copy)]
+pub struct HealthCheck {
+    /// The previous successful uptime reading.
+    pub previous: Option<UptimeSample>,
+    pub current: UptimeSample,
+    /// How the node was seen before this check (`None`: never checked).
+    pub was_up: Option<bool>,
+    /// Whether the node can list its users (`Some(false)`: v2ray, old Xray).
+    pub lists_users: Option<bool>,
+    pub presence: Presence,
+}
+
+/// What a health check means for the node's users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Steady,
+    /// The node restarted and lost its API-added users.
+    Restarted,
+    /// Reachable again after failures (users may be intact).
+    Recovered,
+}
+
+/// What re-adding the canary showed (`added`: `Some(true)` the node added
+/// it, `Some(false)` it already had it, `None` no probe or it failed), given
+/// whether an earlier probe had placed it.
+pub fn presence(placed_before: bool, added: Option<bool>) -> Presence {
+    match added {
+        Some(true) if placed_before => Presence::Lost,
+        Some(false) => Presence::Kept,
+        Some(true) | None => Presence::Unknown,
+    }
+}
+
+/// Whether the uptime advanced less than the wall clock between two samples
+/// (beyond [`RESTART_TOLERANCE`]); a lower uptime always does.
+pub fn uptime_lags(previous: &UptimeSample, current: &UptimeSample) -> bool {
+    let Some(advance) = current.uptime.checked_sub(previous.uptime) else {
+        return true;
+    };
+    let elapsed = current.sent.saturating_duration_since(previous.received);
+    Duration::from_secs(advance).saturating_add(RESTART_TOLERANCE) < elapsed
+}
+
+/// The restart rule (pure): see the module docs.
+pub fn judge(check: &HealthCheck) -> Verdict {
+    let lagged = check
+        .previous
+        .is_some_and(|previous| uptime_lags(&previous, &check.current));
+    if lagged || check.presence == Presence::Lost {
+        return Verdict::Restarted;
+    }
+    if check.was_up == Some(false) {
+        // A node that cannot list cannot show what it kept: assume nothing.
+        return if check.lists_users == Some(false) {
+            Verdict::Restarted
+        } else {
+            Verdict::Recovered
+        };
+    }
+    Verdict::Steady
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +217,14 @@ pub struct XrayGateway {
     rt: tokio::runtime::Handle,
     events: mpsc::UnboundedSender<NodeEvent>,
     health_in_flight: bool,
+    /// The last successful uptime reading.
+    last_sample: Option<UptimeSample>,
+    /// Learned from the flavor (v2ray cannot list) or from a listing.
+    lists_users: Option<bool>,
+    /// The canary's id for this process (never shown to anyone).
+    canary: Uuid,
+    /// Whether a probe placed (or found) the canary on the node.
+    canary_placed: bool,
 }
 
 /// The `NodeClient` for a gateway: sends calls to the actor.
@@ -151,6 +266,13 @@ impl XrayGateway {
             rt: tokio::runtime::Handle::current(),
             events,
             health_in_flight: false,
+            last_sample: None,
+            lists_users: match node.api_flavor {
+                ApiFlavor::V2ray => Some(false),
+                ApiFlavor::Xray => None,
+            },
+            canary: Uuid::new_v4(),
+            canary_placed: false,
         };
         let addr = gateway.start();
         Ok(GatewayHandle { addr, shared })
@@ -187,26 +309,61 @@ impl XrayGateway {
         }
         self.health_in_flight = true;
         let api = self.api.clone();
-        let task = self.rt.spawn(async move { api.uptime().await });
+        // The canary only goes on nodes known not to list: on the others the
+        // Reconciler sees every user, and the canary would be one more.
+        let canary = (self.lists_users == Some(false)).then_some(self.canary);
+        let task = self.rt.spawn(async move {
+            let sent = Instant::now();
+            let uptime = api.uptime().await?;
+            let current = UptimeSample {
+                uptime,
+                sent,
+                received: Instant::now(),
+            };
+            let added = match canary {
+                Some(uuid) => Some(
+                    api.add_user_reporting(CANARY_EMAIL, uuid, VISION_FLOW)
+                        .await,
+                ),
+                None => None,
+            };
+            Ok::<_, XrayError>((current, added))
+        });
         ctx.spawn(task.into_actor(self).map(|joined, act, _| {
             act.health_in_flight = false;
             let result = joined.unwrap_or_else(|e| Err(XrayError::Unreachable(e.to_string())));
-            let (was_up, last_uptime) = {
-                let view = act.shared.view.read().unwrap_or_else(|p| p.into_inner());
-                (view.up, view.uptime)
-            };
+            let was_up = act.shared.view.read().unwrap_or_else(|p| p.into_inner()).up;
             match result {
-                Ok(uptime) => {
+                Ok((current, added)) => {
+                    if let Some(Err(e)) = &added {
+                        tracing::debug!(node = %act.name(), error = %e, "canary probe failed");
+                    }
+                    let added = added.and_then(Result::ok);
+                    let presence = presence(act.canary_placed, added);
+                    act.canary_placed |= added.is_some();
+                    let verdict = judge(&HealthCheck {
+                        previous: act.last_sample,
+                        current,
+                        was_up,
+                        lists_users: act.lists_users,
+                        presence,
+                    });
+                    act.last_sample = Some(current);
                     act.breaker.on_success();
                     act.publish(None, Some(true));
-                    act.shared.view.write().unwrap_or_else(|p| p.into_inner()).uptime = Some(uptime);
+                    act.shared.view.write().unwrap_or_else(|p| p.into_inner()).uptime =
+                        Some(current.uptime);
                     let name = act.name().clone();
-                    if last_uptime.is_some_and(|last| uptime < last) {
-                        tracing::warn!(node = %name, uptime, "node restarted (uptime dropped): full reconcile");
-                        let _ = act.events.send(NodeEvent::Restarted(name));
-                    } else if was_up == Some(false) {
-                        tracing::info!(node = %name, "node reachable again: full reconcile");
-                        let _ = act.events.send(NodeEvent::Recovered(name));
+                    match verdict {
+                        Verdict::Restarted => {
+                            tracing::warn!(node = %name, uptime = current.uptime, ?presence, "node restarted: full reconcile");
+                            let _ = act.events.send(NodeEvent::Restarted(name));
+                        }
+                        Verdict::Recovered => {
+                            tracing::info!(node = %name, "node reachable again: full reconcile");
+                            let _ = act.events.send(NodeEvent::Recovered(name));
+                        }
+                        Verdict::Steady => {}
                     }
                 }
                 Err(e) => {
@@ -279,6 +436,9 @@ impl Handler<Call> for XrayGateway {
             let result = joined.unwrap_or_else(|e| Err(XrayError::Unreachable(e.to_string())));
             match result {
                 Ok(reply) => {
+                    if let Reply::Users(users) = &reply {
+                        act.lists_users = Some(users.is_some());
+                    }
                     act.breaker.on_success();
                     act.publish(None, Some(true));
                     metrics::counter!(crate::metrics::NODE_CALLS, "node" => node, "outcome" => "ok").increment(1);
@@ -472,6 +632,163 @@ mod tests {
     async fn quiet(events: &mut mpsc::UnboundedReceiver<NodeEvent>, what: &str) {
         tokio::time::sleep(Duration::from_millis(150)).await;
         assert_eq!(events.try_recv().ok(), None, "{what}");
+    }
+
+    /// A sample read `uptime` s, its answer arriving `at` ms after `t0` (the
+    /// request left 10 ms before).
+    fn sample(t0: Instant, at_ms: u64, uptime: u64) -> UptimeSample {
+        let received = t0 + Duration::from_millis(at_ms);
+        UptimeSample {
+            uptime,
+            sent: received - Duration::from_millis(10),
+            received,
+        }
+    }
+
+    fn check(previous: Option<UptimeSample>, current: UptimeSample) -> HealthCheck {
+        HealthCheck {
+            previous,
+            current,
+            was_up: Some(true),
+            lists_users: Some(true),
+            presence: Presence::Unknown,
+        }
+    }
+
+    #[test]
+    fn an_uptime_lagging_the_wall_clock_is_a_restart() {
+        let t0 = Instant::now();
+        let at = |ms, up| sample(t0, ms, up);
+        // The brief's field case: 0 s, then 0 s again 5 s later.
+        assert!(uptime_lags(&at(0, 0), &at(5_010, 0)));
+        // Steady growth, equal readings within a second, readings that jump ahead.
+        assert!(!uptime_lags(&at(0, 10), &at(5_010, 15)));
+        assert!(!uptime_lags(&at(0, 0), &at(200, 0)));
+        assert!(!uptime_lags(&at(0, 10), &at(1_010, 3_600)));
+        // Down, whatever the time.
+        assert!(uptime_lags(&at(0, 10), &at(100, 9)));
+        // The tolerance boundary: wall clock between the answer and the next
+        // request 2 s + advance → not; 1 ms more → restart.
+        assert!(!uptime_lags(&at(0, 0), &at(2_010, 0)));
+        assert!(uptime_lags(&at(0, 0), &at(2_011, 0)));
+        assert!(!uptime_lags(&at(0, 7), &at(4_010, 9)));
+        assert!(uptime_lags(&at(0, 7), &at(4_011, 9)));
+        // Request sent before the previous answer (overlap): no time passed.
+        let early = UptimeSample {
+            uptime: 0,
+            sent: t0,
+            received: t0 + Duration::from_secs(9),
+        };
+        assert!(!uptime_lags(&at(1_000, 0), &early));
+    }
+
+    #[test]
+    fn judge_combines_uptime_presence_and_recovery() {
+        let t0 = Instant::now();
+        let steady = check(Some(sample(t0, 0, 10)), sample(t0, 5_010, 15));
+        assert_eq!(judge(&steady), Verdict::Steady);
+        assert_eq!(
+            judge(&check(Some(sample(t0, 0, 0)), sample(t0, 5_010, 0))),
+            Verdict::Restarted
+        );
+        // First check ever: nothing to compare.
+        assert_eq!(judge(&check(None, sample(t0, 0, 0))), Verdict::Steady);
+        let fresh = HealthCheck {
+            was_up: None,
+            ..check(None, sample(t0, 0, 0))
+        };
+        assert_eq!(judge(&fresh), Verdict::Steady);
+        // The canary is gone though the uptime looks fine.
+        let lost = HealthCheck {
+            presence: Presence::Lost,
+            lists_users: Some(false),
+            ..steady
+        };
+        assert_eq!(judge(&lost), Verdict::Restarted);
+        let kept = HealthCheck {
+            presence: Presence::Kept,
+            lists_users: Some(false),
+            ..steady
+        };
+        assert_eq!(judge(&kept), Verdict::Steady);
+        // Back after failures: a node that lists is "recovered"; one that
+        // cannot list (or whose ability is unknown) ...
+        let back = HealthCheck {
+            was_up: Some(false),
+            ..steady
+        };
+        assert_eq!(judge(&back), Verdict::Recovered);
+        assert_eq!(
+            judge(&HealthCheck {
+                lists_users: None,
+                ..back
+            }),
+            Verdict::Recovered
+        );
+        // ... but on a node that cannot list, recovery is a restart.
+        assert_eq!(
+            judge(&HealthCheck {
+                lists_users: Some(false),
+                ..back
+            }),
+            Verdict::Restarted
+        );
+        // A restart seen while coming back is a restart.
+        let both = HealthCheck {
+            was_up: Some(false),
+            ..check(Some(sample(t0, 0, 10)), sample(t0, 100, 1))
+        };
+        assert_eq!(judge(&both), Verdict::Restarted);
+    }
+
+    #[test]
+    fn the_canary_is_lost_only_once_it_was_placed() {
+        assert_eq!(presence(true, Some(true)), Presence::Lost);
+        assert_eq!(presence(false, Some(true)), Presence::Unknown);
+        assert_eq!(presence(true, Some(false)), Presence::Kept);
+        assert_eq!(presence(false, Some(false)), Presence::Kept);
+        assert_eq!(presence(true, None), Presence::Unknown);
+    }
+
+    /// A node that cannot list: the gateway learns it from a listing, keeps
+    /// the canary on it, and a node that lost its users while its uptime
+    /// kept growing is reported restarted (the canary alone shows it).
+    #[actix_rt::test]
+    async fn a_lost_canary_is_a_restart() {
+        let fake = FakeXrayNode::start(TAG).expect("fake node");
+        fake.set_listing(false);
+        fake.set_uptime(Duration::from_secs(3600));
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let settings = GatewaySettings {
+            call_timeout: Duration::from_secs(2),
+            health_interval: Duration::from_millis(20),
+            ..GatewaySettings::default()
+        };
+        let gateway = XrayGateway::start(&node(fake.api_addr()), settings, tx).expect("gateway");
+        assert_eq!(gateway.list_users().await.ok(), Some(None), "cannot list");
+        let start = Instant::now();
+        while fake.added_at(CANARY_EMAIL).is_none() {
+            assert!(start.elapsed() < Duration::from_secs(10), "no canary");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        quiet(&mut events, "a kept canary is no event").await;
+        assert_eq!(fake.users().len(), 1, "the canary only");
+
+        // Users gone, uptime still growing (set forward at once).
+        fake.restart();
+        fake.set_uptime(Duration::from_secs(3601));
+        assert_eq!(
+            next_event(&mut events).await,
+            NodeEvent::Restarted(node_name())
+        );
+        quiet(&mut events, "the canary is back: one event").await;
+        assert!(fake.added_at(CANARY_EMAIL).is_some(), "placed again");
+    }
+
+    #[test]
+    fn the_canary_is_ours_and_never_a_key() {
+        assert!(CANARY_EMAIL.starts_with(crate::domain::EMAIL_NAMESPACE));
+        assert_eq!(crate::domain::parse_key_email(CANARY_EMAIL), None);
     }
 
     #[actix_rt::test]

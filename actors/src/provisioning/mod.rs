@@ -22,8 +22,11 @@ use uuid::Uuid;
 
 pub use breaker::{Breaker, BreakerState};
 pub use driver::{OutboxDriver, Provisioner, retry_delay};
-pub use gateway::{GatewayHandle, GatewaySettings, NodeConfig, NodeEvent, XrayGateway};
-pub use reconciler::{NodeDiff, ReconcileRequest, Reconciler, ReconcilerHandle};
+pub use gateway::{
+    CANARY_EMAIL, GatewayHandle, GatewaySettings, NodeConfig, NodeEvent, RESTART_TOLERANCE,
+    XrayGateway,
+};
+pub use reconciler::{NodeDiff, NodeWorker, ReconcileRequest, Reconciler, ReconcilerHandle};
 pub use sandbox::SandboxNode;
 
 use crate::domain::NodeName;

@@ -10,10 +10,17 @@
 //! Xray) get every desired user re-added after a restart/recovery, at start and
 //! on demand ("already exists" is success); their removals come from the outbox.
 //! A dry run reports the diff and changes nothing.
+//!
+//! In the service every node has its own [`NodeWorker`] (supervised as
+//! `provisioning-outbox:<node>`): it drains that node's outbox, reconciles that
+//! node on its timer, on its gateway's events and on demand, so a dead or
+//! hanging node never delays another. [`Reconciler`] drives every node from
+//! one task (tests, benches).
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use futures_util::future::join_all;
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -60,21 +67,61 @@ pub struct NodeDiff {
 
 type Reply = oneshot::Sender<crate::Result<Vec<NodeDiff>>>;
 
-/// Asks the running Reconciler for a pass.
+type Requests = mpsc::Sender<(ReconcileRequest, Reply)>;
+
+/// Asks the running Reconciler (or the nodes' workers) for a pass.
 #[derive(Clone)]
 pub struct ReconcilerHandle {
-    tx: mpsc::Sender<(ReconcileRequest, Reply)>,
+    routes: std::sync::Arc<Routes>,
+}
+
+enum Routes {
+    /// One Reconciler for every node.
+    One(Requests),
+    /// One worker per node, in configuration order.
+    PerNode(Vec<(NodeName, Requests)>),
+}
+
+async fn ask(tx: &Requests, req: ReconcileRequest) -> crate::Result<Vec<NodeDiff>> {
+    let (reply, answer) = oneshot::channel();
+    tx.send((req, reply))
+        .await
+        .map_err(|_| crate::Error::ShuttingDown)?;
+    answer.await.map_err(|_| crate::Error::ShuttingDown)?
 }
 
 impl ReconcilerHandle {
+    /// One node, or every node (each by its own worker, concurrently).
     #[tracing::instrument(name = "reconcile", skip_all)]
     pub async fn reconcile(&self, req: ReconcileRequest) -> crate::Result<Vec<NodeDiff>> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send((req, reply))
-            .await
-            .map_err(|_| crate::Error::ShuttingDown)?;
-        answer.await.map_err(|_| crate::Error::ShuttingDown)?
+        let nodes = match &*self.routes {
+            Routes::One(tx) => return ask(tx, req).await,
+            Routes::PerNode(nodes) => nodes,
+        };
+        let asked: Vec<_> = nodes
+            .iter()
+            .filter(|(name, _)| req.node.as_ref().is_none_or(|wanted| wanted == name))
+            .map(|(name, tx)| {
+                let req = ReconcileRequest {
+                    node: Some(name.clone()),
+                    dry_run: req.dry_run,
+                };
+                ask(tx, req)
+            })
+            .collect();
+        if let Some(wanted) = &req.node
+            && asked.is_empty()
+        {
+            return Err(crate::Error::invalid(
+                "node",
+                format!("no node named {wanted}"),
+            ));
+        }
+        let mut out = Vec::with_capacity(asked.len());
+        for diffs in join_all(asked).await {
+            out.extend(diffs?);
+        }
+        Ok(out)
     }
 }
 
@@ -102,13 +149,51 @@ impl Reconciler {
                 events,
                 requests,
             },
-            ReconcilerHandle { tx },
+            ReconcilerHandle {
+                routes: std::sync::Arc::new(Routes::One(tx)),
+            },
         )
+    }
+
+    /// One [`NodeWorker`] per node of `driver`'s provisioner, each with its
+    /// gateway's events (a node missing from `events` gets none), and the
+    /// handle that routes requests to them.
+    pub fn per_node(
+        driver: OutboxDriver,
+        interval: Duration,
+        mut events: HashMap<NodeName, mpsc::UnboundedReceiver<NodeEvent>>,
+    ) -> (Vec<NodeWorker>, ReconcilerHandle) {
+        let mut workers = Vec::new();
+        let mut routes = Vec::new();
+        let names: Vec<NodeName> = driver.provisioner().node_names().to_vec();
+        for (i, name) in names.into_iter().enumerate() {
+            let events = events
+                .remove(&name)
+                .unwrap_or_else(|| mpsc::unbounded_channel().1);
+            let (reconciler, handle) =
+                Reconciler::new(driver.for_node(name.clone()), interval, events);
+            if let Routes::One(tx) = &*handle.routes {
+                routes.push((name.clone(), tx.clone()));
+            }
+            workers.push(NodeWorker {
+                node: name,
+                reconciler,
+                sweeps_orphans: i == 0,
+            });
+        }
+        let handle = ReconcilerHandle {
+            routes: std::sync::Arc::new(Routes::PerNode(routes)),
+        };
+        (workers, handle)
     }
 
     /// Reads each node's per-user traffic since the last reading into the store.
     pub async fn collect_traffic(&self) {
+        let scope = self.driver.node();
         for node in self.driver.provisioner().nodes() {
+            if scope.is_some_and(|only| only != node.name()) {
+                continue;
+            }
             match node.take_traffic().await {
                 Ok(Some(traffic)) => {
                     let deltas: Vec<(String, u64, u64)> = traffic
@@ -184,7 +269,7 @@ impl Reconciler {
         }
         drop(_guard);
         // Ops committed while we held the node's lock are applied now, not at the next poll.
-        self.driver.provisioner().wake();
+        self.driver.provisioner().wake_node(&name);
         diff.duration_ms = started.elapsed().as_millis() as u64;
         let label = name.to_string();
         metrics::counter!(m::RECONCILE_DRIFT_FOUND, "node" => label.clone())
@@ -330,13 +415,7 @@ impl Worker for Reconciler {
                     let _ = reply.send(answer);
                 }
                 Some(event) = self.events.recv(), if leader.is_leader() => {
-                    let node = match event {
-                        NodeEvent::Restarted(n) | NodeEvent::Recovered(n) => n,
-                    };
-                    if let Err(e) = self.driver.store().reschedule_node_ops(&node, self.driver.clock().now()).await {
-                        tracing::warn!(%node, error = %e, "could not reschedule pending ops");
-                    }
-                    self.pass(Some(node), true, false).await.ok();
+                    self.on_event(event).await;
                 }
                 _ = shutdown.changed() => {}
             }
@@ -344,6 +423,102 @@ impl Worker for Reconciler {
                 return;
             }
         }
+    }
+}
+
+/// One node's worker: drains that node's outbox (woken by its ops' commits,
+/// else every poll interval) and reconciles that node (at start, on its timer,
+/// on its gateway's restart/recovery events, on demand), all in one task so
+/// nothing of another node is ever on its path. Only the provisioning leader
+/// does any of it.
+pub struct NodeWorker {
+    node: NodeName,
+    reconciler: Reconciler,
+    /// One worker also cancels ops of nodes no longer configured.
+    sweeps_orphans: bool,
+}
+
+impl NodeWorker {
+    pub fn node(&self) -> &NodeName {
+        &self.node
+    }
+
+    async fn sweep(&self) {
+        if !self.sweeps_orphans {
+            return;
+        }
+        if let Err(e) = self.reconciler.driver.cancel_unconfigured().await {
+            tracing::warn!(error = %e, "could not cancel ops of unconfigured nodes");
+        }
+    }
+}
+
+impl Worker for NodeWorker {
+    async fn run(&mut self, mut shutdown: watch::Receiver<bool>) {
+        let node = self.node.clone();
+        let driver = self.reconciler.driver.clone();
+        let leader = driver.leader().clone();
+        let mut led = leader.is_leader();
+        if led {
+            self.sweep().await;
+            self.reconciler
+                .pass(Some(node.clone()), true, false)
+                .await
+                .ok();
+        }
+        let mut tick = tokio::time::interval(self.reconciler.interval);
+        tick.tick().await;
+        loop {
+            driver.drain().await;
+            tokio::select! {
+                _ = driver.woken() => {}
+                _ = tokio::time::sleep(driver.poll_interval()) => {}
+                _ = tick.tick() => {
+                    let leads = leader.is_leader();
+                    if leads {
+                        self.sweep().await;
+                        // Newly leading: converge fully, as at start.
+                        self.reconciler.pass(Some(node.clone()), !led, false).await.ok();
+                        self.reconciler.collect_traffic().await;
+                    }
+                    led = leads;
+                }
+                Some((req, reply)) = self.reconciler.requests.recv() => {
+                    let answer = if leader.is_leader() {
+                        self.reconciler.pass(Some(node.clone()), true, req.dry_run).await
+                    } else {
+                        Err(crate::Error::NotLeader("provisioning"))
+                    };
+                    let _ = reply.send(answer);
+                }
+                Some(event) = self.reconciler.events.recv(), if leader.is_leader() => {
+                    self.reconciler.on_event(event).await;
+                }
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    }
+}
+
+impl Reconciler {
+    /// A restart or recovery: the node's waiting ops are due now, and the
+    /// node is converged fully.
+    async fn on_event(&self, event: NodeEvent) {
+        let node = match event {
+            NodeEvent::Restarted(n) | NodeEvent::Recovered(n) => n,
+        };
+        if let Err(e) = self
+            .driver
+            .store()
+            .reschedule_node_ops(&node, self.driver.clock().now())
+            .await
+        {
+            tracing::warn!(%node, error = %e, "could not reschedule pending ops");
+        }
+        self.pass(Some(node), true, false).await.ok();
     }
 }
 

@@ -179,13 +179,25 @@ impl XrayApi {
     /// "Already exists" is decided by email only: the node keeps the uuid it
     /// had. To change a user's uuid, remove it first.
     pub async fn add_user(&self, email: &str, uuid: Uuid, flow: &str) -> Result<(), XrayError> {
+        self.add_user_reporting(email, uuid, flow).await.map(|_| ())
+    }
+
+    /// Like [`add_user`](Self::add_user), telling the two successes apart:
+    /// `Ok(true)` the node added the user, `Ok(false)` it already had it.
+    pub async fn add_user_reporting(
+        &self,
+        email: &str,
+        uuid: Uuid,
+        flow: &str,
+    ) -> Result<bool, XrayError> {
         let request = AlterInboundRequest {
             tag: self.inbound_tag.clone(),
             operation: Some(add_user_operation(self.flavor, email, uuid, flow)),
         };
         match self.alter_inbound(request).await {
-            Err(Failure::Status(status)) if user_error_says(&status, "already exists") => Ok(()),
-            other => other.map_err(Failure::into_error),
+            Ok(()) => Ok(true),
+            Err(Failure::Status(status)) if user_error_says(&status, "already exists") => Ok(false),
+            Err(failure) => Err(failure.into_error()),
         }
     }
 

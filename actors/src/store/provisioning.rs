@@ -34,6 +34,15 @@ pub trait ProvisioningOutbox: Send + Sync {
     /// without overtaking anything. Cheap while a node is down.
     async fn due_ops(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<PendingOp>>;
 
+    /// [`due_ops`](Self::due_ops) of one node only (each node's driver reads
+    /// its own: another node's backlog never fills its batch).
+    async fn due_node_ops(
+        &self,
+        node: &NodeName,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PendingOp>>;
+
     async fn pending_ops_by_node(&self) -> Result<Vec<(String, i64)>>;
 
     async fn complete_ops(&self, ids: &[i64], now: DateTime<Utc>) -> Result<()>;

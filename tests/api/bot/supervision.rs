@@ -6,16 +6,15 @@
 use super::*;
 
 /// Every worker of an instance with the bot on (polling) and a node.
-const WORKERS: [&str; 10] = [
+const WORKERS: [&str; 9] = [
     "bot-prune",
     "bot-updates",
     "election-payments",
     "election-provisioning",
     "election-scheduler",
-    "node-reconciler",
     "notifier",
     "payments",
-    "provisioning-outbox",
+    "provisioning-outbox:supervised-1",
     "scheduler",
 ];
 

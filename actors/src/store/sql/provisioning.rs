@@ -35,6 +35,31 @@ impl crate::store::ProvisioningOutbox for This {
         rows.into_iter().map(OpRow::into_domain).collect()
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "due_node_ops", node = %node))]
+    async fn due_node_ops(
+        &self,
+        node: &crate::domain::NodeName,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PendingOp>> {
+        let rows: Vec<OpRow> = sqlx::query_as(
+            "SELECT o.id, o.node, o.user_id, o.key_uuid, o.email, o.op, o.attempts, o.next_attempt_at
+             FROM provisioning_ops o
+             WHERE o.state = 'pending' AND o.node = $3 AND o.next_attempt_at <= $1
+               AND NOT EXISTS (
+                   SELECT 1 FROM provisioning_ops p
+                   WHERE p.state = 'pending' AND p.node = o.node AND p.email = o.email
+                     AND p.id < o.id AND p.next_attempt_at > $1)
+             ORDER BY o.id LIMIT $2",
+        )
+        .bind(t(now))
+        .bind(i64::from(limit))
+        .bind(node.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(OpRow::into_domain).collect()
+    }
+
     #[tracing::instrument(
         level = "debug",
         name = "store",
