@@ -35,6 +35,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
+use subvisor_actors::provisioning::CANARY_EMAIL;
 use subvisor_actors::provisioning::xray_api::proto::{
     Account, AddUserOperation, AlterInboundRequest, AlterInboundResponse, GetInboundUserRequest,
     GetInboundUserResponse, QueryStatsRequest, QueryStatsResponse, RemoveUserOperation,
@@ -122,8 +123,17 @@ impl FakeXrayNode {
         &self.shared.inbound_tag
     }
 
-    /// The current user table: (email as added, uuid), sorted by email.
+    /// The user table without the gateway's canary
+    /// ([`CANARY_EMAIL`](subvisor_actors::provisioning::CANARY_EMAIL)),
+    /// i.e. the users the service put there: (email as added, uuid), sorted by email.
     pub fn users(&self) -> Vec<(String, Uuid)> {
+        let mut users = self.all_users();
+        users.retain(|(email, _)| !email.eq_ignore_ascii_case(CANARY_EMAIL));
+        users
+    }
+
+    /// The whole user table, canary included: (email as added, uuid), sorted by email.
+    pub fn all_users(&self) -> Vec<(String, Uuid)> {
         let mut users: Vec<(String, Uuid)> = self
             .shared
             .table()

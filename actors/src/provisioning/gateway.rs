@@ -3,17 +3,17 @@
 //! each with a per-call timeout and a bounded retry with exponential back-off
 //! and jitter (`backon`); a circuit breaker fails calls fast while the node is
 //! down, and the outbox keeps the work. A periodic health check reads the
-//! node's uptime and, on nodes that cannot list their users, re-adds a canary
-//! user; [`judge`] turns what it saw into a restart (Xray lost its API-added
+//! node's uptime and re-adds a canary user; [`judge`] turns what it saw into a restart (Xray lost its API-added
 //! users) or a recovery (the node came back), and either way the node's
 //! worker is told to converge that node at once.
 //!
 //! A restart is a sample whose uptime advanced less than the wall-clock time
-//! since the previous one, by more than [`RESTART_TOLERANCE`]; on a node that
-//! cannot list, also any unreachable → reachable transition and a canary the
-//! node no longer had. The uptime alone cannot see a process that lived less
-//! than the tolerance before it restarted (its uptime lags by exactly its
-//! lifetime); the canary sees that too.
+//! since the previous one, by more than [`RESTART_TOLERANCE`], or a canary
+//! the node no longer had; on a node that cannot list, also any unreachable →
+//! reachable transition. The uptime alone cannot see a process that lived
+//! less than the tolerance before it restarted (its uptime lags by exactly
+//! its lifetime); the canary sees that, on every node. The canary is the
+//! gateway's own: listings and traffic never show it to anyone else.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -44,9 +44,10 @@ use crate::domain::{LinkParams, NodeName, VISION_FLOW};
 /// restarting is seen by the canary (or the down → up transition) instead.
 pub const RESTART_TOLERANCE: Duration = Duration::from_secs(2);
 
-/// The canary user kept on nodes that cannot list their users: in our
-/// namespace (`sv.`) but never a key email, so the Reconciler leaves it
-/// alone. Re-adding it answers "already exists" while the node keeps its users.
+/// The canary user kept on every node: in our namespace (`sv.`) but never a
+/// key email, and left out of every listing and traffic reading the gateway
+/// hands on. Re-adding it answers "already exists" while the node keeps its
+/// users.
 pub const CANARY_EMAIL: &str = "sv.canary";
 
 /// One `[[nodes]]` entry, validated.
@@ -309,9 +310,7 @@ impl XrayGateway {
         }
         self.health_in_flight = true;
         let api = self.api.clone();
-        // The canary only goes on nodes known not to list: on the others the
-        // Reconciler sees every user, and the canary would be one more.
-        let canary = (self.lists_users == Some(false)).then_some(self.canary);
+        let canary = self.canary;
         let task = self.rt.spawn(async move {
             let sent = Instant::now();
             let uptime = api.uptime().await?;
@@ -320,13 +319,9 @@ impl XrayGateway {
                 sent,
                 received: Instant::now(),
             };
-            let added = match canary {
-                Some(uuid) => Some(
-                    api.add_user_reporting(CANARY_EMAIL, uuid, VISION_FLOW)
-                        .await,
-                ),
-                None => None,
-            };
+            let added = api
+                .add_user_reporting(CANARY_EMAIL, canary, VISION_FLOW)
+                .await;
             Ok::<_, XrayError>((current, added))
         });
         ctx.spawn(task.into_actor(self).map(|joined, act, _| {
@@ -335,10 +330,10 @@ impl XrayGateway {
             let was_up = act.shared.view.read().unwrap_or_else(|p| p.into_inner()).up;
             match result {
                 Ok((current, added)) => {
-                    if let Some(Err(e)) = &added {
+                    if let Err(e) = &added {
                         tracing::debug!(node = %act.name(), error = %e, "canary probe failed");
                     }
-                    let added = added.and_then(Result::ok);
+                    let added = added.ok();
                     let presence = presence(act.canary_placed, added);
                     act.canary_placed |= added.is_some();
                     let verdict = judge(&HealthCheck {
@@ -348,7 +343,10 @@ impl XrayGateway {
                         lists_users: act.lists_users,
                         presence,
                     });
-                    act.last_sample = Some(current);
+                    // A restart may fall between this check's uptime reading
+                    // and its canary probe: a sample that came with a restart
+                    // is no baseline (the next one would count it again).
+                    act.last_sample = (verdict != Verdict::Restarted).then_some(current);
                     act.breaker.on_success();
                     act.publish(None, Some(true));
                     act.shared.view.write().unwrap_or_else(|p| p.into_inner()).uptime =
@@ -498,14 +496,20 @@ impl NodeClient for GatewayHandle {
 
     async fn list_users(&self) -> Result<Option<Vec<(String, Uuid)>>, NodeError> {
         match self.call(Call::List).await? {
-            Reply::Users(users) => Ok(users),
+            Reply::Users(users) => Ok(users.map(|mut users| {
+                users.retain(|(email, _)| !email.eq_ignore_ascii_case(CANARY_EMAIL));
+                users
+            })),
             Reply::Done | Reply::Traffic(_) => Ok(None),
         }
     }
 
     async fn take_traffic(&self) -> Result<Option<HashMap<String, (u64, u64)>>, NodeError> {
         match self.call(Call::TakeTraffic).await? {
-            Reply::Traffic(t) => Ok(Some(t)),
+            Reply::Traffic(mut t) => {
+                t.retain(|email, _| !email.eq_ignore_ascii_case(CANARY_EMAIL));
+                Ok(Some(t))
+            }
             Reply::Done | Reply::Users(_) => Ok(None),
         }
     }
@@ -750,39 +754,50 @@ mod tests {
         assert_eq!(presence(true, None), Presence::Unknown);
     }
 
-    /// A node that cannot list: the gateway learns it from a listing, keeps
-    /// the canary on it, and a node that lost its users while its uptime
-    /// kept growing is reported restarted (the canary alone shows it).
+    /// On every node, listing or not, the gateway keeps its canary, never
+    /// shows it in a listing, and a node that lost its users while its
+    /// uptime kept growing is reported restarted (the canary alone shows it).
     #[actix_rt::test]
     async fn a_lost_canary_is_a_restart() {
-        let fake = FakeXrayNode::start(TAG).expect("fake node");
-        fake.set_listing(false);
-        fake.set_uptime(Duration::from_secs(3600));
-        let (tx, mut events) = mpsc::unbounded_channel();
-        let settings = GatewaySettings {
-            call_timeout: Duration::from_secs(2),
-            health_interval: Duration::from_millis(20),
-            ..GatewaySettings::default()
-        };
-        let gateway = XrayGateway::start(&node(fake.api_addr()), settings, tx).expect("gateway");
-        assert_eq!(gateway.list_users().await.ok(), Some(None), "cannot list");
-        let start = Instant::now();
-        while fake.added_at(CANARY_EMAIL).is_none() {
-            assert!(start.elapsed() < Duration::from_secs(10), "no canary");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        quiet(&mut events, "a kept canary is no event").await;
-        assert_eq!(fake.users().len(), 1, "the canary only");
+        // Every node outlives the loop: a node dropped under its running
+        // gateway would log "node unreachable" from a thread without this
+        // test's subscriber, and tracing's callsite cache is process-wide
+        // (the warning count in the test below would read 0).
+        let mut keep = Vec::new();
+        for listing in [false, true] {
+            let fake = FakeXrayNode::start(TAG).expect("fake node");
+            fake.set_listing(listing);
+            fake.set_uptime(Duration::from_secs(3600));
+            let (tx, mut events) = mpsc::unbounded_channel();
+            let settings = GatewaySettings {
+                call_timeout: Duration::from_secs(2),
+                health_interval: Duration::from_millis(20),
+                ..GatewaySettings::default()
+            };
+            let gateway =
+                XrayGateway::start(&node(fake.api_addr()), settings, tx).expect("gateway");
+            let start = Instant::now();
+            while fake.added_at(CANARY_EMAIL).is_none() {
+                assert!(start.elapsed() < Duration::from_secs(10), "no canary");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            quiet(&mut events, "a kept canary is no event").await;
+            assert_eq!(fake.all_users().len(), 1, "the canary only");
+            let listed = gateway.list_users().await.expect("list");
+            assert_eq!(listed, listing.then(Vec::new), "the canary is never listed");
 
-        // Users gone, uptime still growing (set forward at once).
-        fake.restart();
-        fake.set_uptime(Duration::from_secs(3601));
-        assert_eq!(
-            next_event(&mut events).await,
-            NodeEvent::Restarted(node_name())
-        );
-        quiet(&mut events, "the canary is back: one event").await;
-        assert!(fake.added_at(CANARY_EMAIL).is_some(), "placed again");
+            // Users gone, uptime still growing (set forward at once).
+            fake.restart();
+            fake.set_uptime(Duration::from_secs(3601));
+            assert_eq!(
+                next_event(&mut events).await,
+                NodeEvent::Restarted(node_name()),
+                "listing: {listing}"
+            );
+            quiet(&mut events, "the canary is back: one event").await;
+            assert!(fake.added_at(CANARY_EMAIL).is_some(), "placed again");
+            keep.push((fake, gateway));
+        }
     }
 
     #[test]
