@@ -6,6 +6,7 @@ mod actor_panic;
 mod binary;
 mod bot;
 mod helpers;
+mod log_secrets;
 mod ops_api;
 mod payment_crash;
 mod payment_intake;
