@@ -39,6 +39,25 @@ pub enum Command {
     Plans,
     /// Print a fresh REALITY X25519 key pair in Xray's format.
     Keygen,
+    /// Print the Xray server configuration (JSON) of one `[[nodes]]` entry:
+    /// the API inbound, stats, the VLESS + REALITY inbound the links point at.
+    NodeConfig {
+        /// The node's `name`.
+        name: String,
+        /// REALITY private key, when the entry has no `private_key`
+        /// (visible to other local users in the process list: prefer the file).
+        #[arg(long, conflicts_with = "private_key_file")]
+        private_key: Option<String>,
+        /// A file holding the REALITY private key (e.g. `xray x25519` output's first value).
+        #[arg(long, value_name = "FILE")]
+        private_key_file: Option<PathBuf>,
+        /// REALITY `dest`: the real site whose TLS handshake is borrowed (default `<sni>:443`).
+        #[arg(long)]
+        dest: Option<String>,
+        /// Address the VLESS inbound listens on (default `0.0.0.0`).
+        #[arg(long)]
+        listen: Option<String>,
+    },
     /// Converge nodes with the desired users through the running server
     /// (prints the diff; with --dry-run changes nothing).
     Reconcile {
@@ -118,6 +137,37 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Keygen => Ok(()),
+        Command::NodeConfig {
+            name,
+            private_key,
+            private_key_file,
+            dest,
+            listen,
+        } => {
+            settings.nodes()?;
+            let node = settings
+                .nodes
+                .iter()
+                .find(|n| n.name == name)
+                .ok_or(crate::node_config::NodeConfigError::UnknownNode(name))?;
+            let private_key = match private_key_file {
+                Some(path) => Some(
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?
+                        .trim()
+                        .to_owned(),
+                ),
+                None => private_key,
+            };
+            let options = crate::node_config::Options {
+                private_key,
+                dest,
+                listen,
+            };
+            let config = crate::node_config::build(node, &options)?;
+            println!("{}", serde_json::to_string_pretty(&config)?);
+            Ok(())
+        }
         Command::Reconcile {
             node,
             dry_run,

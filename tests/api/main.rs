@@ -7,6 +7,7 @@ mod binary;
 mod bot;
 mod helpers;
 mod log_secrets;
+mod node_config;
 mod ops_api;
 mod payment_crash;
 mod payment_intake;
