@@ -122,7 +122,8 @@ impl Application {
             stopped.clone(),
         )
         .await?;
-        let workers = workers::spawn_workers(
+        let drift_stopped = stopped.clone();
+        let mut workers = workers::spawn_workers(
             &supervisor,
             upkeep,
             payment_workers,
@@ -130,6 +131,10 @@ impl Application {
             bot.tasks,
             stopped,
         );
+        // Every instance checks drift (read-only, no leader needed).
+        if let Some(checker) = nodes.drift_checker {
+            workers.push(supervisor.spawn("node-drift", checker, drift_stopped));
+        }
 
         // Both listeners are bound before either is served.
         let listeners = Listeners::bind(&settings)?;
@@ -144,6 +149,7 @@ impl Application {
             intake: payments.intake.clone(),
             payment_reconciler: payments.reconciler,
             workers: supervisor.clone(),
+            drift: nodes.drift,
         };
         let public_state = PublicState {
             registry: registry.clone(),

@@ -8,6 +8,7 @@ mod bot;
 mod helpers;
 mod log_secrets;
 mod node_config;
+mod node_drift;
 mod ops_api;
 mod payment_crash;
 mod payment_intake;
