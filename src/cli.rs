@@ -34,7 +34,12 @@ pub enum Command {
     /// Apply database migrations and exit.
     Migrate,
     /// Load and validate the configuration; exit non-zero naming the bad key.
-    CheckConfig,
+    CheckConfig {
+        /// Also ask every node what it serves and compare it with `[[nodes]]`
+        /// (port, SNI, key, short id); exit non-zero on drift or an unreachable node.
+        #[arg(long)]
+        online: bool,
+    },
     /// List the configured plans.
     Plans,
     /// Print a fresh REALITY X25519 key pair in Xray's format.
@@ -257,13 +262,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        Command::CheckConfig => {
+        Command::CheckConfig { online } => {
             let plans = settings.plans()?;
-            let nodes = settings.nodes()?;
-            let nodes = if nodes.is_empty() {
+            let node_configs = settings.nodes()?;
+            let nodes = if node_configs.is_empty() {
                 "sandbox (in-memory)".to_string()
             } else {
-                nodes
+                node_configs
                     .iter()
                     .map(|n| n.name.to_string())
                     .collect::<Vec<_>>()
@@ -281,6 +286,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     "not set"
                 },
             );
+            if online {
+                block_on(check_drift(&node_configs, settings.gateway.call_timeout))?;
+            }
             Ok(())
         }
         Command::Plans => {
@@ -324,6 +332,50 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         let app = Application::build(settings).await?;
         app.run_until(shutdown_signal()).await
     })
+}
+
+/// `check-config --online`: each node's drift from its entry, one line per node.
+async fn check_drift(
+    nodes: &[subvisor_actors::provisioning::NodeConfig],
+    call_timeout: std::time::Duration,
+) -> anyhow::Result<()> {
+    use subvisor_actors::provisioning::drift::{self, DriftCheck};
+    use subvisor_actors::provisioning::xray_api::XrayApi;
+    let mut failed = Vec::new();
+    for node in nodes {
+        let api = XrayApi::new(&node.api, node.api_flavor, &node.inbound_tag, call_timeout)?;
+        match drift::check(&api, node).await {
+            Ok(DriftCheck::Checked(m)) if m.is_empty() => {
+                println!("{}: serves what its links say (no drift)", node.name);
+            }
+            Ok(DriftCheck::Checked(mismatches)) => {
+                println!(
+                    "{}: DRIFT — links built from [[nodes]] may not connect",
+                    node.name
+                );
+                for m in mismatches {
+                    println!(
+                        "  {}: [[nodes]] says {:?}, the node serves {:?}",
+                        m.field, m.expected, m.actual
+                    );
+                }
+                failed.push(node.name.to_string());
+            }
+            Ok(DriftCheck::Unsupported) => println!(
+                "{}: drift unknown: the node cannot list its inbounds (v2ray, or Xray without HandlerService.ListInbounds)",
+                node.name
+            ),
+            Err(e) => {
+                println!("{}: cannot check: {e}", node.name);
+                failed.push(node.name.to_string());
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("node(s) failing the online check: {}", failed.join(", "))
+    }
 }
 
 fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {

@@ -114,3 +114,61 @@ async fn ops_nodes_shows_drift_per_node() {
 fn x25519(private: [u8; 32]) -> [u8; 32] {
     x25519_dalek::x25519(private, x25519_dalek::X25519_BASEPOINT_BYTES)
 }
+
+/// `check-config --online` asks the nodes too: one line per node, the
+/// mismatches listed, exit non-zero on drift.
+#[test]
+fn check_config_online_lists_the_drift() {
+    let private = [0x17u8; 32];
+    let public = URL_SAFE_NO_PAD.encode(x25519(private));
+    let matching = FakeXrayNode::start("vless-in").expect("fake node");
+    let drifted = FakeXrayNode::start("vless-in").expect("fake node");
+    let silent = FakeXrayNode::start("vless-in").expect("fake node");
+    let inbound = FakeInbound {
+        port: 443,
+        server_names: vec![SNI.into()],
+        private_key: private,
+        short_ids: vec![SHORT_ID.into()],
+    };
+    matching.set_inbound(inbound.clone());
+    drifted.set_inbound(FakeInbound {
+        private_key: [0x18; 32],
+        ..inbound
+    });
+    let toml = |name: &str, node: &FakeXrayNode| {
+        format!(
+            "[[nodes]]\nname = \"{name}\"\napi = \"{}\"\ninbound_tag = \"vless-in\"\nhost = \"127.0.0.1\"\nport = 443\nsni = \"{SNI}\"\npublic_key = \"{public}\"\nshort_id = \"{SHORT_ID}\"\nlabel = \"{name}\"\n",
+            node.api_addr()
+        )
+    };
+    let cwd = tempfile::tempdir().expect("temp dir");
+    let run = |config: String| {
+        std::fs::write(cwd.path().join("default.toml"), config).expect("write");
+        let out = crate::helpers::bin()
+            .args(["check-config", "--online", "--config"])
+            .arg(cwd.path())
+            .current_dir(cwd.path())
+            .output()
+            .expect("run");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, text) = run(toml("ok-1", &matching) + &toml("quiet-1", &silent));
+    assert!(ok, "{text}");
+    assert!(text.contains("ok-1: serves what its links say"), "{text}");
+    assert!(text.contains("quiet-1: drift unknown"), "{text}");
+    let (ok, text) = run(toml("ok-1", &matching) + &toml("off-1", &drifted));
+    assert!(!ok, "drift fails the check: {text}");
+    assert!(text.contains("off-1: DRIFT"), "{text}");
+    assert!(
+        text.contains(&format!("public_key: [[nodes]] says {public:?}")),
+        "{text}"
+    );
+    assert!(
+        !text.contains("  port:") && !text.contains("  sni:"),
+        "{text}"
+    );
+}
