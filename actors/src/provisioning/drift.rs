@@ -141,7 +141,7 @@ fn public_key_of(private: &[u8]) -> Option<String> {
 
 /// A short id as Xray holds it: the hex decoded into 8 zero-padded bytes.
 fn short_id_bytes(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() > 16 || hex.len() % 2 != 0 {
+    if hex.len() > 16 || !hex.len().is_multiple_of(2) {
         return None;
     }
     let mut out = vec![0u8; 8];
