@@ -616,6 +616,58 @@ mod tests {
         assert_eq!(stats.uptime, 7);
     }
 
+    /// Field numbers as in Xray-core's protos (`common/net/port.proto`,
+    /// `app/proxyman/config.proto`, `transport/internet/config.proto`,
+    /// `transport/internet/reality/config.proto`), bytes built by hand.
+    #[test]
+    fn list_inbounds_decodes_protoc_bytes() {
+        // reality.Config: dest (2) "d:443", server_names (5) "a", private_key (6) [7; 32],
+        // short_ids (10) [0x6b, 0xa8, 0 × 6].
+        let mut reality = b"\x12\x05d:443\x2a\x01a\x32\x20".to_vec();
+        reality.extend([7u8; 32]);
+        reality.extend(b"\x52\x08\x6b\xa8\0\0\0\0\0\0");
+        let security = pack_raw("xray.transport.internet.reality.Config", &reality);
+        // StreamConfig: security_type (3), security_settings (4).
+        let mut stream = vec![0x1a, 38];
+        stream.extend(b"xray.transport.internet.reality.Config");
+        stream.push(0x22);
+        stream.extend(len_prefixed(&security));
+        // ReceiverConfig: port_list (1) { range (1) { From (1) 443, To (2) 443 } }, stream_settings (3).
+        let mut receiver = b"\x0a\x08\x0a\x06\x08\xbb\x03\x10\xbb\x03".to_vec();
+        receiver.push(0x1a);
+        receiver.extend(len_prefixed(&stream));
+        let config = InboundHandlerConfig {
+            tag: "in".into(),
+            receiver_settings: Some(TypedMessage {
+                r#type: "xray.app.proxyman.ReceiverConfig".into(),
+                value: receiver,
+            }),
+            proxy_settings: None,
+        };
+        let info = InboundInfo::decode(&config);
+        assert_eq!(info.ports, [(443, 443)]);
+        let reality = info.reality.expect("reality");
+        assert_eq!(reality.server_names, ["a"]);
+        assert_eq!(reality.private_key, [7u8; 32]);
+        assert_eq!(reality.short_ids, [vec![0x6b, 0xa8, 0, 0, 0, 0, 0, 0]]);
+        assert_eq!(reality.dest, "d:443");
+    }
+
+    fn pack_raw(name: &str, value: &[u8]) -> Vec<u8> {
+        TypedMessage {
+            r#type: name.into(),
+            value: value.to_vec(),
+        }
+        .encode_to_vec()
+    }
+
+    fn len_prefixed(bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        prost::encoding::encode_varint(bytes.len() as u64, &mut out);
+        out.extend(bytes);
+        out
+    }
+
     #[test]
     fn user_traffic_is_parsed_from_counter_names() {
         let stat = |name: &str, value| proto::Stat {
