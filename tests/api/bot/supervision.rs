@@ -6,12 +6,13 @@
 use super::*;
 
 /// Every worker of an instance with the bot on (polling) and a node.
-const WORKERS: [&str; 10] = [
+const WORKERS: [&str; 11] = [
     "bot-dispatch",
     "bot-updates",
     "election-payments",
     "election-provisioning",
     "election-scheduler",
+    "node-drift",
     "node-reconciler",
     "notifier",
     "payments",
