@@ -34,11 +34,35 @@ pub enum Command {
     /// Apply database migrations and exit.
     Migrate,
     /// Load and validate the configuration; exit non-zero naming the bad key.
-    CheckConfig,
+    CheckConfig {
+        /// Also ask every node what it serves and compare it with `[[nodes]]`
+        /// (port, SNI, key, short id); exit non-zero on drift or an unreachable node.
+        #[arg(long)]
+        online: bool,
+    },
     /// List the configured plans.
     Plans,
     /// Print a fresh REALITY X25519 key pair in Xray's format.
     Keygen,
+    /// Print the Xray server configuration (JSON) of one `[[nodes]]` entry:
+    /// the API inbound, stats, the VLESS + REALITY inbound the links point at.
+    NodeConfig {
+        /// The node's `name`.
+        name: String,
+        /// REALITY private key, when the entry has no `private_key`
+        /// (visible to other local users in the process list: prefer the file).
+        #[arg(long, conflicts_with = "private_key_file")]
+        private_key: Option<String>,
+        /// A file holding the REALITY private key (e.g. `xray x25519` output's first value).
+        #[arg(long, value_name = "FILE")]
+        private_key_file: Option<PathBuf>,
+        /// REALITY `dest`: the real site whose TLS handshake is borrowed (default `<sni>:443`).
+        #[arg(long)]
+        dest: Option<String>,
+        /// Address the VLESS inbound listens on (default `0.0.0.0`).
+        #[arg(long)]
+        listen: Option<String>,
+    },
     /// Converge nodes with the desired users through the running server
     /// (prints the diff; with --dry-run changes nothing).
     Reconcile {
@@ -118,6 +142,37 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             })
         }
         Command::Keygen => Ok(()),
+        Command::NodeConfig {
+            name,
+            private_key,
+            private_key_file,
+            dest,
+            listen,
+        } => {
+            settings.nodes()?;
+            let node = settings
+                .nodes
+                .iter()
+                .find(|n| n.name == name)
+                .ok_or(crate::node_config::NodeConfigError::UnknownNode(name))?;
+            let private_key = match private_key_file {
+                Some(path) => Some(
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?
+                        .trim()
+                        .to_owned(),
+                ),
+                None => private_key,
+            };
+            let options = crate::node_config::Options {
+                private_key,
+                dest,
+                listen,
+            };
+            let config = crate::node_config::build(node, &options)?;
+            println!("{}", serde_json::to_string_pretty(&config)?);
+            Ok(())
+        }
         Command::Reconcile {
             node,
             dry_run,
@@ -207,13 +262,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             })
         }
-        Command::CheckConfig => {
+        Command::CheckConfig { online } => {
             let plans = settings.plans()?;
-            let nodes = settings.nodes()?;
-            let nodes = if nodes.is_empty() {
+            let node_configs = settings.nodes()?;
+            let nodes = if node_configs.is_empty() {
                 "sandbox (in-memory)".to_string()
             } else {
-                nodes
+                node_configs
                     .iter()
                     .map(|n| n.name.to_string())
                     .collect::<Vec<_>>()
@@ -231,6 +286,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     "not set"
                 },
             );
+            if online {
+                block_on(check_drift(&node_configs, settings.gateway.call_timeout))?;
+            }
             Ok(())
         }
         Command::Plans => {
@@ -274,6 +332,50 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         let app = Application::build(settings).await?;
         app.run_until(shutdown_signal()).await
     })
+}
+
+/// `check-config --online`: each node's drift from its entry, one line per node.
+async fn check_drift(
+    nodes: &[subvisor_actors::provisioning::NodeConfig],
+    call_timeout: std::time::Duration,
+) -> anyhow::Result<()> {
+    use subvisor_actors::provisioning::drift::{self, DriftCheck};
+    use subvisor_actors::provisioning::xray_api::XrayApi;
+    let mut failed = Vec::new();
+    for node in nodes {
+        let api = XrayApi::new(&node.api, node.api_flavor, &node.inbound_tag, call_timeout)?;
+        match drift::check(&api, node).await {
+            Ok(DriftCheck::Checked(m)) if m.is_empty() => {
+                println!("{}: serves what its links say (no drift)", node.name);
+            }
+            Ok(DriftCheck::Checked(mismatches)) => {
+                println!(
+                    "{}: DRIFT — links built from [[nodes]] may not connect",
+                    node.name
+                );
+                for m in mismatches {
+                    println!(
+                        "  {}: [[nodes]] says {:?}, the node serves {:?}",
+                        m.field, m.expected, m.actual
+                    );
+                }
+                failed.push(node.name.to_string());
+            }
+            Ok(DriftCheck::Unsupported) => println!(
+                "{}: drift unknown: the node cannot list its inbounds (v2ray, or Xray without HandlerService.ListInbounds)",
+                node.name
+            ),
+            Err(e) => {
+                println!("{}: cannot check: {e}", node.name);
+                failed.push(node.name.to_string());
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("node(s) failing the online check: {}", failed.join(", "))
+    }
 }
 
 fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {

@@ -4,6 +4,7 @@ pub mod bot;
 pub mod cli;
 pub mod config;
 pub mod keys;
+pub mod node_config;
 pub mod ops_client;
 pub mod startup;
 pub mod telemetry;

@@ -218,6 +218,25 @@ async fn wrong_flavor_is_rejected_and_not_mistaken_for_no_listing() {
     ));
 }
 
+/// v2ray has no `HandlerService.ListInbounds`: drift cannot be checked there
+/// (`Ok(None)`, "unsupported"), while a wrong flavor stays an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2ray_cannot_list_inbounds() {
+    let node = start_node();
+    assert!(matches!(api_for(&node).list_inbounds().await, Ok(None)));
+    let wrong = XrayApi::new(
+        &node.api_addr(),
+        ApiFlavor::Xray,
+        node.inbound_tag(),
+        CALL_TIMEOUT,
+    )
+    .expect("address");
+    assert!(matches!(
+        wrong.list_inbounds().await,
+        Err(XrayError::Rejected(_))
+    ));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_listening_is_unreachable() {
     let port = subvisor_testkit::free_port();

@@ -3,6 +3,7 @@
 //! messages to actors or make read-only store queries: no SQL and no node calls
 //! live here.
 
+mod access_log;
 mod auth;
 mod error;
 pub mod metrics;
@@ -14,6 +15,7 @@ mod telegram;
 mod views;
 mod webhooks;
 
+pub use access_log::{REDACTED, RedactedRootSpan, access_log, redact_target};
 pub use error::ApiError;
 pub use ops::{OpsState, configure_ops};
 pub use public::{PublicState, configure_public};

@@ -18,7 +18,7 @@ use subvisor_actors::messages::AdjustBalance;
 use subvisor_actors::messages::{GrantDays, Reissue, Revoke, RotateSubToken};
 use subvisor_actors::metrics as m;
 use subvisor_actors::payments::{Intake, PaymentClients, PaymentReconciler, Purchase};
-use subvisor_actors::provisioning::{ReconcileRequest, ReconcilerHandle, SandboxNode};
+use subvisor_actors::provisioning::{DriftBook, ReconcileRequest, ReconcilerHandle, SandboxNode};
 use subvisor_actors::store::{Change, UserSnapshot};
 use subvisor_actors::workers::Supervisor;
 
@@ -48,6 +48,8 @@ pub struct OpsState {
     pub leadership: Leadership,
     /// The Telegram bot, when it is on (`/ops/bot`, shown by `/readyz`).
     pub bot: Option<Arc<dyn BotProbe>>,
+    /// Each node's drift from its `[[nodes]]` entry (`/ops/nodes`).
+    pub drift: DriftBook,
 }
 
 impl OpsState {
@@ -199,7 +201,11 @@ async fn nodes(state: web::Data<OpsState>) -> Result<HttpResponse, ApiError> {
                 .iter()
                 .find(|(node, _)| *node == s.name)
                 .map_or(0, |p| p.1);
-            NodeView::new(s, n)
+            let drift = state.drift.drift(&s.name);
+            NodeView {
+                drift,
+                ..NodeView::new(s, n)
+            }
         })
         .collect();
     Ok(HttpResponse::Ok().json(NodesView { sandbox, nodes }))

@@ -3,7 +3,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use subvisor_actors::links::LinkBook;
-use subvisor_actors::provisioning::{BreakerState, NodeStatus};
+use subvisor_actors::provisioning::{BreakerState, Mismatch, NodeStatus};
 use subvisor_actors::store::UserSnapshot;
 
 fn rfc3339(t: DateTime<Utc>) -> String {
@@ -96,6 +96,10 @@ pub struct NodeView {
     pub breaker: Option<BreakerState>,
     pub in_flight: usize,
     pub last_error: Option<String>,
+    /// Where the node differs from its `[[nodes]]` entry (`[]`: nowhere);
+    /// `null` when unknown (not checked yet, unreachable) or unsupported
+    /// (the node cannot list its inbounds: v2ray, Xray before `ListInbounds`).
+    pub drift: Option<Vec<Mismatch>>,
 }
 
 /// `GET /ops/nodes`.
@@ -118,6 +122,7 @@ impl NodeView {
             breaker: status.breaker,
             in_flight: status.in_flight,
             last_error: status.last_error,
+            drift: None,
         }
     }
 }

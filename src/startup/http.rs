@@ -8,8 +8,7 @@ use std::net::TcpListener;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer};
 use anyhow::Context;
-use subvisor_http::{OpsState, PublicState, configure_ops, configure_public};
-use tracing_actix_web::TracingLogger;
+use subvisor_http::{OpsState, PublicState, access_log, configure_ops, configure_public};
 
 use super::HTTP_DRAIN;
 use crate::config::Settings;
@@ -52,7 +51,7 @@ pub(super) fn serve_ops(
     }
     Ok(HttpServer::new(move || {
         App::new()
-            .wrap(TracingLogger::default())
+            .wrap(access_log())
             .configure(configure_ops(state.clone()))
     })
     .workers(1)
@@ -66,7 +65,7 @@ pub(super) fn serve_ops(
 pub(super) fn serve_public(listener: TcpListener, state: PublicState) -> anyhow::Result<Server> {
     Ok(HttpServer::new(move || {
         App::new()
-            .wrap(TracingLogger::default())
+            .wrap(access_log())
             .configure(configure_public(state.clone()))
     })
     .disable_signals()

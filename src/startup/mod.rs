@@ -125,7 +125,8 @@ impl Application {
             &supervisor,
             stopped.clone(),
         )?;
-        let workers = workers::spawn_workers(
+        let drift_stopped = stopped.clone();
+        let mut workers = workers::spawn_workers(
             &supervisor,
             upkeep,
             payment_workers,
@@ -133,6 +134,10 @@ impl Application {
             bot.tasks,
             stopped,
         );
+        // Every instance checks drift (read-only, no leader needed).
+        if let Some(checker) = nodes.drift_checker {
+            workers.push(supervisor.spawn("node-drift", checker, drift_stopped));
+        }
 
         // Both listeners are bound before either is served.
         let listeners = Listeners::bind(&settings)?;
@@ -149,6 +154,7 @@ impl Application {
             workers: supervisor.clone(),
             leadership,
             bot: bot.probe,
+            drift: nodes.drift,
         };
         let public_state = PublicState {
             registry: registry.clone(),

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use subvisor_actors::domain::NodeName;
 use subvisor_actors::links::LinkBook;
-use subvisor_actors::provisioning::{NodeClient, NodeEvent, Provisioner, SandboxNode, XrayGateway};
+use subvisor_actors::provisioning::{
+    DriftBook, DriftChecker, NodeClient, NodeEvent, Provisioner, SandboxNode, XrayGateway,
+};
 use tokio::sync::mpsc;
 
 use crate::config::Settings;
@@ -20,6 +22,10 @@ pub(super) struct Nodes {
     pub links: LinkBook,
     /// Restarts and recoveries each gateway reports (for that node's worker).
     pub events: HashMap<NodeName, mpsc::UnboundedReceiver<NodeEvent>>,
+    /// The nodes' drift from `[[nodes]]`, for `/ops/nodes`.
+    pub drift: DriftBook,
+    /// Fills `drift` at start and every `reconcile.interval` (real nodes only).
+    pub drift_checker: Option<DriftChecker>,
 }
 
 pub(super) fn start_nodes(settings: &Settings) -> anyhow::Result<Nodes> {
@@ -52,9 +58,22 @@ pub(super) fn start_nodes(settings: &Settings) -> anyhow::Result<Nodes> {
             .trim_end_matches('/')
             .to_owned(),
     };
+    let drift = DriftBook::default();
+    let drift_checker = if node_configs.is_empty() {
+        None
+    } else {
+        Some(DriftChecker::new(
+            &node_configs,
+            settings.gateway.call_timeout,
+            settings.reconcile.interval,
+            drift.clone(),
+        )?)
+    };
     Ok(Nodes {
         provisioner: Provisioner::new(nodes),
         links,
         events,
+        drift,
+        drift_checker,
     })
 }

@@ -4,7 +4,9 @@
 //! [`FakeXrayNode`] serves, on `127.0.0.1` and a port of its own,
 //!
 //! * `xray.app.proxyman.command.HandlerService/AlterInbound` (add and remove
-//!   VLESS users) and `…/GetInboundUsers`,
+//!   VLESS users), `…/GetInboundUsers` and, once [`FakeXrayNode::set_inbound`]
+//!   has described the inbound, `…/ListInbounds` (before that it answers
+//!   `UNIMPLEMENTED`, like an Xray without that method),
 //! * `xray.app.stats.command.StatsService/GetSysStats` (an uptime that grows
 //!   from the fake's start, see [`FakeXrayNode::set_uptime`]) and
 //!   `…/QueryStats` (no counters: nothing flows through a fake),
@@ -38,8 +40,9 @@ use prost::Message as _;
 use subvisor_actors::provisioning::CANARY_EMAIL;
 use subvisor_actors::provisioning::xray_api::proto::{
     Account, AddUserOperation, AlterInboundRequest, AlterInboundResponse, GetInboundUserRequest,
-    GetInboundUserResponse, QueryStatsRequest, QueryStatsResponse, RemoveUserOperation,
-    SysStatsRequest, SysStatsResponse, TypedMessage, User,
+    GetInboundUserResponse, InboundHandlerConfig, ListInboundsRequest, ListInboundsResponse,
+    PortList, PortRange, QueryStatsRequest, QueryStatsResponse, RealityConfig, ReceiverConfig,
+    RemoveUserOperation, StreamConfig, SysStatsRequest, SysStatsResponse, TypedMessage, User,
 };
 use tokio::sync::oneshot;
 use tonic::Status;
@@ -54,6 +57,20 @@ const STATS_SERVICE: &str = "xray.app.stats.command.StatsService";
 const ADD_USER_OPERATION: &str = "xray.app.proxyman.command.AddUserOperation";
 const REMOVE_USER_OPERATION: &str = "xray.app.proxyman.command.RemoveUserOperation";
 const VLESS_ACCOUNT: &str = "xray.proxy.vless.Account";
+const REALITY_CONFIG: &str = "xray.transport.internet.reality.Config";
+
+/// The VLESS inbound's settings as `ListInbounds` reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeInbound {
+    pub port: u16,
+    /// REALITY `serverNames`.
+    pub server_names: Vec<String>,
+    /// REALITY private key (raw X25519 bytes).
+    pub private_key: [u8; 32],
+    /// REALITY `shortIds` as configured (hex, up to 16 digits).
+    pub short_ids: Vec<String>,
+}
+
 /// Largest request and answer, both ways (a `GetInboundUsers` of 100,000
 /// users is about 10 MB; tonic's default for decoding is 4 MiB).
 const MAX_MESSAGE_SIZE: usize = 256 * 1024 * 1024;
@@ -80,10 +97,12 @@ impl FakeXrayNode {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             inbound_tag: inbound_tag.to_owned(),
+            api_port: addr.port(),
             table: Mutex::new(Table {
                 users: HashMap::new(),
                 started: Instant::now(),
                 uptime_before: Duration::ZERO,
+                inbound: None,
             }),
             down: AtomicBool::new(false),
             listing: AtomicBool::new(true),
@@ -187,6 +206,13 @@ impl FakeXrayNode {
         table.uptime_before = uptime;
     }
 
+    /// Describes the VLESS inbound for `ListInbounds` (which answers from
+    /// then on, listing it after an `api` inbound, as a node configured by
+    /// `subvisor node-config` would).
+    pub fn set_inbound(&self, inbound: FakeInbound) {
+        self.shared.table().inbound = Some(inbound);
+    }
+
     /// While `down`, every call fails with `UNAVAILABLE` (and changes nothing).
     pub fn set_unavailable(&self, down: bool) {
         self.shared.down.store(down, Ordering::SeqCst);
@@ -269,6 +295,8 @@ fn serve(
 /// State shared by the handle and the server.
 struct Shared {
     inbound_tag: String,
+    /// The gRPC API's port (the `api` inbound `ListInbounds` reports).
+    api_port: u16,
     table: Mutex<Table>,
     down: AtomicBool,
     /// Whether `GetInboundUsers` is served (else: as Xray before v24.11.5).
@@ -283,6 +311,8 @@ struct Table {
     started: Instant,
     /// Uptime already reached at `started` (set by [`FakeXrayNode::set_uptime`]).
     uptime_before: Duration,
+    /// What `ListInbounds` reports; `None`: it answers `UNIMPLEMENTED`.
+    inbound: Option<FakeInbound>,
 }
 
 impl Table {
@@ -355,6 +385,9 @@ impl Shared {
             (HANDLER_SERVICE, "AlterInbound") => unary(request, |r| self.alter_inbound(r)).await,
             (HANDLER_SERVICE, "GetInboundUsers") if self.listing.load(Ordering::SeqCst) => {
                 unary(request, |r| self.get_inbound_users(r)).await
+            }
+            (HANDLER_SERVICE, "ListInbounds") if self.table().inbound.is_some() => {
+                unary(request, |r| self.list_inbounds(r)).await
             }
             (STATS_SERVICE, "GetSysStats") => unary(request, |r| self.get_sys_stats(r)).await,
             (STATS_SERVICE, "QueryStats") => unary(request, |r| self.query_stats(r)).await,
@@ -465,6 +498,70 @@ impl Shared {
                 .collect()
         };
         Ok(GetInboundUserResponse { users })
+    }
+
+    fn list_inbounds(&self, request: ListInboundsRequest) -> Result<ListInboundsResponse, Status> {
+        let Some(inbound) = self.table().inbound.clone() else {
+            return Err(Status::unimplemented(format!(
+                "unknown method ListInbounds for service {HANDLER_SERVICE}"
+            )));
+        };
+        let typed = |name: &str, value: Vec<u8>| TypedMessage {
+            r#type: name.to_owned(),
+            value,
+        };
+        let receiver = |port: u16, stream: Option<StreamConfig>| {
+            typed(
+                "xray.app.proxyman.ReceiverConfig",
+                ReceiverConfig {
+                    port_list: Some(PortList {
+                        range: vec![PortRange {
+                            from: u32::from(port),
+                            to: u32::from(port),
+                        }],
+                    }),
+                    stream_settings: stream,
+                }
+                .encode_to_vec(),
+            )
+        };
+        let short_ids = inbound
+            .short_ids
+            .iter()
+            .map(|id| {
+                // Xray decodes the hex into 8 zero-padded bytes.
+                let mut bytes = hex::decode(id).unwrap_or_default();
+                bytes.resize(8, 0);
+                bytes
+            })
+            .collect();
+        let reality = RealityConfig {
+            dest: format!(
+                "{}:443",
+                inbound.server_names.first().map_or("", String::as_str)
+            ),
+            server_names: inbound.server_names.clone(),
+            private_key: inbound.private_key.to_vec(),
+            short_ids,
+        };
+        let stream = StreamConfig {
+            security_type: REALITY_CONFIG.to_owned(),
+            security_settings: vec![typed(REALITY_CONFIG, reality.encode_to_vec())],
+        };
+        let full = !request.is_only_tags;
+        let inbounds = vec![
+            InboundHandlerConfig {
+                tag: "api".to_owned(),
+                receiver_settings: full.then(|| receiver(self.api_port, None)),
+                proxy_settings: full.then(|| typed("xray.proxy.dokodemo.Config", Vec::new())),
+            },
+            InboundHandlerConfig {
+                tag: self.inbound_tag.clone(),
+                receiver_settings: full.then(|| receiver(inbound.port, Some(stream))),
+                proxy_settings: full.then(|| typed("xray.proxy.vless.inbound.Config", Vec::new())),
+            },
+        ];
+        Ok(ListInboundsResponse { inbounds })
     }
 
     fn get_sys_stats(&self, _: SysStatsRequest) -> Result<SysStatsResponse, Status> {

@@ -10,6 +10,7 @@
 //! the source of truth and are re-driven at start.
 
 mod breaker;
+pub mod drift;
 mod driver;
 mod gateway;
 mod reconciler;
@@ -21,6 +22,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 pub use breaker::{Breaker, BreakerState};
+pub use drift::{DriftBook, DriftCheck, DriftChecker, Mismatch};
 pub use driver::{OutboxDriver, Provisioner, retry_delay};
 pub use gateway::{
     CANARY_EMAIL, GatewayHandle, GatewaySettings, NodeConfig, NodeEvent, RESTART_TOLERANCE,

@@ -3,7 +3,8 @@
 //! Covers what provisioning needs: add and remove VLESS users on one inbound
 //! (`HandlerService.AlterInbound`), list them where the node can
 //! (`HandlerService.GetInboundUsers`, Xray ≥ 24.11.5), per-user traffic
-//! (`StatsService.QueryStats`) and the node's uptime
+//! (`StatsService.QueryStats`), the inbounds' settings for drift checks
+//! (`HandlerService.ListInbounds`, Xray-core only) and the node's uptime
 //! (`StatsService.GetSysStats`, to notice restarts: users added over the API
 //! live in memory only, so a restarted node has lost them).
 //!
@@ -27,8 +28,9 @@ use uuid::Uuid;
 
 use proto::{
     Account, AddUserOperation, AlterInboundRequest, AlterInboundResponse, GetInboundUserRequest,
-    GetInboundUserResponse, QueryStatsRequest, QueryStatsResponse, RemoveUserOperation,
-    SysStatsRequest, SysStatsResponse, TypedMessage, User,
+    GetInboundUserResponse, InboundHandlerConfig, ListInboundsRequest, ListInboundsResponse,
+    PortList, QueryStatsRequest, QueryStatsResponse, RealityConfig, ReceiverConfig,
+    RemoveUserOperation, SysStatsRequest, SysStatsResponse, TypedMessage, User,
 };
 
 /// Largest answer accepted (a `GetInboundUsers` of a big inbound; tonic's default is 4 MiB).
@@ -87,6 +89,7 @@ pub enum XrayError {
 struct Paths {
     alter_inbound: PathAndQuery,
     get_inbound_users: PathAndQuery,
+    list_inbounds: PathAndQuery,
     query_stats: PathAndQuery,
     get_sys_stats: PathAndQuery,
 }
@@ -96,6 +99,7 @@ impl Paths {
         Paths {
             alter_inbound: flavor.path("app.proxyman.command.HandlerService/AlterInbound"),
             get_inbound_users: flavor.path("app.proxyman.command.HandlerService/GetInboundUsers"),
+            list_inbounds: flavor.path("app.proxyman.command.HandlerService/ListInbounds"),
             query_stats: flavor.path("app.stats.command.StatsService/QueryStats"),
             get_sys_stats: flavor.path("app.stats.command.StatsService/GetSysStats"),
         }
@@ -240,6 +244,32 @@ impl XrayApi {
         Ok(Some(response.users.iter().filter_map(vless_user).collect()))
     }
 
+    /// Every inbound of the node as it runs (HandlerService.ListInbounds):
+    /// Ok(None) when the node cannot tell (v2ray and Xray before `ListInbounds`
+    /// answer UNIMPLEMENTED). Only what drift checks compare is decoded.
+    pub async fn list_inbounds(&self) -> Result<Option<Vec<InboundInfo>>, XrayError> {
+        let request = ListInboundsRequest {
+            is_only_tags: false,
+        };
+        let response: ListInboundsResponse =
+            match self.unary(request, &self.paths.list_inbounds).await {
+                Ok(response) => response,
+                Err(Failure::Status(status))
+                    if status.code() == Code::Unimplemented
+                        && !status
+                            .message()
+                            .to_ascii_lowercase()
+                            .contains("unknown service") =>
+                {
+                    return Ok(None);
+                }
+                Err(failure) => return Err(failure.into_error()),
+            };
+        Ok(Some(
+            response.inbounds.iter().map(InboundInfo::decode).collect(),
+        ))
+    }
+
     /// Per-user traffic from StatsService.QueryStats (pattern "user>>>"): map email -> (uplink, downlink) bytes.
     ///
     /// With `reset`, the node zeroes the counters it returns (deltas since the
@@ -299,6 +329,76 @@ impl XrayApi {
         tokio::time::timeout(self.call_timeout, call)
             .await
             .unwrap_or(Err(Failure::Timeout))
+    }
+}
+
+/// One inbound as the node reports it: what drift checks compare.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InboundInfo {
+    pub tag: String,
+    /// Inclusive port ranges the inbound listens on.
+    pub ports: Vec<(u32, u32)>,
+    /// The REALITY settings, when the inbound's security is REALITY.
+    pub reality: Option<RealityInfo>,
+    /// The security settings' proto name when it is not REALITY (e.g. TLS), or
+    /// empty for none.
+    pub other_security: String,
+}
+
+/// The server side of an inbound's REALITY settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RealityInfo {
+    pub server_names: Vec<String>,
+    /// The raw 32-byte X25519 private key.
+    pub private_key: Vec<u8>,
+    /// As Xray holds them: the configured hex, decoded into 8 bytes (zero-padded).
+    pub short_ids: Vec<Vec<u8>>,
+    pub dest: String,
+}
+
+impl InboundInfo {
+    /// Decodes the receiver and security settings it can; what does not
+    /// decode stays empty (the comparison then reports it as a mismatch).
+    pub fn decode(config: &InboundHandlerConfig) -> InboundInfo {
+        let mut info = InboundInfo {
+            tag: config.tag.clone(),
+            ..InboundInfo::default()
+        };
+        let Some(receiver) = config
+            .receiver_settings
+            .as_ref()
+            .filter(|m| m.r#type.ends_with("app.proxyman.ReceiverConfig"))
+            .and_then(|m| ReceiverConfig::decode(m.value.as_slice()).ok())
+        else {
+            return info;
+        };
+        info.ports = receiver
+            .port_list
+            .unwrap_or(PortList { range: Vec::new() })
+            .range
+            .iter()
+            .map(|r| (r.from, r.to))
+            .collect();
+        let Some(stream) = receiver.stream_settings else {
+            return info;
+        };
+        let reality = stream
+            .security_settings
+            .iter()
+            .find(|m| m.r#type.ends_with("transport.internet.reality.Config"))
+            .and_then(|m| RealityConfig::decode(m.value.as_slice()).ok());
+        match reality {
+            Some(r) => {
+                info.reality = Some(RealityInfo {
+                    server_names: r.server_names,
+                    private_key: r.private_key,
+                    short_ids: r.short_ids,
+                    dest: r.dest,
+                });
+            }
+            None => info.other_security = stream.security_type,
+        }
+        info
     }
 }
 
@@ -526,6 +626,58 @@ mod tests {
         // SysStatsResponse.Uptime is field 10, varint: key 0x50.
         let stats = SysStatsResponse::decode(&b"\x50\x07"[..]).unwrap();
         assert_eq!(stats.uptime, 7);
+    }
+
+    /// Field numbers as in Xray-core's protos (`common/net/port.proto`,
+    /// `app/proxyman/config.proto`, `transport/internet/config.proto`,
+    /// `transport/internet/reality/config.proto`), bytes built by hand.
+    #[test]
+    fn list_inbounds_decodes_protoc_bytes() {
+        // reality.Config: dest (2) "d:443", server_names (5) "a", private_key (6) [7; 32],
+        // short_ids (10) [0x6b, 0xa8, 0 × 6].
+        let mut reality = b"\x12\x05d:443\x2a\x01a\x32\x20".to_vec();
+        reality.extend([7u8; 32]);
+        reality.extend(b"\x52\x08\x6b\xa8\0\0\0\0\0\0");
+        let security = pack_raw("xray.transport.internet.reality.Config", &reality);
+        // StreamConfig: security_type (3), security_settings (4).
+        let mut stream = vec![0x1a, 38];
+        stream.extend(b"xray.transport.internet.reality.Config");
+        stream.push(0x22);
+        stream.extend(len_prefixed(&security));
+        // ReceiverConfig: port_list (1) { range (1) { From (1) 443, To (2) 443 } }, stream_settings (3).
+        let mut receiver = b"\x0a\x08\x0a\x06\x08\xbb\x03\x10\xbb\x03".to_vec();
+        receiver.push(0x1a);
+        receiver.extend(len_prefixed(&stream));
+        let config = InboundHandlerConfig {
+            tag: "in".into(),
+            receiver_settings: Some(TypedMessage {
+                r#type: "xray.app.proxyman.ReceiverConfig".into(),
+                value: receiver,
+            }),
+            proxy_settings: None,
+        };
+        let info = InboundInfo::decode(&config);
+        assert_eq!(info.ports, [(443, 443)]);
+        let reality = info.reality.expect("reality");
+        assert_eq!(reality.server_names, ["a"]);
+        assert_eq!(reality.private_key, [7u8; 32]);
+        assert_eq!(reality.short_ids, [vec![0x6b, 0xa8, 0, 0, 0, 0, 0, 0]]);
+        assert_eq!(reality.dest, "d:443");
+    }
+
+    fn pack_raw(name: &str, value: &[u8]) -> Vec<u8> {
+        TypedMessage {
+            r#type: name.into(),
+            value: value.to_vec(),
+        }
+        .encode_to_vec()
+    }
+
+    fn len_prefixed(bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        prost::encoding::encode_varint(bytes.len() as u64, &mut out);
+        out.extend(bytes);
+        out
     }
 
     #[test]

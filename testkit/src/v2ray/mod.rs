@@ -131,6 +131,22 @@ impl V2rayNode {
     }
 
     /// `"127.0.0.1:PORT"` of the gRPC API.
+    /// Starts v2ray with a configuration of the caller's (e.g. one printed by
+    /// `subvisor node-config`), whose API inbound listens on `api_port` and
+    /// VLESS inbound on `vless_port` (both on 127.0.0.1). [`restart`](Self::restart)
+    /// falls back to the built-in configuration.
+    pub fn start_with_config(config: &Value, api_port: u16, vless_port: u16) -> io::Result<Self> {
+        let bin = V2rayBin::locate()?;
+        match V2rayProcess::start(bin, "node", config, &[api_port, vless_port]) {
+            Ok(proc) => Ok(V2rayNode {
+                api_port,
+                vless_port,
+                proc: Some(proc),
+            }),
+            Err(StartError::PortTaken(e) | StartError::Other(e)) => Err(e),
+        }
+    }
+
     pub fn api_addr(&self) -> String {
         format!("127.0.0.1:{}", self.api_port)
     }

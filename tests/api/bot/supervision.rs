@@ -6,12 +6,13 @@
 use super::*;
 
 /// Every worker of an instance with the bot on (polling) and a node.
-const WORKERS: [&str; 9] = [
+const WORKERS: [&str; 10] = [
     "bot-prune",
     "bot-updates",
     "election-payments",
     "election-provisioning",
     "election-scheduler",
+    "node-drift",
     "notifier",
     "payments",
     "provisioning-outbox:supervised-1",

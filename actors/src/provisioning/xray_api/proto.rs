@@ -144,3 +144,81 @@ pub struct SysStatsResponse {
     #[prost(uint32, tag = "10")]
     pub uptime: u32,
 }
+
+/// `app.proxyman.command.ListInboundsRequest` (Xray-core; v2ray has no `ListInbounds`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ListInboundsRequest {
+    /// Only the tags, no settings.
+    #[prost(bool, tag = "1")]
+    pub is_only_tags: bool,
+}
+
+/// `app.proxyman.command.ListInboundsResponse`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ListInboundsResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub inbounds: Vec<InboundHandlerConfig>,
+}
+
+/// `core.InboundHandlerConfig`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct InboundHandlerConfig {
+    #[prost(string, tag = "1")]
+    pub tag: String,
+    /// An `app.proxyman.ReceiverConfig` ([`ReceiverConfig`]).
+    #[prost(message, optional, tag = "2")]
+    pub receiver_settings: Option<TypedMessage>,
+    /// The proxy's config, e.g. `proxy.vless.inbound.Config`.
+    #[prost(message, optional, tag = "3")]
+    pub proxy_settings: Option<TypedMessage>,
+}
+
+/// `app.proxyman.ReceiverConfig` (only the fields drift checks read).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ReceiverConfig {
+    #[prost(message, optional, tag = "1")]
+    pub port_list: Option<PortList>,
+    #[prost(message, optional, tag = "3")]
+    pub stream_settings: Option<StreamConfig>,
+}
+
+/// `common.net.PortList`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PortList {
+    #[prost(message, repeated, tag = "1")]
+    pub range: Vec<PortRange>,
+}
+
+/// `common.net.PortRange` (inclusive).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PortRange {
+    #[prost(uint32, tag = "1")]
+    pub from: u32,
+    #[prost(uint32, tag = "2")]
+    pub to: u32,
+}
+
+/// `transport.internet.StreamConfig` (only the security part).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StreamConfig {
+    /// The full proto name of the security settings, e.g. `xray.transport.internet.reality.Config`.
+    #[prost(string, tag = "3")]
+    pub security_type: String,
+    #[prost(message, repeated, tag = "4")]
+    pub security_settings: Vec<TypedMessage>,
+}
+
+/// `transport.internet.reality.Config` (the server side's fields drift checks read).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RealityConfig {
+    #[prost(string, tag = "2")]
+    pub dest: String,
+    #[prost(string, repeated, tag = "5")]
+    pub server_names: Vec<String>,
+    /// The raw 32-byte X25519 private key.
+    #[prost(bytes = "vec", tag = "6")]
+    pub private_key: Vec<u8>,
+    /// Raw bytes (the config's hex, decoded).
+    #[prost(bytes = "vec", repeated, tag = "10")]
+    pub short_ids: Vec<Vec<u8>>,
+}
