@@ -67,6 +67,15 @@ impl LeaderFlag {
         Self::new(0)
     }
 
+    /// A flag that leads for `term` from now, then lapses (tests of what a
+    /// leader does when its lease runs out mid-pass).
+    #[cfg(feature = "testing")]
+    pub fn leading_for(term: Duration) -> Self {
+        let flag = Self::standby();
+        flag.lead_until(Instant::now() + term);
+        flag
+    }
+
     fn nanos(&self, at: Instant) -> u64 {
         u64::try_from(at.saturating_duration_since(self.0.origin).as_nanos()).unwrap_or(ALWAYS - 1)
     }

@@ -266,6 +266,11 @@ impl OutboxDriver {
             next_attempt_at,
         } in pending
         {
+            if !self.leader.is_leader() {
+                // The lease lapsed mid-pass (frozen, cut off): another
+                // instance may lead now; not one more call to the node.
+                break;
+            }
             let email = op.email.to_ascii_lowercase();
             if blocked.contains(&email) {
                 continue;

@@ -325,14 +325,21 @@ impl Reconciler {
         if dry_run {
             return Ok(());
         }
+        // Every call is fenced by the lease: a leader that froze mid-pass and
+        // resumed after a standby took over must not touch the node again.
+        let leader = self.driver.leader();
         // Removes first: a mismatched key is removed before its re-add.
         let removed = stream::iter(removes)
-            .map(|email| async move { node.remove_user(&email).await.is_ok() })
+            .map(
+                |email| async move { leader.is_leader() && node.remove_user(&email).await.is_ok() },
+            )
             .buffer_unordered(CONCURRENCY)
             .collect::<Vec<bool>>()
             .await;
         let added = stream::iter(adds)
-            .map(|(email, uuid)| async move { node.add_user(&email, uuid).await.is_ok() })
+            .map(|(email, uuid)| async move {
+                leader.is_leader() && node.add_user(&email, uuid).await.is_ok()
+            })
             .buffer_unordered(CONCURRENCY)
             .collect::<Vec<bool>>()
             .await;

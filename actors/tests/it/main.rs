@@ -6,6 +6,7 @@ mod bot_store;
 mod helpers;
 mod intake;
 mod leadership;
+mod lease_fencing;
 mod notifier;
 mod passivation;
 mod payments_suite;
