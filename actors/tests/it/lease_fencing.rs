@@ -9,22 +9,24 @@ use std::time::Duration;
 use subvisor_actors::domain::{NodeName, Principal};
 use subvisor_actors::leader::LeaderFlag;
 use subvisor_actors::messages::GrantDays;
-use subvisor_actors::provisioning::{NodeClient, NodeError, NodeStatus, OutboxDriver, Provisioner};
+use subvisor_actors::provisioning::{
+    NodeClient, NodeError, NodeStatus, OutboxDriver, Provisioner, SandboxNode,
+};
 use subvisor_actors::store::Backend;
 use uuid::Uuid;
 
 use crate::helpers::{System, settings, uid};
 
-/// The sandbox node's name, with 100 ms per call, counting calls.
+/// The sandbox node, 100 ms a call, counting calls.
 struct SlowNode {
-    name: NodeName,
+    inner: SandboxNode,
     calls: AtomicUsize,
 }
 
 #[async_trait::async_trait]
 impl NodeClient for SlowNode {
     fn name(&self) -> &NodeName {
-        &self.name
+        self.inner.name()
     }
     async fn add_user(&self, _: &str, _: Uuid) -> Result<(), NodeError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
@@ -45,7 +47,7 @@ impl NodeClient for SlowNode {
         Ok(None)
     }
     fn status(&self) -> NodeStatus {
-        unimplemented!("not read here")
+        self.inner.status()
     }
 }
 
@@ -65,7 +67,7 @@ async fn a_lapsed_lease_stops_the_outbox_pass_between_two_calls() {
             .expect("grant");
     }
     let node = Arc::new(SlowNode {
-        name: sys.sandbox.name().clone(),
+        inner: SandboxNode::new(),
         calls: AtomicUsize::new(0),
     });
     let provisioner = Provisioner::new(vec![node.clone() as Arc<dyn NodeClient>]);
