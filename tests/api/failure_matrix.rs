@@ -26,42 +26,19 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
-use subvisor::config::{NodeSettings, Settings};
 use subvisor_actors::clock::{Clock, ManualClock, SystemClock};
 use subvisor_testkit::fake_xray::FakeXrayNode;
 use uuid::Uuid;
 
 use crate::helpers::{Db, TestApp, eventually, spawn_app_with};
-
-/// A `[[nodes]]` entry for a fake node (names are unique per test: the
-/// metrics recorder is shared by the whole test process).
-fn node_entry(name: &str, node: &FakeXrayNode) -> NodeSettings {
-    let (_, public_key) = subvisor::keys::generate().expect("keys");
-    serde_json::from_value(json!({
-        "name": name, "api": node.api_addr(), "api_flavor": "xray",
-        "inbound_tag": node.inbound_tag(), "host": "127.0.0.1", "port": 443,
-        "sni": "www.example.com", "public_key": public_key, "short_id": "", "label": name,
-    }))
-    .expect("node settings")
-}
-
-/// Failures and recoveries within a second or two; no periodic reconcile
-/// (an hour), so only the mechanism under test can put a key back.
-fn fast(s: &mut Settings) {
-    s.gateway.call_timeout = Duration::from_secs(2);
-    s.gateway.retries = 1;
-    s.gateway.failure_threshold = 2;
-    s.gateway.cooldown = Duration::from_millis(300);
-    s.gateway.health_interval = Duration::from_millis(200);
-    s.reconcile.interval = Duration::from_secs(3600);
-    s.outbox.poll_interval = Duration::from_millis(200);
-    s.scheduler.interval = Duration::from_millis(200);
-}
+use crate::provisioning::{fast, node_settings};
 
 async fn app_with(name: &str, node: &FakeXrayNode, clock: Arc<dyn Clock>) -> TestApp {
-    let entry = node_entry(name, node);
+    let entry = node_settings(name, node.api_addr(), "xray", 443);
     spawn_app_with(Db::Sqlite, clock, |s| {
         fast(s);
+        // No periodic reconcile: only the mechanism under test puts a key back.
+        s.reconcile.interval = Duration::from_secs(3600);
         s.nodes = vec![entry];
     })
     .await

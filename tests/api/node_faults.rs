@@ -10,8 +10,9 @@ use subvisor_actors::clock::SystemClock;
 use subvisor_testkit::fake_xray::FakeXrayNode;
 use subvisor_testkit::v2ray::{HttpTarget, V2rayNode};
 
+use crate::helpers::eventually;
 use crate::helpers::{Db, spawn_app_with};
-use crate::provisioning::{PAGE, client_for, eventually, fast, node_settings, served, until_key};
+use crate::provisioning::{PAGE, client_for, fast, node_settings, served, until_key};
 
 /// A crash-looping node: v2ray (which cannot list its users) restarted 1 s
 /// after its own start, twice in a row. Its uptime reads 0 s before and after

@@ -13,7 +13,7 @@ use subvisor_actors::clock::ManualClock;
 use subvisor_testkit::fake_xray::FakeXrayNode;
 use subvisor_testkit::v2ray::{HttpTarget, KeyProbe, V2rayNode, VlessClient};
 
-use crate::helpers::{Db, TestApp, spawn_app_with};
+use crate::helpers::{Db, TestApp, eventually, spawn_app_with};
 
 pub(crate) const PAGE: &str = "hello through the node";
 
@@ -39,15 +39,6 @@ pub(crate) fn fast(s: &mut Settings) {
     s.reconcile.interval = Duration::from_secs(2);
     s.outbox.poll_interval = Duration::from_millis(200);
     s.scheduler.interval = Duration::from_millis(200);
-}
-
-/// Polls `f` until it returns true (or panics with `what` after `limit`).
-pub(crate) async fn eventually(what: &str, limit: Duration, mut f: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !f().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 pub(crate) fn client_for(node: &V2rayNode, view: &Value) -> Arc<VlessClient> {

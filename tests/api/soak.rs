@@ -122,6 +122,27 @@ fn post(http: &reqwest::blocking::Client, url: &str, body: Value) -> Outcome {
     }
 }
 
+/// Takes an answer into what the test expects: an acknowledged change is the
+/// user's new expected state; a cut-off one leaves the user unknown until the
+/// next acknowledged change.
+fn record(
+    expected: &mut BTreeMap<i64, Expected>,
+    uncertain: &mut BTreeSet<i64>,
+    user: i64,
+    outcome: Outcome,
+) {
+    match outcome {
+        Outcome::Acked(view) => {
+            expected.insert(user, expected_from(&view));
+            uncertain.remove(&user);
+        }
+        Outcome::Refused => {}
+        Outcome::Unknown => {
+            uncertain.insert(user);
+        }
+    }
+}
+
 fn get_user(http: &reqwest::blocking::Client, ops: &str, user: i64) -> Option<Value> {
     let resp = http
         .get(format!("{ops}/ops/users/{user}"))
@@ -275,35 +296,15 @@ fn random_changes_while_nodes_and_the_server_die() {
                 std::thread::sleep(Duration::from_millis(rng.random_range(0..30)));
                 server.signal("KILL");
                 server.wait_exit(Duration::from_secs(10)).expect("killed");
-                match inflight.join().expect("thread") {
-                    Outcome::Acked(view) => {
-                        expected.insert(user, expected_from(&view));
-                        uncertain.remove(&user);
-                    }
-                    Outcome::Refused => {}
-                    Outcome::Unknown => {
-                        uncertain.insert(user);
-                    }
-                }
+                let outcome = inflight.join().expect("thread");
+                record(&mut expected, &mut uncertain, user, outcome);
                 server = start_server(cwd.path(), &conf);
                 continue;
             }
         };
         *counts.entry(what).or_default() += 1;
-        match post(
-            &http,
-            &format!("{}/ops/users/{user}/{path}", server.ops),
-            body,
-        ) {
-            Outcome::Acked(view) => {
-                expected.insert(user, expected_from(&view));
-                uncertain.remove(&user);
-            }
-            Outcome::Refused => {}
-            Outcome::Unknown => {
-                uncertain.insert(user);
-            }
-        }
+        let url = format!("{}/ops/users/{user}/{path}", server.ops);
+        record(&mut expected, &mut uncertain, user, post(&http, &url, body));
         std::thread::sleep(Duration::from_millis(rng.random_range(20..200)));
     }
     // A last round gives every user one more change, each kind in turn, so
@@ -317,14 +318,12 @@ fn random_changes_while_nodes_and_the_server_die() {
             .clone();
         *counts.entry(what).or_default() += 1;
         let url = format!("{}/ops/users/{user}/{what}", server.ops);
-        match post(&http, &url, body) {
-            Outcome::Acked(view) => {
-                expected.insert(user, expected_from(&view));
-                uncertain.remove(&user);
-            }
-            Outcome::Refused => {}
-            Outcome::Unknown => panic!("user {user}: {what} failed with no fault injected"),
-        }
+        let outcome = post(&http, &url, body);
+        assert!(
+            !matches!(outcome, Outcome::Unknown),
+            "user {user}: {what} failed with no fault injected"
+        );
+        record(&mut expected, &mut uncertain, user, outcome);
     }
     println!("soak actions: {counts:?}; users with an unknown last outcome: {uncertain:?}");
 

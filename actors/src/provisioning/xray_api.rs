@@ -228,17 +228,7 @@ impl XrayApi {
         let response: GetInboundUserResponse =
             match self.unary(request, &self.paths.get_inbound_users).await {
                 Ok(response) => response,
-                // "unknown method GetInboundUsers for service …"; but "unknown
-                // service …" means a wrong flavor, which must not pass as "can't list".
-                Err(Failure::Status(status))
-                    if status.code() == Code::Unimplemented
-                        && !status
-                            .message()
-                            .to_ascii_lowercase()
-                            .contains("unknown service") =>
-                {
-                    return Ok(None);
-                }
+                Err(Failure::Status(status)) if method_unimplemented(&status) => return Ok(None),
                 Err(failure) => return Err(failure.into_error()),
             };
         Ok(Some(response.users.iter().filter_map(vless_user).collect()))
@@ -254,15 +244,7 @@ impl XrayApi {
         let response: ListInboundsResponse =
             match self.unary(request, &self.paths.list_inbounds).await {
                 Ok(response) => response,
-                Err(Failure::Status(status))
-                    if status.code() == Code::Unimplemented
-                        && !status
-                            .message()
-                            .to_ascii_lowercase()
-                            .contains("unknown service") =>
-                {
-                    return Ok(None);
-                }
+                Err(Failure::Status(status)) if method_unimplemented(&status) => return Ok(None),
                 Err(failure) => return Err(failure.into_error()),
             };
         Ok(Some(
@@ -556,6 +538,17 @@ fn parse_user_traffic(stats: &[proto::Stat]) -> HashMap<String, (u64, u64)> {
         }
     }
     traffic
+}
+
+/// The node does not know this method ("unknown method GetInboundUsers for
+/// service …": v2ray, an older Xray), as opposed to "unknown service …" (a
+/// wrong API flavor), which must not pass for "the node cannot tell".
+fn method_unimplemented(status: &Status) -> bool {
+    status.code() == Code::Unimplemented
+        && !status
+            .message()
+            .to_ascii_lowercase()
+            .contains("unknown service")
 }
 
 #[cfg(test)]

@@ -18,21 +18,7 @@ impl crate::store::ProvisioningOutbox for This {
 
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "due_ops"))]
     async fn due_ops(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<PendingOp>> {
-        let rows: Vec<OpRow> = sqlx::query_as(
-            "SELECT o.id, o.node, o.user_id, o.key_uuid, o.email, o.op, o.attempts, o.next_attempt_at
-             FROM provisioning_ops o
-             WHERE o.state = 'pending' AND o.next_attempt_at <= $1
-               AND NOT EXISTS (
-                   SELECT 1 FROM provisioning_ops p
-                   WHERE p.state = 'pending' AND p.node = o.node AND p.email = o.email
-                     AND p.id < o.id AND p.next_attempt_at > $1)
-             ORDER BY o.id LIMIT $2",
-        )
-        .bind(t(now))
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await?;
-        rows.into_iter().map(OpRow::into_domain).collect()
+        self.due(None, now, limit).await
     }
 
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "due_node_ops", node = %node))]
@@ -42,22 +28,7 @@ impl crate::store::ProvisioningOutbox for This {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<PendingOp>> {
-        let rows: Vec<OpRow> = sqlx::query_as(
-            "SELECT o.id, o.node, o.user_id, o.key_uuid, o.email, o.op, o.attempts, o.next_attempt_at
-             FROM provisioning_ops o
-             WHERE o.state = 'pending' AND o.node = $3 AND o.next_attempt_at <= $1
-               AND NOT EXISTS (
-                   SELECT 1 FROM provisioning_ops p
-                   WHERE p.state = 'pending' AND p.node = o.node AND p.email = o.email
-                     AND p.id < o.id AND p.next_attempt_at > $1)
-             ORDER BY o.id LIMIT $2",
-        )
-        .bind(t(now))
-        .bind(i64::from(limit))
-        .bind(node.as_str())
-        .fetch_all(self.pool())
-        .await?;
-        rows.into_iter().map(OpRow::into_domain).collect()
+        self.due(Some(node), now, limit).await
     }
 
     #[tracing::instrument(
@@ -193,5 +164,33 @@ impl crate::store::ProvisioningOutbox for This {
         .await?;
         w.tx.commit().await?;
         Ok(done.rows_affected())
+    }
+}
+
+impl This {
+    /// Due pending ops (all nodes, or one), oldest first; an op waits while an
+    /// earlier op of the same key on its node is not due yet (per-key order).
+    async fn due(
+        &self,
+        node: Option<&crate::domain::NodeName>,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<PendingOp>> {
+        // `$3 = ''`: every node (node names are never empty).
+        let query = sqlx::query_as(
+            "SELECT o.id, o.node, o.user_id, o.key_uuid, o.email, o.op, o.attempts, o.next_attempt_at
+             FROM provisioning_ops o
+             WHERE o.state = 'pending' AND ($3 = '' OR o.node = $3) AND o.next_attempt_at <= $1
+               AND NOT EXISTS (
+                   SELECT 1 FROM provisioning_ops p
+                   WHERE p.state = 'pending' AND p.node = o.node AND p.email = o.email
+                     AND p.id < o.id AND p.next_attempt_at > $1)
+             ORDER BY o.id LIMIT $2",
+        )
+        .bind(t(now))
+        .bind(i64::from(limit))
+        .bind(node.map_or("", |n| n.as_str()));
+        let rows: Vec<OpRow> = query.fetch_all(self.pool()).await?;
+        rows.into_iter().map(OpRow::into_domain).collect()
     }
 }
