@@ -137,13 +137,7 @@ fn sigint_finishes_in_flight_requests_and_exits_zero() {
          without an answer: {unanswered:?}",
         unanswered.len()
     );
-    server.signal("TERM");
-    assert_eq!(
-        server
-            .wait_exit(Duration::from_secs(10))
-            .and_then(|s| s.code()),
-        Some(0)
-    );
+    server.stop_cleanly();
 }
 
 #[test]
@@ -188,13 +182,7 @@ fn user_commands_go_through_the_running_server() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("refused the token"));
 
-    server.signal("TERM");
-    assert_eq!(
-        server
-            .wait_exit(Duration::from_secs(10))
-            .and_then(|s| s.code()),
-        Some(0)
-    );
+    server.stop_cleanly();
     let out = cli(&["user", "show", "555"], token);
     assert!(!out.status.success());
     assert!(
@@ -388,13 +376,7 @@ fn killed_mid_flow_loses_no_acknowledged_grant() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    server.signal("TERM");
-    assert_eq!(
-        server
-            .wait_exit(Duration::from_secs(10))
-            .and_then(|s| s.code()),
-        Some(0)
-    );
+    server.stop_cleanly();
 }
 
 #[test]
@@ -532,13 +514,7 @@ fn reconcile_command_reports_the_diff_through_the_server() {
     let out = cli(&["reconcile", "--node", "nope"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no node named nope"));
-    server.signal("TERM");
-    assert_eq!(
-        server
-            .wait_exit(Duration::from_secs(10))
-            .and_then(|s| s.code()),
-        Some(0)
-    );
+    server.stop_cleanly();
 }
 
 #[test]

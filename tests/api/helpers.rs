@@ -265,6 +265,15 @@ impl ServerProcess {
         assert!(status.success());
     }
 
+    /// SIGTERM, then asserts a clean exit (code 0) within 10 s.
+    pub fn stop_cleanly(&mut self) {
+        self.signal("TERM");
+        let code = self
+            .wait_exit(Duration::from_secs(10))
+            .and_then(|s| s.code());
+        assert_eq!(code, Some(0), "exit after SIGTERM:\n{}", self.logs());
+    }
+
     /// Waits for exit; `None` if it did not exit within `limit`.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + limit;

@@ -393,11 +393,5 @@ fn random_changes_while_nodes_and_the_server_die() {
             assert_eq!(probe, KeyProbe::UnknownUser, "key {uuid} is not desired");
         }
     }
-    server.signal("TERM");
-    assert_eq!(
-        server
-            .wait_exit(Duration::from_secs(10))
-            .and_then(|s| s.code()),
-        Some(0)
-    );
+    server.stop_cleanly();
 }

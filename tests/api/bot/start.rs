@@ -178,9 +178,5 @@ fn the_binary_serves_while_telegram_is_down_and_the_bot_connects_once_it_is_up()
     let menu = &to_chat(&tg, "sendMessage", start)[0];
     assert!(buttons(menu).contains(&data(&Callback::Buy)));
 
-    server.signal("TERM");
-    let exit = server
-        .wait_exit(Duration::from_secs(10))
-        .and_then(|s| s.code());
-    assert_eq!(exit, Some(0), "{}", server.logs());
+    server.stop_cleanly();
 }
