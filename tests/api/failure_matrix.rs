@@ -26,23 +26,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use serde_json::{Value, json};
-use subvisor_actors::clock::{Clock, ManualClock, SystemClock};
+use subvisor_actors::clock::{ManualClock, SystemClock};
 use subvisor_testkit::fake_xray::FakeXrayNode;
 use uuid::Uuid;
 
-use crate::helpers::{Db, TestApp, eventually, spawn_app_with};
-use crate::provisioning::{fast, node_settings};
-
-async fn app_with(name: &str, node: &FakeXrayNode, clock: Arc<dyn Clock>) -> TestApp {
-    let entry = node_settings(name, node.api_addr(), "xray", 443);
-    spawn_app_with(Db::Sqlite, clock, |s| {
-        fast(s);
-        // No periodic reconcile: only the mechanism under test puts a key back.
-        s.reconcile.interval = Duration::from_secs(3600);
-        s.nodes = vec![entry];
-    })
-    .await
-}
+use crate::helpers::{TestApp, eventually};
+use crate::provisioning::app_on_fake_node;
 
 /// The user's active keys as the node should hold them: (email, uuid).
 fn active_keys(view: &Value) -> Vec<(String, Uuid)> {
@@ -85,7 +74,7 @@ async fn pending_ops(app: &TestApp) -> i64 {
 #[actix_rt::test]
 async fn node_down_during_add() {
     let node = FakeXrayNode::start("vless-in").expect("fake node");
-    let app = app_with("fm-down-add", &node, Arc::new(SystemClock)).await;
+    let app = app_on_fake_node("fm-down-add", &node, Arc::new(SystemClock)).await;
     node.set_unavailable(true);
     let view = post_ok(&app, "/ops/users/801/grant", json!({ "days": 30 })).await;
     let wanted = active_keys(&view);
@@ -112,7 +101,7 @@ async fn node_down_during_add() {
 async fn node_restart_after_add() {
     let node = FakeXrayNode::start("vless-in").expect("fake node");
     node.set_uptime(Duration::from_secs(3600));
-    let app = app_with("fm-restart-add", &node, Arc::new(SystemClock)).await;
+    let app = app_on_fake_node("fm-restart-add", &node, Arc::new(SystemClock)).await;
     let view = post_ok(&app, "/ops/users/802/grant", json!({ "days": 30 })).await;
     let wanted = active_keys(&view);
     node_holds(&node, "the key is added", &wanted).await;
@@ -129,7 +118,7 @@ async fn node_restart_after_add() {
 #[actix_rt::test]
 async fn node_restart_within_seconds_of_its_start() {
     let node = FakeXrayNode::start("vless-in").expect("fake node");
-    let app = app_with("fm-quick-restart", &node, Arc::new(SystemClock)).await;
+    let app = app_on_fake_node("fm-quick-restart", &node, Arc::new(SystemClock)).await;
     let view = post_ok(&app, "/ops/users/803/grant", json!({ "days": 30 })).await;
     let wanted = active_keys(&view);
     for round in 1..=2 {
@@ -153,7 +142,7 @@ async fn node_restart_within_seconds_of_its_start() {
 #[actix_rt::test]
 async fn remove_fails_while_the_node_is_down() {
     let node = FakeXrayNode::start("vless-in").expect("fake node");
-    let app = app_with("fm-remove-fails", &node, Arc::new(SystemClock)).await;
+    let app = app_on_fake_node("fm-remove-fails", &node, Arc::new(SystemClock)).await;
     let view = post_ok(&app, "/ops/users/804/grant", json!({ "days": 30 })).await;
     node_holds(&node, "the key is added", &active_keys(&view)).await;
     node.set_unavailable(true);
@@ -180,7 +169,7 @@ async fn remove_fails_while_the_node_is_down() {
 #[actix_rt::test]
 async fn reissue_during_an_outage() {
     let node = FakeXrayNode::start("vless-in").expect("fake node");
-    let app = app_with("fm-reissue-outage", &node, Arc::new(SystemClock)).await;
+    let app = app_on_fake_node("fm-reissue-outage", &node, Arc::new(SystemClock)).await;
     let view = post_ok(&app, "/ops/users/805/grant", json!({ "days": 30 })).await;
     let old = active_keys(&view);
     node_holds(&node, "the first key is added", &old).await;
@@ -212,7 +201,7 @@ fn expires_at(view: &Value) -> DateTime<Utc> {
 async fn expiry_racing_renewal() {
     let node = FakeXrayNode::start("vless-in").expect("fake node");
     let clock = Arc::new(ManualClock::new(Utc::now()));
-    let app = app_with("fm-expiry-race", &node, clock.clone()).await;
+    let app = app_on_fake_node("fm-expiry-race", &node, clock.clone()).await;
     let users: Vec<i64> = (810..910).collect();
     let mut until = BTreeMap::new();
     for user in &users {

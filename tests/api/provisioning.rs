@@ -41,6 +41,23 @@ pub(crate) fn fast(s: &mut Settings) {
     s.scheduler.interval = Duration::from_millis(200);
 }
 
+/// The application on SQLite with one fake Xray node (`name`, unique per
+/// test), fast timings and no periodic reconcile (an hour): only the
+/// mechanism under test can put a key back.
+pub(crate) async fn app_on_fake_node(
+    name: &str,
+    node: &FakeXrayNode,
+    clock: Arc<dyn subvisor_actors::clock::Clock>,
+) -> TestApp {
+    let entry = node_settings(name, node.api_addr(), "xray", 443);
+    spawn_app_with(Db::Sqlite, clock, |s| {
+        fast(s);
+        s.reconcile.interval = Duration::from_secs(3600);
+        s.nodes = vec![entry];
+    })
+    .await
+}
+
 pub(crate) fn client_for(node: &V2rayNode, view: &Value) -> Arc<VlessClient> {
     let uuid = view["keys"]
         .as_array()
@@ -395,15 +412,10 @@ async fn a_dead_node_opens_the_breaker_and_a_restarted_node_is_refilled() {
 #[actix_rt::test]
 async fn an_uptime_drop_alone_refills_the_node() {
     let node = FakeXrayNode::start("vless-in").expect("fake node");
-    let api = node.api_addr();
-    let app = spawn_app_with(
-        Db::Sqlite,
+    let app = app_on_fake_node(
+        "fake-uptime",
+        &node,
         Arc::new(subvisor_actors::clock::SystemClock),
-        |s| {
-            fast(s);
-            s.reconcile.interval = Duration::from_secs(3600);
-            s.nodes = vec![node_settings("fake-uptime", api, "xray", 443)];
-        },
     )
     .await;
     let mut wanted = Vec::new();
@@ -512,15 +524,10 @@ async fn a_hanging_node_holds_no_database_connection() {
 #[actix_rt::test]
 async fn reconcile_removes_strays_in_our_namespace_only() {
     let node = FakeXrayNode::start("vless-in").expect("fake node");
-    let api = node.api_addr();
-    let app = spawn_app_with(
-        Db::Sqlite,
+    let app = app_on_fake_node(
+        "fake-1",
+        &node,
         Arc::new(subvisor_actors::clock::SystemClock),
-        |s| {
-            fast(s);
-            s.reconcile.interval = Duration::from_secs(3600);
-            s.nodes = vec![node_settings("fake-1", api, "xray", 443)];
-        },
     )
     .await;
     let (_, granted) = app
