@@ -236,9 +236,10 @@ impl DriftChecker {
         })
     }
 
-    /// One pass over every node.
+    /// One pass over every node, all at once (a hanging node delays no
+    /// other node's check).
     pub async fn check_all(&self) {
-        for (node, api) in &self.nodes {
+        let checks = self.nodes.iter().map(|(node, api)| async move {
             match check(api, node).await {
                 Ok(found) => self.book.record(node.name.as_str(), found),
                 Err(e) => {
@@ -246,7 +247,8 @@ impl DriftChecker {
                     self.book.forget(node.name.as_str());
                 }
             }
-        }
+        });
+        futures_util::future::join_all(checks).await;
     }
 }
 
