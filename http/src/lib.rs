@@ -11,6 +11,7 @@ mod ops;
 mod public;
 mod rate_limit;
 pub mod signature;
+mod subscription;
 mod telegram;
 mod views;
 mod webhooks;

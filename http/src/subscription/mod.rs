@@ -1,0 +1,136 @@
+//! `GET /sub/{token}` and `GET /sub/{token}/{format}`: what VPN clients import
+//! and refresh, and the page a person sees in a browser.
+//!
+//! One request: the token names a user → a [`SubscriptionView`] is built once
+//! → the answer is rendered from it in the format the client asked for (path)
+//! or is known to read (User-Agent).
+
+mod formats;
+mod view;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::error::ApiError;
+use crate::public::PublicState;
+pub use formats::Format;
+pub use view::SubscriptionView;
+
+/// Tokens are 64 lowercase hex characters; anything else is unknown without a query.
+fn plausible_token(token: &str) -> bool {
+    token.len() == 64
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A filename-safe ASCII version of the title.
+fn file_name(title: &str) -> String {
+    let name: String = title
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.is_empty() {
+        "subscription".into()
+    } else {
+        name
+    }
+}
+
+/// `GET /sub/{token}`: the format the client's User-Agent says it reads.
+pub(crate) async fn by_client(
+    req: HttpRequest,
+    state: web::Data<PublicState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    serve(&req, &state, &path.into_inner(), None).await
+}
+
+/// `GET /sub/{token}/{format}`: the format named in the path.
+pub(crate) async fn in_format(
+    req: HttpRequest,
+    state: web::Data<PublicState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (token, format) = path.into_inner();
+    let format = format
+        .parse::<Format>()
+        .map_err(|_| ApiError::NotFound("unknown subscription format".into()))?;
+    serve(&req, &state, &token, Some(format)).await
+}
+
+// The path is the subscription token, a secret: only the user it names is recorded.
+#[tracing::instrument(skip_all, fields(user = tracing::field::Empty))]
+async fn serve(
+    _req: &HttpRequest,
+    state: &PublicState,
+    token: &str,
+    format: Option<Format>,
+) -> Result<HttpResponse, ApiError> {
+    let unknown = || ApiError::NotFound("unknown subscription".into());
+    if !plausible_token(token) {
+        return Err(unknown());
+    }
+    let snapshot = state
+        .registry
+        .queries()
+        .user_by_sub_token(token)
+        .await?
+        .ok_or_else(unknown)?;
+    tracing::Span::current().record("user", tracing::field::display(snapshot.user));
+    let now = state.registry.clock().now();
+    let view = SubscriptionView::build(&state.links, &snapshot, now).ok_or_else(unknown)?;
+    let format = format.unwrap_or(Format::Base64);
+    let body = formats::render(format, &view);
+    // total=0: no traffic cap.
+    let userinfo = format!(
+        "upload={}; download={}; total={}; expire={}",
+        view.upload,
+        view.download,
+        view.total,
+        view.expires_at.timestamp()
+    );
+    let title = format!("base64:{}", STANDARD.encode(&state.title));
+    let disposition = format!("attachment; filename=\"{}\"", file_name(&state.title));
+    let header =
+        |v: String| HeaderValue::from_str(&v).map_err(|e| ApiError::BadRequest(e.to_string()));
+    Ok(HttpResponse::Ok()
+        .content_type(format.content_type())
+        .insert_header(("subscription-userinfo", header(userinfo)?))
+        .insert_header((
+            "profile-update-interval",
+            header(state.update_interval_hours.to_string())?,
+        ))
+        .insert_header(("profile-title", header(title)?))
+        .insert_header((header::CONTENT_DISPOSITION, header(disposition)?))
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .body(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plausible_tokens_reach_the_store() {
+        assert!(plausible_token(&"ab12".repeat(16)));
+        assert!(!plausible_token(&"AB12".repeat(16)));
+        assert!(!plausible_token("short"));
+        assert!(!plausible_token(&"zz".repeat(32)));
+        assert!(!plausible_token(&"../".repeat(21)));
+    }
+
+    #[test]
+    fn file_names_are_ascii() {
+        assert_eq!(file_name("My VPN ☂"), "My_VPN__");
+        assert_eq!(file_name(""), "subscription");
+    }
+}
