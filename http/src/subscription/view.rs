@@ -10,12 +10,17 @@ use subvisor_actors::links::LinkBook;
 use subvisor_actors::store::UserSnapshot;
 use uuid::Uuid;
 
-/// Why a subscription serves no working entries (or that it does).
+/// Why a subscription serves no working entries (or that it does). Every
+/// status but `Active` is answered with a stub entry saying so, in every format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ViewStatus {
     Active,
     Expired,
     Revoked,
+    /// This device would be one past the subscription's device limit.
+    DeviceLimit { limit: u32 },
+    /// `subscription.hwid_required` and the client sent no `x-hwid`.
+    HwidRequired,
 }
 
 /// One key on one node: what a client connects with.
@@ -82,6 +87,12 @@ impl SubscriptionView {
             url: links.subscription_url(s)?,
             language: s.language.clone(),
         })
+    }
+
+    /// Serve this request no working entries, saying why (`status` is not `Active`).
+    pub fn refuse(&mut self, status: ViewStatus) {
+        self.status = status;
+        self.entries.clear();
     }
 
     /// The `vless://` link of every entry, in order.
