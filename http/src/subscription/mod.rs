@@ -6,6 +6,7 @@
 //! or is known to read (User-Agent).
 
 mod formats;
+mod page;
 mod view;
 
 use actix_web::http::header::{self, HeaderValue};
@@ -70,7 +71,7 @@ pub(crate) async fn in_format(
 // The path is the subscription token, a secret: only the user it names is recorded.
 #[tracing::instrument(skip_all, fields(user = tracing::field::Empty))]
 async fn serve(
-    _req: &HttpRequest,
+    req: &HttpRequest,
     state: &PublicState,
     token: &str,
     format: Option<Format>,
@@ -88,6 +89,9 @@ async fn serve(
     tracing::Span::current().record("user", tracing::field::display(snapshot.user));
     let now = state.registry.clock().now();
     let view = SubscriptionView::build(&state.links, &snapshot, now).ok_or_else(unknown)?;
+    if format.is_none() && page::wants_html(req) {
+        return Ok(page::respond(state, &view, req));
+    }
     let format = format.unwrap_or(Format::Base64);
     let body = formats::render(format, &view);
     // total=0: no traffic cap.
