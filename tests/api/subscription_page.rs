@@ -175,7 +175,17 @@ async fn the_page_in_a_browser_is_self_contained_and_carries_the_subscription() 
 #[actix_rt::test]
 async fn in_russian_on_a_phone() {
     let (app, _nodes, _, local) = app_with_user("page-ru", Arc::new(SystemClock), 30).await;
-    let mut b = Browser::start(BrowserOptions::phone("ru-RU,ru;q=0.9,en;q=0.8")).await;
+    let lang = "ru-RU,ru;q=0.9,en;q=0.8";
+    let mut b = Browser::start(BrowserOptions::phone(lang)).await;
+    b.call(
+        "Emulation.setUserAgentOverride",
+        json!({
+            "userAgent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 \
+                          (KHTML, like Gecko) Chrome/131.0 Mobile Safari/537.36",
+            "acceptLanguage": lang,
+        }),
+    )
+    .await;
     b.open(&local).await;
     assert_eq!(b.console_errors().await, Vec::<String>::new());
     assert_eq!(b.eval("document.documentElement.lang").await, "ru");
@@ -208,7 +218,53 @@ async fn in_russian_on_a_phone() {
         .eval("Math.min(...[...document.querySelectorAll('.btn')].filter(e => e.offsetParent).map(e => e.getBoundingClientRect().height))")
         .await;
     assert!(smallest.as_f64().is_some_and(|h| h >= 44.0), "{smallest}");
+    // The phone's own apps first and open, the other platforms closed.
+    let groups = b
+        .eval("[...document.querySelectorAll('details.group')].map(d => [d.querySelector('summary').textContent, d.open])")
+        .await;
+    assert_eq!(
+        groups,
+        json!([
+            ["Android", true],
+            ["iOS / macOS", false],
+            ["Windows", false],
+            ["Linux", false]
+        ])
+    );
     keep("page-phone-ru.png", &b.full_page_png().await);
+
+    // Dark mode: a dark page, the QR code still black on white.
+    b.call(
+        "Emulation.setEmulatedMedia",
+        json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] }),
+    )
+    .await;
+    assert_eq!(
+        b.eval("getComputedStyle(document.body).backgroundColor")
+            .await,
+        "rgb(13, 17, 23)"
+    );
+    let r = b
+        .eval(
+            "(() => { const q = document.querySelector('svg.qr'); q.scrollIntoView({block: 'center'});
+                const r = q.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; })()",
+        )
+        .await;
+    let r: Vec<f64> = r
+        .as_array()
+        .expect("rect")
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
+    let (dark, light) =
+        Image::decode_png(&b.screenshot_png().await).dark_and_light(r[0], r[1], r[2], r[3]);
+    let area = (r[2] * r[3]) as usize;
+    assert!(
+        dark > area / 5 && light > area / 5,
+        "{dark} dark, {light} light of {area}"
+    );
+    b.eval("window.scrollTo(0, 0)").await;
+    keep("page-phone-ru-dark.png", &b.full_page_png().await);
     app.stop().await;
 }
 

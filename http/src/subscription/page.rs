@@ -120,6 +120,18 @@ fn internal_error(e: &dyn std::fmt::Display) -> HttpResponse {
         .finish()
 }
 
+/// Whole days left until `expires_at`, a started day counted (> 0), or
+/// minus the whole days since it passed (0: less than a day ago).
+fn days_left(expires_at: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
+    const DAY: i64 = 86_400;
+    let secs = (expires_at - now).num_seconds();
+    if secs > 0 {
+        (secs + DAY - 1) / DAY
+    } else {
+        secs / DAY
+    }
+}
+
 /// A QR code of `text` as inline SVG (black on white, with its quiet zone);
 /// `None` if the text is too long for a QR code.
 fn qr_svg(text: &str, label: &str) -> Option<String> {
@@ -239,12 +251,7 @@ impl<'a> Page<'a> {
         let status = status_view(view.status, lang);
         let active = view.status == ViewStatus::Active;
         let used = view.upload.saturating_add(view.download);
-        let days = (view.expires_at - now).num_days();
-        let days = if view.expires_at < now && days == 0 {
-            -1
-        } else {
-            days
-        };
+        let days = days_left(view.expires_at, now);
         let entries = if active {
             view.entries
                 .iter()
@@ -261,9 +268,12 @@ impl<'a> Page<'a> {
             Vec::new()
         };
         let groups = if active {
-            Platform::ALL
-                .iter()
-                .map(|&p| GroupView {
+            // The visitor's own platform first, open; the others closed.
+            let mut platforms = Platform::ALL.to_vec();
+            platforms.sort_by_key(|&p| Some(p) != platform);
+            platforms
+                .into_iter()
+                .map(|p| GroupView {
                     name: p.name(),
                     open: platform.is_none_or(|mine| mine == p),
                     apps: apps::apps(p)
@@ -338,6 +348,21 @@ mod tests {
         assert!(!accepts_html("text/html;q=0.5, */*"));
         assert!(!accepts_html("text/html;q=abc"));
         assert!(accepts_html("text/html;q=0.5, */*;q=0.5"));
+    }
+
+    #[test]
+    fn days_left_count_a_started_day() {
+        let now = DateTime::parse_from_rfc3339("2026-12-02T00:00:00Z")
+            .expect("time")
+            .to_utc();
+        let at = |secs: i64| now + chrono::Duration::seconds(secs);
+        assert_eq!(days_left(at(30 * 86_400), now), 30);
+        assert_eq!(days_left(at(30 * 86_400 - 60), now), 30);
+        assert_eq!(days_left(at(86_400 + 1), now), 2);
+        assert_eq!(days_left(at(1), now), 1);
+        assert_eq!(days_left(at(0), now), 0);
+        assert_eq!(days_left(at(-86_399), now), 0);
+        assert_eq!(days_left(at(-2 * 86_400), now), -2);
     }
 
     #[test]

@@ -105,15 +105,16 @@ impl Lang {
         format!("{} {month} {}", at.day(), at.year())
     }
 
-    /// "30 days left", "less than a day left", "ended 3 days ago".
+    /// `days` > 0: days left (a started day counts); 0: ended less than a
+    /// day ago; < 0: ended that many whole days ago.
     pub fn days_left(self, days: i64) -> String {
         match (self, days) {
-            (Lang::En, 0) => "less than a day left".into(),
+            (Lang::En, 0) => "ended today".into(),
             (Lang::En, 1) => "1 day left".into(),
             (Lang::En, d) if d > 0 => format!("{d} days left"),
             (Lang::En, -1) => "ended yesterday".into(),
             (Lang::En, d) => format!("ended {} days ago", -d),
-            (Lang::Ru, 0) => "осталось меньше дня".into(),
+            (Lang::Ru, 0) => "закончилась сегодня".into(),
             (Lang::Ru, d) if d > 0 => format!(
                 "{} {d} {}",
                 ru_plural(d, "остался", "осталось", "осталось"),
@@ -240,7 +241,7 @@ static EN: Texts = Texts {
     revoked: "Cancelled",
     device_limit: "Device limit reached",
     hwid_required: "App not supported",
-    expired_body: "Your subscription has ended, so this page shows no keys. Renew it in the bot: \
+    expired_body: "Your subscription has ended, so this page shows no keys. Once you renew, \
                    this link stays the same and your apps pick the keys up by themselves.",
     revoked_body: "This subscription has been cancelled. Open the bot to get a new one.",
     hwid_required_body: "This service needs an app that identifies the device, such as Happ, \
@@ -277,7 +278,7 @@ static RU: Texts = Texts {
     revoked: "Отменена",
     device_limit: "Достигнут предел устройств",
     hwid_required: "Приложение не подходит",
-    expired_body: "Срок подписки закончился, поэтому ключей здесь нет. Продлите её в боте: \
+    expired_body: "Срок подписки закончился, поэтому ключей здесь нет. После продления \
                    ссылка останется прежней, и приложения сами получат ключи.",
     revoked_body: "Эта подписка отменена. Откройте бота, чтобы получить новую.",
     hwid_required_body: "Сервису нужно приложение, которое сообщает устройство, например \
@@ -368,6 +369,7 @@ mod tests {
         assert_eq!(Lang::Ru.days_left(-5), "закончилась 5 дней назад");
         assert_eq!(Lang::En.days_left(30), "30 days left");
         assert_eq!(Lang::En.days_left(-2), "ended 2 days ago");
+        assert_eq!(Lang::En.days_left(0), "ended today");
         assert_eq!(Lang::En.bytes(512), "512 B");
         assert_eq!(Lang::En.bytes(3_435_973_837), "3.2 GB");
         assert_eq!(Lang::Ru.bytes(3_435_973_837), "3,2 ГБ");
