@@ -116,6 +116,8 @@ async fn the_page_in_a_browser_is_self_contained_and_carries_the_subscription() 
         );
     }
 
+    keep("page-desktop.png", &b.full_page_png().await);
+
     // Every QR code is drawn: dark and light modules where it sits.
     b.eval("document.querySelectorAll('details').forEach(d => d.open = true)")
         .await;
@@ -167,8 +169,6 @@ async fn the_page_in_a_browser_is_self_contained_and_carries_the_subscription() 
     assert_eq!(copied, json!(["Copied", sub_url]));
     assert_eq!(b.console_errors().await, Vec::<String>::new());
 
-    b.eval("window.scrollTo(0, 0)").await;
-    keep("page-desktop.png", &b.full_page_png().await);
     app.stop().await;
 }
 

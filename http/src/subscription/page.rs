@@ -350,6 +350,103 @@ mod tests {
         assert!(accepts_html("text/html;q=0.5, */*;q=0.5"));
     }
 
+    use super::super::view::Entry;
+    use subvisor_actors::domain::{LinkParams, UserId};
+
+    const URL: &str = "https://vpn.example.com/sub/0123abcd";
+
+    fn view(status: ViewStatus, now: DateTime<Utc>) -> SubscriptionView {
+        let node = LinkParams {
+            host: "node.example.com".into(),
+            port: 443,
+            sni: "www.example.com".into(),
+            public_key: "k".repeat(43),
+            short_id: "ab".into(),
+            fingerprint: "chrome".into(),
+            label: "Frankfurt <1>".into(),
+        };
+        let mut view = SubscriptionView {
+            user: UserId::new(7).expect("user"),
+            status: ViewStatus::Active,
+            expires_at: now + chrono::Duration::days(10),
+            upload: 1 << 30,
+            download: 1 << 30,
+            total: 10 << 30,
+            entries: vec![Entry {
+                uuid: uuid::Uuid::nil(),
+                node,
+            }],
+            url: URL.into(),
+            language: None,
+        };
+        if status != ViewStatus::Active {
+            view.refuse(status);
+        }
+        view
+    }
+
+    fn render(status: ViewStatus, lang: Lang) -> String {
+        let now = DateTime::parse_from_rfc3339("2026-12-02T00:00:00Z")
+            .expect("time")
+            .to_utc();
+        let view = view(status, now);
+        Page::new(&view, lang, None, "My VPN", None, "n0nce", now)
+            .render()
+            .expect("renders")
+    }
+
+    #[test]
+    fn an_active_page_has_the_keys_the_links_and_the_traffic() {
+        let html = render(ViewStatus::Active, Lang::En);
+        assert!(html.contains("vless://00000000-0000-0000-0000-000000000000@node.example.com:443"));
+        assert!(html.contains(&format!("happ://add/{URL}")));
+        assert!(html.contains("Frankfurt &#60;1&#62;"), "labels are escaped");
+        assert!(!html.contains("Frankfurt <1>"));
+        assert!(
+            html.contains("2.0 GB") && html.contains("10.0 GB"),
+            "used of total"
+        );
+        assert!(html.contains("10 days left"));
+        assert_eq!(
+            html.matches(r#"nonce="n0nce""#).count(),
+            2,
+            "style and script"
+        );
+        assert_eq!(html.matches("<svg class=\"qr\"").count(), 2);
+    }
+
+    #[test]
+    fn pages_without_keys_say_why() {
+        let cases = [
+            (ViewStatus::Expired, "Expired", "has ended"),
+            (ViewStatus::Revoked, "Cancelled", "cancelled"),
+            (
+                ViewStatus::DeviceLimit { limit: 3 },
+                "Device limit reached",
+                "already in use on 3 devices",
+            ),
+            (
+                ViewStatus::HwidRequired,
+                "App not supported",
+                "identifies the device",
+            ),
+        ];
+        for (status, label, why) in cases {
+            let html = render(status, Lang::En);
+            assert!(
+                html.contains(label) && html.contains(why),
+                "{status:?}: {html}"
+            );
+            assert!(html.contains("Renew it in our Telegram bot."), "{status:?}");
+            for absent in ["vless://", URL, "happ://", "<svg", "data-copy=\""] {
+                assert!(!html.contains(absent), "{status:?} shows {absent}");
+            }
+        }
+        let html = render(ViewStatus::DeviceLimit { limit: 1 }, Lang::Ru);
+        assert!(html.contains("Достигнут предел устройств"));
+        assert!(html.contains("на 1 устройстве"), "{html}");
+    }
+
     #[test]
     fn days_left_count_a_started_day() {
         let now = DateTime::parse_from_rfc3339("2026-12-02T00:00:00Z")
