@@ -161,6 +161,10 @@ impl Application {
             links: nodes.links,
             title: settings.subscription.title.clone(),
             update_interval_hours: settings.subscription.update_interval_hours,
+            devices: subvisor_http::DevicePolicy {
+                hwid_required: settings.subscription.hwid_required,
+                default_limit: settings.subscription.default_devices,
+            },
             webhooks: settings.webhook_secrets(),
             intake: payments.intake,
             trusted_proxies: settings.trusted_proxies()?,

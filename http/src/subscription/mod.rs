@@ -5,6 +5,7 @@
 //! → the answer is rendered from it in the format the client asked for (path)
 //! or is known to read (User-Agent).
 
+pub mod devices;
 mod formats;
 mod view;
 
@@ -70,7 +71,7 @@ pub(crate) async fn in_format(
 // The path is the subscription token, a secret: only the user it names is recorded.
 #[tracing::instrument(skip_all, fields(user = tracing::field::Empty))]
 async fn serve(
-    _req: &HttpRequest,
+    req: &HttpRequest,
     state: &PublicState,
     token: &str,
     format: Option<Format>,
@@ -87,7 +88,8 @@ async fn serve(
         .ok_or_else(unknown)?;
     tracing::Span::current().record("user", tracing::field::display(snapshot.user));
     let now = state.registry.clock().now();
-    let view = SubscriptionView::build(&state.links, &snapshot, now).ok_or_else(unknown)?;
+    let mut view = SubscriptionView::build(&state.links, &snapshot, now).ok_or_else(unknown)?;
+    let device = devices::admit(req.headers(), state, &mut view).await?;
     let format = format.unwrap_or(Format::Base64);
     let body = formats::render(format, &view);
     // total=0: no traffic cap.
@@ -102,7 +104,11 @@ async fn serve(
     let disposition = format!("attachment; filename=\"{}\"", file_name(&state.title));
     let header =
         |v: String| HeaderValue::from_str(&v).map_err(|e| ApiError::BadRequest(e.to_string()));
-    Ok(HttpResponse::Ok()
+    let mut answer = HttpResponse::Ok();
+    for (name, value) in device.headers {
+        answer.insert_header((name, header(value)?));
+    }
+    Ok(answer
         .content_type(format.content_type())
         .insert_header(("subscription-userinfo", header(userinfo)?))
         .insert_header((
