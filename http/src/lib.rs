@@ -8,6 +8,7 @@ mod auth;
 mod error;
 pub mod metrics;
 mod ops;
+mod ops_devices;
 mod public;
 mod rate_limit;
 pub mod signature;
@@ -27,5 +28,5 @@ pub use telegram::{
     BotIntakeView, BotProbe, BotState, BotView, MAX_UPDATE_BODY, Refusal, TelegramWebhook,
     UpdateSink,
 };
-pub use views::{NodeView, NodesView, UserView};
+pub use views::{DeviceView, DevicesView, NodeView, NodesView, UserView};
 pub use webhooks::{MAX_WEBHOOK_BODY, WebhookSecrets};

@@ -50,6 +50,8 @@ pub struct OpsState {
     pub bot: Option<Arc<dyn BotProbe>>,
     /// Each node's drift from its `[[nodes]]` entry (`/ops/nodes`).
     pub drift: DriftBook,
+    /// `subscription.default_devices` (the device limit no plan set).
+    pub default_devices: u32,
 }
 
 impl OpsState {
@@ -101,6 +103,14 @@ pub fn configure_ops(state: OpsState) -> impl FnOnce(&mut web::ServiceConfig) {
                     )
                     .route("/users/{id}/orders", web::post().to(create_order))
                     .route("/users/{id}/balance", web::post().to(adjust_balance))
+                    .route(
+                        "/users/{id}/devices",
+                        web::delete().to(crate::ops_devices::reset),
+                    )
+                    .route(
+                        "/users/{id}/devices/{device}",
+                        web::delete().to(crate::ops_devices::remove),
+                    )
                     .route("/orders/{id}", web::get().to(order))
                     .route("/orders/{id}/refund", web::post().to(refund))
                     .route("/payments/reconcile", web::post().to(reconcile_payments))
@@ -211,7 +221,7 @@ async fn nodes(state: web::Data<OpsState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(NodesView { sandbox, nodes }))
 }
 
-fn parse_user(raw: &str) -> Result<UserId, ApiError> {
+pub(crate) fn parse_user(raw: &str) -> Result<UserId, ApiError> {
     raw.parse()
         .map_err(|_| ApiError::BadRequest(format!("{raw:?} is not a Telegram user id")))
 }
@@ -228,7 +238,10 @@ async fn user(
         .user(user)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("user {user} not found")))?;
-    Ok(HttpResponse::Ok().json(state.user_view(&snapshot)))
+    let mut view = state.user_view(&snapshot);
+    let devices = state.registry.queries().devices(user).await?;
+    view.devices = Some(crate::views::DevicesView::new(&devices, state.default_devices));
+    Ok(HttpResponse::Ok().json(view))
 }
 
 #[derive(Debug, Deserialize)]

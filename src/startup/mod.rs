@@ -155,6 +155,7 @@ impl Application {
             leadership,
             bot: bot.probe,
             drift: nodes.drift,
+            default_devices: settings.subscription.default_devices,
         };
         let public_state = PublicState {
             registry: registry.clone(),
