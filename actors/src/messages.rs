@@ -5,7 +5,9 @@ use actix::Message;
 use chrono::{DateTime, Utc};
 
 use crate::Result;
-use crate::domain::{Admission, DeviceInfo, Money, OrderId, OrderStatus, PlanId, Principal, Provider, ReminderKind};
+use crate::domain::{
+    Admission, DeviceInfo, Money, OrderId, OrderStatus, PlanId, Principal, Provider, ReminderKind,
+};
 use crate::store::{
     Change, IncomingPayment, OpenedOrder, Profile, Refunded, Settled, UserSnapshot,
 };

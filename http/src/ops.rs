@@ -240,7 +240,10 @@ async fn user(
         .ok_or_else(|| ApiError::NotFound(format!("user {user} not found")))?;
     let mut view = state.user_view(&snapshot);
     let devices = state.registry.queries().devices(user).await?;
-    view.devices = Some(crate::views::DevicesView::new(&devices, state.default_devices));
+    view.devices = Some(crate::views::DevicesView::new(
+        &devices,
+        state.default_devices,
+    ));
     Ok(HttpResponse::Ok().json(view))
 }
 

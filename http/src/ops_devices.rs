@@ -42,6 +42,8 @@ pub(crate) async fn remove(
     if state.registry.send(user, msg).await? {
         Ok(HttpResponse::Ok().json(json!({ "removed": 1 })))
     } else {
-        Err(ApiError::NotFound(format!("user {user} has no device {id}")))
+        Err(ApiError::NotFound(format!(
+            "user {user} has no device {id}"
+        )))
     }
 }

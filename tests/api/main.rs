@@ -18,6 +18,6 @@ mod payment_intake;
 mod payment_transient;
 mod payments;
 mod provisioning;
-mod subscription_devices;
 mod soak;
+mod subscription_devices;
 mod webhook_mutants;

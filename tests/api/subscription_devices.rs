@@ -114,8 +114,8 @@ async fn fetch(app: &TestApp, token: &str, hwid: Option<&str>) -> Answer {
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let raw = resp.text().await.expect("body");
-    let body = String::from_utf8(STANDARD.decode(raw.trim()).unwrap_or_default())
-        .unwrap_or_default();
+    let body =
+        String::from_utf8(STANDARD.decode(raw.trim()).unwrap_or_default()).unwrap_or_default();
     Answer {
         status,
         headers,
@@ -130,7 +130,8 @@ fn assert_limit_stub(a: &Answer, uuid: &str) {
     assert_eq!(a.header("x-hwid-limit"), Some("true"));
     assert_eq!(a.header("x-hwid-max-devices-reached"), Some("true"));
     assert!(
-        a.header("announce").is_some_and(|v| v.starts_with("base64:")),
+        a.header("announce")
+            .is_some_and(|v| v.starts_with("base64:")),
         "{:?}",
         a.headers
     );
@@ -173,7 +174,11 @@ async fn the_device_past_the_plan_limit_gets_the_stub(db: Db) {
     assert_eq!(garbage.header("x-hwid-not-supported"), Some("true"));
 
     let list = devices(&app, user).await;
-    assert_eq!(list.plan_limit, Some(2), "set by the plan when it was applied");
+    assert_eq!(
+        list.plan_limit,
+        Some(2),
+        "set by the plan when it was applied"
+    );
     assert_eq!(list.devices.len(), 2);
     let phone = &list.devices[0];
     assert_eq!(phone.hwid.as_str(), "phone-a");
@@ -220,7 +225,11 @@ async fn the_device_past_the_plan_limit_gets_the_stub(db: Db) {
         .expect("the reset is audited");
     assert_eq!(reset.actor, "ops");
     assert_eq!(reset.details["removed"], 2);
-    assert!(audit.iter().any(|e| e.action == "device_removed" && e.actor == "ops"));
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "device_removed" && e.actor == "ops")
+    );
     assert!(fetch(&app, &token, Some("laptop-b")).await.works(&uuid));
     app.stop().await;
 }
@@ -354,7 +363,11 @@ async fn removing_a_device_in_the_bot_frees_its_slot(db: Db) {
     // My subscription → Devices: both listed, each with a remove button.
     let sub = press(&tg, user, &data(&Callback::MySub)).await;
     let devices_button = data(&Callback::Devices);
-    assert!(buttons(&sub).contains(&devices_button), "{:?}", buttons(&sub));
+    assert!(
+        buttons(&sub).contains(&devices_button),
+        "{:?}",
+        buttons(&sub)
+    );
     let list = press(&tg, user, &devices_button).await;
     let text = list.param_str("text").unwrap_or_default();
     assert!(text.contains("Pixel 8") && text.contains("2/2"), "{text}");
@@ -365,7 +378,11 @@ async fn removing_a_device_in_the_bot_frees_its_slot(db: Db) {
     let confirm = press(&tg, user, &ask).await;
     assert_eq!(devices(&app, user).await.devices.len(), 2);
     let remove = data(&Callback::DeviceRemove { device: laptop });
-    assert!(buttons(&confirm).contains(&remove), "{:?}", buttons(&confirm));
+    assert!(
+        buttons(&confirm).contains(&remove),
+        "{:?}",
+        buttons(&confirm)
+    );
     let after = press(&tg, user, &remove).await;
     assert!(
         after.param_str("text").unwrap_or_default().contains("1/2"),
@@ -383,7 +400,12 @@ async fn removing_a_device_in_the_bot_frees_its_slot(db: Db) {
     buy_month(&app, other).await;
     let before = devices(&app, user).await.devices.len();
     let foreign = devices(&app, user).await.devices[0].id;
-    press(&tg, other, &data(&Callback::DeviceRemove { device: foreign })).await;
+    press(
+        &tg,
+        other,
+        &data(&Callback::DeviceRemove { device: foreign }),
+    )
+    .await;
     assert_eq!(devices(&app, user).await.devices.len(), before);
     app.stop().await;
 }

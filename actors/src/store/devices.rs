@@ -18,8 +18,12 @@ pub trait Devices: Send + Sync {
     /// Refreshes last-seen (and what the client says about itself) of a device
     /// already registered; false if it is not. One statement; the count of
     /// devices does not change, so it needs no actor.
-    async fn device_seen(&self, user: UserId, device: &DeviceInfo, now: DateTime<Utc>)
-    -> Result<bool>;
+    async fn device_seen(
+        &self,
+        user: UserId,
+        device: &DeviceInfo,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
 
     /// Admits `device`: known → refreshed; new → registered only while the
     /// user has fewer devices than the limit in force (the plan's, else
@@ -37,5 +41,4 @@ pub trait Devices: Send + Sync {
 
     /// Removes every device of the user; how many there were.
     async fn reset_devices(&self, ctx: &WriteCtx<'_>, user: UserId) -> Result<u64>;
-
 }

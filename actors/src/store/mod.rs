@@ -102,9 +102,9 @@ impl<T> Store for T where
 /// makes every store method callable on an `Arc<dyn Store>`.
 pub mod prelude {
     pub use super::{
-        AdminQueries as _, AlertOutbox as _, Devices as _, Ledger as _, Lifecycle as _, NotificationOutbox as _,
-        Orders as _, PaymentEventLog as _, Payments as _, ProvisioningOutbox as _, Settings as _,
-        Subscriptions as _,
+        AdminQueries as _, AlertOutbox as _, Devices as _, Ledger as _, Lifecycle as _,
+        NotificationOutbox as _, Orders as _, PaymentEventLog as _, Payments as _,
+        ProvisioningOutbox as _, Settings as _, Subscriptions as _,
     };
 }
 

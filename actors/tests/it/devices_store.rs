@@ -43,7 +43,12 @@ async fn concurrent_registrations_never_pass_the_limit(backend: subvisor_actors:
         let nodes = nodes.clone();
         async move {
             store
-                .register_device(&ctx(t0(), &nodes), uid(user), &device(&format!("d{i}")), LIMIT)
+                .register_device(
+                    &ctx(t0(), &nodes),
+                    uid(user),
+                    &device(&format!("d{i}")),
+                    LIMIT,
+                )
                 .await
                 .expect("register")
         }
@@ -71,15 +76,21 @@ async fn known_devices_and_removals(backend: subvisor_actors::store::Backend) {
     let c = ctx(t0(), &nodes);
     let s = &db.store;
     assert_eq!(
-        s.register_device(&c, uid(user), &device("a"), 1).await.unwrap(),
+        s.register_device(&c, uid(user), &device("a"), 1)
+            .await
+            .unwrap(),
         Admission::Registered { active: 1 }
     );
     assert_eq!(
-        s.register_device(&c, uid(user), &device("a"), 1).await.unwrap(),
+        s.register_device(&c, uid(user), &device("a"), 1)
+            .await
+            .unwrap(),
         Admission::Known
     );
     assert_eq!(
-        s.register_device(&c, uid(user), &device("b"), 1).await.unwrap(),
+        s.register_device(&c, uid(user), &device("b"), 1)
+            .await
+            .unwrap(),
         Admission::Refused {
             limit: 1,
             active: 1
@@ -87,12 +98,16 @@ async fn known_devices_and_removals(backend: subvisor_actors::store::Backend) {
     );
     // The same hwid under another user is another device.
     assert_eq!(
-        s.register_device(&c, uid(other), &device("a"), 1).await.unwrap(),
+        s.register_device(&c, uid(other), &device("a"), 1)
+            .await
+            .unwrap(),
         Admission::Registered { active: 1 }
     );
     // 0: no limit.
     assert_eq!(
-        s.register_device(&c, uid(other), &device("b"), 0).await.unwrap(),
+        s.register_device(&c, uid(other), &device("b"), 0)
+            .await
+            .unwrap(),
         Admission::Registered { active: 2 }
     );
     let later = t0() + chrono::Duration::minutes(5);
@@ -104,9 +119,15 @@ async fn known_devices_and_removals(backend: subvisor_actors::store::Backend) {
     // Another user's device id removes nothing.
     let theirs = s.devices(uid(other)).await.unwrap().devices[0].id;
     assert!(!s.remove_device(&c, uid(user), theirs).await.unwrap());
-    assert!(s.remove_device(&c, uid(user), mine.devices[0].id).await.unwrap());
+    assert!(
+        s.remove_device(&c, uid(user), mine.devices[0].id)
+            .await
+            .unwrap()
+    );
     assert_eq!(
-        s.register_device(&c, uid(user), &device("b"), 1).await.unwrap(),
+        s.register_device(&c, uid(user), &device("b"), 1)
+            .await
+            .unwrap(),
         Admission::Registered { active: 1 }
     );
     assert_eq!(s.reset_devices(&c, uid(other)).await.unwrap(), 2);

@@ -166,7 +166,11 @@ pub async fn view(ctx: &BotContext, lang: Lang, user: UserId) -> Result<Screen, 
     let devices = store.devices(user).await?;
     if !devices.devices.is_empty() {
         rows.push(row([(
-            t!(lang, "btn-reset-devices", count = devices.devices.len() as i64),
+            t!(
+                lang,
+                "btn-reset-devices",
+                count = devices.devices.len() as i64
+            ),
             Callback::AdminDevicesResetAsk { user: user.get() },
         )]));
     }

@@ -408,7 +408,8 @@ fn check_device(device: i64) -> Result<i64, CallbackError> {
 }
 
 fn parse_device(s: &str) -> Result<i64, CallbackError> {
-    let raw = i64::try_from(parse_u64(s)?).map_err(|_| CallbackError::Malformed("bad device id"))?;
+    let raw =
+        i64::try_from(parse_u64(s)?).map_err(|_| CallbackError::Malformed("bad device id"))?;
     check_device(raw)
 }
 

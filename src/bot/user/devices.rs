@@ -66,7 +66,11 @@ pub async fn remove_ask(
     };
     Ok(screens::confirm(
         lang,
-        t!(lang, "device-remove-confirm", name = html_escape(&name(lang, d))),
+        t!(
+            lang,
+            "device-remove-confirm",
+            name = html_escape(&name(lang, d))
+        ),
         Callback::DeviceRemove { device },
         Callback::Devices,
     ))

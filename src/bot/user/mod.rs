@@ -143,9 +143,9 @@ async fn action_reply(
         Callback::ResetLinkConfirm => subscription::reset_link(ctx, lang, user).await?.into(),
         Callback::Trial => subscription::trial(ctx, lang, user).await?.into(),
         Callback::Devices => devices::list(ctx, lang, user).await?.into(),
-        Callback::DeviceRemoveAsk { device } => devices::remove_ask(ctx, lang, user, device)
-            .await?
-            .into(),
+        Callback::DeviceRemoveAsk { device } => {
+            devices::remove_ask(ctx, lang, user, device).await?.into()
+        }
         Callback::DeviceRemove { device } => devices::remove(ctx, lang, user, device).await?.into(),
         Callback::Referral => referral::screen(ctx, lang, user).await?.into(),
         Callback::Language => language::picker(lang).into(),

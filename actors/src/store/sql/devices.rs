@@ -49,7 +49,12 @@ async fn count_devices(conn: &mut Conn, user: UserId) -> Result<u32> {
     u32::try_from(n).map_err(corrupt)
 }
 
-async fn refresh(conn: &mut Conn, user: UserId, d: &DeviceInfo, now: DateTime<Utc>) -> Result<bool> {
+async fn refresh(
+    conn: &mut Conn,
+    user: UserId,
+    d: &DeviceInfo,
+    now: DateTime<Utc>,
+) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE devices SET last_seen = $1, os = COALESCE($2, os), model = COALESCE($3, model),
                 app = COALESCE($4, app)
@@ -122,10 +127,8 @@ impl crate::store::Devices for This {
             w.tx.commit().await?;
             return Ok(Admission::Known);
         }
-        let limit = crate::domain::effective_limit(
-            read_plan_limit(&mut w.tx, user).await?,
-            default_limit,
-        );
+        let limit =
+            crate::domain::effective_limit(read_plan_limit(&mut w.tx, user).await?, default_limit);
         let cap = limit.unwrap_or(UNLIMITED_DEVICES_TRACKED);
         // The guard is in the statement: whatever counted before, this row is
         // written only while the user has fewer than `cap` devices.
@@ -199,7 +202,14 @@ impl crate::store::Devices for This {
             .execute(&mut *w.tx)
             .await?
             .rows_affected();
-        audit(&mut w.tx, ctx, user, "devices_reset", json!({ "removed": removed })).await?;
+        audit(
+            &mut w.tx,
+            ctx,
+            user,
+            "devices_reset",
+            json!({ "removed": removed }),
+        )
+        .await?;
         w.tx.commit().await?;
         Ok(removed)
     }
