@@ -305,6 +305,7 @@ async fn hwid_required_refuses_clients_without_one_and_grants_use_the_default() 
 
 const TOKEN: &str = "424242:fake-bot-token-for-tests";
 const MSG: i64 = 900_000_000;
+const ADMIN: i64 = 9_000_002;
 
 fn data(cb: &Callback) -> String {
     cb.encode().expect("encodable callback")
@@ -352,6 +353,7 @@ async fn removing_a_device_in_the_bot_frees_its_slot(db: Db) {
         s.telegram.api_url = Some(tg.api_url());
         s.telegram.user_rate_per_minute = 100_000;
         s.telegram.user_rate_burst = 100_000;
+        s.telegram.admins = vec![ADMIN];
     })
     .await;
     let user = 7_100_004;
@@ -407,5 +409,36 @@ async fn removing_a_device_in_the_bot_frees_its_slot(db: Db) {
     )
     .await;
     assert_eq!(devices(&app, user).await.devices.len(), before);
+
+    // An admin resets them from the user's view, with a confirmation.
+    let view = press(&tg, ADMIN, &data(&Callback::AdminUser { user })).await;
+    let ask = data(&Callback::AdminDevicesResetAsk { user });
+    assert!(buttons(&view).contains(&ask), "{:?}", buttons(&view));
+    let confirm = press(&tg, ADMIN, &ask).await;
+    assert_eq!(devices(&app, user).await.devices.len(), before);
+    let reset = data(&Callback::AdminDevicesReset { user });
+    assert!(
+        buttons(&confirm).contains(&reset),
+        "{:?}",
+        buttons(&confirm)
+    );
+    press(&tg, ADMIN, &reset).await;
+    assert!(devices(&app, user).await.devices.is_empty());
+    let audit = app
+        .registry
+        .queries()
+        .recent_audit(uid(user), 50)
+        .await
+        .expect("audit");
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "devices_reset" && e.actor == format!("admin:{ADMIN}")),
+        "{audit:?}"
+    );
+    // A user pressing the admin's button changes nothing.
+    assert!(fetch(&app, &token, Some("phone-a")).await.works(&uuid));
+    press(&tg, user, &reset).await;
+    assert_eq!(devices(&app, user).await.devices.len(), 1);
     app.stop().await;
 }
