@@ -60,8 +60,19 @@ impl OpsState {
         UserView::new(snapshot, &self.balance_currency, &self.links, now)
     }
 
-    fn view(&self, change: &Change) -> HttpResponse {
-        HttpResponse::Ok().json(self.user_view(&change.snapshot))
+    /// The user view with the user's devices (what `GET /ops/users/{id}` shows).
+    async fn full_view(&self, snapshot: &UserSnapshot) -> Result<UserView, ApiError> {
+        let mut view = self.user_view(snapshot);
+        let devices = self.registry.queries().devices(snapshot.user).await?;
+        view.devices = Some(crate::views::DevicesView::new(
+            &devices,
+            self.default_devices,
+        ));
+        Ok(view)
+    }
+
+    async fn view(&self, change: &Change) -> Result<HttpResponse, ApiError> {
+        Ok(HttpResponse::Ok().json(self.full_view(&change.snapshot).await?))
     }
 }
 
@@ -238,13 +249,7 @@ async fn user(
         .user(user)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("user {user} not found")))?;
-    let mut view = state.user_view(&snapshot);
-    let devices = state.registry.queries().devices(user).await?;
-    view.devices = Some(crate::views::DevicesView::new(
-        &devices,
-        state.default_devices,
-    ));
-    Ok(HttpResponse::Ok().json(view))
+    Ok(HttpResponse::Ok().json(state.full_view(&snapshot).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -282,7 +287,7 @@ where
 {
     let user = parse_user(raw_user)?;
     let change = state.registry.send(user, msg).await?;
-    Ok(state.view(&change))
+    state.view(&change).await
 }
 
 #[tracing::instrument(skip_all, fields(user = %path.as_str()))]
