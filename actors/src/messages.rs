@@ -5,7 +5,9 @@ use actix::Message;
 use chrono::{DateTime, Utc};
 
 use crate::Result;
-use crate::domain::{Money, OrderId, OrderStatus, PlanId, Principal, Provider, ReminderKind};
+use crate::domain::{
+    Admission, DeviceInfo, Money, OrderId, OrderStatus, PlanId, Principal, Provider, ReminderKind,
+};
 use crate::store::{
     Change, IncomingPayment, OpenedOrder, Profile, Refunded, Settled, UserSnapshot,
 };
@@ -174,4 +176,30 @@ pub struct SetLanguage {
 pub struct Remind {
     pub kind: ReminderKind,
     pub expires_at: DateTime<Utc>,
+}
+
+/// A client with a hardware id (`x-hwid`) fetched the subscription: known →
+/// refreshed; new → registered while the user has fewer devices than the
+/// limit in force (the last applied plan's, else `default_limit`; 0: none).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Admission>")]
+pub struct RegisterDevice {
+    pub device: DeviceInfo,
+    pub default_limit: u32,
+}
+
+/// Forget one device (by our id): its slot is free for another. Answers
+/// false if the user has no such device.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<bool>")]
+pub struct RemoveDevice {
+    pub id: i64,
+    pub by: Principal,
+}
+
+/// Forget every device of the user; answers how many there were.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<u64>")]
+pub struct ResetDevices {
+    pub by: Principal,
 }

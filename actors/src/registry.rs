@@ -26,7 +26,7 @@ use dashmap::mapref::entry::Entry;
 use serde::Serialize;
 
 use crate::clock::Clock;
-use crate::domain::{NodeName, Plans, Principal, UserId};
+use crate::domain::{DeviceInfo, NodeName, Plans, Principal, UserId};
 use crate::metrics as m;
 use crate::provisioning::Provisioner;
 use crate::store::{BroadcastReport, Queries, Store, WriteCtx};
@@ -203,6 +203,16 @@ impl Registry {
     pub async fn set_setting(&self, by: Principal, key: &str, value: &str) -> Result<()> {
         let ctx = self.write_ctx(by);
         self.shared.store.set_setting(&ctx, key, value).await
+    }
+
+    /// A known device fetched the subscription again: its last-seen is
+    /// refreshed in one statement, without activating the user's actor (the
+    /// count of devices does not change). False if the device is not
+    /// registered: then admit it through the actor
+    /// ([`RegisterDevice`](crate::messages::RegisterDevice)).
+    pub async fn device_seen(&self, user: UserId, device: &DeviceInfo) -> Result<bool> {
+        let now = self.shared.clock.now();
+        self.shared.store.device_seen(user, device, now).await
     }
 
     fn write_ctx(&self, by: Principal) -> WriteCtx<'_> {

@@ -20,13 +20,14 @@ use chrono::{DateTime, Utc};
 use tracing::Instrument;
 
 use crate::domain::{
-    LedgerKind, NewOrder, NodeName, OrderId, OrderKind, PlanId, Principal, Provider,
+    Admission, LedgerKind, NewOrder, NodeName, OrderId, OrderKind, PlanId, Principal, Provider,
     ProvisioningOp, TOPUP_PLAN, UserId,
 };
 use crate::messages::{
     AdjustBalance, ApplyPayment, AttachInvoice, CloseOrder, CreateOrder, CreateTopUp, Expire,
-    FlagOrder, GrantDays, PaymentReturned, RefundOrder, Reissue, Remind, Revoke, RotateSubToken,
-    SetLanguage, StartTrial, StrayPayment, Touch, View,
+    FlagOrder, GrantDays, PaymentReturned, RefundOrder, RegisterDevice, Reissue, Remind,
+    RemoveDevice, ResetDevices, Revoke, RotateSubToken, SetLanguage, StartTrial, StrayPayment,
+    Touch, View,
 };
 use crate::metrics as m;
 use crate::registry::Shared;
@@ -99,6 +100,18 @@ impl Effects for bool {
 }
 
 impl Effects for () {
+    fn ops(&self) -> &[ProvisioningOp] {
+        &[]
+    }
+}
+
+impl Effects for Admission {
+    fn ops(&self) -> &[ProvisioningOp] {
+        &[]
+    }
+}
+
+impl Effects for u64 {
     fn ops(&self) -> &[ProvisioningOp] {
         &[]
     }
@@ -443,4 +456,19 @@ handle!(Remind => Change, "remind", |env, msg| {
     env.store
         .remind(&env.ctx(Principal::System), env.user, msg.kind, msg.expires_at)
         .await
+});
+
+handle!(RegisterDevice => Admission, "register_device", |env, msg| {
+    let by = Principal::User(env.user);
+    env.store
+        .register_device(&env.ctx(by), env.user, &msg.device, msg.default_limit)
+        .await
+});
+
+handle!(RemoveDevice => bool, "remove_device", |env, msg| {
+    env.store.remove_device(&env.ctx(msg.by), env.user, msg.id).await
+});
+
+handle!(ResetDevices => u64, "reset_devices", |env, msg| {
+    env.store.reset_devices(&env.ctx(msg.by), env.user).await
 });

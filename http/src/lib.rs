@@ -8,6 +8,7 @@ mod auth;
 mod error;
 pub mod metrics;
 mod ops;
+mod ops_devices;
 mod public;
 mod rate_limit;
 pub mod signature;
@@ -21,10 +22,11 @@ pub use error::ApiError;
 pub use ops::{OpsState, configure_ops};
 pub use public::{PublicState, configure_public};
 pub use rate_limit::{IpRateLimit, TrustedProxies};
+pub use subscription::devices::{DEVICES_REFUSED, DevicePolicy};
 pub use subvisor_actors::payments::PaymentClients;
 pub use telegram::{
     BotIntakeView, BotProbe, BotState, BotView, MAX_UPDATE_BODY, Refusal, TelegramWebhook,
     UpdateSink,
 };
-pub use views::{NodeView, NodesView, UserView};
+pub use views::{DeviceView, DevicesView, NodeView, NodesView, UserView};
 pub use webhooks::{MAX_WEBHOOK_BODY, WebhookSecrets};

@@ -50,6 +50,8 @@ pub struct OpsState {
     pub bot: Option<Arc<dyn BotProbe>>,
     /// Each node's drift from its `[[nodes]]` entry (`/ops/nodes`).
     pub drift: DriftBook,
+    /// `subscription.default_devices` (the device limit no plan set).
+    pub default_devices: u32,
 }
 
 impl OpsState {
@@ -58,8 +60,19 @@ impl OpsState {
         UserView::new(snapshot, &self.balance_currency, &self.links, now)
     }
 
-    fn view(&self, change: &Change) -> HttpResponse {
-        HttpResponse::Ok().json(self.user_view(&change.snapshot))
+    /// The user view with the user's devices (what `GET /ops/users/{id}` shows).
+    async fn full_view(&self, snapshot: &UserSnapshot) -> Result<UserView, ApiError> {
+        let mut view = self.user_view(snapshot);
+        let devices = self.registry.queries().devices(snapshot.user).await?;
+        view.devices = Some(crate::views::DevicesView::new(
+            &devices,
+            self.default_devices,
+        ));
+        Ok(view)
+    }
+
+    async fn view(&self, change: &Change) -> Result<HttpResponse, ApiError> {
+        Ok(HttpResponse::Ok().json(self.full_view(&change.snapshot).await?))
     }
 }
 
@@ -101,6 +114,14 @@ pub fn configure_ops(state: OpsState) -> impl FnOnce(&mut web::ServiceConfig) {
                     )
                     .route("/users/{id}/orders", web::post().to(create_order))
                     .route("/users/{id}/balance", web::post().to(adjust_balance))
+                    .route(
+                        "/users/{id}/devices",
+                        web::delete().to(crate::ops_devices::reset),
+                    )
+                    .route(
+                        "/users/{id}/devices/{device}",
+                        web::delete().to(crate::ops_devices::remove),
+                    )
                     .route("/orders/{id}", web::get().to(order))
                     .route("/orders/{id}/refund", web::post().to(refund))
                     .route("/payments/reconcile", web::post().to(reconcile_payments))
@@ -211,7 +232,7 @@ async fn nodes(state: web::Data<OpsState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(NodesView { sandbox, nodes }))
 }
 
-fn parse_user(raw: &str) -> Result<UserId, ApiError> {
+pub(crate) fn parse_user(raw: &str) -> Result<UserId, ApiError> {
     raw.parse()
         .map_err(|_| ApiError::BadRequest(format!("{raw:?} is not a Telegram user id")))
 }
@@ -228,7 +249,7 @@ async fn user(
         .user(user)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("user {user} not found")))?;
-    Ok(HttpResponse::Ok().json(state.user_view(&snapshot)))
+    Ok(HttpResponse::Ok().json(state.full_view(&snapshot).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -266,7 +287,7 @@ where
 {
     let user = parse_user(raw_user)?;
     let change = state.registry.send(user, msg).await?;
-    Ok(state.view(&change))
+    state.view(&change).await
 }
 
 #[tracing::instrument(skip_all, fields(user = %path.as_str()))]

@@ -42,6 +42,53 @@ pub struct UserView {
     /// `vless://` links, one per node (empty unless the subscription is live).
     pub links: Vec<String>,
     pub subscription_url: Option<String>,
+    /// The user's devices (`x-hwid`), on `GET /ops/users/{id}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<DevicesView>,
+}
+
+/// A user's devices and the limit they are held to.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DevicesView {
+    /// The limit in force (`null`: none).
+    pub limit: Option<u32>,
+    /// The limit the last applied plan set (`null`: none did, the default applies).
+    pub plan_limit: Option<u32>,
+    pub devices: Vec<DeviceView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeviceView {
+    /// What `DELETE /ops/users/{id}/devices/{device}` takes.
+    pub id: i64,
+    pub hwid: String,
+    pub os: Option<String>,
+    pub model: Option<String>,
+    pub app: Option<String>,
+    pub first_seen: String,
+    pub last_seen: String,
+}
+
+impl DevicesView {
+    pub fn new(list: &subvisor_actors::domain::DeviceList, default_limit: u32) -> Self {
+        Self {
+            limit: list.limit(default_limit),
+            plan_limit: list.plan_limit,
+            devices: list
+                .devices
+                .iter()
+                .map(|d| DeviceView {
+                    id: d.id,
+                    hwid: d.hwid.as_str().to_owned(),
+                    os: d.os.clone(),
+                    model: d.model.clone(),
+                    app: d.app.clone(),
+                    first_seen: rfc3339(d.first_seen),
+                    last_seen: rfc3339(d.last_seen),
+                })
+                .collect(),
+        }
+    }
 }
 
 impl UserView {
@@ -80,6 +127,7 @@ impl UserView {
             created_at: rfc3339(s.created_at),
             links: book.links(s, now),
             subscription_url: book.subscription_url(s),
+            devices: None,
         }
     }
 }

@@ -312,3 +312,23 @@ alert-payment-flagged = ⚠️ <b>Payment needs a look</b>: order <code>{ $order
 alert-unknown-order = ⚠️ <b>Money for an unknown order</b>: { $provider } <code>{ $payment }</code>, { $amount }.
 alert-refund-shortfall = ⚠️ <b>Refund could not take everything back</b>: user <code>{ $user }</code>, order <code>{ $order }</code> ({ $what }), short by { $shortfall }.
 alert-worker-crash-loop = 🔥 <b>Background worker crash-looping</b>: <code>{ $worker }</code> restarted { $restarts } times; last failure: { $failure }. See /ops/workers.
+
+## Devices (x-hwid)
+
+btn-devices = 📱 Devices
+btn-device-remove = ✖️ Remove { $name }
+btn-reset-devices = 📱 Reset devices ({ $count })
+devices-title-limit = 📱 <b>Devices</b>: { $count }/{ $limit }
+devices-title = 📱 <b>Devices</b>: { $count }
+devices-none = No device has fetched your subscription with a device id yet.
+device-line = • <b>{ $name }</b> · { $os } · last seen { $seen }
+device-unnamed = device { $id }
+device-remove-confirm =
+    ✖️ <b>Remove { $name }?</b>
+    It will stop getting servers at its next refresh, and its slot is free for another device.
+device-removed = ✅ Device removed.
+admin-devices-reset-confirm = 📱 Forget every device of <code>{ $user }</code>? Their apps register again on their next refresh.
+admin-devices-reset = ✅ { $count } { $count ->
+    [one] device
+   *[other] devices
+} of <code>{ $user }</code> forgotten.

@@ -324,3 +324,24 @@ alert-payment-flagged = ⚠️ <b>Платёж требует проверки</
 alert-unknown-order = ⚠️ <b>Деньги за неизвестный заказ</b>: { $provider } <code>{ $payment }</code>, { $amount }.
 alert-refund-shortfall = ⚠️ <b>Возврат удался не полностью</b>: пользователь <code>{ $user }</code>, заказ <code>{ $order }</code> ({ $what }), не хватило { $shortfall }.
 alert-worker-crash-loop = 🔥 <b>Фоновый процесс падает раз за разом</b>: <code>{ $worker }</code> перезапущен { $restarts } раз; последний сбой: { $failure }. Подробности: /ops/workers.
+
+## Devices (x-hwid)
+
+btn-devices = 📱 Устройства
+btn-device-remove = ✖️ Удалить { $name }
+btn-reset-devices = 📱 Сбросить устройства ({ $count })
+devices-title-limit = 📱 <b>Устройства</b>: { $count }/{ $limit }
+devices-title = 📱 <b>Устройства</b>: { $count }
+devices-none = Ни одно устройство ещё не загружало подписку с идентификатором устройства.
+device-line = • <b>{ $name }</b> · { $os } · был(о) в сети { $seen }
+device-unnamed = устройство { $id }
+device-remove-confirm =
+    ✖️ <b>Удалить { $name }?</b>
+    При следующем обновлении оно перестанет получать серверы, а его место займёт другое устройство.
+device-removed = ✅ Устройство удалено.
+admin-devices-reset-confirm = 📱 Забыть все устройства <code>{ $user }</code>? Приложения зарегистрируются снова при следующем обновлении.
+admin-devices-reset = ✅ { $count } { $count ->
+    [one] устройство
+    [few] устройства
+   *[other] устройств
+} пользователя <code>{ $user }</code> забыто.

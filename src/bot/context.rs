@@ -39,6 +39,8 @@ pub struct BotContext {
     pub topups: Vec<i64>,
     pub balance_currency: Currency,
     pub trial_days: u32,
+    /// `subscription.default_devices`: the device limit no plan set.
+    pub default_devices: u32,
     pub referral_bonus: Option<Money>,
     pub order_ttl: Duration,
     /// `@username` of the bot (for referral links), from `getMe` once the

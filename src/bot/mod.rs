@@ -80,6 +80,8 @@ pub struct BotSettings {
     pub topups: Vec<i64>,
     pub balance_currency: Currency,
     pub trial_days: u32,
+    /// `subscription.default_devices`: the device limit no plan set.
+    pub default_devices: u32,
     pub referral_bonus: Option<Money>,
     pub order_ttl: Duration,
     pub stars: bool,
@@ -149,6 +151,7 @@ pub fn start(
         topups: settings.topups.clone(),
         balance_currency: settings.balance_currency.clone(),
         trial_days: settings.trial_days,
+        default_devices: settings.default_devices,
         referral_bonus: settings.referral_bonus.clone(),
         order_ttl: settings.order_ttl,
         username: OnceLock::new(),

@@ -279,6 +279,7 @@ pub fn subscription(
             (tr(lang, "btn-reissue"), Callback::ReissueAsk),
             (tr(lang, "btn-reset-link"), Callback::ResetLinkAsk),
         ]));
+        rows.push(row([(tr(lang, "btn-devices"), Callback::Devices)]));
     }
     let buy = if sub.is_some() {
         "btn-renew"

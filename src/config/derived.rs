@@ -137,6 +137,11 @@ impl Settings {
                 count: self.cluster.db_keepalive_count,
                 user_timeout: self.cluster.db_tcp_user_timeout,
             },
+            plan_devices: self
+                .plans
+                .iter()
+                .map(|p| (p.id.clone(), p.devices))
+                .collect(),
         }
     }
 

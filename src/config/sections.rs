@@ -196,6 +196,12 @@ pub struct SubscriptionSettings {
     pub title: String,
     /// Hours between client refreshes (`profile-update-interval`).
     pub update_interval_hours: u32,
+    /// A request without `x-hwid` gets the stub (device limit).
+    #[serde(default)]
+    pub hwid_required: bool,
+    /// Device limit of a subscription no plan set one for (grants, trials); 0: none.
+    #[serde(default)]
+    pub default_devices: u32,
 }
 
 /// One `[[nodes]]` entry as written in config.
@@ -388,6 +394,9 @@ pub struct PlanSettings {
     pub days: u32,
     pub stars: Option<i64>,
     pub fiat: Option<FiatPrice>,
+    /// Device limit (`x-hwid`) while this plan is the last applied; absent / 0: none.
+    #[serde(default)]
+    pub devices: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -88,6 +88,7 @@ pub(super) fn start_bot(
         topups: settings.telegram.topup_amounts_minor.clone(),
         balance_currency: Currency::new(settings.payments.balance_currency.clone())?,
         trial_days: settings.trial.days,
+        default_devices: settings.subscription.default_devices,
         referral_bonus: settings.referral_bonus(),
         order_ttl: settings.payments.order_ttl,
         stars: settings.telegram.stars,

@@ -155,12 +155,17 @@ impl Application {
             leadership,
             bot: bot.probe,
             drift: nodes.drift,
+            default_devices: settings.subscription.default_devices,
         };
         let public_state = PublicState {
             registry: registry.clone(),
             links: nodes.links,
             title: settings.subscription.title.clone(),
             update_interval_hours: settings.subscription.update_interval_hours,
+            devices: subvisor_http::DevicePolicy {
+                hwid_required: settings.subscription.hwid_required,
+                default_limit: settings.subscription.default_devices,
+            },
             webhooks: settings.webhook_secrets(),
             intake: payments.intake,
             trusted_proxies: settings.trusted_proxies()?,

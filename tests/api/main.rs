@@ -19,5 +19,6 @@ mod payment_transient;
 mod payments;
 mod provisioning;
 mod soak;
+mod subscription_devices;
 mod subscription_page;
 mod webhook_mutants;

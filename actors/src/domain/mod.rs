@@ -2,6 +2,7 @@
 
 mod alert;
 mod audit;
+mod device;
 mod ids;
 mod key;
 mod ledger;
@@ -16,6 +17,10 @@ mod subscription;
 
 pub use alert::AlertKind;
 pub use audit::Principal;
+pub use device::{
+    Admission, Device, DeviceInfo, DeviceList, Hwid, MAX_DEVICE_FIELD_LEN, MAX_HWID_LEN,
+    UNLIMITED_DEVICES_TRACKED, device_field, effective_limit,
+};
 pub use ids::{NodeName, OrderId, PlanId, UserId};
 pub use key::{EMAIL_NAMESPACE, Key, KeyState, key_email, parse_key_email};
 pub use ledger::{LedgerEntry, LedgerKind};

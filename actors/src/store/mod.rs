@@ -14,6 +14,7 @@
 mod admin;
 mod alerts;
 mod db_time;
+mod devices;
 mod ledger;
 mod lifecycle;
 mod notifications;
@@ -37,6 +38,7 @@ use serde::Serialize;
 
 pub use self::admin::*;
 pub use self::alerts::*;
+pub use self::devices::*;
 pub use self::ledger::*;
 pub use self::lifecycle::*;
 pub use self::notifications::*;
@@ -70,6 +72,7 @@ pub trait Store:
     + PaymentEventLog
     + AdminQueries
     + Settings
+    + Devices
     + Send
     + Sync
     + 'static
@@ -88,6 +91,7 @@ impl<T> Store for T where
         + PaymentEventLog
         + AdminQueries
         + Settings
+        + Devices
         + Send
         + Sync
         + 'static
@@ -98,9 +102,9 @@ impl<T> Store for T where
 /// makes every store method callable on an `Arc<dyn Store>`.
 pub mod prelude {
     pub use super::{
-        AdminQueries as _, AlertOutbox as _, Ledger as _, Lifecycle as _, NotificationOutbox as _,
-        Orders as _, PaymentEventLog as _, Payments as _, ProvisioningOutbox as _, Settings as _,
-        Subscriptions as _,
+        AdminQueries as _, AlertOutbox as _, Devices as _, Ledger as _, Lifecycle as _,
+        NotificationOutbox as _, Orders as _, PaymentEventLog as _, Payments as _,
+        ProvisioningOutbox as _, Settings as _, Subscriptions as _,
     };
 }
 
@@ -128,7 +132,13 @@ pub struct StoreOptions {
     /// Server-side TCP keepalive of the sessions that hold leadership locks
     /// (PostgreSQL).
     pub lock_keepalive: SessionKeepalive,
+    /// The device limit of each plan (`[[plans]] devices`), written to the
+    /// subscription when the plan is applied; a plan not named here sets none.
+    pub plan_devices: PlanDevices,
 }
+
+/// The device limit of each plan, by plan id (0: no limit).
+pub type PlanDevices = std::collections::HashMap<String, u32>;
 
 /// PostgreSQL's per-session TCP settings, set on each session that holds a
 /// leadership lock, so the server ends a session whose client is gone (and
@@ -169,6 +179,7 @@ impl StoreOptions {
                 refund_unexpected_stars: true,
             },
             lock_keepalive: SessionKeepalive::default(),
+            plan_devices: PlanDevices::new(),
         }
     }
 }

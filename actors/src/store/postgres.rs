@@ -13,6 +13,7 @@ pub struct PgStore {
     pool: PgPool,
     referral_bonus: Option<crate::domain::Money>,
     settlement: crate::domain::SettlementPolicy,
+    plan_devices: super::PlanDevices,
     lock_keepalive: SessionKeepalive,
 }
 
@@ -32,6 +33,7 @@ impl PgStore {
             pool,
             referral_bonus: opts.referral_bonus.clone(),
             settlement: opts.settlement.clone(),
+            plan_devices: opts.plan_devices.clone(),
             lock_keepalive: opts.lock_keepalive,
         })
     }
@@ -55,6 +57,11 @@ impl PgStore {
 
     fn settlement_policy(&self) -> &crate::domain::SettlementPolicy {
         &self.settlement
+    }
+
+    /// The device limit `plan` sets when applied (`None`: it sets none).
+    fn plan_devices(&self, plan: &str) -> Option<u32> {
+        self.plan_devices.get(plan).copied()
     }
 
     fn backend_kind() -> super::Backend {

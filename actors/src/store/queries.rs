@@ -11,7 +11,7 @@ use super::{
     UserSnapshot, WebhookEvent,
 };
 use crate::Result;
-use crate::domain::{LedgerEntry, Order, OrderId, UserId};
+use crate::domain::{DeviceList, LedgerEntry, Order, OrderId, UserId};
 
 /// Read-only access to the store.
 #[derive(Clone)]
@@ -38,6 +38,11 @@ impl Queries {
     /// The user whose subscription URL token this is.
     pub async fn user_by_sub_token(&self, token: &str) -> Result<Option<UserSnapshot>> {
         self.0.user_by_sub_token(token).await
+    }
+
+    /// The user's devices (`x-hwid`) and the limit the last plan set.
+    pub async fn devices(&self, user: UserId) -> Result<DeviceList> {
+        self.0.devices(user).await
     }
 
     pub async fn order(&self, id: OrderId) -> Result<Option<Order>> {

@@ -22,6 +22,7 @@ pub struct SqliteStore {
     writer: SqlitePool,
     referral_bonus: Option<crate::domain::Money>,
     settlement: crate::domain::SettlementPolicy,
+    plan_devices: super::PlanDevices,
 }
 
 /// A write transaction on the writer connection (the next writer waits for it).
@@ -73,6 +74,7 @@ impl SqliteStore {
             writer,
             referral_bonus: opts.referral_bonus.clone(),
             settlement: opts.settlement.clone(),
+            plan_devices: opts.plan_devices.clone(),
         })
     }
 
@@ -97,6 +99,11 @@ impl SqliteStore {
 
     fn settlement_policy(&self) -> &crate::domain::SettlementPolicy {
         &self.settlement
+    }
+
+    /// The device limit `plan` sets when applied (`None`: it sets none).
+    fn plan_devices(&self, plan: &str) -> Option<u32> {
+        self.plan_devices.get(plan).copied()
     }
 
     fn backend_kind() -> super::Backend {

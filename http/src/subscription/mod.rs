@@ -5,6 +5,7 @@
 //! → the answer is rendered from it in the format the client asked for (path)
 //! or is known to read (User-Agent).
 
+pub mod devices;
 mod formats;
 mod page;
 mod view;
@@ -88,10 +89,12 @@ async fn serve(
         .ok_or_else(unknown)?;
     tracing::Span::current().record("user", tracing::field::display(snapshot.user));
     let now = state.registry.clock().now();
-    let view = SubscriptionView::build(&state.links, &snapshot, now).ok_or_else(unknown)?;
+    let mut view = SubscriptionView::build(&state.links, &snapshot, now).ok_or_else(unknown)?;
     if format.is_none() && page::wants_html(req) {
+        // A person in a browser: not a device, never counted against the limit.
         return Ok(page::respond(state, &view, req));
     }
+    let device = devices::admit(req.headers(), state, &mut view).await?;
     let format = format.unwrap_or(Format::Base64);
     let body = formats::render(format, &view);
     // total=0: no traffic cap.
@@ -106,7 +109,11 @@ async fn serve(
     let disposition = format!("attachment; filename=\"{}\"", file_name(&state.title));
     let header =
         |v: String| HeaderValue::from_str(&v).map_err(|e| ApiError::BadRequest(e.to_string()));
-    Ok(HttpResponse::Ok()
+    let mut answer = HttpResponse::Ok();
+    for (name, value) in device.headers {
+        answer.insert_header((name, header(value)?));
+    }
+    Ok(answer
         .content_type(format.content_type())
         .insert_header(("subscription-userinfo", header(userinfo)?))
         .insert_header((

@@ -74,6 +74,19 @@ pub fn respond(state: &PublicState, view: &SubscriptionView, req: &HttpRequest) 
     // 122 random bits from the OS, hex: a valid nonce and header value.
     let nonce = uuid::Uuid::new_v4().simple().to_string();
     let now = state.registry.clock().now();
+    // With `hwid_required`, single keys go only to apps that name their device
+    // (a key copied from here would bypass the limit): the page keeps the
+    // subscription link and the import buttons.
+    let keys_hidden;
+    let view = if state.devices.hwid_required {
+        keys_hidden = SubscriptionView {
+            entries: Vec::new(),
+            ..view.clone()
+        };
+        &keys_hidden
+    } else {
+        view
+    };
     let page = Page::new(
         view,
         lang,

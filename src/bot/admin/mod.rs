@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod broadcast;
+pub mod devices;
 pub mod maintenance;
 pub mod refunds;
 pub mod stats;
@@ -48,6 +49,8 @@ pub fn is_admin_action(action: &Callback) -> bool {
             | Callback::AdminRevoke { .. }
             | Callback::AdminRefundAsk { .. }
             | Callback::AdminRefund { .. }
+            | Callback::AdminDevicesResetAsk { .. }
+            | Callback::AdminDevicesReset { .. }
             | Callback::BroadcastConfirm { .. }
             | Callback::BroadcastCancel { .. }
     )
@@ -184,6 +187,11 @@ async fn callback_reply(
         Callback::AdminRefund { order } => refunds::refund(ctx, admin, OrderId::from_uuid(order))
             .await?
             .into(),
+        Callback::AdminDevicesResetAsk { user } => devices::reset_ask(lang, user).into(),
+        Callback::AdminDevicesReset { user } => match UserId::new(user) {
+            Ok(user) => devices::reset(ctx, admin, user).await?.into(),
+            Err(_) => Reply::Done,
+        },
         Callback::BroadcastConfirm { id } => broadcast::confirm(ctx, admin, target, id).await?,
         Callback::BroadcastCancel { .. } => broadcast::cancel(ctx, admin).into(),
         // User actions are routed elsewhere.

@@ -163,6 +163,17 @@ pub async fn view(ctx: &BotContext, lang: Lang, user: UserId) -> Result<Screen, 
             Callback::AdminRevokeAsk { user: user.get() },
         )]));
     }
+    let devices = store.devices(user).await?;
+    if !devices.devices.is_empty() {
+        rows.push(row([(
+            t!(
+                lang,
+                "btn-reset-devices",
+                count = devices.devices.len() as i64
+            ),
+            Callback::AdminDevicesResetAsk { user: user.get() },
+        )]));
+    }
     for o in orders.iter().filter(|o| o.status == OrderStatus::Paid) {
         rows.push(row([(
             t!(lang, "btn-refund", amount = screens::money(lang, &o.amount)),

@@ -75,6 +75,15 @@ pub enum Callback {
     ReissueConfirm,
     ResetLinkAsk,
     ResetLinkConfirm,
+    /// The devices (`x-hwid`) registered under the subscription.
+    Devices,
+    /// Ask before removing device `device` (our id, > 0).
+    DeviceRemoveAsk {
+        device: i64,
+    },
+    DeviceRemove {
+        device: i64,
+    },
     Trial,
     Balance,
     TopUp,
@@ -107,6 +116,13 @@ pub enum Callback {
     },
     AdminRefundAsk {
         order: Uuid,
+    },
+    /// Ask before forgetting every device of `user`.
+    AdminDevicesResetAsk {
+        user: i64,
+    },
+    AdminDevicesReset {
+        user: i64,
     },
     AdminRefund {
         order: Uuid,
@@ -148,7 +164,12 @@ impl Callback {
             Callback::SetLanguage(lang) => fields.push(lang.code().to_owned()),
             Callback::AdminUser { user }
             | Callback::AdminRevokeAsk { user }
-            | Callback::AdminRevoke { user } => fields.push(check_user(*user)?.to_string()),
+            | Callback::AdminRevoke { user }
+            | Callback::AdminDevicesResetAsk { user }
+            | Callback::AdminDevicesReset { user } => fields.push(check_user(*user)?.to_string()),
+            Callback::DeviceRemoveAsk { device } | Callback::DeviceRemove { device } => {
+                fields.push(check_device(*device)?.to_string());
+            }
             Callback::AdminUsers { page } => fields.push(page.to_string()),
             Callback::AdminGrant { user, days } => {
                 fields.push(check_user(*user)?.to_string());
@@ -204,6 +225,9 @@ impl Callback {
             Callback::ReissueConfirm => "reissue!",
             Callback::ResetLinkAsk => "reset?",
             Callback::ResetLinkConfirm => "reset!",
+            Callback::Devices => "dev",
+            Callback::DeviceRemoveAsk { .. } => "dev-rm?",
+            Callback::DeviceRemove { .. } => "dev-rm!",
             Callback::Trial => "trial",
             Callback::Balance => "balance",
             Callback::TopUp => "topup",
@@ -220,6 +244,8 @@ impl Callback {
             Callback::AdminRevoke { .. } => "adm-revoke!",
             Callback::AdminRefundAsk { .. } => "adm-refund?",
             Callback::AdminRefund { .. } => "adm-refund!",
+            Callback::AdminDevicesResetAsk { .. } => "adm-dev?",
+            Callback::AdminDevicesReset { .. } => "adm-dev!",
             Callback::BroadcastConfirm { .. } => "bc-ok",
             Callback::BroadcastCancel { .. } => "bc-cancel",
         }
@@ -267,6 +293,13 @@ impl Callback {
             "reissue!" => unit(C::ReissueConfirm),
             "reset?" => unit(C::ResetLinkAsk),
             "reset!" => unit(C::ResetLinkConfirm),
+            "dev" => unit(C::Devices),
+            "dev-rm?" => Ok(C::DeviceRemoveAsk {
+                device: parse_device(one()?)?,
+            }),
+            "dev-rm!" => Ok(C::DeviceRemove {
+                device: parse_device(one()?)?,
+            }),
             "trial" => unit(C::Trial),
             "balance" => unit(C::Balance),
             "topup" => unit(C::TopUp),
@@ -317,6 +350,12 @@ impl Callback {
             "adm-refund!" => Ok(C::AdminRefund {
                 order: parse_uuid(one()?)?,
             }),
+            "adm-dev?" => Ok(C::AdminDevicesResetAsk {
+                user: parse_user(one()?)?,
+            }),
+            "adm-dev!" => Ok(C::AdminDevicesReset {
+                user: parse_user(one()?)?,
+            }),
             "bc-ok" => Ok(C::BroadcastConfirm {
                 id: parse_u32(one()?)?,
             }),
@@ -358,6 +397,20 @@ fn check_user(user: i64) -> Result<i64, CallbackError> {
     } else {
         Err(CallbackError::Malformed("bad user id"))
     }
+}
+
+fn check_device(device: i64) -> Result<i64, CallbackError> {
+    if device > 0 {
+        Ok(device)
+    } else {
+        Err(CallbackError::Malformed("bad device id"))
+    }
+}
+
+fn parse_device(s: &str) -> Result<i64, CallbackError> {
+    let raw =
+        i64::try_from(parse_u64(s)?).map_err(|_| CallbackError::Malformed("bad device id"))?;
+    check_device(raw)
 }
 
 fn check_days(days: u32) -> Result<u32, CallbackError> {

@@ -23,6 +23,11 @@ fn samples() -> Vec<Callback> {
         C::ReissueConfirm,
         C::ResetLinkAsk,
         C::ResetLinkConfirm,
+        C::Devices,
+        C::DeviceRemoveAsk { device: 1 },
+        C::DeviceRemove { device: i64::MAX },
+        C::AdminDevicesResetAsk { user: UserId::MAX },
+        C::AdminDevicesReset { user: 7 },
         C::Trial,
         C::Balance,
         C::TopUp,
@@ -89,6 +94,9 @@ fn known_encodings_are_stable() {
             "1:topup-pay:500:b",
         ),
         (Callback::SetLanguage(Lang::Ru), "1:lang-set:ru"),
+        (Callback::Devices, "1:dev"),
+        (Callback::DeviceRemove { device: 12 }, "1:dev-rm!:12"),
+        (Callback::AdminDevicesReset { user: 42 }, "1:adm-dev!:42"),
         (
             Callback::AdminGrant { user: 42, days: 30 },
             "1:adm-grant:42:30",
@@ -112,6 +120,8 @@ fn invalid_values_are_not_encoded() {
         Callback::Plan {
             plan: "m".repeat(MAX_PLAN_LEN + 1),
         },
+        Callback::DeviceRemove { device: 0 },
+        Callback::DeviceRemoveAsk { device: -1 },
         Callback::Plan { plan: "".into() },
         Callback::Plan {
             plan: "Month".into(),
@@ -239,6 +249,7 @@ fn arb_callback() -> impl Strategy<Value = Callback> {
         C::ReissueConfirm,
         C::ResetLinkAsk,
         C::ResetLinkConfirm,
+        C::Devices,
         C::Trial,
         C::Balance,
         C::TopUp,
@@ -279,6 +290,18 @@ fn arb_callback() -> impl Strategy<Value = Callback> {
             .prop_map(|user| C::AdminRevokeAsk { user })
             .boxed(),
         arb_user().prop_map(|user| C::AdminRevoke { user }).boxed(),
+        (1..=i64::MAX)
+            .prop_map(|device| C::DeviceRemoveAsk { device })
+            .boxed(),
+        (1..=i64::MAX)
+            .prop_map(|device| C::DeviceRemove { device })
+            .boxed(),
+        arb_user()
+            .prop_map(|user| C::AdminDevicesResetAsk { user })
+            .boxed(),
+        arb_user()
+            .prop_map(|user| C::AdminDevicesReset { user })
+            .boxed(),
         arb_uuid()
             .prop_map(|order| C::AdminRefundAsk { order })
             .boxed(),

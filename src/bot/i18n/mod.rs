@@ -396,6 +396,19 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("admin-usage-user", &[]),
     ("admin-user-not-found", &["user"]),
     ("admin-cancelled", &[]),
+    // Devices (x-hwid).
+    ("btn-devices", &[]),
+    ("btn-device-remove", &["name"]),
+    ("btn-reset-devices", &["count"]),
+    ("devices-title-limit", &["count", "limit"]),
+    ("devices-title", &["count"]),
+    ("devices-none", &[]),
+    ("device-line", &["name", "os", "seen"]),
+    ("device-unnamed", &["id"]),
+    ("device-remove-confirm", &["name"]),
+    ("device-removed", &[]),
+    ("admin-devices-reset-confirm", &["user"]),
+    ("admin-devices-reset", &["user", "count"]),
 ];
 
 #[cfg(test)]

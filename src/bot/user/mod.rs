@@ -5,6 +5,7 @@
 
 pub mod balance;
 pub mod checkout;
+pub mod devices;
 pub mod language;
 pub mod menu;
 pub mod referral;
@@ -141,6 +142,11 @@ async fn action_reply(
         Callback::ResetLinkAsk => subscription::reset_link_ask(lang).into(),
         Callback::ResetLinkConfirm => subscription::reset_link(ctx, lang, user).await?.into(),
         Callback::Trial => subscription::trial(ctx, lang, user).await?.into(),
+        Callback::Devices => devices::list(ctx, lang, user).await?.into(),
+        Callback::DeviceRemoveAsk { device } => {
+            devices::remove_ask(ctx, lang, user, device).await?.into()
+        }
+        Callback::DeviceRemove { device } => devices::remove(ctx, lang, user, device).await?.into(),
         Callback::Referral => referral::screen(ctx, lang, user).await?.into(),
         Callback::Language => language::picker(lang).into(),
         Callback::SetLanguage(new) => language::set(ctx, caller, user, new).await?.into(),
@@ -152,6 +158,8 @@ async fn action_reply(
         | Callback::AdminRevoke { .. }
         | Callback::AdminRefundAsk { .. }
         | Callback::AdminRefund { .. }
+        | Callback::AdminDevicesResetAsk { .. }
+        | Callback::AdminDevicesReset { .. }
         | Callback::BroadcastConfirm { .. }
         | Callback::BroadcastCancel { .. } => expired(lang).into(),
     })

@@ -13,6 +13,7 @@
 mod access;
 mod admin;
 mod alerts;
+mod devices;
 mod ledger;
 mod lifecycle;
 mod money;

@@ -96,6 +96,9 @@ impl crate::store::Payments for This {
                             ledger_pass_through(&mut w.tx, ctx, user, &order, &note).await?;
                         }
                         ops = extend(&mut w.tx, ctx, user, order.days).await?;
+                        if let Some(limit) = self.plan_devices(order.plan.as_str()) {
+                            super::devices::set_device_limit(&mut w.tx, user, limit).await?;
+                        }
                         if let Some(bonus) = self.referral_bonus() {
                             reward_referrer(&mut w.tx, ctx, user, bonus, order_id).await?;
                         }
