@@ -2,7 +2,8 @@
 //! ([`PgCluster`], [`shared_pg`]), free ports, running one test on both
 //! database backends ([`both_backends!`]), real and fake Xray nodes, fake
 //! Telegram Bot API and payment providers, webhook signers, small domain
-//! fixtures, and the benchmarks' scaffolding.
+//! fixtures, a headless Chromium for pages ([`browser`]), and the benchmarks'
+//! scaffolding.
 
 use std::io;
 use std::net::{Ipv4Addr, TcpListener};
@@ -13,6 +14,7 @@ pub use pg::{PgCluster, shared_pg};
 
 mod backends;
 pub mod bench;
+pub mod browser;
 pub mod fake_payments;
 pub mod fake_telegram;
 pub mod fake_xray;
