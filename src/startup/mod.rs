@@ -155,6 +155,7 @@ impl Application {
             leadership,
             bot: bot.probe,
             drift: nodes.drift,
+            ops_public: !settings.http.ops_addr.ip().is_loopback(),
         };
         let public_state = PublicState {
             registry: registry.clone(),

@@ -17,6 +17,7 @@ mod db_time;
 mod ledger;
 mod lifecycle;
 mod notifications;
+mod ops_views;
 mod orders;
 mod payment_events;
 mod payments;
@@ -40,6 +41,7 @@ pub use self::alerts::*;
 pub use self::ledger::*;
 pub use self::lifecycle::*;
 pub use self::notifications::*;
+pub use self::ops_views::*;
 pub use self::orders::*;
 pub use self::payment_events::*;
 pub use self::payments::*;
@@ -69,6 +71,7 @@ pub trait Store:
     + AlertOutbox
     + PaymentEventLog
     + AdminQueries
+    + OpsViews
     + Settings
     + Send
     + Sync
@@ -87,6 +90,7 @@ impl<T> Store for T where
         + AlertOutbox
         + PaymentEventLog
         + AdminQueries
+        + OpsViews
         + Settings
         + Send
         + Sync
@@ -99,8 +103,8 @@ impl<T> Store for T where
 pub mod prelude {
     pub use super::{
         AdminQueries as _, AlertOutbox as _, Ledger as _, Lifecycle as _, NotificationOutbox as _,
-        Orders as _, PaymentEventLog as _, Payments as _, ProvisioningOutbox as _, Settings as _,
-        Subscriptions as _,
+        OpsViews as _, Orders as _, PaymentEventLog as _, Payments as _, ProvisioningOutbox as _,
+        Settings as _, Subscriptions as _,
     };
 }
 

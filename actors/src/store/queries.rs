@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::{
-    AuditEntry, Backend, BroadcastReport, OutboxDepth, PaymentRecord, Stats, Store, UserPage,
-    UserSnapshot, WebhookEvent,
+    AuditEntry, Backend, BroadcastReport, FlaggedPayment, NodeBacklog, OutboxDepth, OutboxStats,
+    PaymentRecord, Stats, Store, UserPage, UserSnapshot, WebhookEvent,
 };
 use crate::Result;
 use crate::domain::{LedgerEntry, Order, OrderId, UserId};
@@ -105,5 +105,25 @@ impl Queries {
 
     pub async fn broadcast_report(&self, id: i64) -> Result<Option<BroadcastReport>> {
         self.0.broadcast_report(id).await
+    }
+
+    /// Flagged payments and orders, newest first.
+    pub async fn flagged_payments(&self, limit: u32) -> Result<Vec<FlaggedPayment>> {
+        self.0.flagged_payments(limit).await
+    }
+
+    /// Every outbox: depth, oldest pending row, retrying and failed rows.
+    pub async fn outbox_stats(&self) -> Result<Vec<OutboxStats>> {
+        self.0.outbox_stats().await
+    }
+
+    /// Nodes with pending provisioning ops: how many, the oldest, the last error.
+    pub async fn node_backlogs(&self) -> Result<Vec<NodeBacklog>> {
+        self.0.node_backlogs().await
+    }
+
+    /// Audit rows of ops actions and of no user, newest first.
+    pub async fn recent_ops_audit(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+        self.0.recent_ops_audit(limit).await
     }
 }
