@@ -208,10 +208,12 @@ async fn the_console_shows_every_section_and_reconciles_a_node_in_chromium() {
     let flagged = b.eval(&text("payments")).await;
     let flagged = flagged.as_str().unwrap_or_default();
     assert!(flagged.contains("partially_paid"), "{flagged}");
-    assert!(
-        flagged.contains(&order),
-        "the flagged order is linked: {flagged}"
-    );
+    let linked = b
+        .eval(&format!(
+            "!!document.querySelector('#payments .flagged a[href=\"/ops/orders/{order}\"]')"
+        ))
+        .await;
+    assert_eq!(linked, true, "the flagged order is linked: {flagged}");
     let outboxes = b
         .eval("document.querySelector('[data-outbox=notifications] .outbox-depth').innerText")
         .await;
@@ -266,8 +268,18 @@ async fn the_console_shows_every_section_and_reconciles_a_node_in_chromium() {
     // The user view, through the search.
     b.open(&format!("{origin}/console/users?q=4001")).await;
     assert_eq!(b.eval("location.pathname").await, "/console/users/4001");
-    let user = b.eval(&text("user-orders")).await;
-    assert!(user.as_str().is_some_and(|t| t.contains(&order)), "{user}");
+    let linked = b
+        .eval(&format!(
+            "!!document.querySelector('#user-orders a[href=\"/ops/orders/{order}\"]')"
+        ))
+        .await;
+    assert_eq!(linked, true, "the user's order is listed");
+    let keys = b.eval(&text("user-keys")).await;
+    assert!(
+        keys.as_str()
+            .is_some_and(|t| t.contains("cb-dead") && t.contains("adding")),
+        "the key waits for the dead node: {keys}"
+    );
     assert_eq!(b.console_errors().await, Vec::<String>::new());
     if let Some(dir) = &dir {
         std::fs::write(dir.join("console-user.png"), b.full_page_png().await).expect("write shot");
@@ -303,6 +315,16 @@ async fn the_console_shows_every_section_and_reconciles_a_node_in_chromium() {
         .and_then(|n| n.iter().find(|n| n["name"] == "cb-xray"))
         .map(|n| n["last_reconcile"]["diff"]["fixed"].clone());
     assert_eq!(last, Some(json!(1)), "{nodes}");
+    if let Some(dir) = &dir {
+        b.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": false }),
+        )
+        .await;
+        b.open(&format!("{origin}/console")).await;
+        std::fs::write(dir.join("console-desktop.png"), b.full_page_png().await)
+            .expect("write shot");
+    }
     p.app.stop().await;
 }
 

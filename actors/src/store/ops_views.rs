@@ -53,6 +53,17 @@ pub struct NodeBacklog {
     pub last_error: Option<String>,
 }
 
+/// A provisioning op of one user still waiting to be applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PendingKeyOp {
+    pub node: String,
+    pub email: String,
+    /// `add` or `remove`.
+    pub op: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+}
+
 /// Reads for the ops console, and its audit write.
 #[async_trait]
 pub trait OpsViews: Send + Sync {
@@ -64,6 +75,9 @@ pub trait OpsViews: Send + Sync {
 
     /// Nodes with pending ops (a node with none is absent).
     async fn node_backlogs(&self) -> Result<Vec<NodeBacklog>>;
+
+    /// The user's pending provisioning ops, oldest first.
+    async fn pending_ops_of(&self, user: UserId) -> Result<Vec<PendingKeyOp>>;
 
     /// Audit rows written by ops (`actor` = `ops`) or about no user, newest first.
     async fn recent_ops_audit(&self, limit: u32) -> Result<Vec<AuditEntry>>;

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     AuditEntry, Backend, BroadcastReport, FlaggedPayment, NodeBacklog, OutboxDepth, OutboxStats,
-    PaymentRecord, Stats, Store, UserPage, UserSnapshot, WebhookEvent,
+    PaymentRecord, PendingKeyOp, Stats, Store, UserPage, UserSnapshot, WebhookEvent,
 };
 use crate::Result;
 use crate::domain::{LedgerEntry, Order, OrderId, UserId};
@@ -120,6 +120,11 @@ impl Queries {
     /// Nodes with pending provisioning ops: how many, the oldest, the last error.
     pub async fn node_backlogs(&self) -> Result<Vec<NodeBacklog>> {
         self.0.node_backlogs().await
+    }
+
+    /// The user's pending provisioning ops, oldest first.
+    pub async fn pending_ops_of(&self, user: UserId) -> Result<Vec<PendingKeyOp>> {
+        self.0.pending_ops_of(user).await
     }
 
     /// Audit rows of ops actions and of no user, newest first.

@@ -135,6 +135,8 @@ pub(crate) struct Overview {
     pub workers: Vec<WorkerRow>,
     pub bot: Option<BotRow>,
     pub providers: Vec<String>,
+    /// The last actions taken by ops (console, API) and on no user.
+    pub ops_actions: Vec<AuditRow>,
     pub backend: String,
     pub now: String,
 }
@@ -258,7 +260,7 @@ pub(crate) async fn overview(state: &OpsState) -> Result<Overview, ApiError> {
             leader: r.leader,
             valid_for: r
                 .valid_for_ms
-                .map_or_else(String::new, |ms| format!("{} ms", ms)),
+                .map_or_else(String::new, |ms| format!("{:.1} s", ms as f64 / 1000.0)),
         })
         .collect();
     let workers = state
@@ -286,7 +288,23 @@ pub(crate) async fn overview(state: &OpsState) -> Result<Overview, ApiError> {
         .filter(|p| state.payments.offers(**p))
         .map(|p| p.to_string())
         .collect();
+    let ops_actions = q
+        .recent_ops_audit(10)
+        .await?
+        .into_iter()
+        .map(|a| AuditRow {
+            at: ago(now, a.created_at),
+            actor: a
+                .details
+                .get("operator")
+                .and_then(|o| o.as_str())
+                .map_or_else(|| a.actor.clone(), |o| format!("{} ({o})", a.actor)),
+            action: a.action,
+            details: a.details.to_string(),
+        })
+        .collect();
     Ok(Overview {
+        ops_actions,
         actors,
         nodes,
         events,
@@ -303,6 +321,8 @@ pub(crate) async fn overview(state: &OpsState) -> Result<Overview, ApiError> {
 }
 
 pub(crate) struct KeyRow {
+    /// (node, what the key is on that node, CSS class).
+    pub per_node: Vec<(String, String, &'static str)>,
     pub email: String,
     pub uuid: String,
     pub state: String,
@@ -345,7 +365,6 @@ pub(crate) struct UserPage {
     pub balance: String,
     pub created: String,
     pub flags: Vec<&'static str>,
-    pub nodes: Vec<String>,
     pub keys: Vec<KeyRow>,
     pub subscription_url: String,
     pub orders: Vec<OrderRow>,
@@ -368,6 +387,40 @@ pub(crate) async fn user_page(state: &OpsState, s: &UserSnapshot) -> Result<User
     if s.bot_blocked {
         flags.push("blocked the bot");
     }
+    let pending = q.pending_ops_of(s.user).await?;
+    let node_names: Vec<String> = state
+        .registry
+        .provisioner()
+        .node_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    let per_node = |k: &subvisor_actors::domain::Key| {
+        node_names
+            .iter()
+            .map(|node| {
+                let op = pending
+                    .iter()
+                    .rev()
+                    .find(|p| p.node == *node && p.email.eq_ignore_ascii_case(&k.email));
+                let (text, class) = match (op, k.state) {
+                    (Some(p), _) => {
+                        let verb = if p.op == "add" { "adding" } else { "removing" };
+                        let text = match &p.last_error {
+                            Some(e) if p.attempts > 0 => {
+                                format!("{verb}, attempt {}: {e}", p.attempts)
+                            }
+                            _ => verb.to_owned(),
+                        };
+                        (text, "warn")
+                    }
+                    (None, subvisor_actors::domain::KeyState::Active) => ("on node".into(), "ok"),
+                    (None, _) => ("removed".into(), ""),
+                };
+                (node.clone(), text, class)
+            })
+            .collect()
+    };
     let orders = q
         .orders_of(s.user, 30)
         .await?
@@ -419,18 +472,12 @@ pub(crate) async fn user_page(state: &OpsState, s: &UserSnapshot) -> Result<User
         balance: format!("{} {}", view.balance.minor, view.balance.currency),
         created: stamp(s.created_at),
         flags,
-        nodes: state
-            .registry
-            .provisioner()
-            .node_names()
-            .iter()
-            .map(|n| n.to_string())
-            .collect(),
         keys: s
             .keys
             .iter()
             .rev()
             .map(|k| KeyRow {
+                per_node: per_node(k),
                 email: k.email.clone(),
                 uuid: k.uuid.to_string(),
                 state: k.state.to_string(),

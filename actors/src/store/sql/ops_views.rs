@@ -2,7 +2,7 @@
 
 use super::prelude::*;
 use crate::domain::{Currency, Money};
-use crate::store::{FlaggedPayment, NodeBacklog, OutboxStats};
+use crate::store::{FlaggedPayment, NodeBacklog, OutboxStats, PendingKeyOp};
 
 type FlagRow = (
     String,
@@ -156,6 +156,27 @@ impl crate::store::OpsViews for This {
             });
         }
         Ok(out)
+    }
+
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "pending_ops_of", user = %user))]
+    async fn pending_ops_of(&self, user: UserId) -> Result<Vec<PendingKeyOp>> {
+        let rows: Vec<(String, String, String, i32, Option<String>)> = sqlx::query_as(
+            "SELECT node, email, op, attempts, last_error FROM provisioning_ops
+             WHERE user_id = $1 AND state = 'pending' ORDER BY id",
+        )
+        .bind(user.get())
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(node, email, op, attempts, last_error)| PendingKeyOp {
+                node,
+                email,
+                op,
+                attempts,
+                last_error,
+            })
+            .collect())
     }
 
     #[tracing::instrument(
