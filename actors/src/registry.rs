@@ -237,7 +237,7 @@ impl Registry {
             return Err(Error::invalid("node", format!("no node named {node}")));
         }
         let now = self.shared.clock.now();
-        let moved = self.shared.store.make_node_due(node.as_str(), now).await?;
+        let moved = self.shared.store.reschedule_node_ops(node, now).await?;
         self.record_audit(
             by,
             None,

@@ -82,10 +82,6 @@ pub trait OpsViews: Send + Sync {
     /// Audit rows written by ops (`actor` = `ops`) or about no user, newest first.
     async fn recent_ops_audit(&self, limit: u32) -> Result<Vec<AuditEntry>>;
 
-    /// Makes every pending op of `node` due now (ops asked to retry the node);
-    /// how many.
-    async fn make_node_due(&self, node: &str, now: DateTime<Utc>) -> Result<u64>;
-
     /// An audit row for an ops action (`user`: the user it was about, if any).
     async fn record_audit(
         &self,

@@ -70,7 +70,7 @@ impl crate::store::OpsViews for This {
             ("alerts", "alerts", "created_at"),
         ] {
             let failed = if outbox == "provisioning" {
-                "0".to_owned()
+                "CAST(0 AS BIGINT)".to_owned()
             } else {
                 format!("(SELECT COUNT(*) FROM {table} WHERE state = 'failed')")
             };
@@ -194,22 +194,6 @@ impl crate::store::OpsViews for This {
         .fetch_all(self.pool())
         .await?;
         Ok(rows.into_iter().map(AuditRow::into_domain).collect())
-    }
-
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "make_node_due", node = node))]
-    async fn make_node_due(&self, node: &str, now: DateTime<Utc>) -> Result<u64> {
-        let mut w = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE provisioning_ops SET next_attempt_at = $1
-             WHERE node = $2 AND state = 'pending' AND next_attempt_at > $1",
-        )
-        .bind(t(now))
-        .bind(node)
-        .execute(&mut *w.tx)
-        .await?
-        .rows_affected();
-        w.tx.commit().await?;
-        Ok(done)
     }
 
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "record_audit", action = action))]
