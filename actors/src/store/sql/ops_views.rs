@@ -56,7 +56,7 @@ impl crate::store::OpsViews for This {
             .chain(orders)
             .map(flagged)
             .collect::<Result<Vec<_>>>()?;
-        out.sort_by(|a, b| b.at.cmp(&a.at));
+        out.sort_by_key(|f| std::cmp::Reverse(f.at));
         out.truncate(limit as usize);
         Ok(out)
     }
