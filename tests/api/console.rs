@@ -398,6 +398,19 @@ async fn without_a_session_or_its_csrf_token_nothing_happens() {
         assert!(set.contains(attr), "{set}");
     }
     assert!(!set.contains(TOKEN), "the cookie is not the token");
+    assert!(
+        !set.contains("Secure"),
+        "plain HTTP: no Secure flag ({set})"
+    );
+    let behind_tls = anon
+        .post(format!("{ops}/console/sign-in"))
+        .header("x-forwarded-proto", "https")
+        .form(&[("token", TOKEN), ("name", "bob")])
+        .send()
+        .await
+        .expect("sign in");
+    let tls_cookie = behind_tls.headers()["set-cookie"].to_str().expect("cookie");
+    assert!(tls_cookie.contains("; Secure"), "{tls_cookie}");
     let cookie = set.split(';').next().expect("pair").to_owned();
     let page = anon
         .get(format!("{ops}/console"))
