@@ -285,6 +285,29 @@ async fn the_console_shows_every_section_and_reconciles_a_node_in_chromium() {
         std::fs::write(dir.join("console-user.png"), b.full_page_png().await).expect("write shot");
     }
 
+    // The numbers refresh themselves: a new user's actor shows up without a reload.
+    b.open(&format!("{origin}/console?every=1")).await;
+    let before: i64 = b
+        .eval("Number(document.getElementById('actors-live').innerText)")
+        .await
+        .as_i64()
+        .expect("a number");
+    bearer_post(&p, "/ops/users/4011/grant", json!({ "days": 1 })).await;
+    wait_for(
+        &mut b,
+        &format!(
+            "Number(document.getElementById('actors-live').innerText) === {}",
+            before + 1
+        ),
+    )
+    .await;
+    assert_eq!(b.console_errors().await, Vec::<String>::new());
+    let requests = b.requests().await;
+    assert!(
+        requests.iter().all(|u| u.starts_with(&origin)),
+        "{requests:?}"
+    );
+
     // Dry run, then apply: the stray goes, the audit log names alice.
     b.open(&format!("{origin}/console")).await;
     let dry = post_form(&mut b, "[data-node=cb-xray] form[action$=reconcile]", None).await;

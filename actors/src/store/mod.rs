@@ -208,6 +208,17 @@ pub(crate) fn lock_key(role: &str) -> i64 {
     h as i64
 }
 
+/// This instance as people and lease rows name it: `<hostname> pid <pid>`.
+pub fn instance_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{host} pid {}", std::process::id())
+}
+
 /// Which engine a database URL names, if it is one we support.
 pub fn backend_of(url: &str) -> Option<Backend> {
     if url.starts_with("sqlite:") {

@@ -64,6 +64,15 @@ pub struct PendingKeyOp {
     pub last_error: Option<String>,
 }
 
+/// Who holds a singleton role's lease (PostgreSQL; one SQLite instance always leads).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeaseHolder {
+    pub role: String,
+    /// `<hostname> pid <pid>` of the instance.
+    pub holder: String,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// Reads for the ops console, and its audit write.
 #[async_trait]
 pub trait OpsViews: Send + Sync {
@@ -75,6 +84,9 @@ pub trait OpsViews: Send + Sync {
 
     /// Nodes with pending ops (a node with none is absent).
     async fn node_backlogs(&self) -> Result<Vec<NodeBacklog>>;
+
+    /// Every role's lease row, by role (empty on SQLite).
+    async fn lease_holders(&self) -> Result<Vec<LeaseHolder>>;
 
     /// The user's pending provisioning ops, oldest first.
     async fn pending_ops_of(&self, user: UserId) -> Result<Vec<PendingKeyOp>>;

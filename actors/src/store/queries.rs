@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::{
-    AuditEntry, Backend, BroadcastReport, FlaggedPayment, NodeBacklog, OutboxDepth, OutboxStats,
-    PaymentRecord, PendingKeyOp, Stats, Store, UserPage, UserSnapshot, WebhookEvent,
+    AuditEntry, Backend, BroadcastReport, FlaggedPayment, LeaseHolder, NodeBacklog, OutboxDepth,
+    OutboxStats, PaymentRecord, PendingKeyOp, Stats, Store, UserPage, UserSnapshot, WebhookEvent,
 };
 use crate::Result;
 use crate::domain::{LedgerEntry, Order, OrderId, UserId};
@@ -120,6 +120,11 @@ impl Queries {
     /// Nodes with pending provisioning ops: how many, the oldest, the last error.
     pub async fn node_backlogs(&self) -> Result<Vec<NodeBacklog>> {
         self.0.node_backlogs().await
+    }
+
+    /// Every role's lease row: which instance holds it, until when (empty on SQLite).
+    pub async fn lease_holders(&self) -> Result<Vec<LeaseHolder>> {
+        self.0.lease_holders().await
     }
 
     /// The user's pending provisioning ops, oldest first.

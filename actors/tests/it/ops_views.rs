@@ -96,6 +96,24 @@ async fn ops_views_show_what_needs_a_hand(backend: Backend) {
     );
     assert_eq!(flagged[0].user, uid(70));
 
+    // Who holds each role: this instance, on PostgreSQL (SQLite keeps no leases).
+    assert!(s.lease_holders().await.expect("leases").is_empty());
+    let lease = s
+        .lead("scheduler", std::time::Duration::from_secs(30))
+        .await
+        .expect("lead")
+        .expect("leads");
+    let holders = s.lease_holders().await.expect("leases");
+    match backend {
+        Backend::Sqlite => assert!(holders.is_empty()),
+        Backend::Postgres => {
+            assert_eq!(holders.len(), 1);
+            assert_eq!(holders[0].role, "scheduler");
+            assert_eq!(holders[0].holder, subvisor_actors::store::instance_name());
+        }
+    }
+    drop(lease);
+
     // An ops action's audit row, with no user, is in the ops audit.
     s.record_audit(
         &ctx(t0(), &nodes),

@@ -115,6 +115,8 @@ struct SignIn<'a> {
 #[derive(Template)]
 #[template(path = "console/front.html")]
 struct Front<'a> {
+    /// Seconds between two refreshes of the numbers.
+    refresh_secs: u32,
     nonce: &'a str,
     csrf: &'a str,
     operator: &'a str,
@@ -173,11 +175,22 @@ pub(crate) fn sign_in_page(
     render(status, &nonce, &t)
 }
 
-async fn front(session: Session, state: web::Data<OpsState>) -> HttpResponse {
+#[derive(Debug, Deserialize)]
+struct FrontQuery {
+    /// Seconds between refreshes (1–300; default 10).
+    every: Option<u32>,
+}
+
+async fn front(
+    session: Session,
+    state: web::Data<OpsState>,
+    query: web::Query<FrontQuery>,
+) -> HttpResponse {
     match sections::overview(&state).await {
         Ok(o) => {
             let nonce = nonce();
             let t = Front {
+                refresh_secs: query.every.unwrap_or(10).clamp(1, 300),
                 nonce: &nonce,
                 csrf: &session.csrf,
                 operator: &session.operator,

@@ -135,6 +135,9 @@ pub(crate) struct Overview {
     pub workers: Vec<WorkerRow>,
     pub bot: Option<BotRow>,
     pub providers: Vec<String>,
+    /// This instance's name, and each role's lease: (role, holder, expires in, held here).
+    pub instance: String,
+    pub leases: Vec<(String, String, String, bool)>,
     /// The last actions taken by ops (console, API) and on no user.
     pub ops_actions: Vec<AuditRow>,
     pub backend: String,
@@ -303,7 +306,25 @@ pub(crate) async fn overview(state: &OpsState) -> Result<Overview, ApiError> {
             details: a.details.to_string(),
         })
         .collect();
+    let instance = subvisor_actors::store::instance_name();
+    let leases = q
+        .lease_holders()
+        .await?
+        .into_iter()
+        .map(|l| {
+            let here = l.holder == instance;
+            let left = (l.expires_at - now).num_milliseconds();
+            let expires = if left > 0 {
+                format!("{:.1} s", left as f64 / 1000.0)
+            } else {
+                "expired".to_owned()
+            };
+            (l.role, l.holder, expires, here)
+        })
+        .collect();
     Ok(Overview {
+        instance,
+        leases,
         ops_actions,
         actors,
         nodes,

@@ -2,7 +2,8 @@
 
 use super::prelude::*;
 use crate::domain::{Currency, Money};
-use crate::store::{FlaggedPayment, NodeBacklog, OutboxStats, PendingKeyOp};
+use crate::store::Lifecycle as _;
+use crate::store::{FlaggedPayment, LeaseHolder, NodeBacklog, OutboxStats, PendingKeyOp};
 
 type FlagRow = (
     String,
@@ -156,6 +157,30 @@ impl crate::store::OpsViews for This {
             });
         }
         Ok(out)
+    }
+
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "lease_holders")
+    )]
+    async fn lease_holders(&self) -> Result<Vec<LeaseHolder>> {
+        if self.backend() == Backend::Sqlite {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<(String, String, DbTime)> =
+            sqlx::query_as("SELECT role, holder, expires_at FROM leader_leases ORDER BY role")
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(role, holder, expires_at)| LeaseHolder {
+                role,
+                holder,
+                expires_at: expires_at.0,
+            })
+            .collect())
     }
 
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "pending_ops_of", user = %user))]
