@@ -530,6 +530,23 @@ async fn without_a_session_or_its_csrf_token_nothing_happens() {
             .to_str()
             .is_ok_and(|c| c.contains("Max-Age=0"))
     );
+
+    // Guessing is slow: after ten attempts a minute, even the right token waits.
+    let mut statuses = Vec::new();
+    for token in [
+        "guess-1", "guess-2", "guess-3", "guess-4", "guess-5", "guess-6", "guess-7", "guess-8",
+        TOKEN,
+    ] {
+        let resp = anon
+            .post(format!("{ops}/console/sign-in"))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("sign in");
+        statuses.push(resp.status().as_u16());
+    }
+    assert!(statuses.contains(&401), "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
     p.app.stop().await;
 }
 

@@ -38,6 +38,17 @@ pub(crate) async fn sign_in(req: HttpRequest, form: web::Form<SignInForm>) -> Ht
     let Some(keys) = session::keys(&req).filter(|k| !k.off) else {
         return actix_web::ResponseError::error_response(&session::Denied::Off);
     };
+    // The TCP peer, not a forwarding header a client could vary.
+    let peer = req
+        .peer_addr()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+    if !keys.attempts.check(peer) {
+        return super::sign_in_page(
+            &req,
+            Some("Too many sign-in attempts; wait a minute."),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
     if !keys.token_matches(&form.token) {
         tracing::warn!("console sign-in with a wrong token");
         return super::sign_in_page(

@@ -20,6 +20,8 @@ type HmacSha256 = Hmac<Sha256>;
 pub(crate) const COOKIE: &str = "subvisor_console";
 /// How long a session lasts.
 pub(crate) const LIFETIME_SECS: i64 = 12 * 3600;
+/// Sign-in attempts one client address may make per minute.
+pub(crate) const SIGN_IN_PER_MINUTE: u32 = 10;
 /// Where the console lives.
 pub(crate) const BASE: &str = "/console";
 
@@ -27,6 +29,8 @@ pub(crate) const BASE: &str = "/console";
 pub(crate) struct ConsoleKeys {
     key: [u8; 32],
     token: Option<String>,
+    /// Sign-in attempts per client address (spent before the token is compared).
+    pub attempts: crate::rate_limit::IpRateLimit,
     /// The ops listener is public and no token is set: the console is off.
     pub off: bool,
 }
@@ -50,6 +54,10 @@ impl ConsoleKeys {
         Self {
             key,
             token: token.map(str::to_owned),
+            attempts: crate::rate_limit::IpRateLimit::per_minute(
+                SIGN_IN_PER_MINUTE,
+                SIGN_IN_PER_MINUTE,
+            ),
             off: ops_public && token.is_none(),
         }
     }
