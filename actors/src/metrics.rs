@@ -44,3 +44,17 @@ pub const WORKER_RESTARTS: &str = "subvisor_worker_restarts_total";
 pub const WORKER_UP: &str = "subvisor_worker_up";
 /// 1 while a background worker is crash-looping.
 pub const WORKER_CRASH_LOOPING: &str = "subvisor_worker_crash_looping";
+/// Age of the oldest pending row of each outbox (0 when empty).
+pub const OUTBOX_OLDEST_AGE: &str = "subvisor_outbox_oldest_age_seconds";
+/// Rows each outbox gave up on (notifications and alerts that failed for good).
+pub const OUTBOX_FAILED: &str = "subvisor_outbox_failed";
+/// Pending provisioning ops per node.
+pub const NODE_PENDING_OPS: &str = "subvisor_node_pending_ops";
+/// Age of each node's oldest pending provisioning op (0 when none).
+pub const NODE_OLDEST_PENDING_AGE: &str = "subvisor_node_oldest_pending_op_age_seconds";
+/// Payments and orders flagged for ops now (up to 10 000 counted).
+pub const PAYMENTS_FLAGGED: &str = "subvisor_payments_flagged";
+/// 1 while this instance leads a singleton role, by role.
+pub const LEADER: &str = "subvisor_leader";
+/// 1 while the Telegram bot is connected (set by the binary).
+pub const BOT_CONNECTED: &str = "subvisor_bot_connected";

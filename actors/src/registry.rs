@@ -84,6 +84,7 @@ pub(crate) struct Shared {
     restarts: DashMap<UserId, RestartWindow>,
     activations: AtomicU64,
     restart_count: AtomicU64,
+    restart_limit_hits: AtomicU64,
     accepting: AtomicBool,
 }
 
@@ -123,6 +124,8 @@ pub struct RegistryStats {
     pub activations: u64,
     pub passivations: u64,
     pub restarts: u64,
+    /// Activations refused by the restart limit since start.
+    pub restart_limit_hits: u64,
     pub arbiters: usize,
     pub mailbox_capacity: usize,
     pub idle_timeout_secs: u64,
@@ -169,6 +172,7 @@ impl Registry {
                 restarts: DashMap::new(),
                 activations: AtomicU64::new(0),
                 restart_count: AtomicU64::new(0),
+                restart_limit_hits: AtomicU64::new(0),
                 accepting: AtomicBool::new(true),
             }),
         }
@@ -213,6 +217,46 @@ impl Registry {
     pub async fn device_seen(&self, user: UserId, device: &DeviceInfo) -> Result<bool> {
         let now = self.shared.clock.now();
         self.shared.store.device_seen(user, device, now).await
+    }
+
+    /// Records an ops action in the audit log (who, what, why), e.g. a node
+    /// reconciled from the console or the reason given for a grant.
+    pub async fn record_audit(
+        &self,
+        by: Principal,
+        user: Option<UserId>,
+        action: &str,
+        details: serde_json::Value,
+    ) -> Result<()> {
+        let ctx = self.write_ctx(by);
+        self.shared
+            .store
+            .record_audit(&ctx, user, action, details)
+            .await
+    }
+
+    /// Makes the node's pending ops due now and wakes its worker (audited,
+    /// with the operator's name); how many ops were waiting for a later attempt.
+    pub async fn retry_node_now(
+        &self,
+        by: Principal,
+        operator: &str,
+        node: &NodeName,
+    ) -> Result<u64> {
+        if !self.shared.node_names.contains(node) {
+            return Err(Error::invalid("node", format!("no node named {node}")));
+        }
+        let now = self.shared.clock.now();
+        let moved = self.shared.store.reschedule_node_ops(node, now).await?;
+        self.record_audit(
+            by,
+            None,
+            "retry_node",
+            serde_json::json!({ "node": node.as_str(), "ops_made_due": moved, "operator": operator }),
+        )
+        .await?;
+        self.shared.provisioner.wake_node(node);
+        Ok(moved)
     }
 
     fn write_ctx(&self, by: Principal) -> WriteCtx<'_> {
@@ -299,6 +343,7 @@ impl Registry {
             activations: s.activations.load(Ordering::Relaxed),
             passivations: s.passivations.load(Ordering::Relaxed),
             restarts: s.restart_count.load(Ordering::Relaxed),
+            restart_limit_hits: s.restart_limit_hits.load(Ordering::Relaxed),
             arbiters: s.arbiters.len(),
             mailbox_capacity: s.settings.mailbox_capacity,
             idle_timeout_secs: s.settings.idle_timeout.as_secs(),
@@ -435,6 +480,7 @@ impl Registry {
         }
         if window.deaths > s.settings.max_restarts {
             metrics::counter!(m::ACTOR_RESTART_LIMIT_HITS).increment(1);
+            s.restart_limit_hits.fetch_add(1, Ordering::Relaxed);
             tracing::error!(%user, deaths = window.deaths, "restart limit reached; refusing to re-activate for now");
             return Err(Error::RestartLimit(user));
         }

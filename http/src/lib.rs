@@ -5,6 +5,7 @@
 
 mod access_log;
 mod auth;
+mod console;
 mod error;
 pub mod metrics;
 mod ops;

@@ -76,4 +76,69 @@ fn describe() {
     ] {
         counter!(name).increment(0);
     }
+    // Series the dashboard and the alert rules read, present before their
+    // first event.
+    for outcome in ["sent", "retry", "retry_after", "blocked", "failed"] {
+        counter!(m::NOTIFICATIONS, "outcome" => outcome).increment(0);
+    }
+    for outcome in ["sent", "retry", "retry_after", "failed"] {
+        counter!(m::ALERTS, "outcome" => outcome).increment(0);
+    }
+    counter!(m::PAYMENTS, "provider" => "none", "outcome" => "flagged").increment(0);
+    counter!(m::CONFLICT_RETRIES, "message" => "none").increment(0);
+    describe_gauge!(
+        m::OUTBOX_OLDEST_AGE,
+        metrics::Unit::Seconds,
+        "Age of the oldest pending row of each outbox"
+    );
+    describe_gauge!(m::OUTBOX_FAILED, "Rows each outbox gave up on");
+    describe_gauge!(m::NODE_PENDING_OPS, "Pending provisioning ops per node");
+    describe_gauge!(
+        m::NODE_OLDEST_PENDING_AGE,
+        metrics::Unit::Seconds,
+        "Age of each node's oldest pending provisioning op"
+    );
+    describe_gauge!(m::PAYMENTS_FLAGGED, "Payments and orders flagged for ops");
+    describe_gauge!(m::LEADER, "1 while this instance leads the role");
+    gauge!(m::PAYMENTS_FLAGGED).set(0.0);
+}
+
+/// Sets the gauges read from the store and the elections, just before a
+/// scrape renders them.
+pub(crate) async fn refresh(state: &crate::OpsState) {
+    use metrics::gauge;
+    let queries = state.registry.queries();
+    let now = state.registry.clock().now();
+    let age = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map_or(0.0, |t| (now - t).num_milliseconds().max(0) as f64 / 1000.0)
+    };
+    match queries.outbox_stats().await {
+        Ok(stats) => {
+            for s in stats {
+                gauge!(m::OUTBOX_OLDEST_AGE, "outbox" => s.outbox).set(age(s.oldest_at));
+                gauge!(m::OUTBOX_FAILED, "outbox" => s.outbox).set(s.failed as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read outbox stats for /metrics"),
+    }
+    match queries.node_backlogs().await {
+        Ok(backlogs) => {
+            for name in state.registry.provisioner().node_names() {
+                let b = backlogs.iter().find(|b| b.node == name.as_str());
+                let label = name.to_string();
+                gauge!(m::NODE_PENDING_OPS, "node" => label.clone())
+                    .set(b.map_or(0.0, |b| b.pending as f64));
+                gauge!(m::NODE_OLDEST_PENDING_AGE, "node" => label)
+                    .set(age(b.map(|b| b.oldest_at)));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read node backlogs for /metrics"),
+    }
+    match queries.flagged_payments(10_000).await {
+        Ok(flagged) => gauge!(m::PAYMENTS_FLAGGED).set(flagged.len() as f64),
+        Err(e) => tracing::warn!(error = %e, "could not count flagged payments for /metrics"),
+    }
+    for role in state.leadership.views() {
+        gauge!(m::LEADER, "role" => role.role).set(if role.leader { 1.0 } else { 0.0 });
+    }
 }

@@ -52,6 +52,9 @@ pub struct OpsState {
     pub drift: DriftBook,
     /// `subscription.default_devices` (the device limit no plan set).
     pub default_devices: u32,
+    /// The ops listener is bound to a non-loopback address: the console is
+    /// off unless `token` is set.
+    pub ops_public: bool,
 }
 
 impl OpsState {
@@ -77,11 +80,13 @@ impl OpsState {
 }
 
 /// Largest grant one call may make (ten years).
-const MAX_GRANT_DAYS: u32 = 3660;
+pub(crate) const MAX_GRANT_DAYS: u32 = 3660;
 
 pub fn configure_ops(state: OpsState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
+        let console = crate::console::ConsoleKeys::new(state.token.as_deref(), state.ops_public);
         cfg.app_data(web::Data::new(OpsToken(state.token.clone())))
+            .app_data(web::Data::new(console))
             .app_data(web::Data::new(state))
             .app_data(
                 web::JsonConfig::default()
@@ -104,6 +109,9 @@ pub fn configure_ops(state: OpsState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route("/leadership", web::get().to(leadership))
                     .route("/bot", web::get().to(bot))
                     .route("/nodes", web::get().to(nodes))
+                    .route("/outboxes", web::get().to(outboxes))
+                    .route("/payments/flagged", web::get().to(flagged_payments))
+                    .route("/audit", web::get().to(ops_audit))
                     .route("/users/{id}", web::get().to(user))
                     .route("/users/{id}/grant", web::post().to(grant))
                     .route("/users/{id}/revoke", web::post().to(revoke))
@@ -127,6 +135,7 @@ pub fn configure_ops(state: OpsState) -> impl FnOnce(&mut web::ServiceConfig) {
                     .route("/payments/reconcile", web::post().to(reconcile_payments))
                     .route("/reconcile", web::post().to(reconcile)),
             )
+            .configure(crate::console::routes)
             .default_service(web::to(not_found));
     }
 }
@@ -186,6 +195,7 @@ async fn render_metrics(state: web::Data<OpsState>) -> HttpResponse {
         }
         Err(e) => tracing::warn!(error = %e, "could not read outbox depth for /metrics"),
     }
+    crate::metrics::refresh(&state).await;
     state.metrics.run_upkeep();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
@@ -212,24 +222,45 @@ async fn actors(state: web::Data<OpsState>) -> HttpResponse {
 
 #[tracing::instrument(skip_all)]
 async fn nodes(state: web::Data<OpsState>) -> Result<HttpResponse, ApiError> {
-    let pending = state.registry.queries().pending_ops_by_node().await?;
+    let backlogs = state.registry.queries().node_backlogs().await?;
     let statuses = state.registry.provisioner().statuses();
     let sandbox = statuses.iter().all(|s| s.name == SandboxNode::NAME);
     let nodes = statuses
         .into_iter()
         .map(|s| {
-            let n = pending
-                .iter()
-                .find(|(node, _)| *node == s.name)
-                .map_or(0, |p| p.1);
+            let backlog = backlogs.iter().find(|b| b.node == s.name);
             let drift = state.drift.drift(&s.name);
+            let last_reconcile = state.reconciler.last(&s.name);
             NodeView {
                 drift,
-                ..NodeView::new(s, n)
+                oldest_pending_at: backlog.map(|b| b.oldest_at),
+                last_reconcile,
+                ..NodeView::new(s, backlog.map_or(0, |b| b.pending))
             }
         })
         .collect();
     Ok(HttpResponse::Ok().json(NodesView { sandbox, nodes }))
+}
+
+/// `GET /ops/outboxes`: each outbox's depth, oldest pending row, retrying and failed rows.
+#[tracing::instrument(skip_all)]
+async fn outboxes(state: web::Data<OpsState>) -> Result<HttpResponse, ApiError> {
+    let outboxes = state.registry.queries().outbox_stats().await?;
+    Ok(HttpResponse::Ok().json(json!({ "outboxes": outboxes })))
+}
+
+/// `GET /ops/payments/flagged`: payments and orders flagged for ops, newest first.
+#[tracing::instrument(skip_all)]
+async fn flagged_payments(state: web::Data<OpsState>) -> Result<HttpResponse, ApiError> {
+    let flagged = state.registry.queries().flagged_payments(100).await?;
+    Ok(HttpResponse::Ok().json(json!({ "flagged": flagged })))
+}
+
+/// `GET /ops/audit`: the audit rows of ops actions (and of no user), newest first.
+#[tracing::instrument(skip_all)]
+async fn ops_audit(state: web::Data<OpsState>) -> Result<HttpResponse, ApiError> {
+    let entries = state.registry.queries().recent_ops_audit(100).await?;
+    Ok(HttpResponse::Ok().json(json!({ "audit": entries })))
 }
 
 pub(crate) fn parse_user(raw: &str) -> Result<UserId, ApiError> {
@@ -435,7 +466,7 @@ async fn create_order(
 }
 
 /// The order named by a path segment, or 400/404.
-async fn find_order(
+pub(crate) async fn find_order(
     state: &OpsState,
     raw: &str,
 ) -> Result<subvisor_actors::domain::Order, ApiError> {

@@ -3,7 +3,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use subvisor_actors::links::LinkBook;
-use subvisor_actors::provisioning::{BreakerState, Mismatch, NodeStatus};
+use subvisor_actors::provisioning::{BreakerState, LastReconcile, Mismatch, NodeStatus};
 use subvisor_actors::store::UserSnapshot;
 
 fn rfc3339(t: DateTime<Utc>) -> String {
@@ -148,6 +148,10 @@ pub struct NodeView {
     /// `null` when unknown (not checked yet, unreachable) or unsupported
     /// (the node cannot list its inbounds: v2ray, Xray before `ListInbounds`).
     pub drift: Option<Vec<Mismatch>>,
+    /// When the oldest pending op of this node was written.
+    pub oldest_pending_at: Option<DateTime<Utc>>,
+    /// The last reconcile that could change the node (not a dry run), since start.
+    pub last_reconcile: Option<LastReconcile>,
 }
 
 /// `GET /ops/nodes`.
@@ -171,6 +175,8 @@ impl NodeView {
             in_flight: status.in_flight,
             last_error: status.last_error,
             drift: None,
+            oldest_pending_at: None,
+            last_reconcile: None,
         }
     }
 }

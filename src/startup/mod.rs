@@ -156,6 +156,7 @@ impl Application {
             bot: bot.probe,
             drift: nodes.drift,
             default_devices: settings.subscription.default_devices,
+            ops_public: !settings.http.ops_addr.ip().is_loopback(),
         };
         let public_state = PublicState {
             registry: registry.clone(),

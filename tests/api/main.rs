@@ -5,6 +5,7 @@
 mod actor_panic;
 mod binary;
 mod bot;
+mod console;
 mod failure_matrix;
 mod helpers;
 mod leader_failover;

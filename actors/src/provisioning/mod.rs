@@ -28,7 +28,9 @@ pub use gateway::{
     CANARY_EMAIL, GatewayHandle, GatewaySettings, NodeConfig, NodeEvent, RESTART_TOLERANCE,
     XrayGateway,
 };
-pub use reconciler::{NodeDiff, NodeWorker, ReconcileRequest, Reconciler, ReconcilerHandle};
+pub use reconciler::{
+    LastReconcile, NodeDiff, NodeWorker, ReconcileRequest, Reconciler, ReconcilerHandle,
+};
 pub use sandbox::SandboxNode;
 
 use crate::domain::NodeName;

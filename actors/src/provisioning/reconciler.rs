@@ -73,6 +73,36 @@ type Requests = mpsc::Sender<(ReconcileRequest, Reply)>;
 #[derive(Clone)]
 pub struct ReconcilerHandle {
     routes: std::sync::Arc<Routes>,
+    last: LastReconciles,
+}
+
+/// A node's last reconcile that could change it (dry runs are not kept).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LastReconcile {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub diff: NodeDiff,
+}
+
+/// Each node's [`LastReconcile`], shared by the nodes' reconcilers and the handle.
+#[derive(Debug, Clone, Default)]
+struct LastReconciles(std::sync::Arc<std::sync::RwLock<HashMap<String, LastReconcile>>>);
+
+impl LastReconciles {
+    fn record(&self, diff: &NodeDiff) {
+        let mut book = self.0.write().unwrap_or_else(|p| p.into_inner());
+        book.insert(
+            diff.node.clone(),
+            LastReconcile {
+                at: chrono::Utc::now(),
+                diff: diff.clone(),
+            },
+        );
+    }
+
+    fn get(&self, node: &str) -> Option<LastReconcile> {
+        let book = self.0.read().unwrap_or_else(|p| p.into_inner());
+        book.get(node).cloned()
+    }
 }
 
 enum Routes {
@@ -91,6 +121,11 @@ async fn ask(tx: &Requests, req: ReconcileRequest) -> crate::Result<Vec<NodeDiff
 }
 
 impl ReconcilerHandle {
+    /// The node's last reconcile that was not a dry run, if any since start.
+    pub fn last(&self, node: &str) -> Option<LastReconcile> {
+        self.last.get(node)
+    }
+
     /// One node, or every node (each by its own worker, concurrently).
     #[tracing::instrument(name = "reconcile", skip_all)]
     pub async fn reconcile(&self, req: ReconcileRequest) -> crate::Result<Vec<NodeDiff>> {
@@ -130,6 +165,7 @@ pub struct Reconciler {
     interval: Duration,
     events: mpsc::UnboundedReceiver<NodeEvent>,
     requests: mpsc::Receiver<(ReconcileRequest, Reply)>,
+    last: LastReconciles,
 }
 
 const SAMPLE: usize = 20;
@@ -142,15 +178,18 @@ impl Reconciler {
         events: mpsc::UnboundedReceiver<NodeEvent>,
     ) -> (Self, ReconcilerHandle) {
         let (tx, requests) = mpsc::channel(16);
+        let last = LastReconciles::default();
         (
             Self {
                 driver,
                 interval,
                 events,
                 requests,
+                last: last.clone(),
             },
             ReconcilerHandle {
                 routes: std::sync::Arc::new(Routes::One(tx)),
+                last,
             },
         )
     }
@@ -166,12 +205,14 @@ impl Reconciler {
         let mut workers = Vec::new();
         let mut routes = Vec::new();
         let names: Vec<NodeName> = driver.provisioner().node_names().to_vec();
+        let last = LastReconciles::default();
         for (i, name) in names.into_iter().enumerate() {
             let events = events
                 .remove(&name)
                 .unwrap_or_else(|| mpsc::unbounded_channel().1);
-            let (reconciler, handle) =
+            let (mut reconciler, handle) =
                 Reconciler::new(driver.for_node(name.clone()), interval, events);
+            reconciler.last = last.clone();
             if let Routes::One(tx) = &*handle.routes {
                 routes.push((name.clone(), tx.clone()));
             }
@@ -183,6 +224,7 @@ impl Reconciler {
         }
         let handle = ReconcilerHandle {
             routes: std::sync::Arc::new(Routes::PerNode(routes)),
+            last,
         };
         (workers, handle)
     }
@@ -271,6 +313,9 @@ impl Reconciler {
         // Ops committed while we held the node's lock are applied now, not at the next poll.
         self.driver.provisioner().wake_node(&name);
         diff.duration_ms = started.elapsed().as_millis() as u64;
+        if !dry_run {
+            self.last.record(&diff);
+        }
         let label = name.to_string();
         metrics::counter!(m::RECONCILE_DRIFT_FOUND, "node" => label.clone())
             .increment((diff.missing + diff.extra + diff.mismatched) as u64);

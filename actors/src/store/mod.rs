@@ -18,6 +18,7 @@ mod devices;
 mod ledger;
 mod lifecycle;
 mod notifications;
+mod ops_views;
 mod orders;
 mod payment_events;
 mod payments;
@@ -42,6 +43,7 @@ pub use self::devices::*;
 pub use self::ledger::*;
 pub use self::lifecycle::*;
 pub use self::notifications::*;
+pub use self::ops_views::*;
 pub use self::orders::*;
 pub use self::payment_events::*;
 pub use self::payments::*;
@@ -71,6 +73,7 @@ pub trait Store:
     + AlertOutbox
     + PaymentEventLog
     + AdminQueries
+    + OpsViews
     + Settings
     + Devices
     + Send
@@ -90,6 +93,7 @@ impl<T> Store for T where
         + AlertOutbox
         + PaymentEventLog
         + AdminQueries
+        + OpsViews
         + Settings
         + Devices
         + Send
@@ -103,7 +107,7 @@ impl<T> Store for T where
 pub mod prelude {
     pub use super::{
         AdminQueries as _, AlertOutbox as _, Devices as _, Ledger as _, Lifecycle as _,
-        NotificationOutbox as _, Orders as _, PaymentEventLog as _, Payments as _,
+        NotificationOutbox as _, OpsViews as _, Orders as _, PaymentEventLog as _, Payments as _,
         ProvisioningOutbox as _, Settings as _, Subscriptions as _,
     };
 }
@@ -213,6 +217,17 @@ pub(crate) fn lock_key(role: &str) -> i64 {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h as i64
+}
+
+/// This instance as people and lease rows name it: `<hostname> pid <pid>`.
+pub fn instance_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{host} pid {}", std::process::id())
 }
 
 /// Which engine a database URL names, if it is one we support.

@@ -241,7 +241,7 @@ fn keepalive_sql(k: &SessionKeepalive) -> Option<String> {
 
 /// Who holds a lease, as the `leader_leases` row shows it.
 fn holder_name() -> String {
-    format!("pid {}", std::process::id())
+    super::instance_name()
 }
 
 struct PgLease {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::{
-    AuditEntry, Backend, BroadcastReport, OutboxDepth, PaymentRecord, Stats, Store, UserPage,
-    UserSnapshot, WebhookEvent,
+    AuditEntry, Backend, BroadcastReport, FlaggedPayment, LeaseHolder, NodeBacklog, OutboxDepth,
+    OutboxStats, PaymentRecord, PendingKeyOp, Stats, Store, UserPage, UserSnapshot, WebhookEvent,
 };
 use crate::Result;
 use crate::domain::{DeviceList, LedgerEntry, Order, OrderId, UserId};
@@ -110,5 +110,35 @@ impl Queries {
 
     pub async fn broadcast_report(&self, id: i64) -> Result<Option<BroadcastReport>> {
         self.0.broadcast_report(id).await
+    }
+
+    /// Flagged payments and orders, newest first.
+    pub async fn flagged_payments(&self, limit: u32) -> Result<Vec<FlaggedPayment>> {
+        self.0.flagged_payments(limit).await
+    }
+
+    /// Every outbox: depth, oldest pending row, retrying and failed rows.
+    pub async fn outbox_stats(&self) -> Result<Vec<OutboxStats>> {
+        self.0.outbox_stats().await
+    }
+
+    /// Nodes with pending provisioning ops: how many, the oldest, the last error.
+    pub async fn node_backlogs(&self) -> Result<Vec<NodeBacklog>> {
+        self.0.node_backlogs().await
+    }
+
+    /// Every role's lease row: which instance holds it, until when (empty on SQLite).
+    pub async fn lease_holders(&self) -> Result<Vec<LeaseHolder>> {
+        self.0.lease_holders().await
+    }
+
+    /// The user's pending provisioning ops, oldest first.
+    pub async fn pending_ops_of(&self, user: UserId) -> Result<Vec<PendingKeyOp>> {
+        self.0.pending_ops_of(user).await
+    }
+
+    /// Audit rows of ops actions and of no user, newest first.
+    pub async fn recent_ops_audit(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+        self.0.recent_ops_audit(limit).await
     }
 }

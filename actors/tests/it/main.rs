@@ -9,6 +9,7 @@ mod intake;
 mod leadership;
 mod lease_fencing;
 mod notifier;
+mod ops_views;
 mod passivation;
 mod payments_suite;
 mod store_suite;

@@ -18,6 +18,7 @@ mod ledger;
 mod lifecycle;
 mod money;
 mod notifications;
+mod ops_views;
 mod orders;
 mod outbox;
 mod payment_events;
