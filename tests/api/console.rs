@@ -374,6 +374,7 @@ async fn without_a_session_or_its_csrf_token_nothing_happens() {
         "/console/sign-out",
         "/console/users/4002/grant",
         "/console/users/4002/revoke",
+        "/console/users/4002/devices/reset",
         "/console/orders/00000000-0000-0000-0000-000000000000/refund",
         "/console/nodes/cg-xray/reconcile",
         "/console/nodes/cg-xray/retry",
@@ -514,6 +515,70 @@ async fn without_a_session_or_its_csrf_token_nothing_happens() {
         user_page.contains("console_grant")
             && user_page.contains("goodwill")
             && user_page.contains("bob")
+    );
+
+    // A device that fetched the subscription is on the user's page; a reset
+    // with a reason forgets it and is audited with the operator's name.
+    let token = after["subscription_url"]
+        .as_str()
+        .and_then(|u| u.rsplit('/').next())
+        .expect("subscription url");
+    let fetched = anon
+        .get(format!("{}/sub/{token}", p.app.public))
+        .header("x-hwid", "console-test-phone")
+        .header("x-device-model", "Pixel 9")
+        .send()
+        .await
+        .expect("sub");
+    assert_eq!(fetched.status(), 200);
+    let user_page = |cookie: String| {
+        let anon = anon.clone();
+        async move {
+            anon.get(format!("{ops}/console/users/4002"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .expect("user")
+                .text()
+                .await
+                .expect("html")
+        }
+    };
+    let listed = user_page(cookie.clone()).await;
+    assert!(
+        listed.contains("console-test-phone") && listed.contains("Pixel 9"),
+        "the device is listed"
+    );
+    let resp = anon
+        .post(format!("{ops}/console/users/4002/devices/reset"))
+        .header("cookie", &cookie)
+        .form(&[("reason", "lost phone")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 403, "no CSRF token: refused");
+    assert_eq!(
+        bearer_get(&p, "/ops/users/4002").await["devices"]["devices"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    let resp = anon
+        .post(format!("{ops}/console/users/4002/devices/reset"))
+        .header("cookie", &cookie)
+        .form(&[("reason", "lost phone"), ("csrf", csrf.as_str())])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 303);
+    let reset = user_page(cookie.clone()).await;
+    assert!(!reset.contains("console-test-phone"), "the device is gone");
+    assert!(reset.contains("console_reset_devices") && reset.contains("lost phone"));
+    assert_eq!(
+        bearer_get(&p, "/ops/users/4002").await["devices"]["devices"]
+            .as_array()
+            .map(Vec::len),
+        Some(0)
     );
 
     // Sign-out clears the cookie.

@@ -9,7 +9,7 @@ use askama::Template;
 use serde::Deserialize;
 use serde_json::json;
 use subvisor_actors::domain::{NodeName, Principal, UserId};
-use subvisor_actors::messages::{GrantDays, Revoke};
+use subvisor_actors::messages::{GrantDays, ResetDevices, Revoke};
 use subvisor_actors::provisioning::{NodeDiff, ReconcileRequest};
 
 use super::session::{self, BASE, LIFETIME_SECS, Session};
@@ -187,6 +187,38 @@ pub(crate) async fn revoke(
             Some(user),
             "console_revoke",
             json!({ "reason": why }),
+        )
+        .await?;
+        Ok::<_, ApiError>(user)
+    };
+    Ok(match done.await {
+        Ok(user) => see_other(&format!("{BASE}/users/{user}")),
+        Err(e) => failure(&session, e),
+    })
+}
+
+/// `POST /console/users/{id}/devices/reset`, with a reason: the user's
+/// devices are forgotten (through the user's actor), freeing every slot.
+pub(crate) async fn reset_devices(
+    session: Session,
+    state: web::Data<OpsState>,
+    path: web::Path<String>,
+    form: web::Form<ReasonForm>,
+) -> Result<HttpResponse, csrf::Forged> {
+    csrf::check(&session, form.csrf.as_deref())?;
+    let done = async {
+        let user = parse_user(&path)?;
+        let why = reason(form.reason.as_deref())?;
+        let removed = state
+            .registry
+            .send(user, ResetDevices { by: Principal::Ops })
+            .await?;
+        audit(
+            &state,
+            &session,
+            Some(user),
+            "console_reset_devices",
+            json!({ "removed": removed, "reason": why }),
         )
         .await?;
         Ok::<_, ApiError>(user)

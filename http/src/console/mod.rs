@@ -37,6 +37,10 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/users/{id}", web::get().to(user))
                 .route("/users/{id}/grant", web::post().to(actions::grant))
                 .route("/users/{id}/revoke", web::post().to(actions::revoke))
+                .route(
+                    "/users/{id}/devices/reset",
+                    web::post().to(actions::reset_devices),
+                )
                 .route("/orders/{id}/refund", web::post().to(actions::refund))
                 .route(
                     "/nodes/{name}/reconcile",

@@ -391,6 +391,17 @@ pub(crate) struct UserPage {
     pub orders: Vec<OrderRow>,
     pub ledger: Vec<LedgerRow>,
     pub audit: Vec<AuditRow>,
+    /// "2 of 3", "1 (no limit)".
+    pub device_limit: String,
+    pub devices: Vec<DeviceRow>,
+}
+
+pub(crate) struct DeviceRow {
+    pub hwid: String,
+    pub what: String,
+    pub app: String,
+    pub first_seen: String,
+    pub last_seen: String,
 }
 
 fn mib(bytes: i64) -> String {
@@ -471,6 +482,26 @@ pub(crate) async fn user_page(state: &OpsState, s: &UserSnapshot) -> Result<User
             note: l.note,
         })
         .collect();
+    let device_list = q.devices(s.user).await?;
+    let devices: Vec<DeviceRow> = device_list
+        .devices
+        .iter()
+        .map(|d| DeviceRow {
+            hwid: d.hwid.as_str().to_owned(),
+            what: [d.model.as_deref(), d.os.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" · "),
+            app: d.app.clone().unwrap_or_default(),
+            first_seen: stamp(d.first_seen),
+            last_seen: stamp(d.last_seen),
+        })
+        .collect();
+    let device_limit = match device_list.limit(state.default_devices) {
+        Some(limit) => format!("{} of {limit}", devices.len()),
+        None => format!("{} (no limit)", devices.len()),
+    };
     let audit = q
         .recent_audit(s.user, 30)
         .await?
@@ -510,5 +541,7 @@ pub(crate) async fn user_page(state: &OpsState, s: &UserSnapshot) -> Result<User
         orders,
         ledger,
         audit,
+        device_limit,
+        devices,
     })
 }
