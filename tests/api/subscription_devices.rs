@@ -289,6 +289,29 @@ async fn hwid_required_refuses_clients_without_one_and_grants_use_the_default() 
     assert_eq!(anonymous.header("x-hwid-not-supported"), Some("true"));
     assert_eq!(anonymous.header("x-hwid-limit"), Some("true"));
 
+    // A person in a browser gets the page, is no device, and sees no single
+    // keys (one copied from there would bypass the limit); the app buttons stay.
+    let page = app
+        .http
+        .get(format!("{}/sub/{token}", app.public))
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0")
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("<!DOCTYPE html>") || html.contains("<!doctype html>"));
+    assert!(!html.contains(&uuid), "no single keys on the page");
+    assert!(
+        html.contains(&token),
+        "the subscription link and import buttons"
+    );
+    assert!(
+        devices(&app, user).await.devices.is_empty(),
+        "a browser is no device"
+    );
+
     // A grant is held to `default_devices` (1).
     assert!(fetch(&app, &token, Some("only-one")).await.works(&uuid));
     assert_limit_stub(&fetch(&app, &token, Some("second")).await, &uuid);
