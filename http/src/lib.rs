@@ -21,6 +21,10 @@ pub use error::ApiError;
 pub use ops::{OpsState, configure_ops};
 pub use public::{PublicState, configure_public};
 pub use rate_limit::{IpRateLimit, TrustedProxies};
+pub use subscription::{
+    Announce, BotName, Format, RenderOptions, SubscriptionOptions, SubscriptionView,
+    support_url_from_contact,
+};
 pub use subvisor_actors::payments::PaymentClients;
 pub use telegram::{
     BotIntakeView, BotProbe, BotState, BotView, MAX_UPDATE_BODY, Refusal, TelegramWebhook,

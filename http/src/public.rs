@@ -24,6 +24,8 @@ pub struct PublicState {
     /// Profile name shown in clients.
     pub title: String,
     pub update_interval_hours: u32,
+    /// `[subscription]` support link, announcements, info entries, renewal.
+    pub subscription: subscription::SubscriptionOptions,
     /// Per client: every `/sub` request, and payment callbacks that fail verification.
     pub rate_limit: IpRateLimit,
     /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` are believed.

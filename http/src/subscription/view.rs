@@ -18,7 +18,9 @@ pub enum ViewStatus {
     Expired,
     Revoked,
     /// This device would be one past the subscription's device limit.
-    DeviceLimit { limit: u32 },
+    DeviceLimit {
+        limit: u32,
+    },
     /// `subscription.hwid_required` and the client sent no `x-hwid`.
     HwidRequired,
 }
