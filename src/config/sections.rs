@@ -196,6 +196,18 @@ pub struct SubscriptionSettings {
     pub title: String,
     /// Hours between client refreshes (`profile-update-interval`).
     pub update_interval_hours: u32,
+    /// `support-url` header; unset: `telegram.support` when it is a URL or `@name`.
+    #[serde(default)]
+    pub support_url: Option<String>,
+    /// `announce` header: one text, or a table per language (`en` the fallback).
+    #[serde(default)]
+    pub announce: subvisor_http::Announce,
+    /// Start the base64 and xray lists with an entry "12 days left · 3.2 GB used".
+    #[serde(default)]
+    pub info_entries: bool,
+    /// Where stub entries send people to renew; unset: the bot, else support.
+    #[serde(default)]
+    pub renew_url: Option<String>,
 }
 
 /// One `[[nodes]]` entry as written in config.

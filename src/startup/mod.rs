@@ -161,6 +161,7 @@ impl Application {
             links: nodes.links,
             title: settings.subscription.title.clone(),
             update_interval_hours: settings.subscription.update_interval_hours,
+            subscription: settings.subscription_options(bot.username.clone()),
             webhooks: settings.webhook_secrets(),
             intake: payments.intake,
             trusted_proxies: settings.trusted_proxies()?,
