@@ -95,7 +95,10 @@ fn subscription_extras_load_from_toml() {
     assert_eq!(options.announce.for_language("ru"), Some("Привет"));
     assert_eq!(options.announce.for_language("de"), Some("Hi"));
     assert!(options.info_entries);
-    assert_eq!(options.support_url.as_deref(), Some("https://t.me/vpn_help"));
+    assert_eq!(
+        options.support_url.as_deref(),
+        Some("https://t.me/vpn_help")
+    );
     assert_eq!(options.renew_url().as_deref(), Some("https://t.me/vpn_bot"));
 
     let dir = config_dir("[subscription]\nannounce = \"Maintenance\"\n", None);

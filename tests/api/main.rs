@@ -19,4 +19,5 @@ mod payment_transient;
 mod payments;
 mod provisioning;
 mod soak;
+mod subscription_formats;
 mod webhook_mutants;
