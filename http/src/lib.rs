@@ -22,8 +22,8 @@ pub use ops::{OpsState, configure_ops};
 pub use public::{PublicState, configure_public};
 pub use rate_limit::{IpRateLimit, TrustedProxies};
 pub use subscription::{
-    Announce, BotName, Format, RenderOptions, SubscriptionOptions, SubscriptionView,
-    support_url_from_contact,
+    Announce, BotName, Entry, Format, RenderOptions, SubscriptionOptions, SubscriptionView,
+    ViewStatus, render, support_url_from_contact,
 };
 pub use subvisor_actors::payments::PaymentClients;
 pub use telegram::{

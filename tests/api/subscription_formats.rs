@@ -4,6 +4,7 @@
 //! expiry still in `subscription-userinfo`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -12,9 +13,10 @@ use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 use subvisor_actors::clock::{Clock, ManualClock};
 use subvisor_http::Announce;
+use subvisor_testkit::fake_telegram::{BOT_USERNAME, FakeTelegram};
 use subvisor_testkit::fake_xray::FakeXrayNode;
 
-use crate::helpers::{Db, TestApp, spawn_app_with};
+use crate::helpers::{Db, TestApp, eventually, spawn_app_with};
 use crate::provisioning::node_settings;
 
 const FORMATS: [(&str, &str, &str); 4] = [
@@ -243,5 +245,40 @@ async fn expired_and_revoked_subscriptions_get_a_stub_in_every_format() {
             );
         }
     }
+    app.stop().await;
+}
+
+/// Without `renew_url`, the stub sends people to the bot once `getMe` named it.
+#[actix_rt::test]
+async fn the_stub_links_to_the_bot_once_it_is_known() {
+    let tg = FakeTelegram::start("123456:formats-token").expect("fake telegram");
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let node = FakeXrayNode::start("vless-in").expect("fake node");
+    let entry = node_settings("fmt-bot-0", node.api_addr(), "xray", 443);
+    let app = spawn_app_with(Db::Sqlite, clock.clone(), |s| {
+        s.nodes = vec![entry];
+        s.telegram.token = Some(tg.token().to_owned().into());
+        s.telegram.api_url = Some(tg.api_url());
+    })
+    .await;
+    let (url, _) = grant(&app, 701, 1).await;
+    clock.advance(Days::days(2));
+    let want = format!("Subscription expired · renew: https://t.me/{BOT_USERNAME}");
+    let mut last = Vec::new();
+    eventually(
+        "the stub names the bot",
+        Duration::from_secs(10),
+        async || {
+            last = servers(
+                "singbox",
+                &get(&app, &format!("{url}/singbox"), "SFA/1.11.4")
+                    .await
+                    .body,
+            );
+            last.len() == 1 && last[0].2 == want
+        },
+    )
+    .await;
+    assert_eq!(last[0].1, "0.0.0.0");
     app.stop().await;
 }

@@ -17,9 +17,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::error::ApiError;
 use crate::public::PublicState;
-pub use formats::{Format, RenderOptions};
+pub use formats::{Format, RenderOptions, render};
 pub use options::{Announce, BotName, SubscriptionOptions, support_url_from_contact};
-pub use view::SubscriptionView;
+pub use view::{Entry, SubscriptionView, ViewStatus};
 
 /// Tokens are 64 lowercase hex characters; anything else is unknown without a query.
 fn plausible_token(token: &str) -> bool {
