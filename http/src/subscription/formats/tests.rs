@@ -269,3 +269,15 @@ fn golden_files() {
         }
     }
 }
+
+/// The status decides, even if a view kept its entries (set without `refuse`).
+#[test]
+fn a_refused_status_serves_the_stub_even_with_entries() {
+    let mut view = three_nodes();
+    view.status = ViewStatus::DeviceLimit { limit: 2 };
+    for format in Format::ALL {
+        let seen = parse(format, &render(format, &view, &options(false)));
+        assert_eq!(seen.len(), 1, "{format:?}");
+        assert_eq!(seen[0].uuid, PLACEHOLDER_UUID.to_string(), "{format:?}");
+    }
+}
