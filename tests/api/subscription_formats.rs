@@ -259,6 +259,8 @@ async fn the_stub_links_to_the_bot_once_it_is_known() {
         s.nodes = vec![entry];
         s.telegram.token = Some(tg.token().to_owned().into());
         s.telegram.api_url = Some(tg.api_url());
+        // This test polls /sub until the bot connected.
+        s.http.public_rate_burst = 10_000;
     })
     .await;
     let (url, _) = grant(&app, 701, 1).await;
