@@ -79,7 +79,11 @@ impl SubscriptionOptions {
 pub fn support_url_from_contact(contact: &str) -> Option<String> {
     let contact = contact.trim();
     if contact.starts_with("https://") || contact.starts_with("http://") {
-        return Some(contact.to_owned());
+        // Served as a header value: visible ASCII only.
+        return contact
+            .bytes()
+            .all(|b| b.is_ascii_graphic())
+            .then(|| contact.to_owned());
     }
     let name = contact.strip_prefix('@').unwrap_or(contact);
     let username = (5..=32).contains(&name.len())
@@ -102,6 +106,8 @@ mod tests {
             Some("https://example.com/help")
         );
         assert_eq!(url("help@example.com"), None);
+        assert_eq!(url("https://example.com/a b"), None);
+        assert_eq!(url("https://example.com/помощь"), None);
         assert_eq!(url("write to @vpn_help"), None);
         assert_eq!(url("@abc"), None);
     }
