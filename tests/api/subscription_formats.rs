@@ -12,6 +12,8 @@ use chrono::{Duration as Days, Utc};
 use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 use subvisor_actors::clock::{Clock, ManualClock};
+use subvisor_actors::domain::UserId;
+use subvisor_actors::messages::SetLanguage;
 use subvisor_http::Announce;
 use subvisor_testkit::fake_telegram::{BOT_USERNAME, FakeTelegram};
 use subvisor_testkit::fake_xray::FakeXrayNode;
@@ -41,7 +43,11 @@ async fn three_node_app(test: &str, clock: Arc<ManualClock>) -> (TestApp, Vec<Fa
         s.subscription.title = "Мой VPN".into();
         s.subscription.support_url = Some("https://t.me/vpn_help".into());
         s.subscription.renew_url = Some("https://t.me/vpn_bot".into());
-        s.subscription.announce = Announce::Everyone("Новые серверы".into());
+        s.subscription.announce = Announce::PerLanguage(
+            [("en", "New servers"), ("ru", "Новые серверы")]
+                .map(|(l, t)| (l.to_owned(), t.to_owned()))
+                .into(),
+        );
     })
     .await;
     (app, nodes)
@@ -183,8 +189,8 @@ async fn every_format_is_served_with_its_headers() {
             view["subscription_url"].as_str().expect("url")
         );
         assert_eq!(
-            a.header["announce"],
-            format!("base64:{}", STANDARD.encode("Новые серверы"))
+            a.header["announce"], "New servers",
+            "English: no language chosen"
         );
     }
     // Without a format in the path, the User-Agent chooses.
@@ -214,11 +220,17 @@ async fn expired_and_revoked_subscriptions_get_a_stub_in_every_format() {
     let (status, revoked) = app.post("/ops/users/602/revoke", json!({})).await;
     assert_eq!(status, 200, "{revoked}");
     clock.advance(Days::days(2));
+    // The expired user chose Russian in the bot.
+    let user = UserId::new(601).expect("id");
+    let language = SetLanguage {
+        language: "ru".into(),
+    };
+    app.registry.send(user, language).await.expect("language");
     let cases = [
         (
             expired_url,
             expired_at,
-            "Subscription expired · renew: https://t.me/vpn_bot",
+            "Подписка истекла · продлить: https://t.me/vpn_bot",
         ),
         (
             revoked_url,
@@ -243,6 +255,12 @@ async fn expired_and_revoked_subscriptions_get_a_stub_in_every_format() {
                 info.ends_with(&format!("expire={expire}")),
                 "{format}: {info}, want {expire}"
             );
+            let announce = if text.starts_with("Subscription") {
+                "New servers".to_owned()
+            } else {
+                format!("base64:{}", STANDARD.encode("Новые серверы"))
+            };
+            assert_eq!(a.header["announce"], announce, "in the user's language");
         }
     }
     app.stop().await;

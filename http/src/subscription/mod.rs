@@ -77,6 +77,7 @@ async fn serve(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    // The format: named in the path, else the one this client is known to read.
     let format = format.unwrap_or_else(|| clients::format_for(user_agent));
     let options = &state.subscription;
     let render_options = RenderOptions {
@@ -113,8 +114,10 @@ async fn serve(
     if let Some(url) = &options.support_url {
         response.insert_header(("support-url", header(url.clone())?));
     }
-    let lang = notice::Lang::of(view.language.as_deref());
-    if let Some(text) = options.announce.for_language(lang.code()) {
+    // The user's language as chosen in the bot (primary subtag), else `en`.
+    let lang = view.language.as_deref().unwrap_or("en");
+    let lang = lang.split('-').next().unwrap_or(lang);
+    if let Some(text) = options.announce.for_language(lang) {
         response.insert_header(("announce", header(headers::text(text))?));
     }
     Ok(response.body(body))

@@ -20,13 +20,6 @@ impl Lang {
             _ => Lang::En,
         }
     }
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::En => "en",
-            Lang::Ru => "ru",
-        }
-    }
 }
 
 /// The stub entry's name: why nothing works and where to go.
