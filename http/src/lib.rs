@@ -24,6 +24,10 @@ pub use ops::{OpsState, configure_ops};
 pub use public::{PublicState, configure_public};
 pub use rate_limit::{IpRateLimit, TrustedProxies};
 pub use subscription::devices::{DEVICES_REFUSED, DevicePolicy};
+pub use subscription::{
+    Announce, BotName, Entry, Format, RenderOptions, SubscriptionOptions, SubscriptionView,
+    ViewStatus, render, support_url_from_contact,
+};
 pub use subvisor_actors::payments::PaymentClients;
 pub use telegram::{
     BotIntakeView, BotProbe, BotState, BotView, MAX_UPDATE_BODY, Refusal, TelegramWebhook,

@@ -26,6 +26,8 @@ pub struct PublicState {
     pub update_interval_hours: u32,
     /// The device limit (`x-hwid`): `hwid_required`, `default_devices`.
     pub devices: subscription::devices::DevicePolicy,
+    /// `[subscription]` support link, announcements, info entries, renewal.
+    pub subscription: subscription::SubscriptionOptions,
     /// Per client: every `/sub` request, and payment callbacks that fail verification.
     pub rate_limit: IpRateLimit,
     /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` are believed.

@@ -110,7 +110,7 @@ pub(super) async fn connect(
     let attempt = || async {
         let me = ctx.bot.get_me().send().await.map_err(Step::GetMe)?;
         let name = me.username.clone().unwrap_or_default();
-        if ctx.username.set(name.clone()).is_ok() {
+        if ctx.username.set(name.clone()) {
             tracing::info!(bot = %name, "Telegram bot on");
         }
         commands::set_menu(&ctx.bot).await;

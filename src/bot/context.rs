@@ -3,7 +3,7 @@
 //! lookups every update starts with ([`BotContext::load_user`], [`lang_of`]).
 
 use std::collections::HashSet;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -45,7 +45,7 @@ pub struct BotContext {
     pub order_ttl: Duration,
     /// `@username` of the bot (for referral links), from `getMe` once the
     /// bot has connected.
-    pub(super) username: OnceLock<String>,
+    pub(super) username: subvisor_http::BotName,
     /// Per-user budgets of messages and button presses.
     pub limits: UserLimits,
     /// Wakes the Notifier after something was queued.
@@ -81,7 +81,12 @@ impl BotContext {
 
     /// `@username` of the bot; empty until the bot has connected.
     pub fn username(&self) -> &str {
-        self.username.get().map_or("", String::as_str)
+        self.username.get()
+    }
+
+    /// The bot's username as `/sub` reads it (set once `getMe` answered).
+    pub fn username_handle(&self) -> subvisor_http::BotName {
+        self.username.clone()
     }
 
     /// False (and the user is told once) when the user is over their budget.

@@ -45,7 +45,7 @@ pub mod stars;
 mod updates;
 pub mod user;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -154,7 +154,7 @@ pub fn start(
         default_devices: settings.default_devices,
         referral_bonus: settings.referral_bonus.clone(),
         order_ttl: settings.order_ttl,
-        username: OnceLock::new(),
+        username: subvisor_http::BotName::default(),
         limits: UserLimits::new(settings.user_rate_per_minute, settings.user_rate_burst),
         notifier,
         admin_state: DashMap::new(),

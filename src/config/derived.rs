@@ -14,6 +14,27 @@ use subvisor_actors::workers::SupervisorSettings;
 use super::{ConfigError, Settings, invalid};
 
 impl Settings {
+    /// What `/sub` takes from `[subscription]` besides title and interval;
+    /// `bot` learns the bot's username once it connects.
+    pub fn subscription_options(
+        &self,
+        bot: subvisor_http::BotName,
+    ) -> subvisor_http::SubscriptionOptions {
+        let s = &self.subscription;
+        subvisor_http::SubscriptionOptions {
+            support_url: s.support_url.clone().or_else(|| {
+                self.telegram
+                    .support
+                    .as_deref()
+                    .and_then(subvisor_http::support_url_from_contact)
+            }),
+            announce: s.announce.clone(),
+            info_entries: s.info_entries,
+            renew_url: s.renew_url.clone(),
+            bot,
+        }
+    }
+
     /// `http.trusted_proxies`, parsed.
     pub fn trusted_proxies(&self) -> Result<subvisor_http::TrustedProxies, ConfigError> {
         subvisor_http::TrustedProxies::parse(&self.http.trusted_proxies)

@@ -202,6 +202,18 @@ pub struct SubscriptionSettings {
     /// Device limit of a subscription no plan set one for (grants, trials); 0: none.
     #[serde(default)]
     pub default_devices: u32,
+    /// `support-url` header; unset: `telegram.support` when it is a URL or `@name`.
+    #[serde(default)]
+    pub support_url: Option<String>,
+    /// `announce` header: one text, or a table per language (`en` the fallback).
+    #[serde(default)]
+    pub announce: subvisor_http::Announce,
+    /// Start the base64 and xray lists with an entry "12 days left · 3.2 GB used".
+    #[serde(default)]
+    pub info_entries: bool,
+    /// Where stub entries send people to renew; unset: the bot, else support.
+    #[serde(default)]
+    pub renew_url: Option<String>,
 }
 
 /// One `[[nodes]]` entry as written in config.

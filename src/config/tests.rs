@@ -82,3 +82,36 @@ fn the_lease_must_outlast_two_renewal_intervals() {
     let policy = load(dir.path()).unwrap().lease_policy();
     assert_eq!(policy.worst_failover(), std::time::Duration::from_secs(20));
 }
+
+#[test]
+fn subscription_extras_load_from_toml() {
+    let dir = config_dir(
+        "[subscription]\nannounce = { en = \"Hi\", ru = \"Привет\" }\ninfo_entries = true\n\
+         [telegram]\nsupport = \"@vpn_help\"\n",
+        Some("[subscription]\nrenew_url = \"https://t.me/vpn_bot\"\n"),
+    );
+    let settings = load(dir.path()).unwrap();
+    let options = settings.subscription_options(subvisor_http::BotName::default());
+    assert_eq!(options.announce.for_language("ru"), Some("Привет"));
+    assert_eq!(options.announce.for_language("de"), Some("Hi"));
+    assert!(options.info_entries);
+    assert_eq!(
+        options.support_url.as_deref(),
+        Some("https://t.me/vpn_help")
+    );
+    assert_eq!(options.renew_url().as_deref(), Some("https://t.me/vpn_bot"));
+
+    let dir = config_dir("[subscription]\nannounce = \"Maintenance\"\n", None);
+    let options = load(dir.path())
+        .unwrap()
+        .subscription_options(subvisor_http::BotName::default());
+    assert_eq!(options.announce.for_language("ru"), Some("Maintenance"));
+    assert_eq!(options.support_url, None);
+
+    let dir = config_dir("[subscription]\nrenew_url = \"t.me/bot\"\n", None);
+    let err = load(dir.path()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "subscription.renew_url: must be an http:// or https:// URL"
+    );
+}

@@ -217,6 +217,23 @@ impl Settings {
                 "must start with http:// or https://",
             ));
         }
+        self.validate_subscription_links()
+    }
+
+    /// Links served in headers and entry names: http(s) URLs of visible ASCII.
+    fn validate_subscription_links(&self) -> Result<(), ConfigError> {
+        let links = [
+            ("subscription.support_url", &self.subscription.support_url),
+            ("subscription.renew_url", &self.subscription.renew_url),
+        ];
+        for (key, url) in links {
+            if let Some(url) = url
+                && !((url.starts_with("http://") || url.starts_with("https://"))
+                    && url.bytes().all(|b| b.is_ascii_graphic()))
+            {
+                return Err(invalid(key, "must be an http:// or https:// URL"));
+            }
+        }
         Ok(())
     }
 

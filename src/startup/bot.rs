@@ -54,6 +54,8 @@ pub(super) struct BotHandle {
     pub webhook: Option<TelegramWebhook>,
     /// What the ops listener shows of the bot.
     pub probe: Option<Arc<dyn BotProbe>>,
+    /// The bot's username once it connected (`/sub` links stub entries to it).
+    pub username: subvisor_http::BotName,
 }
 
 /// Starts the bot when there is one (the notifier exists exactly when the bot
@@ -116,6 +118,7 @@ pub(super) fn start_bot(
     Ok(BotHandle {
         tasks: started.tasks,
         webhook,
+        username: started.ctx.username_handle(),
         probe: Some(started.ctx),
     })
 }

@@ -167,6 +167,7 @@ impl Application {
                 hwid_required: settings.subscription.hwid_required,
                 default_limit: settings.subscription.default_devices,
             },
+            subscription: settings.subscription_options(bot.username.clone()),
             webhooks: settings.webhook_secrets(),
             intake: payments.intake,
             trusted_proxies: settings.trusted_proxies()?,

@@ -21,5 +21,6 @@ mod payments;
 mod provisioning;
 mod soak;
 mod subscription_devices;
+mod subscription_formats;
 mod subscription_page;
 mod webhook_mutants;

@@ -18,6 +18,9 @@ use crate::provisioning::node_settings;
 
 /// The app with three (fake) nodes and user 100 granted `days`; returns the
 /// subscription URL as the page shows it, and the one to open here.
+/// `subscription.renew_url` of these tests.
+const RENEW: &str = "https://t.me/subvisor_page_test_bot";
+
 async fn app_with_user(
     name: &str,
     clock: Arc<dyn Clock>,
@@ -31,7 +34,11 @@ async fn app_with_user(
         .enumerate()
         .map(|(i, n)| node_settings(&format!("{name}-{i}"), n.api_addr(), "xray", 443 + i as u16))
         .collect();
-    let app = spawn_app_with(Db::Sqlite, clock, |s| s.nodes = settings).await;
+    let app = spawn_app_with(Db::Sqlite, clock, |s| {
+        s.nodes = settings;
+        s.subscription.renew_url = Some(RENEW.into());
+    })
+    .await;
     let (status, granted) = app
         .post("/ops/users/100/grant", json!({ "days": days }))
         .await;
@@ -287,6 +294,12 @@ async fn an_expired_subscription_says_so_and_shows_no_keys() {
             .as_str()
             .is_some_and(|n| n.contains("has ended") && n.contains("Renew")),
         "{notice}"
+    );
+    assert_eq!(
+        b.eval("document.querySelector('#notice a').getAttribute('href')")
+            .await,
+        RENEW,
+        "the renew button leads to subscription.renew_url"
     );
     assert_eq!(
         b.eval("document.getElementById('days-left').textContent")

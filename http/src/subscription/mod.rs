@@ -5,20 +5,23 @@
 //! → the answer is rendered from it in the format the client asked for (path)
 //! or is known to read (User-Agent).
 
+mod clients;
 pub mod devices;
 mod formats;
+mod headers;
+mod notice;
+mod options;
 mod page;
 mod view;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 
 use crate::error::ApiError;
 use crate::public::PublicState;
-pub use formats::Format;
-pub use view::SubscriptionView;
+pub use formats::{Format, RenderOptions, render};
+pub use options::{Announce, BotName, SubscriptionOptions, support_url_from_contact};
+pub use view::{Entry, SubscriptionView, ViewStatus};
 
 /// Tokens are 64 lowercase hex characters; anything else is unknown without a query.
 fn plausible_token(token: &str) -> bool {
@@ -26,25 +29,6 @@ fn plausible_token(token: &str) -> bool {
         && token
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-/// A filename-safe ASCII version of the title.
-fn file_name(title: &str) -> String {
-    let name: String = title
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if name.is_empty() {
-        "subscription".into()
-    } else {
-        name
-    }
 }
 
 /// `GET /sub/{token}`: the format the client's User-Agent says it reads.
@@ -95,8 +79,20 @@ async fn serve(
         return Ok(page::respond(state, &view, req));
     }
     let device = devices::admit(req.headers(), state, &mut view).await?;
-    let format = format.unwrap_or(Format::Base64);
-    let body = formats::render(format, &view);
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    // The format: named in the path, else the one this client is known to read.
+    let format = format.unwrap_or_else(|| clients::format_for(user_agent));
+    let options = &state.subscription;
+    let render_options = RenderOptions {
+        now,
+        info_entries: options.info_entries,
+        renew_url: options.renew_url(),
+    };
+    let body = formats::render(format, &view, &render_options);
     // total=0: no traffic cap.
     let userinfo = format!(
         "upload={}; download={}; total={}; expire={}",
@@ -105,25 +101,37 @@ async fn serve(
         view.total,
         view.expires_at.timestamp()
     );
-    let title = format!("base64:{}", STANDARD.encode(&state.title));
-    let disposition = format!("attachment; filename=\"{}\"", file_name(&state.title));
     let header =
         |v: String| HeaderValue::from_str(&v).map_err(|e| ApiError::BadRequest(e.to_string()));
-    let mut answer = HttpResponse::Ok();
-    for (name, value) in device.headers {
-        answer.insert_header((name, header(value)?));
-    }
-    Ok(answer
+    let mut response = HttpResponse::Ok();
+    response
         .content_type(format.content_type())
         .insert_header(("subscription-userinfo", header(userinfo)?))
         .insert_header((
             "profile-update-interval",
             header(state.update_interval_hours.to_string())?,
         ))
-        .insert_header(("profile-title", header(title)?))
-        .insert_header((header::CONTENT_DISPOSITION, header(disposition)?))
-        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .body(body))
+        .insert_header(("profile-title", header(headers::base64_text(&state.title))?))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            header(headers::content_disposition(&state.title, format))?,
+        ))
+        .insert_header(("profile-web-page-url", header(view.url.clone())?))
+        .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    if let Some(url) = &options.support_url {
+        response.insert_header(("support-url", header(url.clone())?));
+    }
+    // The user's language as chosen in the bot (primary subtag), else `en`.
+    let lang = view.language.as_deref().unwrap_or("en");
+    let lang = lang.split('-').next().unwrap_or(lang);
+    if let Some(text) = options.announce.for_language(lang) {
+        response.insert_header(("announce", header(headers::text(text))?));
+    }
+    // The device check's headers last: its refusal `announce` wins over the configured one.
+    for (name, value) in device.headers {
+        response.insert_header((name, header(value)?));
+    }
+    Ok(response.body(body))
 }
 
 #[cfg(test)]
@@ -137,11 +145,5 @@ mod tests {
         assert!(!plausible_token("short"));
         assert!(!plausible_token(&"zz".repeat(32)));
         assert!(!plausible_token(&"../".repeat(21)));
-    }
-
-    #[test]
-    fn file_names_are_ascii() {
-        assert_eq!(file_name("My VPN ☂"), "My_VPN__");
-        assert_eq!(file_name(""), "subscription");
     }
 }

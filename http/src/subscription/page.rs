@@ -57,12 +57,6 @@ fn accepts_html(accept: &str) -> bool {
     html.is_some_and(|h| h > 0.0 && h >= any)
 }
 
-/// The renew link shown to users whose subscription serves no keys.
-// Wired to `[subscription] renew_url` once that setting is in `PublicState`.
-fn renew_url(_state: &PublicState) -> Option<&str> {
-    None
-}
-
 /// The page for `view`, with its security headers.
 pub fn respond(state: &PublicState, view: &SubscriptionView, req: &HttpRequest) -> HttpResponse {
     let header_str = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
@@ -87,12 +81,14 @@ pub fn respond(state: &PublicState, view: &SubscriptionView, req: &HttpRequest) 
     } else {
         view
     };
+    // Where to renew: `subscription.renew_url`, else the bot, else support.
+    let renew_url = state.subscription.renew_url();
     let page = Page::new(
         view,
         lang,
         platform,
         &state.title,
-        renew_url(state),
+        renew_url.as_deref(),
         &nonce,
         now,
     );
