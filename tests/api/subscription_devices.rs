@@ -47,6 +47,8 @@ fn configure(s: &mut Settings, node: &NodeSettings, devices: u32) {
     s.ops.token = None;
     s.http.public_rate_per_minute = 100_000;
     s.http.public_rate_burst = 100_000;
+    // A configured announcement: a refusal's own text replaces it.
+    s.subscription.announce = subvisor_http::Announce::Everyone("Maintenance on Sunday".into());
     for plan in &mut s.plans {
         if plan.id == "month" {
             plan.devices = devices;
@@ -132,7 +134,7 @@ fn assert_limit_stub(a: &Answer, uuid: &str) {
     assert!(
         a.header("announce")
             .is_some_and(|v| v.starts_with("base64:")),
-        "{:?}",
+        "the refusal's text, not the configured ASCII one: {:?}",
         a.headers
     );
 }
