@@ -130,12 +130,10 @@ pub(crate) async fn grant(
     form: web::Form<GrantForm>,
 ) -> Result<HttpResponse, csrf::Forged> {
     csrf::check(&session, form.csrf.as_deref())?;
-    let done = async {
-        let user = parse_user(&path)?;
-        let why = reason(form.reason.as_deref())?;
-        let days: u32 = form
-            .days
-            .as_deref()
+    let days = form.days.as_deref();
+    let registry = &state.registry;
+    let change = |user| async move {
+        let days: u32 = days
             .and_then(|d| d.trim().parse().ok())
             .filter(|d| (1..=MAX_GRANT_DAYS).contains(d))
             .ok_or_else(|| ApiError::BadRequest(format!("days must be 1..={MAX_GRANT_DAYS}")))?;
@@ -143,21 +141,39 @@ pub(crate) async fn grant(
             days,
             by: Principal::Ops,
         };
-        state.registry.send(user, msg).await?;
-        audit(
-            &state,
-            &session,
-            Some(user),
-            "console_grant",
-            json!({ "days": days, "reason": why }),
-        )
-        .await?;
+        registry.send(user, msg).await?;
+        Ok(json!({ "days": days }))
+    };
+    let reason = form.reason.as_deref();
+    Ok(on_user(&session, &state, &path, reason, "console_grant", change).await)
+}
+
+/// The shape of every action on a user: a reason, the change (through the
+/// user's actor), an audit row with the operator and the reason, then back
+/// to the user's page; a failure is shown to the operator.
+async fn on_user<Fut>(
+    session: &Session,
+    state: &OpsState,
+    raw_user: &str,
+    raw_reason: Option<&str>,
+    action: &str,
+    change: impl FnOnce(UserId) -> Fut,
+) -> HttpResponse
+where
+    Fut: std::future::Future<Output = Result<serde_json::Value, ApiError>>,
+{
+    let done = async {
+        let user = parse_user(raw_user)?;
+        let why = reason(raw_reason)?;
+        let mut details = change(user).await?;
+        details["reason"] = json!(why);
+        audit(state, session, Some(user), action, details).await?;
         Ok::<_, ApiError>(user)
     };
-    Ok(match done.await {
+    match done.await {
         Ok(user) => see_other(&format!("{BASE}/users/{user}")),
-        Err(e) => failure(&session, e),
-    })
+        Err(e) => failure(session, e),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,27 +190,14 @@ pub(crate) async fn revoke(
     form: web::Form<ReasonForm>,
 ) -> Result<HttpResponse, csrf::Forged> {
     csrf::check(&session, form.csrf.as_deref())?;
-    let done = async {
-        let user = parse_user(&path)?;
-        let why = reason(form.reason.as_deref())?;
-        state
-            .registry
-            .send(user, Revoke { by: Principal::Ops })
-            .await?;
-        audit(
-            &state,
-            &session,
-            Some(user),
-            "console_revoke",
-            json!({ "reason": why }),
-        )
-        .await?;
-        Ok::<_, ApiError>(user)
+    let registry = &state.registry;
+    let change = |user| async move {
+        let msg = Revoke { by: Principal::Ops };
+        registry.send(user, msg).await?;
+        Ok(json!({}))
     };
-    Ok(match done.await {
-        Ok(user) => see_other(&format!("{BASE}/users/{user}")),
-        Err(e) => failure(&session, e),
-    })
+    let reason = form.reason.as_deref();
+    Ok(on_user(&session, &state, &path, reason, "console_revoke", change).await)
 }
 
 /// `POST /console/users/{id}/devices/reset`, with a reason: the user's
@@ -206,27 +209,22 @@ pub(crate) async fn reset_devices(
     form: web::Form<ReasonForm>,
 ) -> Result<HttpResponse, csrf::Forged> {
     csrf::check(&session, form.csrf.as_deref())?;
-    let done = async {
-        let user = parse_user(&path)?;
-        let why = reason(form.reason.as_deref())?;
-        let removed = state
-            .registry
-            .send(user, ResetDevices { by: Principal::Ops })
-            .await?;
-        audit(
-            &state,
-            &session,
-            Some(user),
-            "console_reset_devices",
-            json!({ "removed": removed, "reason": why }),
-        )
-        .await?;
-        Ok::<_, ApiError>(user)
+    let registry = &state.registry;
+    let change = |user| async move {
+        let msg = ResetDevices { by: Principal::Ops };
+        let removed = registry.send(user, msg).await?;
+        Ok(json!({ "removed": removed }))
     };
-    Ok(match done.await {
-        Ok(user) => see_other(&format!("{BASE}/users/{user}")),
-        Err(e) => failure(&session, e),
-    })
+    let reason = form.reason.as_deref();
+    Ok(on_user(
+        &session,
+        &state,
+        &path,
+        reason,
+        "console_reset_devices",
+        change,
+    )
+    .await)
 }
 
 /// `POST /console/orders/{id}/refund`, with a reason.
