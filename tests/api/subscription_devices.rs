@@ -31,13 +31,7 @@ both_backends!(
 /// A fake Xray node and its `[[nodes]]` entry (names are unique per test).
 fn xray_node(name: &str) -> (FakeXrayNode, NodeSettings) {
     let node = FakeXrayNode::start("vless-in").expect("fake xray node");
-    let (_, public_key) = subvisor::keys::generate().expect("keys");
-    let settings: NodeSettings = serde_json::from_value(json!({
-        "name": name, "api": node.api_addr(), "api_flavor": "xray", "inbound_tag": "vless-in",
-        "host": "127.0.0.1", "port": 443, "sni": "www.example.com",
-        "public_key": public_key, "short_id": "", "label": format!("Devices {name}"),
-    }))
-    .expect("node settings");
+    let settings = crate::provisioning::node_settings(name, node.api_addr(), "xray", 443);
     (node, settings)
 }
 
