@@ -39,7 +39,6 @@ impl Entry {
 }
 
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // skeleton: the formats, the page and the device limit read these
 pub struct SubscriptionView {
     pub user: UserId,
     pub status: ViewStatus,
