@@ -30,6 +30,7 @@
 
 pub mod admin;
 pub mod callback;
+pub mod card;
 pub mod commands;
 mod connect;
 pub mod context;

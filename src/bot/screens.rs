@@ -8,7 +8,7 @@ use subvisor_actors::store::UserSnapshot;
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 
 use super::callback::Callback;
-use super::i18n::{Lang, format_bytes, format_date, format_money, html_escape, tr};
+use super::i18n::{Lang, format_date, format_money, html_escape, tr};
 use crate::t;
 
 /// A message to show: HTML text and an optional keyboard.
@@ -216,81 +216,6 @@ pub fn pay_methods(lang: Lang, plan: &Plan, offered: &[Provider], balance: &Mone
     Screen::with(text, rows)
 }
 
-/// Links, subscription URL and how to connect, for a live subscription.
-pub fn links_text(lang: Lang, links: &[String], sub_url: Option<&str>) -> String {
-    let mut out = String::new();
-    if !links.is_empty() {
-        out.push_str(&tr(lang, "links-header"));
-        for link in links {
-            out.push_str("\n<code>");
-            out.push_str(&html_escape(link));
-            out.push_str("</code>");
-        }
-        out.push_str("\n\n");
-    }
-    if let Some(url) = sub_url {
-        out.push_str(&t!(lang, "sub-url", url = html_escape(url)));
-        out.push_str("\n\n");
-    }
-    out.push_str(&tr(lang, "howto"));
-    out
-}
-
-pub fn subscription(
-    lang: Lang,
-    s: Option<&UserSnapshot>,
-    links: &[String],
-    sub_url: Option<&str>,
-    now: DateTime<Utc>,
-) -> Screen {
-    let mut text = tr(lang, "sub-title");
-    text.push('\n');
-    let sub = s.and_then(|s| s.subscription.as_ref());
-    let line = match sub {
-        Some(sub) if sub.is_live(now) => t!(
-            lang,
-            "sub-active",
-            expires = format_date(lang, sub.expires_at),
-            days_left = days_left(sub.expires_at, now)
-        ),
-        Some(sub) if sub.status == SubscriptionStatus::Revoked => tr(lang, "sub-revoked"),
-        Some(sub) => t!(
-            lang,
-            "sub-expired",
-            expired_at = format_date(lang, sub.expires_at)
-        ),
-        None => tr(lang, "sub-none"),
-    };
-    text.push_str(&line);
-    if let Some(s) = s
-        && sub.is_some()
-    {
-        let (up, down) = s.traffic();
-        let used = u64::try_from(up.saturating_add(down)).unwrap_or(0);
-        text.push('\n');
-        text.push_str(&t!(lang, "traffic-used", used = format_bytes(used)));
-    }
-    let mut rows = Vec::new();
-    if is_live(s, now) {
-        text.push_str("\n\n");
-        text.push_str(&links_text(lang, links, sub_url));
-        rows.push(row([(tr(lang, "btn-links"), Callback::Links)]));
-        rows.push(row([
-            (tr(lang, "btn-reissue"), Callback::ReissueAsk),
-            (tr(lang, "btn-reset-link"), Callback::ResetLinkAsk),
-        ]));
-        rows.push(row([(tr(lang, "btn-devices"), Callback::Devices)]));
-    }
-    let buy = if sub.is_some() {
-        "btn-renew"
-    } else {
-        "btn-buy"
-    };
-    rows.push(row([(tr(lang, buy), Callback::Buy)]));
-    rows.push(back_to_menu(lang));
-    Screen::with(text, rows)
-}
-
 pub fn confirm(lang: Lang, text: String, yes: Callback, no: Callback) -> Screen {
     Screen::with(
         text,
@@ -303,10 +228,13 @@ pub fn confirm(lang: Lang, text: String, yes: Callback, no: Callback) -> Screen 
 
 /// A keyboard with one Renew button (reminders, expiry).
 pub fn renew_keyboard(lang: Lang) -> Vec<Vec<InlineKeyboardButton>> {
-    vec![row([
-        (tr(lang, "btn-renew"), Callback::Buy),
-        (tr(lang, "btn-my-sub"), Callback::MySub),
-    ])]
+    vec![
+        row([
+            (tr(lang, "btn-renew"), Callback::Buy),
+            (tr(lang, "btn-my-sub"), Callback::MySub),
+        ]),
+        back_to_menu(lang),
+    ]
 }
 
 pub fn languages() -> Vec<Vec<InlineKeyboardButton>> {

@@ -99,6 +99,7 @@ pub(super) fn notifier(
         registry.clone(),
         links.clone(),
         alert_chats,
+        settings.subscription.default_devices,
     );
     Some(
         Notifier::new(

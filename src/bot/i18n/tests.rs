@@ -108,6 +108,7 @@ fn russian_is_really_russian() {
         "btn-provider-cryptobot",
         "btn-topup-amount",
         "btn-open-user",
+        "apps-line",
     ];
     for (key, _) in same {
         assert!(neutral.contains(key), "{key} is not translated");

@@ -85,7 +85,7 @@ pub async fn command(
     let screen = match command {
         Command::Start | Command::Menu => menu::main(ctx, &caller),
         Command::Help => menu::help(ctx, lang),
-        Command::Sub => subscription::screen(ctx, lang, caller.snapshot.as_ref()),
+        Command::Sub => subscription::screen(ctx, lang, caller.snapshot.as_ref()).await,
     };
     show(ctx, target, screen).await;
 }
@@ -135,8 +135,11 @@ async fn action_reply(
             amount_minor,
             provider,
         } => balance::top_up_pay(ctx, caller, user, target, amount_minor, provider).await?,
-        Callback::MySub => subscription::screen(ctx, lang, s).into(),
-        Callback::Links => subscription::send_links(ctx, target.chat, lang, s).await,
+        Callback::MySub => subscription::screen(ctx, lang, s).await.into(),
+        Callback::Links => subscription::link(ctx, lang, s).into(),
+        Callback::Qr => subscription::send_qr_of(ctx, target.chat, lang, s).await,
+        Callback::Keys => subscription::keys(ctx, lang, s).into(),
+        Callback::Apps => subscription::apps(ctx, lang, s).into(),
         Callback::ReissueAsk => subscription::reissue_ask(lang).into(),
         Callback::ReissueConfirm => subscription::reissue(ctx, lang, user).await?.into(),
         Callback::ResetLinkAsk => subscription::reset_link_ask(lang).into(),

@@ -58,7 +58,7 @@ impl crate::store::Subscriptions for This {
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "grant_days", user = %user))]
     async fn grant_days(&self, ctx: &WriteCtx<'_>, user: UserId, days: u32) -> Result<Change> {
         let mut w = self.begin_user_write(user).await?;
-        let ops = extend(&mut w.tx, ctx, user, days).await?;
+        let ops = extend(&mut w.tx, ctx, user, days, "grant").await?;
         audit(&mut w.tx, ctx, user, "grant_days", json!({ "days": days })).await?;
         let snapshot = read_committed_user(&mut w.tx, user).await?;
         w.tx.commit().await?;
@@ -148,7 +148,11 @@ impl crate::store::Subscriptions for This {
             ctx,
             user,
             NotificationKind::Reissued,
-            json!({ "email": new.email }),
+            // Asked for by the user: the bot's screen already says so.
+            json!({
+                "email": new.email,
+                "by_user": ctx.by == crate::domain::Principal::User(user),
+            }),
         )
         .await?;
         audit(
@@ -215,7 +219,7 @@ impl crate::store::Subscriptions for This {
         if claimed.rows_affected() != 1 {
             return Err(Error::TrialAlreadyUsed(user));
         }
-        let ops = extend(&mut w.tx, ctx, user, days).await?;
+        let ops = extend(&mut w.tx, ctx, user, days, "trial").await?;
         audit(&mut w.tx, ctx, user, "start_trial", json!({ "days": days })).await?;
         let snapshot = read_committed_user(&mut w.tx, user).await?;
         w.tx.commit().await?;
