@@ -355,3 +355,18 @@ apps-title =
     📱 <b>VPN apps</b>
     Install one, then come back and tap «🚀 Connect».
 apps-line = <b>{ $platform }</b>: { $apps }
+
+## Support
+
+btn-support = 💬 Support
+cmd-paysupport = Help with payments
+cmd-terms = Terms of service
+support-contact = Support: { $support }
+support-contact-none = Write to us in this chat with /help.
+terms-default =
+    📄 <b>Terms of service</b>
+    You buy access to a VPN service for the period of the plan you choose. Access starts right after payment and ends when the period is over; renew to keep it. Don't use the service for anything illegal or share your links with others: access can be revoked for abuse. Refunds are possible when the service could not be provided.
+paysupport-default =
+    💳 <b>Help with payments</b>
+    If a payment went through but your access did not start, or you were charged twice, write to support with the date and amount: we check every case and refund when the service could not be provided. Stars payments can be refunded to your Telegram account.
+media-reply = 🤖 I can't read photos, stickers or voice messages. Use the buttons below, or write to support if you need a person.

@@ -24,11 +24,22 @@ pub enum Command {
     Menu,
     /// `/help`: help and the support contact.
     Help,
+    /// `/paysupport`: help with payments (Telegram expects it from Stars sellers).
+    Paysupport,
+    /// `/terms`: the terms of service.
+    Terms,
 }
 
 impl Command {
     /// Every user command, in menu order.
-    pub const ALL: [Command; 4] = [Command::Start, Command::Sub, Command::Menu, Command::Help];
+    pub const ALL: [Command; 6] = [
+        Command::Start,
+        Command::Sub,
+        Command::Menu,
+        Command::Help,
+        Command::Paysupport,
+        Command::Terms,
+    ];
 
     /// The name, without the slash.
     pub fn name(self) -> &'static str {
@@ -37,6 +48,8 @@ impl Command {
             Command::Sub => "sub",
             Command::Menu => "menu",
             Command::Help => "help",
+            Command::Paysupport => "paysupport",
+            Command::Terms => "terms",
         }
     }
 
@@ -47,6 +60,8 @@ impl Command {
             Command::Sub => "cmd-sub",
             Command::Menu => "cmd-menu",
             Command::Help => "cmd-help",
+            Command::Paysupport => "cmd-paysupport",
+            Command::Terms => "cmd-terms",
         }
     }
 }
@@ -238,7 +253,10 @@ mod tests {
         for lang in Lang::ALL.iter().copied() {
             let menu = menu(lang);
             let names: Vec<_> = menu.iter().map(|c| c.command.as_str()).collect();
-            assert_eq!(names, ["start", "sub", "menu", "help"]);
+            assert_eq!(
+                names,
+                ["start", "sub", "menu", "help", "paysupport", "terms"]
+            );
             for (c, want) in menu.iter().zip(Command::ALL) {
                 assert_eq!(c.description, tr(lang, want.description_key()));
             }

@@ -57,7 +57,10 @@ pub async fn report(
             tracing::warn!(admin, %error, "admin action failed");
         }
     }
-    let screen = error_screen(lang, &error, audience);
+    let mut screen = error_screen(lang, &error, audience);
+    if let Audience::User = audience {
+        screen = super::support::with_support(screen, lang, ctx.support.as_deref());
+    }
     show(ctx, target.new_message(), screen).await;
 }
 

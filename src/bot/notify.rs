@@ -28,6 +28,9 @@ pub struct TelegramMessenger {
     alert_chats: Vec<i64>,
     /// `subscription.default_devices`, for the card's device line.
     default_devices: u32,
+    /// `telegram.support`: the Support button of expiry, revocation and
+    /// payment-problem notices.
+    support: Option<String>,
 }
 
 impl TelegramMessenger {
@@ -37,6 +40,7 @@ impl TelegramMessenger {
         links: LinkBook,
         alert_chats: Vec<i64>,
         default_devices: u32,
+        support: Option<String>,
     ) -> Arc<Self> {
         Arc::new(Self {
             bot,
@@ -44,6 +48,7 @@ impl TelegramMessenger {
             links,
             alert_chats,
             default_devices,
+            support,
         })
     }
 
@@ -349,7 +354,16 @@ impl Messenger for TelegramMessenger {
         }
         let lang = Lang::from_code(n.language.as_deref());
         let chat = ChatId(n.user.get());
-        let (screen, html) = self.render(n, lang).await;
+        let (mut screen, html) = self.render(n, lang).await;
+        if matches!(
+            n.kind,
+            NotificationKind::Expired
+                | NotificationKind::Revoked
+                | NotificationKind::PaymentFlagged
+                | NotificationKind::PaymentReturned
+        ) {
+            screen = super::support::with_support(screen, lang, self.support.as_deref());
+        }
         let mut req = self.bot.send_message(chat, screen.text);
         if html {
             req = req.parse_mode(ParseMode::Html);

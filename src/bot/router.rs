@@ -44,7 +44,6 @@ async fn on_message(ctx: &Arc<BotContext>, msg: Message) {
     if !msg.chat.is_private() {
         return;
     }
-    let Some(text) = msg.text() else { return };
     let uid = from.id.0 as i64;
     let target = Target::chat(msg.chat.id);
     if !ctx.admit(uid) {
@@ -54,10 +53,14 @@ async fn on_message(ctx: &Arc<BotContext>, msg: Message) {
         }
         return;
     }
+    // A photo, a sticker, a voice message: where to get help.
+    let Some(text) = msg.text() else {
+        return user::media(ctx, &from, target).await;
+    };
     match Input::parse(text, ctx.username(), ctx.is_admin(uid)) {
         Input::Admin(command, args) => admin::command(ctx, &from, target, command, args).await,
         Input::User(command, args) => user::command(ctx, &from, target, command, args).await,
-        Input::Unknown => user::unknown_command(ctx, &from, target).await,
+        Input::Unknown => user::unknown_command(ctx, &from, target, text).await,
     }
 }
 

@@ -100,6 +100,7 @@ pub(super) fn notifier(
         links.clone(),
         alert_chats,
         settings.subscription.default_devices,
+        settings.telegram.support.clone(),
     );
     Some(
         Notifier::new(

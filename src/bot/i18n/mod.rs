@@ -423,6 +423,15 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("keys-none", &[]),
     ("apps-title", &[]),
     ("apps-line", &["platform", "apps"]),
+    // Support.
+    ("btn-support", &[]),
+    ("cmd-paysupport", &[]),
+    ("cmd-terms", &[]),
+    ("support-contact", &["support"]),
+    ("support-contact-none", &[]),
+    ("terms-default", &[]),
+    ("paysupport-default", &[]),
+    ("media-reply", &[]),
 ];
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use super::error::{Audience, BotError, report};
 use super::i18n::{Lang, tr};
 use super::reply::{Reply, Target, send, show};
 use super::screens::{self, Screen};
+use super::support;
 
 /// Who pressed or typed: the Telegram user, their state and language.
 pub struct Caller<'a> {
@@ -85,15 +86,34 @@ pub async fn command(
     let screen = match command {
         Command::Start | Command::Menu => menu::main(ctx, &caller),
         Command::Help => menu::help(ctx, lang),
+        Command::Paysupport => {
+            support::paysupport(lang, ctx.paysupport.as_ref(), ctx.support.as_deref())
+        }
+        Command::Terms => support::terms(lang, ctx.terms.as_ref(), ctx.support.as_deref()),
         Command::Sub => subscription::screen(ctx, lang, caller.snapshot.as_ref()).await,
     };
     show(ctx, target, screen).await;
 }
 
-/// A message that is no command of this user's: "unknown command".
-pub async fn unknown_command(ctx: &Arc<BotContext>, from: &User, target: Target) {
+/// A message that is no command of this user's: a slash command it does not
+/// know gets "unknown command" and the menu, free text the menu itself.
+pub async fn unknown_command(ctx: &Arc<BotContext>, from: &User, target: Target, text: &str) {
+    let Some(caller) = caller(ctx, from, target, None, false).await else {
+        return;
+    };
+    let screen = if text.trim_start().starts_with('/') {
+        screens::notice(caller.lang, "unknown-command")
+    } else {
+        menu::main(ctx, &caller)
+    };
+    show(ctx, target, screen).await;
+}
+
+/// A photo, sticker or anything else without text: where to get help.
+pub async fn media(ctx: &Arc<BotContext>, from: &User, target: Target) {
     if let Some(caller) = caller(ctx, from, target, None, false).await {
-        show(ctx, target, screens::notice(caller.lang, "unknown-command")).await;
+        let screen = support::media(caller.lang, ctx.support.as_deref());
+        show(ctx, target, screen).await;
     }
 }
 

@@ -18,6 +18,7 @@ use crate::bot::i18n::{Lang, html_escape, tr};
 use crate::bot::qr;
 use crate::bot::reply::Reply;
 use crate::bot::screens::{self, Screen, row};
+use crate::bot::support;
 use crate::t;
 
 /// The devices under `user`'s subscription and the limit in force (`None`
@@ -48,7 +49,12 @@ pub async fn card_with(
         Some(s) if screens::is_live(Some(s), now) => device_count(ctx, s.user).await,
         _ => None,
     };
-    card::card(lang, head, s, devices, url.as_deref(), now)
+    let screen = card::card(lang, head, s, devices, url.as_deref(), now);
+    if s.and_then(|s| s.subscription.as_ref()).is_some() && !screens::is_live(s, now) {
+        // Expired or revoked: a way to ask why.
+        return support::with_support(screen, lang, ctx.support.as_deref());
+    }
+    screen
 }
 
 /// "My subscription": the status card.

@@ -33,6 +33,7 @@ mod modes;
 mod stars;
 mod start;
 mod supervision;
+mod support;
 
 const TOKEN: &str = "424242:fake-bot-token-for-tests";
 const ADMIN: i64 = 9_000_001;
