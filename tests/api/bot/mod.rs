@@ -27,6 +27,7 @@ use crate::helpers::{Db, TestApp, both_backends, spawn_app, spawn_app_with};
 mod account;
 mod broadcast;
 mod callbacks;
+mod crawler;
 mod intake;
 mod lifecycle;
 mod modes;
