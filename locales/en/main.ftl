@@ -370,3 +370,11 @@ paysupport-default =
     💳 <b>Help with payments</b>
     If a payment went through but your access did not start, or you were charged twice, write to support with the date and amount: we check every case and refund when the service could not be provided. Stars payments can be refunded to your Telegram account.
 media-reply = 🤖 I can't read photos, stickers or voice messages. Use the buttons below, or write to support if you need a person.
+
+## Bans
+
+banned = ⛔ Access to this service is closed for your account. If you think this is a mistake, contact support.
+trial-new-users = 🎁 The free trial is for new users. Choose a plan to stay connected.
+admin-banned = ⛔ <code>{ $user }</code> is banned: access revoked, no buying and no trial until /unban.
+admin-unbanned = ✅ <code>{ $user }</code> is unbanned.
+admin-usage-ban = Usage: /ban &lt;user id&gt; or /unban &lt;user id&gt;

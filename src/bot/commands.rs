@@ -79,6 +79,10 @@ pub enum AdminCommand {
     Grant,
     /// `/revoke <id>` (asks first).
     Revoke,
+    /// `/ban <id>`: revoke, and no buying or trial until `/unban`.
+    Ban,
+    /// `/unban <id>`.
+    Unban,
     /// `/broadcast <text>`: preview, confirm, progress, report.
     Broadcast,
     /// `/maintenance on|off`: pause or resume purchases.
@@ -88,12 +92,14 @@ pub enum AdminCommand {
 }
 
 impl AdminCommand {
-    pub const ALL: [AdminCommand; 8] = [
+    pub const ALL: [AdminCommand; 10] = [
         AdminCommand::Stats,
         AdminCommand::Users,
         AdminCommand::User,
         AdminCommand::Grant,
         AdminCommand::Revoke,
+        AdminCommand::Ban,
+        AdminCommand::Unban,
         AdminCommand::Broadcast,
         AdminCommand::Maintenance,
         AdminCommand::Cancel,
@@ -107,6 +113,8 @@ impl AdminCommand {
             AdminCommand::User => "user",
             AdminCommand::Grant => "grant",
             AdminCommand::Revoke => "revoke",
+            AdminCommand::Ban => "ban",
+            AdminCommand::Unban => "unban",
             AdminCommand::Broadcast => "broadcast",
             AdminCommand::Maintenance => "maintenance",
             AdminCommand::Cancel => "cancel",

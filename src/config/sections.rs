@@ -311,6 +311,9 @@ pub struct OutboxSettings {
 #[serde(deny_unknown_fields)]
 pub struct TrialSettings {
     pub days: u32,
+    /// The trial only for users who never paid for a plan (default true).
+    #[serde(default = "yes")]
+    pub only_new_users: bool,
 }
 
 #[derive(Debug, Deserialize)]

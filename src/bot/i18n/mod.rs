@@ -432,6 +432,12 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("terms-default", &[]),
     ("paysupport-default", &[]),
     ("media-reply", &[]),
+    // Bans and the trial for new users.
+    ("banned", &[]),
+    ("trial-new-users", &[]),
+    ("admin-banned", &["user"]),
+    ("admin-unbanned", &["user"]),
+    ("admin-usage-ban", &[]),
 ];
 
 #[cfg(test)]

@@ -229,6 +229,18 @@ pub async fn trial(ctx: &BotContext, lang: Lang, user: UserId) -> Result<Screen,
             let head = t!(lang, "trial-started", days = ctx.trial_days);
             Ok(card_with(ctx, lang, Some(head), Some(&change.snapshot)).await)
         }
+        Err(CoreError::Banned(_)) => Ok(support::with_support(
+            screens::notice(lang, "banned"),
+            lang,
+            ctx.support.as_deref(),
+        )),
+        Err(CoreError::TrialAfterPayment(_)) => Ok(Screen::with(
+            tr(lang, "trial-new-users"),
+            vec![
+                row([(tr(lang, "btn-renew"), Callback::Buy)]),
+                screens::back_to_menu(lang),
+            ],
+        )),
         Err(CoreError::TrialAlreadyUsed(_)) => Ok(Screen::with(
             tr(lang, "trial-used"),
             vec![
