@@ -69,7 +69,7 @@ pub fn card_text(
     let (up, down) = s.traffic();
     let used = u64::try_from(up.saturating_add(down)).unwrap_or(0);
     text.push('\n');
-    text.push_str(&t!(lang, "traffic-used", used = format_bytes(used)));
+    text.push_str(&t!(lang, "traffic-used", used = format_bytes(lang, used)));
     if let Some(d) = devices.filter(|_| is_live(Some(s), now)) {
         text.push('\n');
         text.push_str(&match d.limit {

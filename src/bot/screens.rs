@@ -132,15 +132,35 @@ pub fn main_menu(
     Screen::with(text, rows)
 }
 
-/// The prices of a plan over the providers offered, e.g. "150 ⭐ / $2.99".
-pub fn plan_price(lang: Lang, plan: &Plan, offered: &[Provider]) -> String {
+/// Whether the balance covers `price` (same currency, enough of it).
+pub fn covers(balance: &Money, price: &Money) -> bool {
+    balance.currency == price.currency && balance.minor >= price.minor
+}
+
+/// The providers of `offered` that can pay `plan` now: priced, and the
+/// balance only when it covers the price.
+pub fn payable(plan: &Plan, offered: &[Provider], balance: &Money) -> Vec<Provider> {
+    offered
+        .iter()
+        .copied()
+        .filter(|p| match plan.price_for(*p) {
+            Some(price) => *p != Provider::Balance || covers(balance, &price),
+            None => false,
+        })
+        .collect()
+}
+
+/// The prices of a plan in the currencies some method can take now, e.g.
+/// "150 ⭐ / $2.99" (no fiat price when only Stars can pay).
+pub fn plan_price(lang: Lang, plan: &Plan, offered: &[Provider], balance: &Money) -> String {
+    let payable = payable(plan, offered, balance);
     let mut prices: Vec<String> = Vec::new();
-    if offered.contains(&Provider::Stars)
+    if payable.contains(&Provider::Stars)
         && let Some(p) = plan.price_for(Provider::Stars)
     {
         prices.push(money(lang, &p));
     }
-    if offered.iter().any(|p| *p != Provider::Stars)
+    if payable.iter().any(|p| *p != Provider::Stars)
         && let Some(p) = plan.price_for(Provider::Balance)
     {
         prices.push(money(lang, &p));
@@ -152,11 +172,12 @@ pub fn plans<'a>(
     lang: Lang,
     plans: impl Iterator<Item = &'a Plan>,
     offered: &[Provider],
+    balance: &Money,
 ) -> Screen {
     let mut rows = Vec::new();
     let mut lines = vec![tr(lang, "plans-title")];
     for plan in plans {
-        let price = plan_price(lang, plan, offered);
+        let price = plan_price(lang, plan, offered, balance);
         if price.is_empty() {
             continue;
         }
@@ -193,27 +214,36 @@ pub fn pay_methods(lang: Lang, plan: &Plan, offered: &[Provider], balance: &Mone
         "pay-method-title",
         plan = html_escape(&plan.title),
         days = plan.days,
-        price = plan_price(lang, plan, offered)
+        price = plan_price(lang, plan, offered, balance)
     );
-    let mut rows = Vec::new();
-    for provider in offered {
-        if plan.price_for(*provider).is_none() {
-            continue;
-        }
-        rows.push(row([(
-            provider_label(lang, *provider, balance),
-            Callback::Pay {
-                plan: plan.id.to_string(),
-                provider: *provider,
-                key: Some(getrandom::u32().unwrap_or_default()),
-            },
-        )]));
-    }
+    let mut rows = pay_rows(lang, plan, offered, balance);
     rows.push(row([
         (tr(lang, "btn-back"), Callback::Buy),
         (tr(lang, "btn-menu"), Callback::Menu),
     ]));
     Screen::with(text, rows)
+}
+
+/// A Pay button for each method that can pay `plan` now.
+pub fn pay_rows(
+    lang: Lang,
+    plan: &Plan,
+    offered: &[Provider],
+    balance: &Money,
+) -> Vec<Vec<InlineKeyboardButton>> {
+    payable(plan, offered, balance)
+        .into_iter()
+        .map(|provider| {
+            row([(
+                provider_label(lang, provider, balance),
+                Callback::Pay {
+                    plan: plan.id.to_string(),
+                    provider,
+                    key: Some(getrandom::u32().unwrap_or_default()),
+                },
+            )])
+        })
+        .collect()
 }
 
 pub fn confirm(lang: Lang, text: String, yes: Callback, no: Callback) -> Screen {

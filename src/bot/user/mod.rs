@@ -21,7 +21,7 @@ use super::callback::Callback;
 use super::commands::Command;
 use super::context::{BotContext, lang_of, telegram_lang, user_id};
 use super::error::{Audience, BotError, report};
-use super::i18n::{Lang, tr};
+use super::i18n::Lang;
 use super::reply::{Reply, Target, send, show};
 use super::screens::{self, Screen};
 use super::support;
@@ -142,7 +142,7 @@ async fn action_reply(
     Ok(match action {
         Callback::Menu | Callback::Cancel => menu::main(ctx, caller).into(),
         Callback::Help => menu::help(ctx, lang).into(),
-        Callback::Buy => checkout::plans(ctx, lang).into(),
+        Callback::Buy => checkout::plans(ctx, caller).into(),
         Callback::Plan { plan } => checkout::pay_methods(ctx, caller, &plan).into(),
         Callback::Pay {
             plan,
@@ -188,7 +188,8 @@ async fn action_reply(
     })
 }
 
-/// "This button has expired": for buttons whose target is gone.
+/// "This button has expired": for buttons whose target is gone (with the
+/// way back to the menu).
 pub fn expired(lang: Lang) -> Screen {
-    Screen::text(tr(lang, "button-expired"))
+    screens::notice(lang, "button-expired")
 }

@@ -28,6 +28,7 @@ mod account;
 mod bans;
 mod broadcast;
 mod callbacks;
+mod choices;
 mod crawler;
 mod intake;
 mod lifecycle;
