@@ -14,6 +14,12 @@ pub enum Error {
     NotActive(UserId),
     #[error("user {0} already used the trial")]
     TrialAlreadyUsed(UserId),
+    /// The trial is for users who never paid for a plan (`trial.only_new_users`).
+    #[error("user {0} has paid before: the trial is for new users")]
+    TrialAfterPayment(UserId),
+    /// Banned by an admin (`/ban`): no purchases, no trial until `/unban`.
+    #[error("user {0} is banned")]
+    Banned(UserId),
     #[error("order {0} not found")]
     OrderNotFound(String),
     #[error("order {order} belongs to another user")]

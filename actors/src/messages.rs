@@ -27,6 +27,15 @@ pub struct Revoke {
     pub by: Principal,
 }
 
+/// Ban (`banned: true`) or unban: a banned user can neither buy nor start
+/// the trial (admin `/ban`, `/unban`).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Change>")]
+pub struct SetBanned {
+    pub banned: bool,
+    pub by: Principal,
+}
+
 /// New key, old key retired; the subscription URL stays.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<Change>")]

@@ -41,6 +41,8 @@ pub struct RegistrySettings {
     pub max_restarts: u32,
     pub restart_window: Duration,
     pub trial_days: u32,
+    /// The trial only for users who never paid for a plan.
+    pub trial_only_new_users: bool,
     /// Arbiter threads; 0 = one per core.
     pub arbiters: usize,
     /// The currency the balance is held in (balance purchases must be priced in it).
@@ -58,6 +60,7 @@ impl Default for RegistrySettings {
             max_restarts: 5,
             restart_window: Duration::from_secs(60),
             trial_days: 3,
+            trial_only_new_users: true,
             arbiters: 0,
             balance_currency: crate::domain::Currency::new("USD")
                 .unwrap_or_else(|_| crate::domain::Currency::stars()),

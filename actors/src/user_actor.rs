@@ -26,8 +26,8 @@ use crate::domain::{
 use crate::messages::{
     AdjustBalance, ApplyPayment, AttachInvoice, CloseOrder, CreateOrder, CreateTopUp, Expire,
     FlagOrder, GrantDays, PaymentReturned, RefundOrder, RegisterDevice, Reissue, Remind,
-    RemoveDevice, ResetDevices, Revoke, RotateSubToken, SetLanguage, StartTrial, StrayPayment,
-    Touch, View,
+    RemoveDevice, ResetDevices, Revoke, RotateSubToken, SetBanned, SetLanguage, StartTrial,
+    StrayPayment, Touch, View,
 };
 use crate::metrics as m;
 use crate::registry::Shared;
@@ -268,6 +268,10 @@ handle!(Revoke => Change, "revoke", |env, msg| {
     env.store.revoke(&env.ctx(msg.by), env.user).await
 });
 
+handle!(SetBanned => Change, "set_banned", |env, msg| {
+    env.store.set_banned(&env.ctx(msg.by), env.user, msg.banned).await
+});
+
 handle!(Reissue => Change, "reissue", |env, msg| {
     env.store.reissue(&env.ctx(msg.by), env.user).await
 });
@@ -290,9 +294,15 @@ impl Handler<StartTrial> for UserActor {
     type Result = AtomicResponse<Self, Result<Change>>;
     fn handle(&mut self, _: StartTrial, _: &mut Context<Self>) -> Self::Result {
         let days = self.shared.settings.trial_days;
+        let only_new = self.shared.settings.trial_only_new_users;
         self.transact("start_trial", move |env| async move {
             env.store
-                .start_trial(&env.ctx(Principal::User(env.user)), env.user, days)
+                .start_trial(
+                    &env.ctx(Principal::User(env.user)),
+                    env.user,
+                    days,
+                    only_new,
+                )
                 .await
         })
     }

@@ -39,6 +39,8 @@ impl ApiError {
                 CoreError::NoSubscription(_) => "no_subscription",
                 CoreError::NotActive(_) => "not_active",
                 CoreError::TrialAlreadyUsed(_) => "trial_already_used",
+                CoreError::TrialAfterPayment(_) => "trial_after_payment",
+                CoreError::Banned(_) => "banned",
                 CoreError::OrderNotFound(_) => "order_not_found",
                 CoreError::OrderOfAnotherUser { .. } => "order_of_another_user",
                 CoreError::OrderNotPayable { .. } => "order_not_payable",
@@ -78,6 +80,8 @@ impl ResponseError for ApiError {
                 CoreError::NoSubscription(_)
                 | CoreError::NotActive(_)
                 | CoreError::TrialAlreadyUsed(_)
+                | CoreError::TrialAfterPayment(_)
+                | CoreError::Banned(_)
                 | CoreError::OrderOfAnotherUser { .. }
                 | CoreError::OrderNotPayable { .. }
                 | CoreError::DuplicateProviderPayment(_)

@@ -24,6 +24,8 @@ pub use ops::{OpsState, configure_ops};
 pub use public::{PublicState, configure_public};
 pub use rate_limit::{IpRateLimit, TrustedProxies};
 pub use subscription::devices::{DEVICES_REFUSED, DevicePolicy};
+/// The VPN apps per OS the subscription page offers (the bot links the same ones).
+pub use subscription::page::apps as vpn_apps;
 pub use subscription::{
     Announce, BotName, Entry, Format, RenderOptions, SubscriptionOptions, SubscriptionView,
     ViewStatus, render, support_url_from_contact,

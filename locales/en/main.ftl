@@ -91,11 +91,11 @@ order-paid = ✅ Paid from your balance. Your keys and links are on their way in
 ## Access and links
 
 activated =
-    🎉 <b>You're connected!</b>
-    Your access is active for { $days } { $days ->
+    ✅ <b>Your access is ready</b> for { $days } { $days ->
         [one] day
        *[other] days
-    }, until <b>{ $expires }</b>. Your connection details are below.
+    }, until <b>{ $expires }</b>.
+    Tap «🚀 Connect» to add it to your VPN app.
 extended =
     ✅ <b>Subscription extended</b> by { $days } { $days ->
         [one] day
@@ -136,14 +136,14 @@ reissue-confirm =
     ♻️ <b>Get a new key?</b>
     Your current key will stop working right away and you'll get a new one. Do this if your key leaked or stopped connecting.
     If you use the subscription link, just refresh the subscription in your app afterwards.
-reissued = ✅ Done — here is your new key. The old one no longer works.
+reissued = ✅ Done — you have a new key; the old one no longer works. Refresh the subscription in your app (or tap «🚀 Connect» again).
 reset-link-confirm =
     🔗 <b>Get a new subscription link?</b>
     The current link will stop working and you'll get a new one. Do this if you shared the link by mistake. You'll need to add the new link in your apps.
 link-reset =
     ✅ Your new subscription link:
     <code>{ $url }</code>
-    The old link no longer works — replace it in your apps.
+    The old link and old QR codes no longer work — add the new link in your apps (tap «🚀 Connect»).
 no-subscription = You don't have an active subscription. Choose a plan to get started.
 
 ## Trial
@@ -237,7 +237,7 @@ notify-extended = ✅ Payment received — your subscription is extended by { $d
 }, until <b>{ $expires }</b>.
 notify-expired = ⌛ Your VPN access has expired. Renew now to reconnect in a minute — tap the button below.
 notify-revoked = ⛔ Your VPN access has been revoked. If you think this is a mistake, please contact support.
-notify-reissued = ♻️ Your key has been replaced. Open /sub for the new links — the old key no longer works.
+notify-reissued = ♻️ Your key has been replaced — the old one no longer works. Refresh the subscription in your app.
 notify-remind-3d = ⏰ Your VPN access ends in 3 days, on <b>{ $expires }</b>. Renew now to stay connected — the new days are added on top.
 notify-remind-1d = ⏰ Your VPN access ends tomorrow, on <b>{ $expires }</b>. Renew now to stay connected.
 notify-refunded = ↩️ A refund of <b>{ $amount }</b> has been issued.
@@ -332,3 +332,49 @@ admin-devices-reset = ✅ { $count } { $count ->
     [one] device
    *[other] devices
 } of <code>{ $user }</code> forgotten.
+
+## Status card
+
+btn-connect = 🚀 Connect
+btn-copy-link = 📋 Copy link
+btn-qr = 📷 QR code
+btn-keys = 🔑 Show keys
+btn-apps = 📱 Apps
+card-devices-limit = Devices: { $count } of { $limit }
+card-devices = Devices: { $count }
+card-connect-hint = Tap «🚀 Connect»: the page that opens adds the subscription to your app in one tap.
+link-title =
+    📋 <b>Your subscription link</b>
+    Tap it to copy, then add it in your VPN app (“Import from clipboard”):
+    <code>{ $url }</code>
+keys-title =
+    🔑 <b>Your keys</b>
+    For apps without subscription support. The subscription link is better: it keeps your servers up to date.
+keys-none = No keys yet.
+apps-title =
+    📱 <b>VPN apps</b>
+    Install one, then come back and tap «🚀 Connect».
+apps-line = <b>{ $platform }</b>: { $apps }
+
+## Support
+
+btn-support = 💬 Support
+cmd-paysupport = Help with payments
+cmd-terms = Terms of service
+support-contact = Support: { $support }
+support-contact-none = Write to us in this chat with /help.
+terms-default =
+    📄 <b>Terms of service</b>
+    You buy access to a VPN service for the period of the plan you choose. Access starts right after payment and ends when the period is over; renew to keep it. Don't use the service for anything illegal or share your links with others: access can be revoked for abuse. Refunds are possible when the service could not be provided.
+paysupport-default =
+    💳 <b>Help with payments</b>
+    If a payment went through but your access did not start, or you were charged twice, write to support with the date and amount: we check every case and refund when the service could not be provided. Stars payments can be refunded to your Telegram account.
+media-reply = 🤖 I can't read photos, stickers or voice messages. Use the buttons below, or write to support if you need a person.
+
+## Bans
+
+banned = ⛔ Access to this service is closed for your account. If you think this is a mistake, contact support.
+trial-new-users = 🎁 The free trial is for new users. Choose a plan to stay connected.
+admin-banned = ⛔ <code>{ $user }</code> is banned: access revoked, no buying and no trial until /unban.
+admin-unbanned = ✅ <code>{ $user }</code> is unbanned.
+admin-usage-ban = Usage: /ban &lt;user id&gt; or /unban &lt;user id&gt;

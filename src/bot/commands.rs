@@ -24,11 +24,22 @@ pub enum Command {
     Menu,
     /// `/help`: help and the support contact.
     Help,
+    /// `/paysupport`: help with payments (Telegram expects it from Stars sellers).
+    Paysupport,
+    /// `/terms`: the terms of service.
+    Terms,
 }
 
 impl Command {
     /// Every user command, in menu order.
-    pub const ALL: [Command; 4] = [Command::Start, Command::Sub, Command::Menu, Command::Help];
+    pub const ALL: [Command; 6] = [
+        Command::Start,
+        Command::Sub,
+        Command::Menu,
+        Command::Help,
+        Command::Paysupport,
+        Command::Terms,
+    ];
 
     /// The name, without the slash.
     pub fn name(self) -> &'static str {
@@ -37,6 +48,8 @@ impl Command {
             Command::Sub => "sub",
             Command::Menu => "menu",
             Command::Help => "help",
+            Command::Paysupport => "paysupport",
+            Command::Terms => "terms",
         }
     }
 
@@ -47,6 +60,8 @@ impl Command {
             Command::Sub => "cmd-sub",
             Command::Menu => "cmd-menu",
             Command::Help => "cmd-help",
+            Command::Paysupport => "cmd-paysupport",
+            Command::Terms => "cmd-terms",
         }
     }
 }
@@ -64,6 +79,10 @@ pub enum AdminCommand {
     Grant,
     /// `/revoke <id>` (asks first).
     Revoke,
+    /// `/ban <id>`: revoke, and no buying or trial until `/unban`.
+    Ban,
+    /// `/unban <id>`.
+    Unban,
     /// `/broadcast <text>`: preview, confirm, progress, report.
     Broadcast,
     /// `/maintenance on|off`: pause or resume purchases.
@@ -73,12 +92,14 @@ pub enum AdminCommand {
 }
 
 impl AdminCommand {
-    pub const ALL: [AdminCommand; 8] = [
+    pub const ALL: [AdminCommand; 10] = [
         AdminCommand::Stats,
         AdminCommand::Users,
         AdminCommand::User,
         AdminCommand::Grant,
         AdminCommand::Revoke,
+        AdminCommand::Ban,
+        AdminCommand::Unban,
         AdminCommand::Broadcast,
         AdminCommand::Maintenance,
         AdminCommand::Cancel,
@@ -92,6 +113,8 @@ impl AdminCommand {
             AdminCommand::User => "user",
             AdminCommand::Grant => "grant",
             AdminCommand::Revoke => "revoke",
+            AdminCommand::Ban => "ban",
+            AdminCommand::Unban => "unban",
             AdminCommand::Broadcast => "broadcast",
             AdminCommand::Maintenance => "maintenance",
             AdminCommand::Cancel => "cancel",
@@ -238,7 +261,10 @@ mod tests {
         for lang in Lang::ALL.iter().copied() {
             let menu = menu(lang);
             let names: Vec<_> = menu.iter().map(|c| c.command.as_str()).collect();
-            assert_eq!(names, ["start", "sub", "menu", "help"]);
+            assert_eq!(
+                names,
+                ["start", "sub", "menu", "help", "paysupport", "terms"]
+            );
             for (c, want) in menu.iter().zip(Command::ALL) {
                 assert_eq!(c.description, tr(lang, want.description_key()));
             }

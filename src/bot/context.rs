@@ -36,6 +36,8 @@ pub struct BotContext {
     pub intake: Intake,
     pub admins: HashSet<i64>,
     pub support: Option<String>,
+    pub terms: Option<crate::config::LocalizedText>,
+    pub paysupport: Option<crate::config::LocalizedText>,
     pub topups: Vec<i64>,
     pub balance_currency: Currency,
     pub trial_days: u32,

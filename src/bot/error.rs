@@ -32,7 +32,10 @@ pub enum Audience {
 /// The error screen: the generic "something went wrong" text in `lang`.
 pub fn error_screen(lang: Lang, error: &BotError, audience: Audience) -> Screen {
     match audience {
-        Audience::User => screens::notice(lang, "error-generic"),
+        Audience::User => match error {
+            BotError::Core(CoreError::Banned(_)) => screens::notice(lang, "banned"),
+            _ => screens::notice(lang, "error-generic"),
+        },
         Audience::Admin(_) => Screen::text(format!(
             "{}\n<code>{}</code>",
             tr(lang, "error-generic"),
@@ -57,7 +60,10 @@ pub async fn report(
             tracing::warn!(admin, %error, "admin action failed");
         }
     }
-    let screen = error_screen(lang, &error, audience);
+    let mut screen = error_screen(lang, &error, audience);
+    if let Audience::User = audience {
+        screen = super::support::with_support(screen, lang, ctx.support.as_deref());
+    }
     show(ctx, target.new_message(), screen).await;
 }
 

@@ -30,6 +30,7 @@
 
 pub mod admin;
 pub mod callback;
+pub mod card;
 pub mod commands;
 mod connect;
 pub mod context;
@@ -42,6 +43,7 @@ pub mod reply;
 pub mod router;
 pub mod screens;
 pub mod stars;
+pub mod support;
 mod updates;
 pub mod user;
 
@@ -77,6 +79,9 @@ pub struct BotSettings {
     pub webhook: Option<WebhookMode>,
     pub admins: Vec<i64>,
     pub support: Option<String>,
+    /// `telegram.terms` and `telegram.paysupport` (`/terms`, `/paysupport`).
+    pub terms: Option<crate::config::LocalizedText>,
+    pub paysupport: Option<crate::config::LocalizedText>,
     pub topups: Vec<i64>,
     pub balance_currency: Currency,
     pub trial_days: u32,
@@ -148,6 +153,8 @@ pub fn start(
         intake: intake.clone(),
         admins: settings.admins.iter().copied().collect(),
         support: settings.support.clone(),
+        terms: settings.terms.clone(),
+        paysupport: settings.paysupport.clone(),
         topups: settings.topups.clone(),
         balance_currency: settings.balance_currency.clone(),
         trial_days: settings.trial_days,

@@ -10,14 +10,14 @@ use subvisor_actors::domain::{AlertKind, Money, NotificationKind, UserId};
 use subvisor_actors::links::LinkBook;
 use subvisor_actors::notifier::{Delivery, Messenger, Throttle};
 use subvisor_actors::store::{PendingAlert, PendingNotification};
-use teloxide::payloads::{SendMessageSetters, SendPhotoSetters};
+use teloxide::payloads::SendMessageSetters;
 use teloxide::requests::{Request, Requester};
-use teloxide::types::{ChatId, InputFile, ParseMode};
+use teloxide::types::{ChatId, ParseMode};
 use teloxide::{ApiError, Bot, RequestError};
 
-use super::callback::Callback;
+use super::card;
 use super::i18n::{Lang, format_date, html_escape, tr};
-use super::screens::{self, Screen, row};
+use super::screens::{self, Screen};
 use crate::t;
 
 pub struct TelegramMessenger {
@@ -26,16 +26,45 @@ pub struct TelegramMessenger {
     links: LinkBook,
     /// Where admin alerts go: the alerts chat, or each admin.
     alert_chats: Vec<i64>,
+    /// `subscription.default_devices`, for the card's device line.
+    default_devices: u32,
+    /// `telegram.support`: the Support button of expiry, revocation and
+    /// payment-problem notices.
+    support: Option<String>,
 }
 
 impl TelegramMessenger {
-    pub fn new(bot: Bot, registry: Registry, links: LinkBook, alert_chats: Vec<i64>) -> Arc<Self> {
+    pub fn new(
+        bot: Bot,
+        registry: Registry,
+        links: LinkBook,
+        alert_chats: Vec<i64>,
+        default_devices: u32,
+        support: Option<String>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             bot,
             registry,
             links,
             alert_chats,
+            default_devices,
+            support,
         })
+    }
+
+    /// Notices the bot already showed on the screen the user tapped (their
+    /// own trial, their own reissue), and an expiry that a refund caused
+    /// (the refund notice says it): not sent again.
+    fn shown_elsewhere(n: &PendingNotification) -> bool {
+        let p = &n.payload;
+        match n.kind {
+            NotificationKind::Activated | NotificationKind::Extended => {
+                p.get("origin").and_then(|o| o.as_str()) == Some("trial")
+            }
+            NotificationKind::Reissued => p.get("by_user").and_then(|b| b.as_bool()) == Some(true),
+            NotificationKind::Expired => p.get("reason").and_then(|r| r.as_str()) == Some("refund"),
+            _ => false,
+        }
     }
 
     /// An alert's text in `lang` (HTML; every value escaped).
@@ -104,8 +133,8 @@ impl TelegramMessenger {
         }
     }
 
-    /// The message for a notification; `qr` is the text to put in a QR photo after it.
-    async fn render(&self, n: &PendingNotification, lang: Lang) -> (Screen, Option<String>, bool) {
+    /// The message for a notification, and whether its text is HTML.
+    async fn render(&self, n: &PendingNotification, lang: Lang) -> (Screen, bool) {
         let p = &n.payload;
         let date = |key: &str| {
             p.get(key)
@@ -122,13 +151,13 @@ impl TelegramMessenger {
                 .unwrap_or_default()
         };
         let days = p.get("days").and_then(|d| d.as_i64()).unwrap_or(0);
-        let my_sub = || vec![row([(tr(lang, "btn-my-sub"), Callback::MySub)])];
         match n.kind {
             NotificationKind::Activated
             | NotificationKind::Extended
             | NotificationKind::Reissued => {
                 // Trials and admin grants queue these too: the neutral
                 // texts, not the notify-* ones that say a payment arrived.
+                // The card leads, with Connect; keys and QR on request.
                 let head = match n.kind {
                     NotificationKind::Activated => {
                         t!(lang, "activated", expires = date("expires_at"), days = days)
@@ -140,27 +169,28 @@ impl TelegramMessenger {
                 };
                 let snapshot = self.registry.queries().user(n.user).await.ok().flatten();
                 let now = self.registry.clock().now();
-                let links = snapshot
-                    .as_ref()
-                    .map(|s| self.links.links(s, now))
-                    .unwrap_or_default();
                 let url = snapshot
                     .as_ref()
                     .and_then(|s| self.links.subscription_url(s));
-                let text = format!(
-                    "{head}\n\n{}",
-                    screens::links_text(lang, &links, url.as_deref())
-                );
-                let qr = if n.kind == NotificationKind::Extended {
-                    None
-                } else {
-                    url
+                let devices = match self.registry.queries().devices(n.user).await {
+                    Ok(list) => Some(card::DeviceCount {
+                        count: list.devices.len(),
+                        limit: list.limit(self.default_devices),
+                    }),
+                    Err(_) => None,
                 };
-                (Screen::with(text, my_sub()), qr, true)
+                let screen = card::card(
+                    lang,
+                    Some(head),
+                    snapshot.as_ref(),
+                    devices,
+                    url.as_deref(),
+                    now,
+                );
+                (screen, true)
             }
             NotificationKind::Expired => (
                 Screen::with(tr(lang, "notify-expired"), screens::renew_keyboard(lang)),
-                None,
                 true,
             ),
             NotificationKind::Revoked => (
@@ -168,7 +198,6 @@ impl TelegramMessenger {
                     tr(lang, "notify-revoked"),
                     vec![screens::back_to_menu(lang)],
                 ),
-                None,
                 true,
             ),
             NotificationKind::RemindThreeDays => (
@@ -176,7 +205,6 @@ impl TelegramMessenger {
                     t!(lang, "notify-remind-3d", expires = date("expires_at")),
                     screens::renew_keyboard(lang),
                 ),
-                None,
                 true,
             ),
             NotificationKind::RemindOneDay => (
@@ -184,15 +212,13 @@ impl TelegramMessenger {
                     t!(lang, "notify-remind-1d", expires = date("expires_at")),
                     screens::renew_keyboard(lang),
                 ),
-                None,
                 true,
             ),
             NotificationKind::Refunded => (
                 Screen::with(
                     t!(lang, "notify-refunded", amount = amount("amount")),
-                    my_sub(),
+                    screens::renew_keyboard(lang),
                 ),
-                None,
                 true,
             ),
             NotificationKind::TopUp => (
@@ -205,7 +231,6 @@ impl TelegramMessenger {
                     ),
                     vec![screens::back_to_menu(lang)],
                 ),
-                None,
                 true,
             ),
             NotificationKind::ReferralBonus => (
@@ -213,7 +238,6 @@ impl TelegramMessenger {
                     t!(lang, "notify-referral-bonus", amount = amount("amount")),
                     vec![screens::back_to_menu(lang)],
                 ),
-                None,
                 true,
             ),
             NotificationKind::PaymentFlagged => {
@@ -224,7 +248,6 @@ impl TelegramMessenger {
                 };
                 (
                     Screen::with(tr(lang, key), vec![screens::back_to_menu(lang)]),
-                    None,
                     true,
                 )
             }
@@ -244,7 +267,6 @@ impl TelegramMessenger {
                         ),
                         vec![screens::back_to_menu(lang)],
                     ),
-                    None,
                     true,
                 )
             }
@@ -253,7 +275,6 @@ impl TelegramMessenger {
                     t!(lang, "notify-payment-returned", amount = amount("amount")),
                     vec![screens::back_to_menu(lang)],
                 ),
-                None,
                 true,
             ),
             // An admin's text, sent as plain text: nothing in it is markup.
@@ -264,7 +285,6 @@ impl TelegramMessenger {
                         .unwrap_or_default()
                         .to_owned(),
                 ),
-                None,
                 false,
             ),
         }
@@ -329,9 +349,21 @@ impl Messenger for TelegramMessenger {
     }
 
     async fn deliver(&self, n: &PendingNotification, throttle: &Throttle) -> Delivery {
+        if Self::shown_elsewhere(n) {
+            return Delivery::Sent;
+        }
         let lang = Lang::from_code(n.language.as_deref());
         let chat = ChatId(n.user.get());
-        let (screen, qr, html) = self.render(n, lang).await;
+        let (mut screen, html) = self.render(n, lang).await;
+        if matches!(
+            n.kind,
+            NotificationKind::Expired
+                | NotificationKind::Revoked
+                | NotificationKind::PaymentFlagged
+                | NotificationKind::PaymentReturned
+        ) {
+            screen = super::support::with_support(screen, lang, self.support.as_deref());
+        }
         let mut req = self.bot.send_message(chat, screen.text);
         if html {
             req = req.parse_mode(ParseMode::Html);
@@ -342,29 +374,6 @@ impl Messenger for TelegramMessenger {
         throttle.wait(chat.0).await;
         if let Err(e) = req.send().await {
             return outcome(&e);
-        }
-        // The text (with the links) is delivered: the notification counts as
-        // sent even if the QR photo fails; "Links & QR" shows it again.
-        if let Some(text) = qr {
-            match super::qr::qr_png(&text) {
-                Ok(png) => {
-                    throttle.wait(chat.0).await;
-                    let photo = InputFile::memory(png).file_name("subscription-qr.png");
-                    let sent = self
-                        .bot
-                        .send_photo(chat, photo)
-                        .caption(tr(lang, "qr-caption"))
-                        .send()
-                        .await;
-                    if let Err(e) = sent {
-                        if let Delivery::RetryAfter(pause) = outcome(&e) {
-                            throttle.pause(pause).await;
-                        }
-                        tracing::warn!(error = %e, user = %n.user, "QR photo not sent");
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot render the QR code"),
-            }
         }
         Delivery::Sent
     }

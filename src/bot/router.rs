@@ -8,14 +8,14 @@ use std::sync::Arc;
 
 use teloxide::payloads::AnswerCallbackQuerySetters;
 use teloxide::requests::{Request, Requester};
-use teloxide::types::{CallbackQuery, Message, MessageKind, Update, UpdateKind};
+use teloxide::types::{CallbackQuery, Message, MessageKind, Update, UpdateKind, User};
 
 use super::callback::Callback;
 use super::commands::Input;
-use super::context::{BotContext, telegram_lang};
-use super::i18n::tr;
+use super::context::{BotContext, lang_of, telegram_lang};
+use super::i18n::{Lang, tr};
 use super::reply::{Target, show};
-use super::screens::Screen;
+use super::screens::{Screen, back_to_menu};
 use super::{admin, stars, user};
 
 /// Handles one update (never panics on input; errors are logged and the user
@@ -27,6 +27,15 @@ pub async fn handle(ctx: &Arc<BotContext>, update: Update) {
         UpdateKind::CallbackQuery(q) => on_callback(ctx, q).await,
         UpdateKind::PreCheckoutQuery(q) => stars::pre_checkout(ctx, q).await,
         _ => {}
+    }
+}
+
+/// The language the user chose (Telegram's before they did, or when the
+/// store cannot be read).
+async fn chosen_lang(ctx: &BotContext, from: &User) -> Lang {
+    match ctx.stored_user(from).await {
+        Ok(s) => lang_of(s.as_ref(), from),
+        Err(_) => telegram_lang(from),
     }
 }
 
@@ -44,20 +53,23 @@ async fn on_message(ctx: &Arc<BotContext>, msg: Message) {
     if !msg.chat.is_private() {
         return;
     }
-    let Some(text) = msg.text() else { return };
     let uid = from.id.0 as i64;
     let target = Target::chat(msg.chat.id);
     if !ctx.admit(uid) {
         if ctx.should_warn(uid) {
-            let lang = telegram_lang(&from);
+            let lang = chosen_lang(ctx, &from).await;
             show(ctx, target, Screen::text(tr(lang, "rate-limited"))).await;
         }
         return;
     }
+    // A photo, a sticker, a voice message: where to get help.
+    let Some(text) = msg.text() else {
+        return user::media(ctx, &from, target).await;
+    };
     match Input::parse(text, ctx.username(), ctx.is_admin(uid)) {
         Input::Admin(command, args) => admin::command(ctx, &from, target, command, args).await,
         Input::User(command, args) => user::command(ctx, &from, target, command, args).await,
-        Input::Unknown => user::unknown_command(ctx, &from, target).await,
+        Input::Unknown => user::unknown_command(ctx, &from, target, text).await,
     }
 }
 
@@ -79,19 +91,18 @@ async fn on_callback(ctx: &Arc<BotContext>, q: CallbackQuery) {
         edit: Some(message.id()),
     };
     if !ctx.admit(uid) {
-        let lang = telegram_lang(&q.from);
-        let _ = ctx
-            .bot
-            .answer_callback_query(q.id.clone())
-            .text(tr(lang, "rate-limited"))
-            .send()
-            .await;
+        // The store is read for the language only when the warning is due.
+        let mut answer = ctx.bot.answer_callback_query(q.id.clone());
+        if ctx.should_warn(uid) {
+            answer = answer.text(tr(chosen_lang(ctx, &q.from).await, "rate-limited"));
+        }
+        let _ = answer.send().await;
         return;
     }
     let action = match q.data.as_deref().map(Callback::decode) {
         Some(Ok(action)) => action,
         _ => {
-            let lang = telegram_lang(&q.from);
+            let lang = chosen_lang(ctx, &q.from).await;
             metrics::counter!("subvisor_bot_stale_callbacks_total").increment(1);
             let _ = ctx
                 .bot
@@ -108,8 +119,9 @@ async fn on_callback(ctx: &Arc<BotContext>, q: CallbackQuery) {
         if ctx.is_admin(uid) {
             admin::callback(ctx, &q.from, target, action).await;
         } else {
-            let lang = telegram_lang(&q.from);
-            show(ctx, target, Screen::text(tr(lang, "button-expired"))).await;
+            let lang = chosen_lang(ctx, &q.from).await;
+            let screen = Screen::with(tr(lang, "button-expired"), vec![back_to_menu(lang)]);
+            show(ctx, target, screen).await;
         }
         return;
     }

@@ -8,7 +8,7 @@ use subvisor_actors::store::UserSnapshot;
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 
 use super::callback::Callback;
-use super::i18n::{Lang, format_bytes, format_date, format_money, html_escape, tr};
+use super::i18n::{Lang, format_date, format_money, html_escape, tr};
 use crate::t;
 
 /// A message to show: HTML text and an optional keyboard.
@@ -132,15 +132,35 @@ pub fn main_menu(
     Screen::with(text, rows)
 }
 
-/// The prices of a plan over the providers offered, e.g. "150 ⭐ / $2.99".
-pub fn plan_price(lang: Lang, plan: &Plan, offered: &[Provider]) -> String {
+/// Whether the balance covers `price` (same currency, enough of it).
+pub fn covers(balance: &Money, price: &Money) -> bool {
+    balance.currency == price.currency && balance.minor >= price.minor
+}
+
+/// The providers of `offered` that can pay `plan` now: priced, and the
+/// balance only when it covers the price.
+pub fn payable(plan: &Plan, offered: &[Provider], balance: &Money) -> Vec<Provider> {
+    offered
+        .iter()
+        .copied()
+        .filter(|p| match plan.price_for(*p) {
+            Some(price) => *p != Provider::Balance || covers(balance, &price),
+            None => false,
+        })
+        .collect()
+}
+
+/// The prices of a plan in the currencies some method can take now, e.g.
+/// "150 ⭐ / $2.99" (no fiat price when only Stars can pay).
+pub fn plan_price(lang: Lang, plan: &Plan, offered: &[Provider], balance: &Money) -> String {
+    let payable = payable(plan, offered, balance);
     let mut prices: Vec<String> = Vec::new();
-    if offered.contains(&Provider::Stars)
+    if payable.contains(&Provider::Stars)
         && let Some(p) = plan.price_for(Provider::Stars)
     {
         prices.push(money(lang, &p));
     }
-    if offered.iter().any(|p| *p != Provider::Stars)
+    if payable.iter().any(|p| *p != Provider::Stars)
         && let Some(p) = plan.price_for(Provider::Balance)
     {
         prices.push(money(lang, &p));
@@ -152,11 +172,12 @@ pub fn plans<'a>(
     lang: Lang,
     plans: impl Iterator<Item = &'a Plan>,
     offered: &[Provider],
+    balance: &Money,
 ) -> Screen {
     let mut rows = Vec::new();
     let mut lines = vec![tr(lang, "plans-title")];
     for plan in plans {
-        let price = plan_price(lang, plan, offered);
+        let price = plan_price(lang, plan, offered, balance);
         if price.is_empty() {
             continue;
         }
@@ -193,22 +214,9 @@ pub fn pay_methods(lang: Lang, plan: &Plan, offered: &[Provider], balance: &Mone
         "pay-method-title",
         plan = html_escape(&plan.title),
         days = plan.days,
-        price = plan_price(lang, plan, offered)
+        price = plan_price(lang, plan, offered, balance)
     );
-    let mut rows = Vec::new();
-    for provider in offered {
-        if plan.price_for(*provider).is_none() {
-            continue;
-        }
-        rows.push(row([(
-            provider_label(lang, *provider, balance),
-            Callback::Pay {
-                plan: plan.id.to_string(),
-                provider: *provider,
-                key: Some(getrandom::u32().unwrap_or_default()),
-            },
-        )]));
-    }
+    let mut rows = pay_rows(lang, plan, offered, balance);
     rows.push(row([
         (tr(lang, "btn-back"), Callback::Buy),
         (tr(lang, "btn-menu"), Callback::Menu),
@@ -216,79 +224,26 @@ pub fn pay_methods(lang: Lang, plan: &Plan, offered: &[Provider], balance: &Mone
     Screen::with(text, rows)
 }
 
-/// Links, subscription URL and how to connect, for a live subscription.
-pub fn links_text(lang: Lang, links: &[String], sub_url: Option<&str>) -> String {
-    let mut out = String::new();
-    if !links.is_empty() {
-        out.push_str(&tr(lang, "links-header"));
-        for link in links {
-            out.push_str("\n<code>");
-            out.push_str(&html_escape(link));
-            out.push_str("</code>");
-        }
-        out.push_str("\n\n");
-    }
-    if let Some(url) = sub_url {
-        out.push_str(&t!(lang, "sub-url", url = html_escape(url)));
-        out.push_str("\n\n");
-    }
-    out.push_str(&tr(lang, "howto"));
-    out
-}
-
-pub fn subscription(
+/// A Pay button for each method that can pay `plan` now.
+pub fn pay_rows(
     lang: Lang,
-    s: Option<&UserSnapshot>,
-    links: &[String],
-    sub_url: Option<&str>,
-    now: DateTime<Utc>,
-) -> Screen {
-    let mut text = tr(lang, "sub-title");
-    text.push('\n');
-    let sub = s.and_then(|s| s.subscription.as_ref());
-    let line = match sub {
-        Some(sub) if sub.is_live(now) => t!(
-            lang,
-            "sub-active",
-            expires = format_date(lang, sub.expires_at),
-            days_left = days_left(sub.expires_at, now)
-        ),
-        Some(sub) if sub.status == SubscriptionStatus::Revoked => tr(lang, "sub-revoked"),
-        Some(sub) => t!(
-            lang,
-            "sub-expired",
-            expired_at = format_date(lang, sub.expires_at)
-        ),
-        None => tr(lang, "sub-none"),
-    };
-    text.push_str(&line);
-    if let Some(s) = s
-        && sub.is_some()
-    {
-        let (up, down) = s.traffic();
-        let used = u64::try_from(up.saturating_add(down)).unwrap_or(0);
-        text.push('\n');
-        text.push_str(&t!(lang, "traffic-used", used = format_bytes(used)));
-    }
-    let mut rows = Vec::new();
-    if is_live(s, now) {
-        text.push_str("\n\n");
-        text.push_str(&links_text(lang, links, sub_url));
-        rows.push(row([(tr(lang, "btn-links"), Callback::Links)]));
-        rows.push(row([
-            (tr(lang, "btn-reissue"), Callback::ReissueAsk),
-            (tr(lang, "btn-reset-link"), Callback::ResetLinkAsk),
-        ]));
-        rows.push(row([(tr(lang, "btn-devices"), Callback::Devices)]));
-    }
-    let buy = if sub.is_some() {
-        "btn-renew"
-    } else {
-        "btn-buy"
-    };
-    rows.push(row([(tr(lang, buy), Callback::Buy)]));
-    rows.push(back_to_menu(lang));
-    Screen::with(text, rows)
+    plan: &Plan,
+    offered: &[Provider],
+    balance: &Money,
+) -> Vec<Vec<InlineKeyboardButton>> {
+    payable(plan, offered, balance)
+        .into_iter()
+        .map(|provider| {
+            row([(
+                provider_label(lang, provider, balance),
+                Callback::Pay {
+                    plan: plan.id.to_string(),
+                    provider,
+                    key: Some(getrandom::u32().unwrap_or_default()),
+                },
+            )])
+        })
+        .collect()
 }
 
 pub fn confirm(lang: Lang, text: String, yes: Callback, no: Callback) -> Screen {
@@ -303,10 +258,13 @@ pub fn confirm(lang: Lang, text: String, yes: Callback, no: Callback) -> Screen 
 
 /// A keyboard with one Renew button (reminders, expiry).
 pub fn renew_keyboard(lang: Lang) -> Vec<Vec<InlineKeyboardButton>> {
-    vec![row([
-        (tr(lang, "btn-renew"), Callback::Buy),
-        (tr(lang, "btn-my-sub"), Callback::MySub),
-    ])]
+    vec![
+        row([
+            (tr(lang, "btn-renew"), Callback::Buy),
+            (tr(lang, "btn-my-sub"), Callback::MySub),
+        ]),
+        back_to_menu(lang),
+    ]
 }
 
 pub fn languages() -> Vec<Vec<InlineKeyboardButton>> {

@@ -232,6 +232,7 @@ impl Settings {
             max_restarts: self.actors.max_restarts,
             restart_window: self.actors.restart_window,
             trial_days: self.trial.days,
+            trial_only_new_users: self.trial.only_new_users,
             arbiters: self.actors.arbiters,
             balance_currency: self.balance_currency(),
             order_ttl: self.payments.order_ttl,

@@ -13,6 +13,7 @@
 
 mod derived;
 mod load;
+mod localized;
 mod sections;
 #[cfg(test)]
 mod tests;
@@ -20,6 +21,7 @@ mod validate;
 
 use serde::Deserialize;
 
+pub use localized::LocalizedText;
 pub use sections::{
     ActorSettings, ClusterSettings, CryptoBotSettings, DatabaseSettings, FiatPrice, GatewayConfig,
     HttpSettings, LogFormat, LogSettings, NodeSettings, NotifierConfig, NowPaymentsSettings,

@@ -37,6 +37,12 @@ pub struct TelegramSettings {
     pub admins: Vec<i64>,
     /// Shown in /help, e.g. "@support_handle".
     pub support: Option<String>,
+    /// `/terms`: the terms of service (a string, or `{ en = "…", ru = "…" }`);
+    /// unset: a short default naming the support contact.
+    pub terms: Option<super::LocalizedText>,
+    /// `/paysupport`: help with payments (Telegram asks bots that sell with
+    /// Stars for it); same forms and default as `terms`.
+    pub paysupport: Option<super::LocalizedText>,
     /// Per-user budget of messages and button presses.
     #[serde(default = "default_user_rate")]
     pub user_rate_per_minute: u32,
@@ -71,6 +77,8 @@ impl Default for TelegramSettings {
             webhook_secret: None,
             admins: Vec::new(),
             support: None,
+            terms: None,
+            paysupport: None,
             user_rate_per_minute: default_user_rate(),
             user_rate_burst: default_user_burst(),
             max_pending_updates: default_max_pending(),
@@ -303,6 +311,9 @@ pub struct OutboxSettings {
 #[serde(deny_unknown_fields)]
 pub struct TrialSettings {
     pub days: u32,
+    /// The trial only for users who never paid for a plan (default true).
+    #[serde(default = "yes")]
+    pub only_new_users: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -87,6 +87,8 @@ pub(super) fn start_bot(
         webhook,
         admins: settings.telegram.admins.clone(),
         support: settings.telegram.support.clone(),
+        terms: settings.telegram.terms.clone(),
+        paysupport: settings.telegram.paysupport.clone(),
         topups: settings.telegram.topup_amounts_minor.clone(),
         balance_currency: Currency::new(settings.payments.balance_currency.clone())?,
         trial_days: settings.trial.days,

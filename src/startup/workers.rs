@@ -99,6 +99,8 @@ pub(super) fn notifier(
         registry.clone(),
         links.clone(),
         alert_chats,
+        settings.subscription.default_devices,
+        settings.telegram.support.clone(),
     );
     Some(
         Notifier::new(

@@ -52,8 +52,19 @@ pub trait Subscriptions: Send + Sync {
     /// (checked in the same statement); `applied = false` otherwise.
     async fn expire(&self, ctx: &WriteCtx<'_>, user: UserId) -> Result<Change>;
 
-    /// Grants `days` once per user.
-    async fn start_trial(&self, ctx: &WriteCtx<'_>, user: UserId, days: u32) -> Result<Change>;
+    /// Grants `days` once per user; refused for a banned user and, with
+    /// `only_new`, for one who ever paid for a plan.
+    async fn start_trial(
+        &self,
+        ctx: &WriteCtx<'_>,
+        user: UserId,
+        days: u32,
+        only_new: bool,
+    ) -> Result<Change>;
+
+    /// Bans (`true`) or unbans the user: a banned user can neither create an
+    /// order nor start the trial. Audited; `applied = false` if unchanged.
+    async fn set_banned(&self, ctx: &WriteCtx<'_>, user: UserId, banned: bool) -> Result<Change>;
 
     /// A new subscription URL token; the old URL stops working.
     async fn rotate_sub_token(&self, ctx: &WriteCtx<'_>, user: UserId) -> Result<Change>;

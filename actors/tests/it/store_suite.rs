@@ -244,7 +244,7 @@ async fn trial_is_granted_once(backend: Backend) {
     let user = uid(14);
     let trial = db
         .store
-        .start_trial(&ctx(t0(), &nodes), user, 3)
+        .start_trial(&ctx(t0(), &nodes), user, 3, true)
         .await
         .expect("trial");
     assert!(trial.snapshot.trial_used);
@@ -253,7 +253,9 @@ async fn trial_is_granted_once(backend: Backend) {
         t0() + Duration::days(3)
     );
     assert!(matches!(
-        db.store.start_trial(&ctx(t0(), &nodes), user, 3).await,
+        db.store
+            .start_trial(&ctx(t0(), &nodes), user, 3, true)
+            .await,
         Err(Error::TrialAlreadyUsed(_))
     ));
     let snap = db.store.user(user).await.expect("read").expect("exists");

@@ -11,7 +11,7 @@ mod formats;
 mod headers;
 mod notice;
 mod options;
-mod page;
+pub(crate) mod page;
 mod view;
 
 use actix_web::http::header::{self, HeaderValue};

@@ -10,7 +10,7 @@
 //! else; no request leaves the page, and the token in its URL is never sent
 //! as a referrer.
 
-mod apps;
+pub mod apps;
 mod texts;
 
 use actix_web::http::header::{self, HeaderValue};

@@ -7,6 +7,7 @@
 //! error.
 
 pub mod access;
+pub mod bans;
 pub mod broadcast;
 pub mod devices;
 pub mod maintenance;
@@ -140,6 +141,11 @@ async fn command_reply(
             Some(user) => access::revoke_ask(lang, user.get()).into(),
             None => usage(lang, "admin-usage-revoke").into(),
         },
+        AdminCommand::Ban | AdminCommand::Unban => {
+            bans::set(ctx, admin, args, command == AdminCommand::Ban)
+                .await?
+                .into()
+        }
         AdminCommand::Broadcast => broadcast::preview(ctx, admin, args).await?.into(),
         AdminCommand::Maintenance => maintenance::set(ctx, admin, args).await?.into(),
         AdminCommand::Cancel => {

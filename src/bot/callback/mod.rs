@@ -69,8 +69,14 @@ pub enum Callback {
         key: Option<u32>,
     },
     MySub,
-    /// Show the links and the QR code again.
+    /// The subscription link to copy (a QR code on request).
     Links,
+    /// A QR code of the subscription link.
+    Qr,
+    /// The raw keys (`vless://…`), on request only.
+    Keys,
+    /// The VPN apps per OS, with store links.
+    Apps,
     ReissueAsk,
     ReissueConfirm,
     ResetLinkAsk,
@@ -221,6 +227,9 @@ impl Callback {
             Callback::Pay { .. } => "pay",
             Callback::MySub => "sub",
             Callback::Links => "links",
+            Callback::Qr => "qr",
+            Callback::Keys => "keys",
+            Callback::Apps => "apps",
             Callback::ReissueAsk => "reissue?",
             Callback::ReissueConfirm => "reissue!",
             Callback::ResetLinkAsk => "reset?",
@@ -289,6 +298,9 @@ impl Callback {
             }
             "sub" => unit(C::MySub),
             "links" => unit(C::Links),
+            "qr" => unit(C::Qr),
+            "keys" => unit(C::Keys),
+            "apps" => unit(C::Apps),
             "reissue?" => unit(C::ReissueAsk),
             "reissue!" => unit(C::ReissueConfirm),
             "reset?" => unit(C::ResetLinkAsk),

@@ -102,17 +102,21 @@ pub fn format_date(lang: Lang, at: DateTime<Utc>) -> String {
     )
 }
 
-/// A byte count for people, in binary units: `512 B`, `1.5 GiB`.
-pub fn format_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+/// A byte count for people, in binary units: `512 B`, `1.5 GiB` /
+/// `512 Б`, `1,5 ГиБ`.
+pub fn format_bytes(lang: Lang, bytes: u64) -> String {
+    let (byte, units, point) = match lang {
+        Lang::En => ("B", ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"], '.'),
+        Lang::Ru => ("Б", ["КиБ", "МиБ", "ГиБ", "ТиБ", "ПиБ", "ЭиБ"], ','),
+    };
     if bytes < 1024 {
-        return format!("{bytes} B");
+        return format!("{bytes} {byte}");
     }
     let mut shown = String::new();
-    for (i, unit) in UNITS.iter().enumerate() {
+    for (i, unit) in units.iter().enumerate() {
         let divisor = 1u128 << (10 * (i + 1));
         let tenths = (u128::from(bytes) * 10 + divisor / 2) / divisor;
-        shown = format!("{}.{} {unit}", tenths / 10, tenths % 10);
+        shown = format!("{}{point}{} {unit}", tenths / 10, tenths % 10);
         if tenths < 10_240 {
             break;
         }

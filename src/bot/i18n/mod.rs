@@ -409,6 +409,35 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("device-removed", &[]),
     ("admin-devices-reset-confirm", &["user"]),
     ("admin-devices-reset", &["user", "count"]),
+    // The status card.
+    ("btn-connect", &[]),
+    ("btn-copy-link", &[]),
+    ("btn-qr", &[]),
+    ("btn-keys", &[]),
+    ("btn-apps", &[]),
+    ("card-devices-limit", &["count", "limit"]),
+    ("card-devices", &["count"]),
+    ("card-connect-hint", &[]),
+    ("link-title", &["url"]),
+    ("keys-title", &[]),
+    ("keys-none", &[]),
+    ("apps-title", &[]),
+    ("apps-line", &["platform", "apps"]),
+    // Support.
+    ("btn-support", &[]),
+    ("cmd-paysupport", &[]),
+    ("cmd-terms", &[]),
+    ("support-contact", &["support"]),
+    ("support-contact-none", &[]),
+    ("terms-default", &[]),
+    ("paysupport-default", &[]),
+    ("media-reply", &[]),
+    // Bans and the trial for new users.
+    ("banned", &[]),
+    ("trial-new-users", &[]),
+    ("admin-banned", &["user"]),
+    ("admin-unbanned", &["user"]),
+    ("admin-usage-ban", &[]),
 ];
 
 #[cfg(test)]

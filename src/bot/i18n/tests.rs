@@ -108,6 +108,7 @@ fn russian_is_really_russian() {
         "btn-provider-cryptobot",
         "btn-topup-amount",
         "btn-open-user",
+        "apps-line",
     ];
     for (key, _) in same {
         assert!(neutral.contains(key), "{key} is not translated");
@@ -278,13 +279,15 @@ fn dates() {
 
 #[test]
 fn bytes() {
-    assert_eq!(format_bytes(0), "0 B");
-    assert_eq!(format_bytes(1023), "1023 B");
-    assert_eq!(format_bytes(1024), "1.0 KiB");
-    assert_eq!(format_bytes(1536), "1.5 KiB");
-    assert_eq!(format_bytes(3 * (1 << 29)), "1.5 GiB");
-    assert_eq!(format_bytes((1 << 20) - 1), "1.0 MiB");
-    assert_eq!(format_bytes(u64::MAX), "16.0 EiB");
+    assert_eq!(format_bytes(Lang::En, 0), "0 B");
+    assert_eq!(format_bytes(Lang::En, 1023), "1023 B");
+    assert_eq!(format_bytes(Lang::En, 1024), "1.0 KiB");
+    assert_eq!(format_bytes(Lang::En, 1536), "1.5 KiB");
+    assert_eq!(format_bytes(Lang::En, 3 * (1 << 29)), "1.5 GiB");
+    assert_eq!(format_bytes(Lang::En, (1 << 20) - 1), "1.0 MiB");
+    assert_eq!(format_bytes(Lang::En, u64::MAX), "16.0 EiB");
+    assert_eq!(format_bytes(Lang::Ru, 0), "0 Б");
+    assert_eq!(format_bytes(Lang::Ru, 3 * (1 << 29)), "1,5 ГиБ");
 }
 
 #[test]

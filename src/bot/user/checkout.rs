@@ -41,9 +41,15 @@ pub fn offers_top_ups(ctx: &BotContext) -> bool {
         .any(|p| matches!(p, Provider::Cryptobot | Provider::Nowpayments))
 }
 
-/// The plans and their prices.
-pub fn plans(ctx: &BotContext, lang: Lang) -> Screen {
-    screens::plans(lang, ctx.registry.plans().iter(), &offered(ctx))
+/// The plans and their prices (in what the caller can pay with).
+pub fn plans(ctx: &BotContext, caller: &Caller<'_>) -> Screen {
+    let balance = caller.balance(ctx);
+    screens::plans(
+        caller.lang,
+        ctx.registry.plans().iter(),
+        &offered(ctx),
+        &balance,
+    )
 }
 
 /// The payment methods of `plan` (a plan that is gone: "button expired").
@@ -166,11 +172,18 @@ fn insufficient_funds(
         balance = screens::money(lang, balance),
         price = price
     );
-    let mut rows = Vec::new();
+    // The methods that can pay instead, a top-up when one exists, Menu.
+    let mut rows = match plan {
+        Some(plan) => screens::pay_rows(lang, plan, &offered(ctx), balance),
+        None => Vec::new(),
+    };
     if offers_top_ups(ctx) {
         rows.push(row([(tr(lang, "btn-topup"), Callback::TopUp)]));
     }
-    rows.push(row([(tr(lang, "btn-back"), Callback::Buy)]));
+    rows.push(row([
+        (tr(lang, "btn-back"), Callback::Buy),
+        (tr(lang, "btn-menu"), Callback::Menu),
+    ]));
     Screen::with(text, rows)
 }
 

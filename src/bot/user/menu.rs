@@ -8,6 +8,7 @@ use super::Caller;
 use crate::bot::BotContext;
 use crate::bot::i18n::{Lang, html_escape, tr};
 use crate::bot::screens::{self, Screen};
+use crate::bot::support;
 use crate::t;
 
 /// The referrer in `/start ref<id>` (a referral link), if valid.
@@ -20,13 +21,14 @@ pub fn referrer(args: &str) -> Option<UserId> {
 /// The main menu for the caller.
 pub fn main(ctx: &BotContext, caller: &Caller<'_>) -> Screen {
     let now = ctx.registry.clock().now();
-    screens::main_menu(
+    let menu = screens::main_menu(
         caller.lang,
         &caller.from.first_name,
         caller.snapshot.as_ref(),
         now,
         ctx.trial_days,
-    )
+    );
+    support::with_support(menu, caller.lang, ctx.support.as_deref())
 }
 
 /// Help, with the support contact when one is configured.

@@ -21,9 +21,10 @@ use super::callback::Callback;
 use super::commands::Command;
 use super::context::{BotContext, lang_of, telegram_lang, user_id};
 use super::error::{Audience, BotError, report};
-use super::i18n::{Lang, tr};
+use super::i18n::Lang;
 use super::reply::{Reply, Target, send, show};
 use super::screens::{self, Screen};
+use super::support;
 
 /// Who pressed or typed: the Telegram user, their state and language.
 pub struct Caller<'a> {
@@ -85,15 +86,34 @@ pub async fn command(
     let screen = match command {
         Command::Start | Command::Menu => menu::main(ctx, &caller),
         Command::Help => menu::help(ctx, lang),
-        Command::Sub => subscription::screen(ctx, lang, caller.snapshot.as_ref()),
+        Command::Paysupport => {
+            support::paysupport(lang, ctx.paysupport.as_ref(), ctx.support.as_deref())
+        }
+        Command::Terms => support::terms(lang, ctx.terms.as_ref(), ctx.support.as_deref()),
+        Command::Sub => subscription::screen(ctx, lang, caller.snapshot.as_ref()).await,
     };
     show(ctx, target, screen).await;
 }
 
-/// A message that is no command of this user's: "unknown command".
-pub async fn unknown_command(ctx: &Arc<BotContext>, from: &User, target: Target) {
+/// A message that is no command of this user's: a slash command it does not
+/// know gets "unknown command" and the menu, free text the menu itself.
+pub async fn unknown_command(ctx: &Arc<BotContext>, from: &User, target: Target, text: &str) {
+    let Some(caller) = caller(ctx, from, target, None, false).await else {
+        return;
+    };
+    let screen = if text.trim_start().starts_with('/') {
+        screens::notice(caller.lang, "unknown-command")
+    } else {
+        menu::main(ctx, &caller)
+    };
+    show(ctx, target, screen).await;
+}
+
+/// A photo, sticker or anything else without text: where to get help.
+pub async fn media(ctx: &Arc<BotContext>, from: &User, target: Target) {
     if let Some(caller) = caller(ctx, from, target, None, false).await {
-        show(ctx, target, screens::notice(caller.lang, "unknown-command")).await;
+        let screen = support::media(caller.lang, ctx.support.as_deref());
+        show(ctx, target, screen).await;
     }
 }
 
@@ -122,7 +142,7 @@ async fn action_reply(
     Ok(match action {
         Callback::Menu | Callback::Cancel => menu::main(ctx, caller).into(),
         Callback::Help => menu::help(ctx, lang).into(),
-        Callback::Buy => checkout::plans(ctx, lang).into(),
+        Callback::Buy => checkout::plans(ctx, caller).into(),
         Callback::Plan { plan } => checkout::pay_methods(ctx, caller, &plan).into(),
         Callback::Pay {
             plan,
@@ -135,8 +155,11 @@ async fn action_reply(
             amount_minor,
             provider,
         } => balance::top_up_pay(ctx, caller, user, target, amount_minor, provider).await?,
-        Callback::MySub => subscription::screen(ctx, lang, s).into(),
-        Callback::Links => subscription::send_links(ctx, target.chat, lang, s).await,
+        Callback::MySub => subscription::screen(ctx, lang, s).await.into(),
+        Callback::Links => subscription::link(ctx, lang, s).into(),
+        Callback::Qr => subscription::send_qr_of(ctx, target.chat, lang, s).await,
+        Callback::Keys => subscription::keys(ctx, lang, s).into(),
+        Callback::Apps => subscription::apps(ctx, lang, s).into(),
         Callback::ReissueAsk => subscription::reissue_ask(lang).into(),
         Callback::ReissueConfirm => subscription::reissue(ctx, lang, user).await?.into(),
         Callback::ResetLinkAsk => subscription::reset_link_ask(lang).into(),
@@ -165,7 +188,8 @@ async fn action_reply(
     })
 }
 
-/// "This button has expired": for buttons whose target is gone.
+/// "This button has expired": for buttons whose target is gone (with the
+/// way back to the menu).
 pub fn expired(lang: Lang) -> Screen {
-    Screen::text(tr(lang, "button-expired"))
+    screens::notice(lang, "button-expired")
 }

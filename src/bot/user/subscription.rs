@@ -12,50 +12,120 @@ use teloxide::types::{ChatId, InputFile};
 
 use crate::bot::BotContext;
 use crate::bot::callback::Callback;
+use crate::bot::card::{self, DeviceCount};
 use crate::bot::error::BotError;
 use crate::bot::i18n::{Lang, html_escape, tr};
 use crate::bot::qr;
-use crate::bot::reply::{Reply, Target, show};
+use crate::bot::reply::Reply;
 use crate::bot::screens::{self, Screen, row};
+use crate::bot::support;
 use crate::t;
 
-/// "My subscription": status, traffic, and links while it is live.
-pub fn screen(ctx: &BotContext, lang: Lang, s: Option<&UserSnapshot>) -> Screen {
-    let now = ctx.registry.clock().now();
-    let links = s.map(|s| ctx.links.links(s, now)).unwrap_or_default();
-    let url = s.and_then(|s| ctx.links.subscription_url(s));
-    screens::subscription(lang, s, &links, url.as_deref(), now)
+/// The devices under `user`'s subscription and the limit in force (`None`
+/// when they cannot be read: the card then leaves the line out).
+pub async fn device_count(ctx: &BotContext, user: UserId) -> Option<DeviceCount> {
+    match ctx.registry.queries().devices(user).await {
+        Ok(list) => Some(DeviceCount {
+            count: list.devices.len(),
+            limit: list.limit(ctx.default_devices),
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "devices not read for the card");
+            None
+        }
+    }
 }
 
-/// The links and subscription URL as a new message, then a QR code of the
-/// URL; without a live subscription, a Buy button instead.
-pub async fn send_links(
+/// The status card under an optional headline.
+pub async fn card_with(
+    ctx: &BotContext,
+    lang: Lang,
+    head: Option<String>,
+    s: Option<&UserSnapshot>,
+) -> Screen {
+    let now = ctx.registry.clock().now();
+    let url = s.and_then(|s| ctx.links.subscription_url(s));
+    let devices = match s {
+        Some(s) if screens::is_live(Some(s), now) => device_count(ctx, s.user).await,
+        _ => None,
+    };
+    let screen = card::card(lang, head, s, devices, url.as_deref(), now);
+    if s.and_then(|s| s.subscription.as_ref()).is_some() && !screens::is_live(s, now) {
+        // Expired or revoked: a way to ask why.
+        return support::with_support(screen, lang, ctx.support.as_deref());
+    }
+    screen
+}
+
+/// "My subscription": the status card.
+pub async fn screen(ctx: &BotContext, lang: Lang, s: Option<&UserSnapshot>) -> Screen {
+    card_with(ctx, lang, None, s).await
+}
+
+/// The live subscription, or the "no subscription" screen to show instead.
+fn live<'a>(
+    ctx: &BotContext,
+    lang: Lang,
+    s: Option<&'a UserSnapshot>,
+) -> Result<&'a UserSnapshot, Screen> {
+    let now = ctx.registry.clock().now();
+    s.filter(|s| screens::is_live(Some(s), now)).ok_or_else(|| {
+        Screen::with(
+            tr(lang, "no-subscription"),
+            vec![
+                row([(tr(lang, "btn-buy"), Callback::Buy)]),
+                screens::back_to_menu(lang),
+            ],
+        )
+    })
+}
+
+/// The subscription link to copy.
+pub fn link(ctx: &BotContext, lang: Lang, s: Option<&UserSnapshot>) -> Screen {
+    let s = match live(ctx, lang, s) {
+        Ok(s) => s,
+        Err(screen) => return screen,
+    };
+    match ctx.links.subscription_url(s) {
+        Some(url) => card::link_screen(lang, &url),
+        None => keys(ctx, lang, Some(s)),
+    }
+}
+
+/// The raw keys, on request.
+pub fn keys(ctx: &BotContext, lang: Lang, s: Option<&UserSnapshot>) -> Screen {
+    let s = match live(ctx, lang, s) {
+        Ok(s) => s,
+        Err(screen) => return screen,
+    };
+    let now = ctx.registry.clock().now();
+    card::keys_screen(lang, &ctx.links.links(s, now))
+}
+
+/// The VPN apps per OS with their store links.
+pub fn apps(ctx: &BotContext, lang: Lang, s: Option<&UserSnapshot>) -> Screen {
+    let url = s.and_then(|s| ctx.links.subscription_url(s));
+    card::apps_screen(lang, url.as_deref())
+}
+
+/// A QR code of the subscription link as a new photo (the screen stays).
+pub async fn send_qr_of(
     ctx: &BotContext,
     chat: ChatId,
     lang: Lang,
     s: Option<&UserSnapshot>,
 ) -> Reply {
-    let now = ctx.registry.clock().now();
-    let target = Target::chat(chat);
-    let Some(s) = s.filter(|s| screens::is_live(Some(s), now)) else {
-        let screen = Screen::with(
-            tr(lang, "no-subscription"),
-            vec![row([(tr(lang, "btn-buy"), Callback::Buy)])],
-        );
-        show(ctx, target, screen).await;
-        return Reply::Done;
+    let s = match live(ctx, lang, s) {
+        Ok(s) => s,
+        Err(screen) => return screen.into(),
     };
-    let links = ctx.links.links(s, now);
-    let url = ctx.links.subscription_url(s);
-    let screen = Screen::with(
-        screens::links_text(lang, &links, url.as_deref()),
-        vec![screens::back_to_menu(lang)],
-    );
-    show(ctx, target, screen).await;
-    if let Some(url) = url {
-        send_qr(ctx, chat, lang, &url).await;
+    match ctx.links.subscription_url(s) {
+        Some(url) => {
+            send_qr(ctx, chat, lang, &url).await;
+            Reply::Done
+        }
+        None => keys(ctx, lang, Some(s)).into(),
     }
-    Reply::Done
 }
 
 /// A QR code of `text` as a photo.
@@ -91,10 +161,16 @@ pub async fn reissue(ctx: &BotContext, lang: Lang, user: UserId) -> Result<Scree
     let by = Principal::User(user);
     match ctx.registry.send(user, Reissue { by }).await {
         Ok(change) => {
+            // The screen says it; the queued notice of a reissue the user
+            // asked for is not sent (see `notify.rs`).
             ctx.notifier.notify_one();
-            let mut screen = screen(ctx, lang, Some(&change.snapshot));
-            screen.text = format!("{}\n\n{}", tr(lang, "reissued"), screen.text);
-            Ok(screen)
+            Ok(card_with(
+                ctx,
+                lang,
+                Some(tr(lang, "reissued")),
+                Some(&change.snapshot),
+            )
+            .await)
         }
         Err(CoreError::NotActive(_) | CoreError::NoSubscription(_)) => {
             Ok(screens::notice(lang, "no-subscription"))
@@ -122,10 +198,16 @@ pub async fn reset_link(ctx: &BotContext, lang: Lang, user: UserId) -> Result<Sc
                 .subscription_url(&change.snapshot)
                 .unwrap_or_default();
             let text = t!(lang, "link-reset", url = html_escape(&url));
-            Ok(Screen::with(
-                text,
-                vec![row([(tr(lang, "btn-my-sub"), Callback::MySub)])],
-            ))
+            let mut rows = Vec::new();
+            if let Some(connect) = card::url_button(tr(lang, "btn-connect"), &url) {
+                rows.push(vec![connect]);
+            }
+            rows.push(row([(tr(lang, "btn-qr"), Callback::Qr)]));
+            rows.push(row([
+                (tr(lang, "btn-my-sub"), Callback::MySub),
+                (tr(lang, "btn-menu"), Callback::Menu),
+            ]));
+            Ok(Screen::with(text, rows))
         }
         Err(CoreError::NoSubscription(_) | CoreError::NotActive(_)) => {
             Ok(screens::notice(lang, "no-subscription"))
@@ -140,14 +222,25 @@ pub async fn trial(ctx: &BotContext, lang: Lang, user: UserId) -> Result<Screen,
         return Ok(screens::notice(lang, "trial-disabled"));
     }
     match ctx.registry.send(user, StartTrial).await {
-        Ok(_) => {
+        Ok(change) => {
+            // One message: this screen (the queued activation notice of a
+            // trial is not sent, see `notify.rs`).
             ctx.notifier.notify_one();
-            let text = t!(lang, "trial-started", days = ctx.trial_days);
-            Ok(Screen::with(
-                text,
-                vec![row([(tr(lang, "btn-my-sub"), Callback::MySub)])],
-            ))
+            let head = t!(lang, "trial-started", days = ctx.trial_days);
+            Ok(card_with(ctx, lang, Some(head), Some(&change.snapshot)).await)
         }
+        Err(CoreError::Banned(_)) => Ok(support::with_support(
+            screens::notice(lang, "banned"),
+            lang,
+            ctx.support.as_deref(),
+        )),
+        Err(CoreError::TrialAfterPayment(_)) => Ok(Screen::with(
+            tr(lang, "trial-new-users"),
+            vec![
+                row([(tr(lang, "btn-renew"), Callback::Buy)]),
+                screens::back_to_menu(lang),
+            ],
+        )),
         Err(CoreError::TrialAlreadyUsed(_)) => Ok(Screen::with(
             tr(lang, "trial-used"),
             vec![

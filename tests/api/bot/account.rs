@@ -67,8 +67,12 @@ async fn stars_refund_goes_back_through_telegram_and_reverses_the_days() {
     let (_, ops_view) = app.get(&format!("/ops/users/{user}")).await;
     assert_eq!(ops_view["balance"]["minor"], json!(sum), "{ops_view}");
 
-    // The user is told.
-    message_with(&tg, user, "refund of").await;
+    // The user is told once, the refund first and only: the expiry it
+    // caused (queued before it) says nothing of its own.
+    let told = message_with(&tg, user, "refund of").await;
+    assert_eq!(count_messages(&tg, user, "refund of"), 1);
+    assert_eq!(count_messages(&tg, user, &en("notify-expired")), 0);
+    assert!(buttons(&told).contains(&data(&Callback::Menu)), "{told:?}");
 
     // A refund Telegram refuses changes nothing here.
     let other = 300_002;
@@ -162,7 +166,7 @@ async fn reissue_replaces_the_key_and_the_url_serves_the_new_link() {
         .post(&format!("/ops/users/{user}/grant"), json!({ "days": 30 }))
         .await;
     assert_eq!(status, 200, "{granted}");
-    message_with(&tg, user, "vless://").await;
+    card_message(&tg, user).await;
     let old = snapshot(&app, user).await;
     let old_key = old.active_keys().next().expect("key").uuid;
     let token = old.subscription.as_ref().expect("sub").sub_token.clone();
@@ -187,7 +191,10 @@ async fn reissue_replaces_the_key_and_the_url_serves_the_new_link() {
     let active: Vec<_> = new.active_keys().map(|k| k.uuid).collect();
     assert_eq!(active.len(), 1, "one active key");
     assert_ne!(active[0], old_key, "a new key");
-    let shown = links_in(&text_of(&done));
+    // The screen is the card again; the keys behind "Show keys".
+    assert!(connect_url(&done).is_some(), "{done:?}");
+    assert!(!text_of(&done).contains("vless://"), "{done:?}");
+    let shown = shown_keys(&tg, user).await;
     assert_eq!(shown.len(), 1);
     assert!(shown[0].contains(&active[0].to_string()));
 
@@ -203,9 +210,21 @@ async fn reissue_replaces_the_key_and_the_url_serves_the_new_link() {
         users.iter().any(|(_, u)| *u == active[0]) && !users.iter().any(|(_, u)| *u == old_key)
     })
     .await;
-    // The user gets the new link (and QR code) as a message too.
-    let told = message_with(&tg, user, &en("notify-reissued")).await;
-    assert_eq!(links_in(&text_of(&told)), shown);
+    // One notice per reissue: the edited screen, no message after it. A
+    // later grant's notice is delivered after the reissue's would have been.
+    let (status, _) = app
+        .post(&format!("/ops/users/{user}/grant"), json!({ "days": 1 }))
+        .await;
+    assert_eq!(status, 200);
+    message_with(&tg, user, "Subscription extended").await;
+    assert_eq!(count_messages(&tg, user, &en("notify-reissued")), 0);
+    assert_eq!(
+        to_chat(&tg, "sendMessage", user).len(),
+        2,
+        "the first grant's card and the second's notice only: {:#?}",
+        tg.sent_texts_to(user)
+    );
+    assert!(to_chat(&tg, "sendPhoto", user).is_empty(), "no QR unasked");
     app.stop().await;
 }
 
@@ -227,9 +246,11 @@ async fn the_trial_is_given_once() {
     assert!(is_live(&app, &s) && s.trial_used);
     let expires = s.subscription.as_ref().expect("sub").expires_at;
     let token = s.subscription.as_ref().expect("sub").sub_token.clone();
-    // The activation message with the subscription URL, and the QR code.
-    let activation = message_with(&tg, user, &format!("/sub/{token}")).await;
-    nth_to_chat(&tg, "sendPhoto", user, 0).await;
+    // One message: the screen the user tapped becomes the card.
+    assert!(
+        connect_url(&started).is_some_and(|u| u.ends_with(&format!("/sub/{token}"))),
+        "{started:?}"
+    );
 
     tg.push_update(FakeTelegram::callback(user, &trial, MSG));
     let refused = nth_to_chat(&tg, "editMessageText", user, 1).await;
@@ -241,15 +262,19 @@ async fn the_trial_is_given_once() {
         Some(expires),
         "no second extension"
     );
-    // Nothing else was queued for the user.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(count_messages(&tg, user, &format!("/sub/{token}")), 1);
-    assert_eq!(to_chat(&tg, "sendPhoto", user).len(), 1);
-    // A trial is not a payment.
-    assert!(
-        !text_of(&activation).contains("Payment received"),
-        "a trial's activation must not claim a payment: {}",
-        text_of(&activation)
+    // No message besides the screen: a later grant's notice is the first
+    // message the user gets (the trial's queued notice came before it).
+    let (status, _) = app
+        .post(&format!("/ops/users/{user}/grant"), json!({ "days": 1 }))
+        .await;
+    assert_eq!(status, 200);
+    message_with(&tg, user, "Subscription extended").await;
+    assert_eq!(
+        to_chat(&tg, "sendMessage", user).len(),
+        1,
+        "{:#?}",
+        tg.sent_texts_to(user)
     );
+    assert!(to_chat(&tg, "sendPhoto", user).is_empty());
     app.stop().await;
 }

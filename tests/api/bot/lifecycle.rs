@@ -14,7 +14,7 @@ async fn reminders_and_expiry_are_sent_once_each() {
         .post(&format!("/ops/users/{user}/grant"), json!({ "days": 5 }))
         .await;
     assert_eq!(status, 200, "{view}");
-    message_with(&tg, user, "/sub/").await;
+    card_message(&tg, user).await;
     let expires = snapshot(&app, user)
         .await
         .subscription
@@ -182,7 +182,7 @@ async fn links_are_never_posted_in_a_group_chat() {
         .post(&format!("/ops/users/{user}/grant"), json!({ "days": 30 }))
         .await;
     assert_eq!(status, 200);
-    message_with(&tg, user, "/sub/").await;
+    card_message(&tg, user).await;
 
     for command in ["/sub", "/start", "/menu", "/help", "hello"] {
         let mut update = FakeTelegram::message(user, command, Some("en"));

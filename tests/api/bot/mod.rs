@@ -25,14 +25,18 @@ use subvisor_testkit::fixtures::uid;
 use crate::helpers::{Db, TestApp, both_backends, spawn_app, spawn_app_with};
 
 mod account;
+mod bans;
 mod broadcast;
 mod callbacks;
+mod choices;
+mod crawler;
 mod intake;
 mod lifecycle;
 mod modes;
 mod stars;
 mod start;
 mod supervision;
+mod support;
 
 const TOKEN: &str = "424242:fake-bot-token-for-tests";
 const ADMIN: i64 = 9_000_001;
@@ -182,6 +186,58 @@ fn buttons(call: &Call) -> Vec<String> {
         .flat_map(|row| row.as_array().into_iter().flatten())
         .filter_map(|b| b["callback_data"].as_str().map(str::to_owned))
         .collect()
+}
+
+/// The (label, url) of every URL button of a recorded call.
+fn url_buttons(call: &Call) -> Vec<(String, String)> {
+    call.params["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row.as_array().into_iter().flatten())
+        .filter_map(|b| {
+            Some((
+                b["text"].as_str()?.to_owned(),
+                b["url"].as_str()?.to_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// Where the card's "🚀 Connect" button points, if the call has one.
+fn connect_url(call: &Call) -> Option<String> {
+    let labels = [tr(Lang::En, "btn-connect"), tr(Lang::Ru, "btn-connect")];
+    url_buttons(call)
+        .into_iter()
+        .find(|(label, _)| labels.contains(label))
+        .map(|(_, url)| url)
+}
+
+/// Waits for a `sendMessage` to `chat` carrying the status card's Connect button.
+async fn card_message(tg: &FakeTelegram, chat: i64) -> Call {
+    let deadline = Instant::now() + STEP;
+    loop {
+        let found = to_chat(tg, "sendMessage", chat)
+            .into_iter()
+            .find(|c| connect_url(c).is_some());
+        if let Some(call) = found {
+            return call;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no card with Connect to {chat}; sent: {:#?}",
+            tg.sent_texts_to(chat)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Presses "Show keys" and returns the `vless://` links the screen shows.
+async fn shown_keys(tg: &FakeTelegram, chat: i64) -> Vec<String> {
+    let before = to_chat(tg, "editMessageText", chat).len();
+    tg.push_update(FakeTelegram::callback(chat, &data(&Callback::Keys), MSG));
+    let screen = nth_to_chat(tg, "editMessageText", chat, before).await;
+    links_in(&text_of(&screen))
 }
 
 fn text_of(call: &Call) -> String {

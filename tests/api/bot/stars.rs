@@ -64,11 +64,40 @@ async fn stars_purchase(db: Db) {
         (true, None)
     );
 
-    // The payment: links and a QR code arrive through the Notifier.
+    // The payment: the status card arrives through the Notifier, led by the
+    // card and its Connect button; no raw key and no QR code unasked.
     tg.push_update(FakeTelegram::successful_payment(
         user, "XTR", 150, &payload, "charge-1",
     ));
-    let activated = message_with(&tg, user, "vless://").await;
+    let activated = card_message(&tg, user).await;
+    let s = snapshot(&app, user).await;
+    assert!(is_live(&app, &s), "the subscription is live");
+    let sub = s.subscription.as_ref().expect("subscription");
+    let text = text_of(&activated);
+    assert!(
+        text.starts_with("✅ <b>Your access is ready</b>"),
+        "the card leads: {text}"
+    );
+    assert!(!text.contains("vless://"), "no raw key unasked: {text}");
+    assert!(
+        !text.contains("connected"),
+        "never \"connected\" before: {text}"
+    );
+    let connect = connect_url(&activated).expect("a Connect button");
+    assert!(
+        connect.ends_with(&format!("/sub/{}", sub.sub_token)),
+        "Connect opens the subscription URL: {connect}"
+    );
+    let first_row = &activated.params["reply_markup"]["inline_keyboard"][0][0];
+    assert_eq!(
+        first_row["url"].as_str(),
+        Some(connect.as_str()),
+        "Connect comes first"
+    );
+    assert!(to_chat(&tg, "sendPhoto", user).is_empty(), "no QR unasked");
+
+    // The QR code on request.
+    tg.push_update(FakeTelegram::callback(user, &data(&Callback::Qr), MSG));
     let photo = nth_to_chat(&tg, "sendPhoto", user, 0).await;
     let png = photo
         .files
@@ -79,17 +108,9 @@ async fn stars_purchase(db: Db) {
         png.starts_with(b"\x89PNG\r\n\x1a\n"),
         "the QR code is a PNG"
     );
-
-    let s = snapshot(&app, user).await;
-    assert!(is_live(&app, &s), "the subscription is live");
-    let sub = s.subscription.as_ref().expect("subscription");
-    let text = text_of(&activated);
-    assert!(
-        text.contains(&format!("/sub/{}", sub.sub_token)),
-        "the message carries the subscription URL: {text}"
-    );
-    let links = links_in(&text);
-    assert_eq!(links.len(), 1, "one link per node and key: {text}");
+    // The keys on request.
+    let links = shown_keys(&tg, user).await;
+    assert_eq!(links.len(), 1, "one link per node and key: {links:?}");
     let key = s.active_keys().next().expect("an active key");
     assert!(links[0].contains(&key.uuid.to_string()), "{}", links[0]);
     assert_eq!(order_status(&app, &payload).await, OrderStatus::Paid);
@@ -109,7 +130,11 @@ async fn stars_purchase(db: Db) {
     ));
     tg.push_update(FakeTelegram::message(user, "/sub", Some("en")));
     let screen = message_with(&tg, user, &en("sub-title")).await;
-    assert!(text_of(&screen).contains("vless://"));
+    assert!(
+        connect_url(&screen).is_some(),
+        "My subscription is the card"
+    );
+    assert!(!text_of(&screen).contains("vless://"));
     let again = snapshot(&app, user).await;
     assert_eq!(
         again.subscription.as_ref().map(|s| s.expires_at),

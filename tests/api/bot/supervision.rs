@@ -116,7 +116,7 @@ async fn every_worker_comes_back_after_a_panic_and_its_work_goes_on() {
         .post(&format!("/ops/users/{user}/grant"), json!({ "days": 5 }))
         .await;
     assert_eq!(status, 200, "{view}");
-    message_with(&tg, user, "/sub/").await;
+    card_message(&tg, user).await;
     eventually("the key is on the node", STEP, async || {
         node.users()
             .iter()

@@ -109,12 +109,15 @@ pub(super) async fn update_sub(
 
 /// The heart of grant, trial and payment: the rule ([`extend`](crate::domain::extend))
 /// decides the new expiry, the keys to provision, the notice and the reminders
-/// already due; this writes it.
+/// already due; this writes it. `origin` ("payment", "grant", "trial") goes
+/// into the notice: the bot shows a trial on the screen the user tapped, and
+/// does not send its notice again.
 pub(super) async fn extend(
     conn: &mut Conn,
     ctx: &WriteCtx<'_>,
     user: UserId,
     days: u32,
+    origin: &str,
 ) -> Result<Vec<ProvisioningOp>> {
     let (sub, keys) = read_sub_and_keys(conn, user).await?;
     if sub.is_none() {
@@ -158,7 +161,7 @@ pub(super) async fn extend(
         }
         KeyPlan::Keep => {}
     }
-    let payload = json!({ "expires_at": plan.expires_at, "days": days });
+    let payload = json!({ "expires_at": plan.expires_at, "days": days, "origin": origin });
     notify(conn, ctx, user, plan.notification(), payload).await?;
     for reminder in &plan.reminders_done {
         sqlx::query(

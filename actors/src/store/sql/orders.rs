@@ -14,6 +14,9 @@ impl crate::store::Orders for This {
     async fn create_order(&self, ctx: &WriteCtx<'_>, order: &NewOrder) -> Result<OpenedOrder> {
         let days = i32::try_from(order.days).map_err(|_| Error::invalid("days", "too large"))?;
         let mut w = self.begin_user_write(order.user).await?;
+        if super::subscriptions::is_banned(&mut w.tx, order.user).await? {
+            return Err(Error::Banned(order.user));
+        }
         if let Some(key) = &order.idempotency_key {
             let existing: Option<OrderRow> = sqlx::query_as(concat!(
                 "SELECT ",

@@ -95,7 +95,7 @@ impl crate::store::Payments for This {
                             let note = format!("paid through {}", order.provider);
                             ledger_pass_through(&mut w.tx, ctx, user, &order, &note).await?;
                         }
-                        ops = extend(&mut w.tx, ctx, user, order.days).await?;
+                        ops = extend(&mut w.tx, ctx, user, order.days, "payment").await?;
                         if let Some(limit) = self.plan_devices(order.plan.as_str()) {
                             super::devices::set_device_limit(&mut w.tx, user, limit).await?;
                         }

@@ -58,7 +58,7 @@ impl crate::store::Subscriptions for This {
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "grant_days", user = %user))]
     async fn grant_days(&self, ctx: &WriteCtx<'_>, user: UserId, days: u32) -> Result<Change> {
         let mut w = self.begin_user_write(user).await?;
-        let ops = extend(&mut w.tx, ctx, user, days).await?;
+        let ops = extend(&mut w.tx, ctx, user, days, "grant").await?;
         audit(&mut w.tx, ctx, user, "grant_days", json!({ "days": days })).await?;
         let snapshot = read_committed_user(&mut w.tx, user).await?;
         w.tx.commit().await?;
@@ -148,7 +148,11 @@ impl crate::store::Subscriptions for This {
             ctx,
             user,
             NotificationKind::Reissued,
-            json!({ "email": new.email }),
+            // Asked for by the user: the bot's screen already says so.
+            json!({
+                "email": new.email,
+                "by_user": ctx.by == crate::domain::Principal::User(user),
+            }),
         )
         .await?;
         audit(
@@ -202,9 +206,30 @@ impl crate::store::Subscriptions for This {
     }
 
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "start_trial", user = %user))]
-    async fn start_trial(&self, ctx: &WriteCtx<'_>, user: UserId, days: u32) -> Result<Change> {
+    async fn start_trial(
+        &self,
+        ctx: &WriteCtx<'_>,
+        user: UserId,
+        days: u32,
+        only_new: bool,
+    ) -> Result<Change> {
         let mut w = self.begin_user_write(user).await?;
         ensure_user(&mut w.tx, user, ctx.now).await?;
+        if is_banned(&mut w.tx, user).await? {
+            return Err(Error::Banned(user));
+        }
+        if only_new {
+            let paid = sqlx::query(
+                "SELECT 1 FROM orders WHERE user_id = $1 AND kind = 'plan'
+                   AND status IN ('paid', 'refunded') LIMIT 1",
+            )
+            .bind(user.get())
+            .fetch_optional(&mut *w.tx)
+            .await?;
+            if paid.is_some() {
+                return Err(Error::TrialAfterPayment(user));
+            }
+        }
         let claimed = sqlx::query(
             "UPDATE users SET trial_used_at = $1 WHERE telegram_id = $2 AND trial_used_at IS NULL",
         )
@@ -215,7 +240,7 @@ impl crate::store::Subscriptions for This {
         if claimed.rows_affected() != 1 {
             return Err(Error::TrialAlreadyUsed(user));
         }
-        let ops = extend(&mut w.tx, ctx, user, days).await?;
+        let ops = extend(&mut w.tx, ctx, user, days, "trial").await?;
         audit(&mut w.tx, ctx, user, "start_trial", json!({ "days": days })).await?;
         let snapshot = read_committed_user(&mut w.tx, user).await?;
         w.tx.commit().await?;
@@ -223,6 +248,38 @@ impl crate::store::Subscriptions for This {
             applied: true,
             snapshot,
             ops,
+        })
+    }
+
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "set_banned", user = %user))]
+    async fn set_banned(&self, ctx: &WriteCtx<'_>, user: UserId, banned: bool) -> Result<Change> {
+        let mut w = self.begin_user_write(user).await?;
+        ensure_user(&mut w.tx, user, ctx.now).await?;
+        let done = if banned {
+            sqlx::query(
+                "UPDATE users SET banned_at = $1 WHERE telegram_id = $2 AND banned_at IS NULL",
+            )
+            .bind(t(ctx.now))
+            .bind(user.get())
+            .execute(&mut *w.tx)
+            .await?
+        } else {
+            sqlx::query("UPDATE users SET banned_at = NULL WHERE telegram_id = $1 AND banned_at IS NOT NULL")
+                .bind(user.get())
+                .execute(&mut *w.tx)
+                .await?
+        };
+        let applied = done.rows_affected() == 1;
+        if applied {
+            let action = if banned { "ban" } else { "unban" };
+            audit(&mut w.tx, ctx, user, action, json!({})).await?;
+        }
+        let snapshot = read_committed_user(&mut w.tx, user).await?;
+        w.tx.commit().await?;
+        Ok(Change {
+            applied,
+            snapshot,
+            ops: Vec::new(),
         })
     }
 
@@ -349,4 +406,13 @@ impl crate::store::Subscriptions for This {
         w.tx.commit().await?;
         Ok(())
     }
+}
+
+/// Whether `user` is banned (`/ban`), read inside the write.
+pub(super) async fn is_banned(conn: &mut Conn, user: UserId) -> Result<bool> {
+    let row = sqlx::query("SELECT 1 FROM users WHERE telegram_id = $1 AND banned_at IS NOT NULL")
+        .bind(user.get())
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.is_some())
 }

@@ -269,7 +269,9 @@ async fn reminders_fire_once_per_period(backend: Backend) {
 
     // A 2-day trial gets only the one-day reminder, a day before it ends.
     let b = uid(3002);
-    s.start_trial(&ctx(t0(), &[]), b, 2).await.expect("trial");
+    s.start_trial(&ctx(t0(), &[]), b, 2, true)
+        .await
+        .expect("trial");
     let exp_b = t0() + Duration::days(2);
     assert!(
         !remind(t0() + Duration::minutes(1), b, ThreeDays, exp_b).await,
