@@ -332,3 +332,8 @@ admin-devices-reset = ✅ { $count } { $count ->
     [one] device
    *[other] devices
 } of <code>{ $user }</code> forgotten.
+
+# One open invoice per purchase.
+invoice-below = ⬇️ Your invoice is below: pay it there. Pressing Pay again does not send another one.
+invoice-paid = ✅ Paid. Your keys and links arrive in a separate message.
+precheckout-superseded = A newer invoice for this purchase was sent: please pay the latest one.

@@ -345,3 +345,8 @@ admin-devices-reset = ✅ { $count } { $count ->
     [few] устройства
    *[other] устройств
 } пользователя <code>{ $user }</code> забыто.
+
+# One open invoice per purchase.
+invoice-below = ⬇️ Счёт ниже: оплатите его там. Повторное нажатие «Оплатить» не пришлёт новый.
+invoice-paid = ✅ Оплачено. Ключи и ссылки придут отдельным сообщением.
+precheckout-superseded = Для этой покупки выставлен более новый счёт: оплатите последний.

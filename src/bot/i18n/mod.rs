@@ -409,6 +409,10 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("device-removed", &[]),
     ("admin-devices-reset-confirm", &["user"]),
     ("admin-devices-reset", &["user", "count"]),
+    // One open invoice per purchase.
+    ("invoice-below", &[]),
+    ("invoice-paid", &[]),
+    ("precheckout-superseded", &[]),
 ];
 
 #[cfg(test)]

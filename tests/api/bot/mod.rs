@@ -276,7 +276,8 @@ async fn pre_checkout(
 }
 
 async fn order_status(app: &TestApp, payload: &str) -> OrderStatus {
-    let id: OrderId = payload.parse().expect("order id");
+    let id: OrderId =
+        subvisor_actors::payments::stars::order_of_payload(payload).expect("order id");
     app.registry
         .store()
         .order(id)
