@@ -1,0 +1,140 @@
+//! Admin screens for people: readable users, orders and audit entries in the
+//! admin's language, Back to the list, `/grant` that explains bad input and
+//! asks before adding someone who never started the bot.
+
+use subvisor::bot::i18n::{Arg, tr_with};
+
+use super::*;
+
+const RU: Option<&str> = Some("ru");
+
+/// The `n`-th message the bot sent the admin after `before` of them.
+async fn admin_reply(tg: &FakeTelegram, before: usize) -> Call {
+    nth_to_chat(tg, "sendMessage", ADMIN, before).await
+}
+
+fn sent(tg: &FakeTelegram) -> usize {
+    to_chat(tg, "sendMessage", ADMIN).len()
+}
+
+#[actix_rt::test]
+async fn a_user_reads_as_words_with_a_way_back_to_the_list() {
+    let (app, tg) = spawn_bot(Db::Sqlite, Arc::new(SystemClock), |_| {}).await;
+    let user = 700_001;
+    let payload = buy_with_stars(&app, &tg, user, "charge-admin-view").await;
+
+    let before = sent(&tg);
+    tg.push_update(FakeTelegram::message(ADMIN, &format!("/user {user}"), None));
+    let view = admin_reply(&tg, before).await;
+    let text = text_of(&view);
+    for code in [
+        "create_order",
+        "first_contact",
+        "apply_payment",
+        "user:700001",
+        "stars ·",
+    ] {
+        assert!(!text.contains(code), "internal code {code:?} in: {text}");
+    }
+    let order = &payload[..8];
+    assert!(!text.contains(order), "a bare order prefix in: {text}");
+    for words in [
+        en("admin-action-first-contact"),
+        en("admin-action-create-order"),
+        en("admin-action-apply-payment"),
+        en("admin-order-paid"),
+        en("admin-by-user"),
+        "⭐ Telegram Stars".to_owned(),
+    ] {
+        assert!(text.contains(&words), "{words:?} missing in: {text}");
+    }
+    let back = data(&Callback::AdminUsers { page: 0 });
+    assert!(buttons(&view).contains(&back), "{:?}", buttons(&view));
+
+    // The list in Russian: localized statuses.
+    let before = sent(&tg);
+    tg.push_update(FakeTelegram::message(ADMIN, "/users", RU));
+    let list = admin_reply(&tg, before).await;
+    let text = text_of(&list);
+    assert!(text.contains("активна до"), "{text}");
+    assert!(!text.contains("active"), "{text}");
+    app.stop().await;
+}
+
+#[actix_rt::test]
+async fn grant_explains_bad_input_and_asks_before_adding_a_stranger() {
+    let (app, tg) = spawn_bot(Db::Sqlite, Arc::new(SystemClock), |_| {}).await;
+    let max_days = tr_with(
+        Lang::En,
+        "admin-grant-days-range",
+        &[("max", Arg::Int(3660))],
+    );
+    for (args, why) in [
+        ("3003 0", max_days.clone()),
+        ("3003 5000", max_days),
+        ("3003 soon", en("admin-grant-bad-days")),
+        ("@someone 30", en("admin-grant-bad-user")),
+        ("3003", en("admin-grant-bad-arguments")),
+    ] {
+        let before = sent(&tg);
+        tg.push_update(FakeTelegram::message(
+            ADMIN,
+            &format!("/grant {args}"),
+            None,
+        ));
+        let answer = admin_reply(&tg, before).await;
+        assert!(
+            text_of(&answer).contains(&why),
+            "/grant {args}: {:?} does not say {why:?}",
+            text_of(&answer)
+        );
+    }
+
+    // Someone who never started the bot: asked first, nothing stored.
+    let stranger = 5555;
+    let before = sent(&tg);
+    tg.push_update(FakeTelegram::message(
+        ADMIN,
+        &format!("/grant {stranger} 30"),
+        None,
+    ));
+    let ask = admin_reply(&tg, before).await;
+    assert!(text_of(&ask).contains("never started"), "{ask:?}");
+    let confirm = data(&Callback::AdminGrant {
+        user: stranger,
+        days: 30,
+    });
+    assert!(buttons(&ask).contains(&confirm), "{:?}", buttons(&ask));
+    let stored = |id| {
+        let app = &app;
+        async move { app.registry.store().user(uid(id)).await.expect("store") }
+    };
+    assert!(stored(stranger).await.is_none(), "not added before Confirm");
+
+    // A grant button for another stranger that was never asked about asks.
+    let other = 5556;
+    let edits = to_chat(&tg, "editMessageText", ADMIN).len();
+    let forged = data(&Callback::AdminGrant {
+        user: other,
+        days: 30,
+    });
+    tg.push_update(FakeTelegram::callback(ADMIN, &forged, MSG));
+    let asked = nth_to_chat(&tg, "editMessageText", ADMIN, edits).await;
+    assert!(text_of(&asked).contains("never started"), "{asked:?}");
+    assert!(stored(other).await.is_none());
+
+    // Confirm (of the first question, asked last for the other): asked again,
+    // then confirmed.
+    tg.push_update(FakeTelegram::message(
+        ADMIN,
+        &format!("/grant {stranger} 30"),
+        None,
+    ));
+    admin_reply(&tg, before + 1).await;
+    tg.push_update(FakeTelegram::callback(ADMIN, &confirm, MSG));
+    let granted = nth_to_chat(&tg, "editMessageText", ADMIN, edits + 1).await;
+    assert!(text_of(&granted).contains("Granted"), "{granted:?}");
+    let s = stored(stranger).await.expect("added once confirmed");
+    assert!(s.subscription.is_some());
+    app.stop().await;
+}
