@@ -138,3 +138,68 @@ async fn grant_explains_bad_input_and_asks_before_adding_a_stranger() {
     assert!(s.subscription.is_some());
     app.stop().await;
 }
+
+/// Confirms the broadcast previewed in `preview`.
+fn confirm_of(preview: &Call) -> String {
+    buttons(preview)
+        .into_iter()
+        .find(|d| matches!(Callback::decode(d), Ok(Callback::BroadcastConfirm { .. })))
+        .expect("a confirm button")
+}
+
+#[actix_rt::test]
+async fn broadcasts_count_neither_admins_nor_blocked_users() {
+    let (app, tg) = spawn_bot(Db::Sqlite, Arc::new(SystemClock), |_| {}).await;
+    // The admin is a user of the bot too.
+    tg.push_update(FakeTelegram::message(ADMIN, "/start", Some("en")));
+    nth_to_chat(&tg, "sendMessage", ADMIN, 0).await;
+
+    // Nobody else yet: the report at once, never a "0/0" progress.
+    tg.push_update(FakeTelegram::message(ADMIN, "/broadcast Early", None));
+    let preview = message_with(&tg, ADMIN, "Broadcast preview").await;
+    assert!(text_of(&preview).contains("recipients: 0"), "{preview:?}");
+    tg.push_update(FakeTelegram::callback(ADMIN, &confirm_of(&preview), MSG));
+    let report = message_with(&tg, ADMIN, "Broadcast finished").await;
+    assert!(text_of(&report).contains("Recipients: 0"), "{report:?}");
+
+    let (one, two, gone) = (710_001, 710_002, 710_003);
+    for user in [one, two, gone] {
+        tg.push_update(FakeTelegram::message(user, "/start", Some("en")));
+        nth_to_chat(&tg, "sendMessage", user, 0).await;
+    }
+    app.registry
+        .store()
+        .set_bot_blocked(uid(gone), true, Utc::now())
+        .await
+        .expect("mark blocked");
+
+    let before = sent(&tg);
+    tg.push_update(FakeTelegram::message(ADMIN, "/broadcast News", None));
+    let preview = admin_reply(&tg, before).await;
+    assert!(text_of(&preview).contains("recipients: 2"), "{preview:?}");
+    tg.push_update(FakeTelegram::callback(ADMIN, &confirm_of(&preview), MSG));
+    let progress = message_with(&tg, ADMIN, "Sending").await;
+    assert!(text_of(&progress).contains("0/2"), "{progress:?}");
+    eventually("the report", STEP, async || {
+        to_chat(&tg, "sendMessage", ADMIN).iter().any(|c| {
+            text_of(c).contains("Broadcast finished") && text_of(c).contains("Recipients: 2")
+        })
+    })
+    .await;
+    for user in [one, two] {
+        message_with(&tg, user, "News").await;
+    }
+    let admin_texts: Vec<String> = to_chat(&tg, "sendMessage", ADMIN)
+        .iter()
+        .map(text_of)
+        .collect();
+    assert!(
+        !admin_texts.iter().any(|t| t == "News" || t == "Early"),
+        "the admin is not a recipient: {admin_texts:?}"
+    );
+    assert!(
+        !admin_texts.iter().any(|t| t.contains("0/0")),
+        "{admin_texts:?}"
+    );
+    app.stop().await;
+}
