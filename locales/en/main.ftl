@@ -385,3 +385,4 @@ admin-grant-unknown-confirm = ⚠️ User <code>{ $user }</code> has never start
     [one] day
    *[other] days
 } anyway (they will also receive broadcasts)?
+alert-purchase = 🛒 <b>Purchase</b>: user <code>{ $user }</code> paid { $amount } ({ $provider }) for { $what }.

@@ -399,3 +399,4 @@ admin-grant-unknown-confirm = ⚠️ Пользователь <code>{ $user }</c
     [few] дня
    *[other] дней
 } (он также будет получать рассылки)?
+alert-purchase = 🛒 <b>Покупка</b>: пользователь <code>{ $user }</code> оплатил { $amount } ({ $provider }): { $what }.

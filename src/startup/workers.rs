@@ -99,6 +99,7 @@ pub(super) fn notifier(
         registry.clone(),
         links.clone(),
         alert_chats,
+        settings.telegram.purchase_alerts,
     );
     Some(
         Notifier::new(

@@ -233,7 +233,7 @@ fn sub_status(lang: Lang, status: SubscriptionStatus, expires: DateTime<Utc>) ->
 }
 
 /// A payment provider's name (without the balance amount of the user's button).
-fn provider_name(lang: Lang, provider: Provider) -> String {
+pub(crate) fn provider_name(lang: Lang, provider: Provider) -> String {
     match provider {
         Provider::Balance => tr(lang, "admin-provider-balance"),
         p => screens::provider_label(lang, p, &Money::new(0, Currency::stars())),

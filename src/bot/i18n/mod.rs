@@ -456,6 +456,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("admin-grant-bad-days", &[]),
     ("admin-grant-days-range", &["max"]),
     ("admin-grant-unknown-confirm", &["user", "days"]),
+    ("alert-purchase", &["user", "what", "amount", "provider"]),
 ];
 
 #[cfg(test)]

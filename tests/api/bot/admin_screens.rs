@@ -203,3 +203,50 @@ async fn broadcasts_count_neither_admins_nor_blocked_users() {
     );
     app.stop().await;
 }
+
+/// Purchase alerts still queued.
+async fn purchase_alerts(app: &TestApp) -> usize {
+    let far = Utc::now() + chrono::Duration::days(1);
+    app.registry
+        .store()
+        .due_alerts(far, 1000)
+        .await
+        .expect("alerts")
+        .iter()
+        .filter(|a| a.kind == subvisor_actors::domain::AlertKind::Purchase)
+        .count()
+}
+
+#[actix_rt::test]
+async fn admins_hear_of_purchases_when_they_ask_to() {
+    let alerts_chat = -100_777;
+    let (app, tg) = spawn_bot(Db::Sqlite, Arc::new(SystemClock), |s| {
+        s.telegram.alerts_chat = Some(alerts_chat);
+        s.telegram.purchase_alerts = true;
+    })
+    .await;
+    buy_with_stars(&app, &tg, 720_001, "charge-alerted").await;
+    let alert = message_with(&tg, alerts_chat, "Purchase").await;
+    let text = text_of(&alert);
+    for part in ["720001", "150 ⭐", "Telegram Stars", "1 month"] {
+        assert!(text.contains(part), "{part:?} in {text}");
+    }
+    app.stop().await;
+
+    // Not asked for (the default): the alert is dropped, nobody is told.
+    let (app, tg) = spawn_bot(Db::Sqlite, Arc::new(SystemClock), |s| {
+        s.telegram.alerts_chat = Some(alerts_chat);
+    })
+    .await;
+    buy_with_stars(&app, &tg, 720_002, "charge-quiet").await;
+    eventually("the purchase alert is done with", STEP, async || {
+        purchase_alerts(&app).await == 0
+    })
+    .await;
+    assert!(
+        to_chat(&tg, "sendMessage", alerts_chat).is_empty(),
+        "{:?}",
+        to_chat(&tg, "sendMessage", alerts_chat)
+    );
+    app.stop().await;
+}
