@@ -145,6 +145,7 @@ impl BotContext {
         }
         let profile = Profile {
             username: user.username.clone(),
+            display_name: Some(user.full_name()).filter(|n| !n.trim().is_empty()),
             language_code: user.language_code.clone(),
             referrer,
         };

@@ -76,11 +76,7 @@ async fn list(
     )];
     let mut rows = Vec::new();
     for u in &page_data.users {
-        let name = u
-            .username
-            .as_deref()
-            .map(|n| format!("@{n}"))
-            .unwrap_or_default();
+        let name = person(u.display_name.as_deref(), u.username.as_deref());
         let status = match (u.status, u.expires_at) {
             (Some(s), Some(e)) => sub_status(lang, s, e),
             _ => "—".to_owned(),
@@ -91,10 +87,12 @@ async fn list(
             html_escape(&name),
             status
         ));
-        rows.push(row([(
-            format!("{} {}", u.user, name),
-            Callback::AdminUser { user: u.user.get() },
-        )]));
+        let label = if name.is_empty() {
+            u.user.to_string()
+        } else {
+            name
+        };
+        rows.push(row([(label, Callback::AdminUser { user: u.user.get() })]));
     }
     let mut nav = Vec::new();
     if page > 0 {
@@ -168,11 +166,10 @@ pub async fn view(ctx: &BotContext, admin: &Admin, user: UserId) -> Result<Scree
         })
         .collect::<Vec<_>>()
         .join("\n");
-    let username = snapshot
-        .username
-        .as_deref()
-        .map(|n| format!("@{}", html_escape(n)))
-        .unwrap_or_default();
+    let username = html_escape(&person(
+        snapshot.display_name.as_deref(),
+        snapshot.username.as_deref(),
+    ));
     let balance = Money::new(snapshot.balance_minor, ctx.balance_currency.clone());
     let text = t!(
         lang,
@@ -282,6 +279,18 @@ fn action_name(lang: Lang, action: &str) -> String {
         tr(lang, &format!("admin-action-{}", action.replace('_', "-")))
     } else {
         html_escape(&action.replace('_', " "))
+    }
+}
+
+/// "Name @username", either alone, or empty.
+fn person(name: Option<&str>, username: Option<&str>) -> String {
+    let name = name.map(str::trim).filter(|n| !n.is_empty());
+    let username = username.map(|u| format!("@{u}"));
+    match (name, username) {
+        (Some(n), Some(u)) => format!("{n} {u}"),
+        (Some(n), None) => n.to_owned(),
+        (None, Some(u)) => u,
+        (None, None) => String::new(),
     }
 }
 

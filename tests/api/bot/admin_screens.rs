@@ -250,3 +250,51 @@ async fn admins_hear_of_purchases_when_they_ask_to() {
     );
     app.stop().await;
 }
+
+async fn users_show_names_and_are_found_by_a_piece_of_one(db: Db) {
+    let (app, tg) = spawn_bot(db, Arc::new(SystemClock), |_| {}).await;
+    let named = 730_001;
+    tg.push_update(FakeTelegram::message(named, "/start", Some("en")));
+    nth_to_chat(&tg, "sendMessage", named, 0).await;
+    let ivan = 730_002;
+    app.registry
+        .store()
+        .touch_user(
+            &WriteCtx {
+                now: Utc::now(),
+                by: Principal::System,
+                nodes: &[],
+            },
+            uid(ivan),
+            &Profile {
+                display_name: Some("Иван Петров".into()),
+                ..Profile::default()
+            },
+        )
+        .await
+        .expect("touch");
+
+    let before = sent(&tg);
+    tg.push_update(FakeTelegram::message(ADMIN, "/users", None));
+    let list = admin_reply(&tg, before).await;
+    assert!(text_of(&list).contains(&format!("User{named}")), "{list:?}");
+    let labels: Vec<String> = list.params["reply_markup"]["inline_keyboard"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r.as_array().into_iter().flatten())
+        .filter_map(|b| b["text"].as_str().map(str::to_owned))
+        .collect();
+    assert!(labels.contains(&"Иван Петров".to_owned()), "{labels:?}");
+
+    // A piece of the name, in another case (lowercased beyond ASCII).
+    let before = sent(&tg);
+    tg.push_update(FakeTelegram::message(ADMIN, "/users петр", None));
+    let found = admin_reply(&tg, before).await;
+    let text = text_of(&found);
+    assert!(text.contains("Иван Петров"), "{text}");
+    assert!(!text.contains(&named.to_string()), "{text}");
+    app.stop().await;
+}
+
+both_backends!(users_show_names_and_are_found_by_a_piece_of_one);

@@ -43,6 +43,7 @@ async fn seed_users(app: &TestApp, users: &[i64]) {
                 uid(*user),
                 &Profile {
                     username: Some(format!("user{user}")),
+                    display_name: None,
                     language_code: Some("en".into()),
                     referrer: None,
                 },
