@@ -286,6 +286,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     "not set"
                 },
             );
+            // Warnings go to stderr and never change the exit code.
+            for warning in settings.warnings() {
+                eprintln!("warning: {warning}");
+            }
             if online {
                 block_on(check_drift(&node_configs, settings.gateway.call_timeout))?;
             }

@@ -89,6 +89,17 @@ pub struct AttachInvoice {
     pub pay_url: String,
 }
 
+/// The bot sends a Stars invoice for a pending order: `invoice` (its payload)
+/// becomes the one that may be paid if the current one is still `expected`
+/// (see [`Orders::claim_invoice`](crate::store::Orders::claim_invoice)).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<bool>")]
+pub struct ClaimInvoice {
+    pub order: OrderId,
+    pub invoice: String,
+    pub expected: Option<String>,
+}
+
 /// A provider confirmed a payment for `order` (or the user pays it from the
 /// balance). Settled once per provider payment id: applied, credited to the
 /// balance, queued to be sent back, or flagged (see

@@ -199,11 +199,19 @@ impl Registry {
         Queries::new(self.shared.store.clone())
     }
 
-    /// Queues `text` for every user who has not blocked the bot (one
-    /// transaction); the Notifier delivers it.
-    pub async fn broadcast(&self, by: Principal, text: &str) -> Result<BroadcastReport> {
+    /// Queues `text` for every user who has not blocked the bot but those in
+    /// `exclude` (one transaction); the Notifier delivers it.
+    pub async fn broadcast(
+        &self,
+        by: Principal,
+        text: &str,
+        exclude: &[UserId],
+    ) -> Result<BroadcastReport> {
         let ctx = self.write_ctx(by);
-        self.shared.store.create_broadcast(&ctx, text).await
+        self.shared
+            .store
+            .create_broadcast(&ctx, text, exclude)
+            .await
     }
 
     /// Sets an operator setting (audited).

@@ -24,8 +24,8 @@ use crate::domain::{
     ProvisioningOp, TOPUP_PLAN, UserId,
 };
 use crate::messages::{
-    AdjustBalance, ApplyPayment, AttachInvoice, CloseOrder, CreateOrder, CreateTopUp, Expire,
-    FlagOrder, GrantDays, PaymentReturned, RefundOrder, RegisterDevice, Reissue, Remind,
+    AdjustBalance, ApplyPayment, AttachInvoice, ClaimInvoice, CloseOrder, CreateOrder, CreateTopUp,
+    Expire, FlagOrder, GrantDays, PaymentReturned, RefundOrder, RegisterDevice, Reissue, Remind,
     RemoveDevice, ResetDevices, Revoke, RotateSubToken, SetBanned, SetLanguage, StartTrial,
     StrayPayment, Touch, View,
 };
@@ -400,6 +400,17 @@ handle!(AttachInvoice => (), "attach_invoice", |env, msg| {
             msg.order,
             &msg.provider_invoice_id,
             &msg.pay_url,
+        )
+        .await
+});
+
+handle!(ClaimInvoice => bool, "claim_invoice", |env, msg| {
+    env.store
+        .claim_invoice(
+            &env.ctx(Principal::User(env.user)),
+            msg.order,
+            &msg.invoice,
+            msg.expected.as_deref(),
         )
         .await
 });

@@ -378,3 +378,56 @@ trial-new-users = 🎁 The free trial is for new users. Choose a plan to stay co
 admin-banned = ⛔ <code>{ $user }</code> is banned: access revoked, no buying and no trial until /unban.
 admin-unbanned = ✅ <code>{ $user }</code> is unbanned.
 admin-usage-ban = Usage: /ban &lt;user id&gt; or /unban &lt;user id&gt;
+# One open invoice per purchase.
+invoice-below = ⬇️ Your invoice is below: pay it there. Pressing Pay again does not send another one.
+invoice-paid = ✅ Paid. Your keys and links arrive in a separate message.
+precheckout-superseded = A newer invoice for this purchase was sent: please pay the latest one.
+
+
+# Admin screens for people.
+btn-back-to-users = ← Back to the list
+admin-sub-active = active until { $expires }
+admin-sub-expired = expired on { $expires }
+admin-sub-revoked = revoked
+admin-order-topup = balance top-up
+admin-provider-balance = from balance
+admin-order-pending = awaiting payment
+admin-order-paid = paid
+admin-order-expired = expired unpaid
+admin-order-failed = failed
+admin-order-refunded = refunded
+admin-by-user = the user
+admin-by-admin = admin { $id }
+admin-by-ops = ops API
+admin-by-system = the service
+admin-action-first-contact = first started the bot
+admin-action-create-order = created an order
+admin-action-close-order = order closed unpaid
+admin-action-apply-payment = payment received
+admin-action-payment-credited = payment credited to the balance
+admin-action-payment-return-queued = payment to be sent back
+admin-action-payment-returned = payment sent back
+admin-action-stray-payment-flagged = payment without an order flagged for review
+admin-action-flag-order = order flagged for review
+admin-action-refund-order = order refunded
+admin-action-adjust-balance = balance adjusted
+admin-action-grant-days = days granted
+admin-action-revoke = access revoked
+admin-action-expire = access expired
+admin-action-start-trial = trial started
+admin-action-reissue = key replaced
+admin-action-rotate-sub-token = subscription link reset
+admin-action-referral-bonus = referral bonus
+admin-action-referral-reversed = referral bonus taken back
+admin-action-device-added = new device
+admin-action-device-removed = device removed
+admin-action-devices-reset = devices reset
+admin-grant-bad-arguments = ❌ Give a user id and a number of days, nothing more.
+admin-grant-bad-user = ❌ The first argument must be a numeric Telegram user id.
+admin-grant-bad-days = ❌ Days must be a whole number.
+admin-grant-days-range = ❌ Days must be between 1 and { $max }.
+admin-grant-unknown-confirm = ⚠️ User <code>{ $user }</code> has never started the bot: they cannot receive their link until they do. Grant { $days } { $days ->
+    [one] day
+   *[other] days
+} anyway (they will also receive broadcasts)?
+alert-purchase = 🛒 <b>Purchase</b>: user <code>{ $user }</code> paid { $amount } ({ $provider }) for { $what }.

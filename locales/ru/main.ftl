@@ -391,3 +391,57 @@ trial-new-users = 🎁 Пробный период — только для но�
 admin-banned = ⛔ <code>{ $user }</code> заблокирован: доступ отозван, покупки и пробный период недоступны до /unban.
 admin-unbanned = ✅ <code>{ $user }</code> разблокирован.
 admin-usage-ban = Использование: /ban &lt;id пользователя&gt; или /unban &lt;id пользователя&gt;
+# One open invoice per purchase.
+invoice-below = ⬇️ Счёт ниже: оплатите его там. Повторное нажатие «Оплатить» не пришлёт новый.
+invoice-paid = ✅ Оплачено. Ключи и ссылки придут отдельным сообщением.
+precheckout-superseded = Для этой покупки выставлен более новый счёт: оплатите последний.
+
+
+# Admin screens for people.
+btn-back-to-users = ← К списку
+admin-sub-active = активна до { $expires }
+admin-sub-expired = истекла { $expires }
+admin-sub-revoked = отозвана
+admin-order-topup = пополнение баланса
+admin-provider-balance = с баланса
+admin-order-pending = ждёт оплаты
+admin-order-paid = оплачен
+admin-order-expired = истёк без оплаты
+admin-order-failed = не прошёл
+admin-order-refunded = возвращён
+admin-by-user = пользователь
+admin-by-admin = админ { $id }
+admin-by-ops = API операторов
+admin-by-system = сервис
+admin-action-first-contact = впервые запустил бота
+admin-action-create-order = создан заказ
+admin-action-close-order = заказ закрыт без оплаты
+admin-action-apply-payment = получена оплата
+admin-action-payment-credited = оплата зачислена на баланс
+admin-action-payment-return-queued = оплата будет возвращена
+admin-action-payment-returned = оплата возвращена
+admin-action-stray-payment-flagged = платёж без заказа отмечен для проверки
+admin-action-flag-order = заказ отмечен для проверки
+admin-action-refund-order = заказ возвращён
+admin-action-adjust-balance = баланс изменён
+admin-action-grant-days = выданы дни
+admin-action-revoke = доступ отозван
+admin-action-expire = доступ истёк
+admin-action-start-trial = начат пробный период
+admin-action-reissue = ключ заменён
+admin-action-rotate-sub-token = ссылка подписки сброшена
+admin-action-referral-bonus = реферальный бонус
+admin-action-referral-reversed = реферальный бонус отменён
+admin-action-device-added = новое устройство
+admin-action-device-removed = устройство удалено
+admin-action-devices-reset = устройства сброшены
+admin-grant-bad-arguments = ❌ Укажите id пользователя и число дней — и ничего больше.
+admin-grant-bad-user = ❌ Первый аргумент — числовой id пользователя Telegram.
+admin-grant-bad-days = ❌ Число дней должно быть целым.
+admin-grant-days-range = ❌ Число дней — от 1 до { $max }.
+admin-grant-unknown-confirm = ⚠️ Пользователь <code>{ $user }</code> ни разу не запускал бота: он не получит ссылку, пока не запустит. Всё равно выдать { $days } { $days ->
+    [one] день
+    [few] дня
+   *[other] дней
+} (он также будет получать рассылки)?
+alert-purchase = 🛒 <b>Покупка</b>: пользователь <code>{ $user }</code> оплатил { $amount } ({ $provider }): { $what }.

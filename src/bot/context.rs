@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use dashmap::DashMap;
 use subvisor_actors::Registry;
-use subvisor_actors::domain::{Currency, Money, UserId};
+use subvisor_actors::domain::{Currency, Money, OrderId, UserId};
 use subvisor_actors::links::LinkBook;
 use subvisor_actors::messages::{Touch, View};
 use subvisor_actors::payments::{Intake, PaymentClients};
@@ -54,10 +54,22 @@ pub struct BotContext {
     pub notifier: Arc<Notify>,
     /// Admin dialogue state: a broadcast waiting for confirmation, a user search.
     pub admin_state: DashMap<i64, AdminState>,
+    /// The payment screen above each Stars invoice sent, by order: edited to
+    /// "paid ✓" when the payment is applied (in memory: after a restart the
+    /// screen just stays as it was).
+    pub invoice_screens: DashMap<OrderId, InvoiceScreen>,
     /// Updates taken and not yet handled, per user: a user's updates run in order.
     pub(super) inbox: Inbox,
     /// The connection to the Bot API.
     pub(super) link: Link,
+}
+
+/// Where the payment screen of an invoice is, and in which language.
+#[derive(Debug, Clone, Copy)]
+pub struct InvoiceScreen {
+    pub chat: teloxide::types::ChatId,
+    pub message: teloxide::types::MessageId,
+    pub lang: Lang,
 }
 
 impl BotProbe for BotContext {
@@ -135,6 +147,7 @@ impl BotContext {
         }
         let profile = Profile {
             username: user.username.clone(),
+            display_name: Some(user.full_name()).filter(|n| !n.trim().is_empty()),
             language_code: user.language_code.clone(),
             referrer,
         };

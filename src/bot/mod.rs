@@ -165,6 +165,7 @@ pub fn start(
         limits: UserLimits::new(settings.user_rate_per_minute, settings.user_rate_burst),
         notifier,
         admin_state: DashMap::new(),
+        invoice_screens: DashMap::new(),
         inbox: updates::Inbox::new(
             settings.max_pending_updates,
             settings.max_pending_per_user,

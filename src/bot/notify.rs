@@ -31,6 +31,8 @@ pub struct TelegramMessenger {
     /// `telegram.support`: the Support button of expiry, revocation and
     /// payment-problem notices.
     support: Option<String>,
+    /// `[telegram] purchase_alerts`: purchase alerts are sent (else dropped).
+    purchase_alerts: bool,
 }
 
 impl TelegramMessenger {
@@ -41,6 +43,7 @@ impl TelegramMessenger {
         alert_chats: Vec<i64>,
         default_devices: u32,
         support: Option<String>,
+        purchase_alerts: bool,
     ) -> Arc<Self> {
         Arc::new(Self {
             bot,
@@ -49,6 +52,7 @@ impl TelegramMessenger {
             alert_chats,
             default_devices,
             support,
+            purchase_alerts,
         })
     }
 
@@ -65,6 +69,49 @@ impl TelegramMessenger {
             NotificationKind::Expired => p.get("reason").and_then(|r| r.as_str()) == Some("refund"),
             _ => false,
         }
+    }
+
+    /// "1 month" for a plan order, "balance top-up" for a top-up.
+    fn purchase_what(&self, alert: &PendingAlert, lang: Lang) -> String {
+        let p = &alert.payload;
+        if p.get("kind").and_then(|k| k.as_str()) == Some("topup") {
+            return tr(lang, "admin-order-topup");
+        }
+        let plan = p.get("plan").and_then(|k| k.as_str()).unwrap_or_default();
+        let title = subvisor_actors::domain::PlanId::new(plan)
+            .ok()
+            .and_then(|id| self.registry.plans().get(&id).map(|p| p.title.clone()))
+            .unwrap_or_else(|| plan.to_owned());
+        html_escape(&title)
+    }
+
+    /// An alert's text in `lang`, with a purchase's plan by its title.
+    fn alert_text(&self, alert: &PendingAlert, lang: Lang) -> String {
+        if alert.kind != AlertKind::Purchase {
+            return Self::render_alert(alert, lang);
+        }
+        let p = &alert.payload;
+        let paid = p
+            .get("paid")
+            .and_then(|v| serde_json::from_value::<Money>(v.clone()).ok())
+            .map(|m| screens::money(lang, &m))
+            .unwrap_or_default();
+        let provider = p
+            .get("provider")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        let provider = match provider.parse() {
+            Ok(known) => super::admin::users::provider_name(lang, known),
+            Err(_) => html_escape(provider),
+        };
+        t!(
+            lang,
+            "alert-purchase",
+            user = p.get("user").map(|u| u.to_string()).unwrap_or_default(),
+            what = self.purchase_what(alert, lang),
+            amount = paid,
+            provider = provider
+        )
     }
 
     /// An alert's text in `lang` (HTML; every value escaped).
@@ -129,6 +176,15 @@ impl TelegramMessenger {
                 worker = text("worker"),
                 restarts = text("restarts"),
                 failure = text("failure")
+            ),
+            // Rendered by `alert_text` (it needs the plans).
+            AlertKind::Purchase => t!(
+                lang,
+                "alert-purchase",
+                user = text("user"),
+                what = text("plan"),
+                amount = text("paid"),
+                provider = text("provider")
             ),
         }
     }
@@ -315,6 +371,10 @@ pub fn outcome(error: &RequestError) -> Delivery {
 #[async_trait]
 impl Messenger for TelegramMessenger {
     async fn deliver_alert(&self, alert: &PendingAlert, throttle: &Throttle) -> Delivery {
+        if alert.kind == AlertKind::Purchase && !self.purchase_alerts {
+            // Not asked for: done without a message.
+            return Delivery::Sent;
+        }
         if self.alert_chats.is_empty() {
             return Delivery::Failed {
                 permanent: true,
@@ -337,7 +397,7 @@ impl Messenger for TelegramMessenger {
             throttle.wait(*chat).await;
             let sent = self
                 .bot
-                .send_message(ChatId(*chat), Self::render_alert(alert, lang))
+                .send_message(ChatId(*chat), self.alert_text(alert, lang))
                 .parse_mode(ParseMode::Html)
                 .send()
                 .await;

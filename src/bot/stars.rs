@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use subvisor_actors::Error as CoreError;
-use subvisor_actors::domain::{Order, OrderId, OrderStatus, Provider, UserId};
-use subvisor_actors::payments::stars::event_from_update;
-use subvisor_actors::payments::{PaymentAction, StarDirection, StarTransaction, StarsGateway};
+use subvisor_actors::domain::{Order, OrderStatus, Provider, UserId};
+use subvisor_actors::payments::stars::{event_from_update, order_of_payload};
+use subvisor_actors::payments::{
+    Outcome, PaymentAction, StarDirection, StarTransaction, StarsGateway,
+};
 use teloxide::Bot;
 use teloxide::payloads::{AnswerPreCheckoutQuerySetters, GetStarTransactionsSetters};
 use teloxide::requests::{Request, Requester};
@@ -18,6 +20,8 @@ use super::BotContext;
 use super::context::lang_of;
 use super::error::BotError;
 use super::i18n::tr;
+use super::reply::{self, Target};
+use super::user::checkout::invoice_paid;
 
 /// Stars' currency code.
 pub const XTR: &str = subvisor_actors::payments::stars::XTR;
@@ -25,6 +29,7 @@ pub const XTR: &str = subvisor_actors::payments::stars::XTR;
 /// Why a pre-checkout is refused (the text key shown to the user), if it is.
 pub fn refusal(
     order: Option<&Order>,
+    payload: &str,
     payer: i64,
     currency: &str,
     total: u32,
@@ -40,6 +45,14 @@ pub fn refusal(
         OrderStatus::Pending => {}
         OrderStatus::Paid | OrderStatus::Refunded => return Some("precheckout-paid"),
         OrderStatus::Expired | OrderStatus::Failed => return Some("precheckout-expired"),
+    }
+    // A newer invoice for the same purchase was sent: only that one is paid.
+    if order
+        .provider_invoice_id
+        .as_deref()
+        .is_some_and(|current| current != payload)
+    {
+        return Some("precheckout-superseded");
     }
     if currency != XTR
         || order.amount.currency.as_str() != XTR
@@ -89,13 +102,14 @@ async fn checkout_refusal(
     ctx: &BotContext,
     q: &PreCheckoutQuery,
 ) -> Result<Option<&'static str>, BotError> {
-    let order = match q.invoice_payload.parse::<OrderId>() {
-        Ok(id) => ctx.registry.queries().order(id).await?,
-        Err(_) => None,
+    let order = match order_of_payload(&q.invoice_payload) {
+        Some(id) => ctx.registry.queries().order(id).await?,
+        None => None,
     };
     let paused = ctx.purchases_paused().await?;
     Ok(refusal(
         order.as_ref(),
+        &q.invoice_payload,
         q.from.id.0 as i64,
         &q.currency,
         q.total_amount,
@@ -124,9 +138,19 @@ pub async fn payment_message(ctx: &Arc<BotContext>, msg: Message) {
             tracing::warn!(error = %e, "cannot load the payer");
         }
     }
+    let order = event.order;
     match ctx.intake.resume(event).await {
         Ok(receipt) => {
             tracing::info!(outcome = %receipt.outcome, duplicate = receipt.duplicate, "Stars payment event");
+            if receipt.outcome == Outcome::Applied
+                && let Some((_, screen)) = order.and_then(|o| ctx.invoice_screens.remove(&o))
+            {
+                let target = Target {
+                    chat: screen.chat,
+                    edit: Some(screen.message),
+                };
+                reply::show(ctx, target, invoice_paid(screen.lang)).await;
+            }
         }
         // Going down: the next start finishes it (and tells the user then).
         Err(CoreError::ShuttingDown) => {

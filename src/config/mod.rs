@@ -7,6 +7,7 @@
 //!   the defaults of optional keys.
 //! - `load.rs`: the layers and environment overrides ([`Settings::load`]).
 //! - `validate.rs`: the checks `load` (and so `subvisor check-config`) runs.
+//! - `warnings.rs`: what `check-config` warns about without failing.
 //! - `derived.rs`: what the rest of the program takes from the settings:
 //!   validated plans and nodes, the store's, actors' and gateways' settings,
 //!   payment clients and the secrets.
@@ -18,6 +19,7 @@ mod sections;
 #[cfg(test)]
 mod tests;
 mod validate;
+mod warnings;
 
 use serde::Deserialize;
 

@@ -65,6 +65,9 @@ pub struct TelegramSettings {
     /// Where admin alerts go (unexpected payments, refund shortfalls, flagged
     /// orders): a chat id (a group of the admins); unset: each admin in `admins`.
     pub alerts_chat: Option<i64>,
+    /// Also alert the admins (as above) of every purchase and top-up paid.
+    #[serde(default)]
+    pub purchase_alerts: bool,
 }
 
 impl Default for TelegramSettings {
@@ -86,6 +89,7 @@ impl Default for TelegramSettings {
             topup_amounts_minor: default_topups(),
             stars: true,
             alerts_chat: None,
+            purchase_alerts: false,
         }
     }
 }

@@ -101,6 +101,7 @@ pub(super) fn notifier(
         alert_chats,
         settings.subscription.default_devices,
         settings.telegram.support.clone(),
+        settings.telegram.purchase_alerts,
     );
     Some(
         Notifier::new(

@@ -236,6 +236,41 @@ fn bad_configuration_fails_at_start_naming_the_key() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("configuration OK"));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("warning"),
+        "the sandbox (no nodes, no bot) may keep its loopback links"
+    );
+
+    // A bot token with the default loopback public_url: a warning, still OK.
+    let token = ("SUBVISOR__TELEGRAM__TOKEN", "123456:test-token-not-real");
+    let out = bin()
+        .arg("check-config")
+        .current_dir(cwd.path())
+        .env(token.0, token.1)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "a warning is no error: {stderr}");
+    assert!(
+        stderr.contains("warning: subscription.public_url"),
+        "{stderr}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("configuration OK"));
+    let out = bin()
+        .arg("check-config")
+        .current_dir(cwd.path())
+        .env(token.0, token.1)
+        .env(
+            "SUBVISOR__SUBSCRIPTION__PUBLIC_URL",
+            "https://vpn.example.com",
+        )
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("warning"),
+        "a public URL: no warning"
+    );
 
     // An explicit --config DIR must exist and hold default.toml.
     let out = bin()

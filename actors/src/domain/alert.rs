@@ -20,6 +20,8 @@ pub enum AlertKind {
     RefundShortfall,
     /// A background worker keeps failing (see `/ops/workers`).
     WorkerCrashLoop,
+    /// A payment paid its order (sent only with `[telegram] purchase_alerts`).
+    Purchase,
 }
 
 text_enum!(AlertKind, "alert kind" {
@@ -29,4 +31,5 @@ text_enum!(AlertKind, "alert kind" {
     UnknownOrder => "unknown_order",
     RefundShortfall => "refund_shortfall",
     WorkerCrashLoop => "worker_crash_loop",
+    Purchase => "purchase",
 });

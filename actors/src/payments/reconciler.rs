@@ -337,7 +337,7 @@ impl PaymentReconciler {
                     } if known.is_none() => {
                         let order = invoice_payload
                             .as_deref()
-                            .and_then(|p| p.parse::<OrderId>().ok());
+                            .and_then(super::stars::order_of_payload);
                         if order.is_none() && invoice_payload.is_none() {
                             continue;
                         }

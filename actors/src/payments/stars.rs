@@ -22,6 +22,23 @@ use crate::domain::{Currency, Money, Order, OrderId, Provider, UserId};
 /// Stars' currency code.
 pub const XTR: &str = "XTR";
 
+/// The payload of a Stars invoice for `order`: its id, and `:` and `tag`
+/// (the bot's button press) when there is one, so each invoice of the order
+/// is told apart (only the order's current one passes pre-checkout) while a
+/// payment of any of them still names the order.
+pub fn invoice_payload(order: OrderId, tag: Option<u32>) -> String {
+    match tag {
+        None => order.to_string(),
+        Some(tag) => format!("{order}:{tag:08x}"),
+    }
+}
+
+/// The order an invoice payload names (see [`invoice_payload`]).
+pub fn order_of_payload(payload: &str) -> Option<OrderId> {
+    let id = payload.split_once(':').map_or(payload, |(id, _)| id);
+    id.parse().ok()
+}
+
 /// One Star transaction of the bot, as far as reconciliation needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StarTransaction {
@@ -148,7 +165,7 @@ fn payment_fields(p: &Value) -> Option<(String, Option<OrderId>, Money)> {
     let order = p
         .get("invoice_payload")
         .and_then(Value::as_str)
-        .and_then(|s| s.parse::<OrderId>().ok());
+        .and_then(order_of_payload);
     let currency = Currency::new(p.get("currency")?.as_str()?.to_owned()).ok()?;
     let total = p.get("total_amount")?.as_i64()?;
     Some((charge, order, Money::new(total, currency)))
@@ -198,6 +215,24 @@ mod tests {
         assert!(!may_carry_payment(
             br#"{"update_id":1,"message":{"text":"a successful_payment"}}"#
         ));
+    }
+
+    #[test]
+    fn every_invoice_of_an_order_names_it() {
+        let order = OrderId::random();
+        let first = invoice_payload(order, None);
+        let second = invoice_payload(order, Some(u32::MAX));
+        assert_ne!(first, second);
+        assert!(second.len() <= 128, "Telegram's payload limit");
+        assert_eq!(order_of_payload(&first), Some(order));
+        assert_eq!(order_of_payload(&second), Some(order));
+        let paid = event_from_update(&update("successful_payment", &second)).expect("a payment");
+        assert_eq!(
+            paid.order,
+            Some(order),
+            "a superseded invoice still names its order"
+        );
+        assert_eq!(order_of_payload("garbage:1"), None);
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub struct Stats {
 pub struct UserListItem {
     pub user: UserId,
     pub username: Option<String>,
+    pub display_name: Option<String>,
     pub created_at: DateTime<Utc>,
     pub status: Option<SubscriptionStatus>,
     pub expires_at: Option<DateTime<Utc>>,

@@ -272,6 +272,8 @@ pub struct UserSnapshot {
     pub created_at: DateTime<Utc>,
     /// Telegram username (without `@`), as last seen.
     pub username: Option<String>,
+    /// Telegram first and last name, as last seen.
+    pub display_name: Option<String>,
     /// The language the user chose (or Telegram's `language_code` at first contact).
     pub language: Option<String>,
     /// Who invited this user (referral deep link), if anyone.

@@ -89,8 +89,14 @@ pub trait NotificationOutbox: Send + Sync {
         expires_at: DateTime<Utc>,
     ) -> Result<Change>;
 
-    /// Queues `text` for every user who has not blocked the bot, in one transaction.
-    async fn create_broadcast(&self, ctx: &WriteCtx<'_>, text: &str) -> Result<BroadcastReport>;
+    /// Queues `text` for every user who has not blocked the bot, except
+    /// `exclude` (the admins), in one transaction.
+    async fn create_broadcast(
+        &self,
+        ctx: &WriteCtx<'_>,
+        text: &str,
+        exclude: &[UserId],
+    ) -> Result<BroadcastReport>;
 
     async fn broadcast_report(&self, id: i64) -> Result<Option<BroadcastReport>>;
 }

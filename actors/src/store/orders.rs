@@ -36,6 +36,18 @@ pub trait Orders: Send + Sync {
         pay_url: &str,
     ) -> Result<()>;
 
+    /// Makes `invoice` the one invoice of a pending order that may be paid, if
+    /// its current invoice is still `expected` (compare and set: of two
+    /// concurrent claims one wins); `false` if it was not (or the order is no
+    /// longer pending). A superseded invoice's pre-checkout is then refused.
+    async fn claim_invoice(
+        &self,
+        ctx: &WriteCtx<'_>,
+        order: OrderId,
+        invoice: &str,
+        expected: Option<&str>,
+    ) -> Result<bool>;
+
     /// `pending → failed|expired` (guarded); `false` if the order was not pending.
     async fn close_order(
         &self,

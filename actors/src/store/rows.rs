@@ -22,6 +22,7 @@ pub(super) struct UserRow {
     pub username: Option<String>,
     pub language: Option<String>,
     pub referrer: Option<i64>,
+    pub display_name: Option<String>,
 }
 
 /// A user with their subscription, if any (one `LEFT JOIN` instead of two reads).
@@ -354,6 +355,7 @@ pub(super) fn snapshot(
         bot_blocked: user.bot_blocked,
         created_at: user.created_at.0,
         username: user.username,
+        display_name: user.display_name,
         language: user.language,
         referrer: user
             .referrer

@@ -12,6 +12,8 @@ use crate::domain::UserId;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Profile {
     pub username: Option<String>,
+    /// Telegram's first and last name, as last seen.
+    pub display_name: Option<String>,
     /// Telegram's `language_code`, stored at first contact only (the user's own
     /// choice later wins).
     pub language_code: Option<String>,

@@ -4,11 +4,11 @@
 use subvisor_actors::domain::UserId;
 use subvisor_actors::messages::{GrantDays, Revoke};
 
-use super::{Admin, parse_user};
+use super::{Admin, AdminState, parse_user};
 use crate::bot::BotContext;
 use crate::bot::callback::Callback;
 use crate::bot::error::BotError;
-use crate::bot::i18n::{Lang, format_date};
+use crate::bot::i18n::{Lang, format_date, tr};
 use crate::bot::screens::{self, Screen, row};
 use crate::t;
 
@@ -20,18 +20,109 @@ pub fn grantable(days: u32) -> bool {
     (1..=MAX_GRANT_DAYS).contains(&days)
 }
 
-/// `<id> <days>` and nothing more.
-pub fn parse_grant(args: &str) -> Option<(UserId, u32)> {
-    let mut parts = args.split_whitespace();
-    let user = parts.next().and_then(parse_user);
-    let days = parts
-        .next()
-        .and_then(|d| d.parse::<u32>().ok())
-        .filter(|d| grantable(*d));
-    match (user, days, parts.next()) {
-        (Some(user), Some(days), None) => Some((user, days)),
-        _ => None,
+/// Why `/grant` arguments were refused (the text key shown to the admin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadGrant {
+    /// Fewer or more than `<id> <days>`.
+    Arguments,
+    /// The id is not a Telegram user id.
+    User,
+    /// Days not a whole number.
+    DaysNotNumber,
+    /// Days out of 1..=MAX_GRANT_DAYS.
+    DaysRange,
+}
+
+impl BadGrant {
+    fn key(self) -> &'static str {
+        match self {
+            BadGrant::Arguments => "admin-grant-bad-arguments",
+            BadGrant::User => "admin-grant-bad-user",
+            BadGrant::DaysNotNumber => "admin-grant-bad-days",
+            BadGrant::DaysRange => "admin-grant-days-range",
+        }
     }
+}
+
+/// `<id> <days>` and nothing more.
+pub fn parse_grant(args: &str) -> Result<(UserId, u32), BadGrant> {
+    let parts: Vec<&str> = args.split_whitespace().collect();
+    let [user, days] = parts.as_slice() else {
+        return Err(BadGrant::Arguments);
+    };
+    let user = parse_user(user).ok_or(BadGrant::User)?;
+    let days = days.parse::<u32>().map_err(|_| BadGrant::DaysNotNumber)?;
+    if !grantable(days) {
+        return Err(BadGrant::DaysRange);
+    }
+    Ok((user, days))
+}
+
+/// Why the `/grant` arguments were refused, then the usage.
+pub fn bad_grant(lang: Lang, why: BadGrant) -> Screen {
+    Screen::text(format!(
+        "{}\n{}",
+        t!(lang, why.key(), max = MAX_GRANT_DAYS),
+        tr(lang, "admin-usage-grant")
+    ))
+}
+
+/// `/grant <id> <days>`: granted to a known user; someone who never started
+/// the bot is only added (and so reached by broadcasts) once confirmed.
+pub async fn grant_asked(
+    ctx: &BotContext,
+    admin: &Admin,
+    user: UserId,
+    days: u32,
+) -> Result<Screen, BotError> {
+    if ctx.registry.queries().user(user).await?.is_some() {
+        return grant(ctx, admin, user, days).await;
+    }
+    Ok(ask_unknown(ctx, admin, user, days))
+}
+
+/// A grant button (+30, +7 on a user, or Confirm for an unknown user).
+pub async fn grant_pressed(
+    ctx: &BotContext,
+    admin: &Admin,
+    user: UserId,
+    days: u32,
+) -> Result<Screen, BotError> {
+    let confirmed = matches!(
+        ctx.admin_state.get(&admin.id).map(|s| s.clone()),
+        Some(AdminState::Grant { user: u, days: d }) if u == user.get() && d == days
+    );
+    if confirmed {
+        ctx.admin_state.remove(&admin.id);
+    } else if ctx.registry.queries().user(user).await?.is_none() {
+        return Ok(ask_unknown(ctx, admin, user, days));
+    }
+    grant(ctx, admin, user, days).await
+}
+
+fn ask_unknown(ctx: &BotContext, admin: &Admin, user: UserId, days: u32) -> Screen {
+    let lang = admin.lang;
+    ctx.admin_state.insert(
+        admin.id,
+        AdminState::Grant {
+            user: user.get(),
+            days,
+        },
+    );
+    screens::confirm(
+        lang,
+        t!(
+            lang,
+            "admin-grant-unknown-confirm",
+            user = user.get(),
+            days = days
+        ),
+        Callback::AdminGrant {
+            user: user.get(),
+            days,
+        },
+        Callback::AdminUsers { page: 0 },
+    )
 }
 
 /// A button opening the user's view.
@@ -42,7 +133,7 @@ pub fn open_user(lang: Lang, user: i64) -> Vec<Vec<teloxide::types::InlineKeyboa
     )])]
 }
 
-pub async fn grant(
+async fn grant(
     ctx: &BotContext,
     admin: &Admin,
     user: UserId,
@@ -93,13 +184,15 @@ mod tests {
     #[test]
     fn grant_arguments() {
         let ok = |args| parse_grant(args).map(|(u, d)| (u.get(), d));
-        assert_eq!(ok("42 30"), Some((42, 30)));
-        assert_eq!(ok(" 42   3660 "), Some((42, 3660)));
-        assert_eq!(ok("42 3661"), None);
-        assert_eq!(ok("42 0"), None);
-        assert_eq!(ok("42"), None);
-        assert_eq!(ok("42 30 extra"), None);
-        assert_eq!(ok("x 30"), None);
-        assert_eq!(ok(""), None);
+        assert_eq!(ok("42 30"), Ok((42, 30)));
+        assert_eq!(ok(" 42   3660 "), Ok((42, 3660)));
+        assert_eq!(ok("42 3661"), Err(BadGrant::DaysRange));
+        assert_eq!(ok("42 0"), Err(BadGrant::DaysRange));
+        assert_eq!(ok("42 -1"), Err(BadGrant::DaysNotNumber));
+        assert_eq!(ok("42 x"), Err(BadGrant::DaysNotNumber));
+        assert_eq!(ok("42"), Err(BadGrant::Arguments));
+        assert_eq!(ok("42 30 extra"), Err(BadGrant::Arguments));
+        assert_eq!(ok("x 30"), Err(BadGrant::User));
+        assert_eq!(ok(""), Err(BadGrant::Arguments));
     }
 }

@@ -10,6 +10,9 @@ use teloxide::payloads::{EditMessageTextSetters, SendMessageSetters};
 use teloxide::requests::{Request, Requester};
 use teloxide::types::ParseMode;
 
+use subvisor_actors::domain::UserId;
+use subvisor_actors::store::BroadcastReport;
+
 use super::{Admin, AdminState};
 use crate::bot::BotContext;
 use crate::bot::callback::Callback;
@@ -32,7 +35,15 @@ pub async fn preview(ctx: &BotContext, admin: &Admin, text: &str) -> Result<Scre
     let id = NEXT_BROADCAST.fetch_add(1, Ordering::Relaxed);
     let now = ctx.registry.clock().now();
     let stats = ctx.registry.queries().stats(now, now).await?;
-    let count = stats.users - stats.blocked;
+    let mut admins = 0;
+    for admin in admins_of(ctx) {
+        if let Some(s) = ctx.registry.queries().user(admin).await?
+            && !s.bot_blocked
+        {
+            admins += 1;
+        }
+    }
+    let count = stats.users - stats.blocked - admins;
     ctx.admin_state.insert(
         admin.id,
         AdminState::Broadcast {
@@ -68,10 +79,24 @@ pub async fn confirm(
         return Ok(expired(admin.lang).into());
     };
     ctx.admin_state.remove(&admin.id);
-    let report = ctx.registry.broadcast(admin.principal(), &text).await?;
+    let report = ctx
+        .registry
+        .broadcast(admin.principal(), &text, &admins_of(ctx))
+        .await?;
     ctx.notifier.notify_one();
-    tokio::spawn(progress(ctx.clone(), admin.lang, target, report.id));
+    tokio::spawn(progress(ctx.clone(), admin.lang, target, report));
     Ok(Reply::Done)
+}
+
+/// The admins (not recipients of their own broadcasts).
+fn admins_of(ctx: &BotContext) -> Vec<UserId> {
+    let mut admins: Vec<UserId> = ctx
+        .admins
+        .iter()
+        .filter_map(|a| UserId::new(*a).ok())
+        .collect();
+    admins.sort_by_key(|a| a.get());
+    admins
 }
 
 pub fn cancel(ctx: &BotContext, admin: &Admin) -> Screen {
@@ -80,29 +105,39 @@ pub fn cancel(ctx: &BotContext, admin: &Admin) -> Screen {
 }
 
 /// Edits a progress message while the Notifier sends a broadcast, then reports.
-async fn progress(ctx: Arc<BotContext>, lang: Lang, target: Target, id: i64) {
+async fn progress(ctx: Arc<BotContext>, lang: Lang, target: Target, queued: BroadcastReport) {
     let store = ctx.registry.queries();
-    let first = ctx
-        .bot
-        .send_message(
-            target.chat,
-            t!(
-                lang,
-                "admin-broadcast-progress",
-                done = 0,
-                total = 0,
-                delivered = 0,
-                blocked = 0,
-                failed = 0
-            ),
-        )
-        .parse_mode(ParseMode::Html)
-        .send()
-        .await;
-    let message = first.ok().map(|m| m.id);
+    let id = queued.id;
+    // Nobody to send to: the report at once, no "0/0".
+    let message = if queued.done() {
+        None
+    } else {
+        let first = ctx
+            .bot
+            .send_message(
+                target.chat,
+                t!(
+                    lang,
+                    "admin-broadcast-progress",
+                    done = 0,
+                    total = queued.total,
+                    delivered = 0,
+                    blocked = 0,
+                    failed = 0
+                ),
+            )
+            .parse_mode(ParseMode::Html)
+            .send()
+            .await;
+        first.ok().map(|m| m.id)
+    };
     let mut last = String::new();
+    let mut wait = !queued.done();
     loop {
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        if wait {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        wait = true;
         let report = match store.broadcast_report(id).await {
             Ok(Some(r)) => r,
             Ok(None) => return,

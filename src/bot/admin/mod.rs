@@ -35,8 +35,10 @@ use super::user::expired;
 pub enum AdminState {
     /// `/broadcast` previewed; waits for Confirm with this id.
     Broadcast { id: u32, text: String },
-    /// The last `/users` search (pages keep it).
-    Search(Option<String>),
+    /// The last `/users` search (pages keep it) and the page shown last.
+    Search { query: Option<String>, page: u32 },
+    /// `/grant` for someone who never started the bot: waits for Confirm.
+    Grant { user: i64, days: u32 },
 }
 
 /// Whether a button is an admin's (the router checks the sender).
@@ -130,12 +132,12 @@ async fn command_reply(
         AdminCommand::Stats => stats::screen(ctx, lang).await?.into(),
         AdminCommand::Users => users::search(ctx, admin, args).await?.into(),
         AdminCommand::User => match parse_user(args) {
-            Some(user) => users::view(ctx, lang, user).await?.into(),
+            Some(user) => users::view(ctx, admin, user).await?.into(),
             None => usage(lang, "admin-usage-user").into(),
         },
         AdminCommand::Grant => match access::parse_grant(args) {
-            Some((user, days)) => access::grant(ctx, admin, user, days).await?.into(),
-            None => usage(lang, "admin-usage-grant").into(),
+            Ok((user, days)) => access::grant_asked(ctx, admin, user, days).await?.into(),
+            Err(why) => access::bad_grant(lang, why).into(),
         },
         AdminCommand::Revoke => match parse_user(args) {
             Some(user) => access::revoke_ask(lang, user.get()).into(),
@@ -172,13 +174,13 @@ async fn callback_reply(
     let lang = admin.lang;
     Ok(match action {
         Callback::AdminUser { user } => match UserId::new(user) {
-            Ok(user) => users::view(ctx, lang, user).await?.into(),
+            Ok(user) => users::view(ctx, admin, user).await?.into(),
             Err(_) => expired(lang).into(),
         },
         Callback::AdminUsers { page } => users::page(ctx, admin, page).await?.into(),
         Callback::AdminGrant { user, days } => match UserId::new(user) {
             Ok(user) if access::grantable(days) => {
-                access::grant(ctx, admin, user, days).await?.into()
+                access::grant_pressed(ctx, admin, user, days).await?.into()
             }
             _ => expired(lang).into(),
         },

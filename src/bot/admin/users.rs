@@ -2,7 +2,10 @@
 //! `/user <id>`: one user's status, balance, last orders and audit entries,
 //! with grant, revoke and refund buttons.
 
-use subvisor_actors::domain::{Money, OrderStatus, UserId};
+use chrono::{DateTime, Utc};
+use subvisor_actors::domain::{
+    Currency, Money, OrderKind, OrderStatus, Provider, SubscriptionStatus, UserId,
+};
 
 use super::{Admin, AdminState};
 use crate::bot::BotContext;
@@ -18,18 +21,38 @@ const PAGE: u32 = 10;
 /// `/users [search]`: the first page, remembering the search for the pages.
 pub async fn search(ctx: &BotContext, admin: &Admin, args: &str) -> Result<Screen, BotError> {
     let search = Some(args.to_owned()).filter(|a| !a.is_empty());
-    ctx.admin_state
-        .insert(admin.id, AdminState::Search(search.clone()));
+    ctx.admin_state.insert(
+        admin.id,
+        AdminState::Search {
+            query: search.clone(),
+            page: 0,
+        },
+    );
     list(ctx, admin.lang, search.as_deref(), 0).await
 }
 
 /// Another page of the admin's last search.
 pub async fn page(ctx: &BotContext, admin: &Admin, page: u32) -> Result<Screen, BotError> {
     let search = match ctx.admin_state.get(&admin.id).map(|s| s.clone()) {
-        Some(AdminState::Search(s)) => s,
+        Some(AdminState::Search { query, .. }) => query,
         _ => None,
     };
+    ctx.admin_state.insert(
+        admin.id,
+        AdminState::Search {
+            query: search.clone(),
+            page,
+        },
+    );
     list(ctx, admin.lang, search.as_deref(), page).await
+}
+
+/// The page of the admin's last search they were on (for Back to the list).
+fn last_page(ctx: &BotContext, admin: i64) -> u32 {
+    match ctx.admin_state.get(&admin).map(|s| s.clone()) {
+        Some(AdminState::Search { page, .. }) => page,
+        _ => 0,
+    }
 }
 
 async fn list(
@@ -53,13 +76,9 @@ async fn list(
     )];
     let mut rows = Vec::new();
     for u in &page_data.users {
-        let name = u
-            .username
-            .as_deref()
-            .map(|n| format!("@{n}"))
-            .unwrap_or_default();
+        let name = person(u.display_name.as_deref(), u.username.as_deref());
         let status = match (u.status, u.expires_at) {
-            (Some(s), Some(e)) => format!("{s} {}", format_date(lang, e)),
+            (Some(s), Some(e)) => sub_status(lang, s, e),
             _ => "—".to_owned(),
         };
         lines.push(format!(
@@ -68,10 +87,12 @@ async fn list(
             html_escape(&name),
             status
         ));
-        rows.push(row([(
-            format!("{} {}", u.user, name),
-            Callback::AdminUser { user: u.user.get() },
-        )]));
+        let label = if name.is_empty() {
+            u.user.to_string()
+        } else {
+            name
+        };
+        rows.push(row([(label, Callback::AdminUser { user: u.user.get() })]));
     }
     let mut nav = Vec::new();
     if page > 0 {
@@ -93,14 +114,20 @@ async fn list(
 }
 
 /// One user: status, balance, the last orders and audit entries.
-pub async fn view(ctx: &BotContext, lang: Lang, user: UserId) -> Result<Screen, BotError> {
+pub async fn view(ctx: &BotContext, admin: &Admin, user: UserId) -> Result<Screen, BotError> {
+    let lang = admin.lang;
+    let back = row([(
+        tr(lang, "btn-back-to-users"),
+        Callback::AdminUsers {
+            page: last_page(ctx, admin.id),
+        },
+    )]);
     let store = ctx.registry.queries();
     let Some(snapshot) = store.user(user).await? else {
-        return Ok(Screen::text(t!(
-            lang,
-            "admin-user-not-found",
-            user = user.get()
-        )));
+        return Ok(Screen::with(
+            t!(lang, "admin-user-not-found", user = user.get()),
+            vec![back],
+        ));
     };
     let now = ctx.registry.clock().now();
     let orders = store.orders_of(user, 5).await?;
@@ -108,12 +135,21 @@ pub async fn view(ctx: &BotContext, lang: Lang, user: UserId) -> Result<Screen, 
     let order_lines = orders
         .iter()
         .map(|o| {
+            let what = match o.kind {
+                OrderKind::Topup => tr(lang, "admin-order-topup"),
+                OrderKind::Plan => ctx
+                    .registry
+                    .plans()
+                    .get(&o.plan)
+                    .map_or_else(|| o.plan.to_string(), |p| p.title.clone()),
+            };
             format!(
-                "{} · {} · {} · {}",
-                &o.id.to_string()[..8],
-                o.provider,
+                "{} · {} · {} · {} · {}",
+                format_date(lang, o.created_at),
+                html_escape(&what),
+                provider_name(lang, o.provider),
                 screens::money(lang, &o.amount),
-                o.status
+                tr(lang, &format!("admin-order-{}", o.status.as_str()))
             )
         })
         .collect::<Vec<_>>()
@@ -122,19 +158,18 @@ pub async fn view(ctx: &BotContext, lang: Lang, user: UserId) -> Result<Screen, 
         .iter()
         .map(|a| {
             format!(
-                "{} {} {}",
+                "{} · {}: {}",
                 format_date(lang, a.created_at),
-                html_escape(&a.actor),
-                html_escape(&a.action)
+                actor_name(lang, &a.actor),
+                action_name(lang, &a.action)
             )
         })
         .collect::<Vec<_>>()
         .join("\n");
-    let username = snapshot
-        .username
-        .as_deref()
-        .map(|n| format!("@{}", html_escape(n)))
-        .unwrap_or_default();
+    let username = html_escape(&person(
+        snapshot.display_name.as_deref(),
+        snapshot.username.as_deref(),
+    ));
     let balance = Money::new(snapshot.balance_minor, ctx.balance_currency.clone());
     let text = t!(
         lang,
@@ -180,7 +215,83 @@ pub async fn view(ctx: &BotContext, lang: Lang, user: UserId) -> Result<Screen, 
             Callback::AdminRefundAsk { order: o.id.uuid() },
         )]));
     }
+    rows.push(back);
     Ok(Screen::with(text, rows))
+}
+
+/// A subscription's status in the list, in the admin's language.
+fn sub_status(lang: Lang, status: SubscriptionStatus, expires: DateTime<Utc>) -> String {
+    let expires = format_date(lang, expires);
+    match status {
+        SubscriptionStatus::Active => t!(lang, "admin-sub-active", expires = expires),
+        SubscriptionStatus::Expired => t!(lang, "admin-sub-expired", expires = expires),
+        SubscriptionStatus::Revoked => tr(lang, "admin-sub-revoked"),
+    }
+}
+
+/// A payment provider's name (without the balance amount of the user's button).
+pub(crate) fn provider_name(lang: Lang, provider: Provider) -> String {
+    match provider {
+        Provider::Balance => tr(lang, "admin-provider-balance"),
+        p => screens::provider_label(lang, p, &Money::new(0, Currency::stars())),
+    }
+}
+
+/// Who did something in the audit log (`user:…`, `admin:ID`, `ops`, `system`).
+fn actor_name(lang: Lang, actor: &str) -> String {
+    match actor.split_once(':') {
+        Some(("user", _)) => tr(lang, "admin-by-user"),
+        Some(("admin", id)) => t!(lang, "admin-by-admin", id = html_escape(id)),
+        _ if actor == "ops" => tr(lang, "admin-by-ops"),
+        _ if actor == "system" => tr(lang, "admin-by-system"),
+        _ => html_escape(actor),
+    }
+}
+
+/// Audit actions the bot names in words; any other is shown in plain words.
+const ACTIONS: &[&str] = &[
+    "first_contact",
+    "create_order",
+    "close_order",
+    "apply_payment",
+    "payment_credited",
+    "payment_return_queued",
+    "payment_returned",
+    "stray_payment_flagged",
+    "flag_order",
+    "refund_order",
+    "adjust_balance",
+    "grant_days",
+    "revoke",
+    "expire",
+    "start_trial",
+    "reissue",
+    "rotate_sub_token",
+    "referral_bonus",
+    "referral_reversed",
+    "device_added",
+    "device_removed",
+    "devices_reset",
+];
+
+fn action_name(lang: Lang, action: &str) -> String {
+    if ACTIONS.contains(&action) {
+        tr(lang, &format!("admin-action-{}", action.replace('_', "-")))
+    } else {
+        html_escape(&action.replace('_', " "))
+    }
+}
+
+/// "Name @username", either alone, or empty.
+fn person(name: Option<&str>, username: Option<&str>) -> String {
+    let name = name.map(str::trim).filter(|n| !n.is_empty());
+    let username = username.map(|u| format!("@{u}"));
+    match (name, username) {
+        (Some(n), Some(u)) => format!("{n} {u}"),
+        (Some(n), None) => n.to_owned(),
+        (None, Some(u)) => u,
+        (None, None) => String::new(),
+    }
 }
 
 fn or_dash(lines: String) -> String {

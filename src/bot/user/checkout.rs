@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use subvisor_actors::Error as CoreError;
-use subvisor_actors::domain::{Money, Plan, PlanId, Principal, Provider, UserId};
+use subvisor_actors::domain::{Money, OrderId, Plan, PlanId, Principal, Provider, UserId};
+use subvisor_actors::messages::ClaimInvoice;
+use subvisor_actors::payments::stars::invoice_payload;
 use subvisor_actors::payments::{Checkout, Purchase};
 use teloxide::payloads::SendInvoiceSetters;
 use teloxide::requests::{Request, Requester};
@@ -15,6 +17,7 @@ use teloxide::types::{InlineKeyboardButton, LabeledPrice};
 use super::{Caller, expired};
 use crate::bot::BotContext;
 use crate::bot::callback::Callback;
+use crate::bot::context::InvoiceScreen;
 use crate::bot::error::BotError;
 use crate::bot::i18n::{Lang, html_escape, tr};
 use crate::bot::reply::{Reply, Target};
@@ -88,9 +91,20 @@ pub async fn pay_plan(
     let press = Press {
         purchase: Purchase::Plan(plan),
         provider,
-        idempotency_key: key.map(|k| format!("tg:{k:x}")),
+        idempotency_key: key.map(press_key),
     };
     pay(ctx, caller, user, target, press).await
+}
+
+/// The idempotency key of a button press with `key`.
+fn press_key(key: u32) -> String {
+    format!("tg:{key:x}")
+}
+
+/// The button key back from an idempotency key made by [`press_key`].
+fn key_of_press(idempotency_key: &str) -> Option<u32> {
+    let hex = idempotency_key.strip_prefix("tg:")?;
+    u32::from_str_radix(hex, 16).ok()
 }
 
 /// Creates (or reuses) the order and shows how to pay.
@@ -118,6 +132,7 @@ pub async fn pay(
         Purchase::Plan(p) => ctx.registry.plans().get(p).cloned(),
         Purchase::TopUp(_) => None,
     };
+    let key = idempotency_key.as_deref().and_then(key_of_press);
     let checkout = ctx
         .payments
         .checkout(
@@ -151,7 +166,7 @@ pub async fn pay(
         .into());
     }
     match provider {
-        Provider::Stars => send_invoice(ctx, lang, target, plan.as_ref(), &checkout).await,
+        Provider::Stars => send_invoice(ctx, lang, target, plan.as_ref(), &checkout, key).await,
         _ => Ok(pay_link(ctx, lang, provider, &balance, checkout).into()),
     }
 }
@@ -187,15 +202,37 @@ fn insufficient_funds(
     Screen::with(text, rows)
 }
 
-/// A Stars invoice for the order (sent as its own message).
+/// A Stars invoice for the order (sent as its own message), one open invoice
+/// per purchase: further taps of the same button show "invoice below" and
+/// send nothing; a press from another screen sends a new invoice that
+/// supersedes the order's last one (whose pre-checkout is then refused). The
+/// invoice is made the order's current one (stored) before it is sent, and
+/// the payment screen then says "invoice below" (and "paid ✓" once applied).
 async fn send_invoice(
     ctx: &BotContext,
     lang: Lang,
     target: Target,
     plan: Option<&Plan>,
     checkout: &Checkout,
+    press_key: Option<u32>,
 ) -> Result<Reply, BotError> {
     let order = &checkout.order;
+    // Each press's invoice is tagged with its key: a tap of the same button
+    // finds its own invoice current and sends nothing.
+    let payload = invoice_payload(order.id, press_key);
+    let current = order.provider_invoice_id.clone();
+    if checkout.reused && current.as_deref() == Some(payload.as_str()) {
+        return Ok(invoice_below(lang).into());
+    }
+    let claim = ClaimInvoice {
+        order: order.id,
+        invoice: payload.clone(),
+        expected: current,
+    };
+    if !ctx.registry.send(order.user, claim).await? {
+        // Another tap sent it (or the order was paid or closed meanwhile).
+        return Ok(invoice_below(lang).into());
+    }
     let title = plan.map(|p| p.title.clone()).unwrap_or_default();
     let days = plan.map_or(0, |p| p.days);
     let amount =
@@ -211,7 +248,7 @@ async fn send_invoice(
                 plan = title.clone(),
                 days = days
             ),
-            order.id.to_string(),
+            payload,
             "XTR",
             [LabeledPrice::new(
                 t!(lang, "invoice-label", plan = title),
@@ -222,12 +259,53 @@ async fn send_invoice(
         .send()
         .await;
     match result {
-        Ok(_) => Ok(Reply::Done),
+        Ok(_) => {
+            if let Some(message) = target.edit {
+                remember_screen(ctx, order.id, target.chat, message, lang);
+            }
+            Ok(invoice_below(lang).into())
+        }
         Err(e) => {
             tracing::warn!(error = %e, order = %order.id, "sendInvoice failed");
             Ok(screens::notice(lang, "provider-unavailable").into())
         }
     }
+}
+
+/// Screens remembered at most (a cosmetic edit: beyond it they are dropped).
+const MAX_INVOICE_SCREENS: usize = 10_000;
+
+fn remember_screen(
+    ctx: &BotContext,
+    order: OrderId,
+    chat: teloxide::types::ChatId,
+    message: teloxide::types::MessageId,
+    lang: Lang,
+) {
+    if ctx.invoice_screens.len() >= MAX_INVOICE_SCREENS {
+        ctx.invoice_screens.clear();
+    }
+    ctx.invoice_screens.insert(
+        order,
+        InvoiceScreen {
+            chat,
+            message,
+            lang,
+        },
+    );
+}
+
+/// The payment screen while its invoice waits below it.
+fn invoice_below(lang: Lang) -> Screen {
+    Screen::with(tr(lang, "invoice-below"), vec![screens::back_to_menu(lang)])
+}
+
+/// The payment screen once its invoice is paid.
+pub fn invoice_paid(lang: Lang) -> Screen {
+    Screen::with(
+        tr(lang, "invoice-paid"),
+        vec![row([(tr(lang, "btn-my-sub"), Callback::MySub)])],
+    )
 }
 
 /// The provider's payment link for the order.

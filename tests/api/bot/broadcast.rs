@@ -43,6 +43,7 @@ async fn seed_users(app: &TestApp, users: &[i64]) {
                 uid(*user),
                 &Profile {
                     username: Some(format!("user{user}")),
+                    display_name: None,
                     language_code: Some("en".into()),
                     referrer: None,
                 },
@@ -220,7 +221,7 @@ async fn broadcasts_in_a_row_keep_each_chat_to_one_message_per_interval() {
     for text in &texts {
         let report = app
             .registry
-            .broadcast(Principal::Admin(ADMIN), text)
+            .broadcast(Principal::Admin(ADMIN), text, &[])
             .await
             .expect("broadcast");
         assert_eq!(report.total, users.len() as i64);

@@ -25,6 +25,7 @@ use subvisor_testkit::fixtures::uid;
 use crate::helpers::{Db, TestApp, both_backends, spawn_app, spawn_app_with};
 
 mod account;
+mod admin_screens;
 mod bans;
 mod broadcast;
 mod callbacks;
@@ -332,7 +333,8 @@ async fn pre_checkout(
 }
 
 async fn order_status(app: &TestApp, payload: &str) -> OrderStatus {
-    let id: OrderId = payload.parse().expect("order id");
+    let id: OrderId =
+        subvisor_actors::payments::stars::order_of_payload(payload).expect("order id");
     app.registry
         .store()
         .order(id)

@@ -43,7 +43,7 @@ async fn stars_purchase(db: Db) {
     let order = app
         .registry
         .store()
-        .order(payload.parse().expect("order id"))
+        .order(subvisor_actors::payments::stars::order_of_payload(&payload).expect("order id"))
         .await
         .expect("store")
         .expect("the payload is an order id");
@@ -315,10 +315,25 @@ async fn fast_taps_on_pay_charge_once(db: Db) {
             >= 8
     })
     .await;
-    eventually("the Stars invoices are sent", STEP, async || {
-        to_chat(&tg, "sendInvoice", user).len() == 3
-    })
+    // Each tap puts "invoice below" on the screen (the fake refuses the
+    // identical second and third edits, as Telegram does: not modified).
+    eventually(
+        "the payment screen says the invoice is below",
+        STEP,
+        async || {
+            tg.calls_to("editMessageText")
+                .iter()
+                .filter(|c| c.chat_id == Some(user) && text_of(c) == en("invoice-below"))
+                .count()
+                == 3
+        },
+    )
     .await;
+    assert_eq!(
+        to_chat(&tg, "sendInvoice", user).len(),
+        1,
+        "three taps on Stars: one open invoice"
+    );
     let s = snapshot(&app, user).await;
     assert_eq!(s.balance_minor, 701, "charged once");
     let orders = app
@@ -341,7 +356,89 @@ async fn fast_taps_on_pay_charge_once(db: Db) {
     app.stop().await;
 }
 
+/// A Stars invoice from a new payment screen supersedes the purchase's last
+/// one: the old one's pre-checkout is refused, the payment screen goes from
+/// "invoice below" to "paid ✓", and a payment of the superseded invoice that
+/// arrives anyway (its pre-checkout passed before) still pays the order; a
+/// second charge then goes back.
+async fn a_new_invoice_supersedes_the_last(db: Db) {
+    let (app, tg) = spawn_bot(db, Arc::new(SystemClock), |_| {}).await;
+    let user = 100_023;
+    tg.push_update(FakeTelegram::message(user, "/start", Some("en")));
+    nth_to_chat(&tg, "sendMessage", user, 0).await;
+    let month = data(&Callback::Plan {
+        plan: "month".into(),
+    });
+    // Edits of the screen: methods, invoice below, methods, invoice below.
+    let methods_screen = async |nth: usize| {
+        tg.push_update(FakeTelegram::callback(user, &month, MSG));
+        stars_button(&nth_to_chat(&tg, "editMessageText", user, nth).await)
+    };
+    let first = methods_screen(0).await;
+    tg.push_update(FakeTelegram::callback(user, &first, MSG));
+    let old = nth_to_chat(&tg, "sendInvoice", user, 0)
+        .await
+        .param_str("payload")
+        .expect("payload");
+    let below = nth_to_chat(&tg, "editMessageText", user, 1).await;
+    assert_eq!(text_of(&below), en("invoice-below"));
+    let second = methods_screen(2).await;
+    assert_ne!(first, second, "each payment screen has its own key");
+    tg.push_update(FakeTelegram::callback(user, &second, MSG));
+    let new = nth_to_chat(&tg, "sendInvoice", user, 1)
+        .await
+        .param_str("payload")
+        .expect("payload");
+    assert_ne!(old, new, "a new invoice");
+    let order = |p: &str| subvisor_actors::payments::stars::order_of_payload(p);
+    assert_eq!(order(&old), order(&new), "for the same open order");
+
+    assert_eq!(
+        pre_checkout(&tg, user, "XTR", 150, &old).await,
+        (false, Some(en("precheckout-superseded"))),
+        "the superseded invoice cannot be paid"
+    );
+    assert_eq!(
+        pre_checkout(&tg, user, "XTR", 150, &new).await,
+        (true, None)
+    );
+
+    // The superseded invoice's payment arrives anyway: it pays the order.
+    tg.push_update(FakeTelegram::successful_payment(
+        user,
+        "XTR",
+        150,
+        &old,
+        "charge-old",
+    ));
+    eventually("the payment screen says paid", STEP, async || {
+        to_chat(&tg, "editMessageText", user)
+            .iter()
+            .any(|c| text_of(c) == en("invoice-paid"))
+    })
+    .await;
+    assert_eq!(order_status(&app, &new).await, OrderStatus::Paid);
+    let s = snapshot(&app, user).await;
+    assert!(is_live(&app, &s), "the subscription is live");
+    // And a charge of the new invoice on top goes back.
+    tg.push_update(FakeTelegram::successful_payment(
+        user,
+        "XTR",
+        150,
+        &new,
+        "charge-new",
+    ));
+    eventually("the second charge is sent back", STEP, async || {
+        tg.calls_to("refundStarPayment")
+            .iter()
+            .any(|c| c.param_str("telegram_payment_charge_id").as_deref() == Some("charge-new"))
+    })
+    .await;
+    app.stop().await;
+}
+
 both_backends!(
+    a_new_invoice_supersedes_the_last,
     a_second_stars_charge_goes_back_and_admins_are_told,
     a_lost_stars_update_is_found_by_reconciliation,
     fast_taps_on_pay_charge_once
@@ -418,14 +515,18 @@ async fn pre_checkout_refuses_paid_expired_mismatched_and_paused_orders() {
         "no invoice while paused"
     );
 
-    // Maintenance off: the same order is accepted again, and Pay works.
+    // Maintenance off: the same order is accepted again, and Pay points at
+    // its open invoice (one open invoice per purchase).
     tg.push_update(FakeTelegram::message(ADMIN, "/maintenance off", Some("en")));
     message_with(&tg, ADMIN, &en("admin-maintenance-off")).await;
     assert_eq!(
         pre_checkout(&tg, 200_005, "XTR", 150, &pending).await,
         (true, None)
     );
-    invoice(&tg, 200_005).await;
+    tg.push_update(FakeTelegram::callback(200_005, &pay_stars(), MSG));
+    let below = nth_to_chat(&tg, "editMessageText", 200_005, edits + 1).await;
+    assert_eq!(text_of(&below), en("invoice-below"));
+    assert_eq!(tg.calls_to("sendInvoice").len(), invoices);
 
     // A non-admin cannot pause purchases: /maintenance is an unknown command.
     tg.push_update(FakeTelegram::message(

@@ -54,7 +54,14 @@ impl crate::store::AdminQueries for This {
         offset: u32,
         limit: u32,
     ) -> Result<crate::store::UserPage> {
-        type Row = (i64, Option<String>, DbTime, Option<String>, Option<DbTime>);
+        type Row = (
+            i64,
+            Option<String>,
+            Option<String>,
+            DbTime,
+            Option<String>,
+            Option<DbTime>,
+        );
         let search = search.map(str::trim).filter(|s| !s.is_empty());
         let id = search.and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
         let pattern = search.map(|s| {
@@ -65,7 +72,8 @@ impl crate::store::AdminQueries for This {
                 .replace('_', "\\_");
             format!("%{escaped}%")
         });
-        let filter = "($1 IS NULL OR u.telegram_id = $2 OR LOWER(u.username) LIKE $1 ESCAPE '\\')";
+        let filter = "($1 IS NULL OR u.telegram_id = $2 OR LOWER(u.username) LIKE $1 ESCAPE '\\'
+                      OR u.name_key LIKE $1 ESCAPE '\\')";
         let total: i64 =
             sqlx::query_scalar(&format!("SELECT COUNT(*) FROM users u WHERE {filter}"))
                 .bind(pattern.as_deref())
@@ -73,7 +81,7 @@ impl crate::store::AdminQueries for This {
                 .fetch_one(self.pool())
                 .await?;
         let rows: Vec<Row> = sqlx::query_as(&format!(
-            "SELECT u.telegram_id, u.username, u.created_at, s.status, s.expires_at
+            "SELECT u.telegram_id, u.username, u.display_name, u.created_at, s.status, s.expires_at
              FROM users u LEFT JOIN subscriptions s ON s.user_id = u.telegram_id
              WHERE {filter}
              ORDER BY u.created_at DESC, u.telegram_id DESC LIMIT $3 OFFSET $4"
@@ -86,15 +94,18 @@ impl crate::store::AdminQueries for This {
         .await?;
         let users = rows
             .into_iter()
-            .map(|(user, username, created_at, status, expires_at)| {
-                Ok(crate::store::UserListItem {
-                    user: UserId::new(user).map_err(corrupt)?,
-                    username,
-                    created_at: created_at.0,
-                    status: status.map(|s| s.parse()).transpose().map_err(corrupt)?,
-                    expires_at: expires_at.map(|t| t.0),
-                })
-            })
+            .map(
+                |(user, username, display_name, created_at, status, expires_at)| {
+                    Ok(crate::store::UserListItem {
+                        user: UserId::new(user).map_err(corrupt)?,
+                        username,
+                        display_name,
+                        created_at: created_at.0,
+                        status: status.map(|s| s.parse()).transpose().map_err(corrupt)?,
+                        expires_at: expires_at.map(|t| t.0),
+                    })
+                },
+            )
             .collect::<Result<_>>()?;
         Ok(crate::store::UserPage { users, total })
     }

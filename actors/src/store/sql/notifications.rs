@@ -194,6 +194,7 @@ impl crate::store::NotificationOutbox for This {
         &self,
         ctx: &WriteCtx<'_>,
         text: &str,
+        exclude: &[UserId],
     ) -> Result<crate::store::BroadcastReport> {
         let mut w = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
@@ -217,7 +218,19 @@ impl crate::store::NotificationOutbox for This {
         .execute(&mut *w.tx)
         .await?
         .rows_affected();
-        let total = i64::try_from(total).map_err(corrupt)?;
+        let mut total = i64::try_from(total).map_err(corrupt)?;
+        // The few excluded (admins) are taken out again: one statement each,
+        // the same on both backends.
+        for user in exclude {
+            let removed =
+                sqlx::query("DELETE FROM notifications WHERE broadcast_id = $1 AND user_id = $2")
+                    .bind(id)
+                    .bind(user.get())
+                    .execute(&mut *w.tx)
+                    .await?
+                    .rows_affected();
+            total -= i64::try_from(removed).map_err(corrupt)?;
+        }
         sqlx::query("UPDATE broadcasts SET total = $1 WHERE id = $2")
             .bind(total)
             .bind(id)

@@ -126,6 +126,29 @@ impl crate::store::Orders for This {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "claim_invoice", order = %order))]
+    async fn claim_invoice(
+        &self,
+        ctx: &WriteCtx<'_>,
+        order: OrderId,
+        invoice: &str,
+        expected: Option<&str>,
+    ) -> Result<bool> {
+        let mut w = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE orders SET provider_invoice_id = $1, updated_at = $2
+             WHERE id = $3 AND status = 'pending' AND COALESCE(provider_invoice_id, '') = $4",
+        )
+        .bind(invoice)
+        .bind(t(ctx.now))
+        .bind(order.uuid())
+        .bind(expected.unwrap_or(""))
+        .execute(&mut *w.tx)
+        .await?;
+        w.tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "close_order", order = %order_id))]
     async fn close_order(
         &self,

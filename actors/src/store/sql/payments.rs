@@ -146,6 +146,18 @@ impl crate::store::Payments for This {
                     }
                     None => {}
                 }
+                // For the admins who asked to hear about purchases (stored
+                // with the payment; dropped at delivery when they did not).
+                alert(
+                    &mut w.tx,
+                    ctx,
+                    AlertKind::Purchase,
+                    json!({
+                        "user": user, "order": order_id, "kind": order.kind,
+                        "plan": order.plan, "provider": order.provider, "paid": paid,
+                    }),
+                )
+                .await?;
                 audit(
                     &mut w.tx,
                     ctx,

@@ -6,7 +6,7 @@ use super::prelude::*;
 pub(super) async fn read_user(conn: &mut Conn, user: UserId) -> Result<Option<UserSnapshot>> {
     let rows: Vec<UserKeyRow> = sqlx::query_as(
         "SELECT u.telegram_id, u.balance, u.bot_blocked, u.trial_used_at, u.created_at, u.username,
-                u.language, u.referrer, s.status, s.expires_at, s.sub_token, s.version,
+                u.display_name, u.language, u.referrer, s.status, s.expires_at, s.sub_token, s.version,
                 k.uuid AS key_uuid, k.email AS key_email, k.seq AS key_seq, k.state AS key_state,
                 k.created_at AS key_created_at, k.upload_bytes AS key_upload_bytes,
                 k.download_bytes AS key_download_bytes

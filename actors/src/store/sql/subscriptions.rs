@@ -321,9 +321,11 @@ impl crate::store::Subscriptions for This {
     ) -> Result<(bool, UserSnapshot)> {
         let mut w = self.begin_user_write(user).await?;
         let referrer = profile.referrer.filter(|r| *r != user).map(|r| r.get());
+        // Searched by substring, lowercased here (SQLite's LOWER is ASCII only).
+        let name_key = profile.display_name.as_deref().map(str::to_lowercase);
         let created = sqlx::query(
-            "INSERT INTO users (telegram_id, created_at, username, language, referrer)
-             VALUES ($1, $2, $3, $4, (SELECT telegram_id FROM users WHERE telegram_id = $5))
+            "INSERT INTO users (telegram_id, created_at, username, language, referrer, display_name, name_key)
+             VALUES ($1, $2, $3, $4, (SELECT telegram_id FROM users WHERE telegram_id = $5), $6, $7)
              ON CONFLICT (telegram_id) DO NOTHING",
         )
         .bind(user.get())
@@ -331,6 +333,8 @@ impl crate::store::Subscriptions for This {
         .bind(profile.username.as_deref())
         .bind(profile.language_code.as_deref())
         .bind(referrer)
+        .bind(profile.display_name.as_deref())
+        .bind(name_key.as_deref())
         .execute(&mut *w.tx)
         .await?
         .rows_affected()
@@ -347,12 +351,15 @@ impl crate::store::Subscriptions for This {
         } else {
             // Talking to us again means the bot is not blocked (any more).
             sqlx::query(
-                "UPDATE users SET username = $1, language = COALESCE(language, $2), bot_blocked = FALSE
+                "UPDATE users SET username = $1, language = COALESCE(language, $2), bot_blocked = FALSE,
+                                  display_name = $4, name_key = $5
                  WHERE telegram_id = $3",
             )
             .bind(profile.username.as_deref())
             .bind(profile.language_code.as_deref())
             .bind(user.get())
+            .bind(profile.display_name.as_deref())
+            .bind(name_key.as_deref())
             .execute(&mut *w.tx)
             .await?;
         }

@@ -26,7 +26,7 @@ async fn broadcasts_reach_everyone_who_has_not_blocked_the_bot(backend: Backend)
         .expect("grant");
 
     let b = s
-        .create_broadcast(&ctx(t0() + Duration::minutes(1), &[]), "Hello, world")
+        .create_broadcast(&ctx(t0() + Duration::minutes(1), &[]), "Hello, world", &[])
         .await
         .expect("broadcast");
     assert_eq!(
@@ -106,7 +106,7 @@ async fn broadcasts_reach_everyone_who_has_not_blocked_the_bot(backend: Backend)
 
     // A later broadcast skips the users marked as blocked (6003, 6005).
     let b2 = s
-        .create_broadcast(&ctx(now, &[]), "again")
+        .create_broadcast(&ctx(now, &[]), "again", &[])
         .await
         .expect("broadcast");
     assert_ne!(b2.id, b.id);

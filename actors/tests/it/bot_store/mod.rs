@@ -119,6 +119,7 @@ fn kinds(all: &[PendingNotification]) -> Vec<NotificationKind> {
 fn profile(username: Option<&str>, language: Option<&str>, referrer: Option<UserId>) -> Profile {
     Profile {
         username: username.map(Into::into),
+        display_name: None,
         language_code: language.map(Into::into),
         referrer,
     }

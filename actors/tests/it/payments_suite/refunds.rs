@@ -211,6 +211,7 @@ async fn a_referral_bonus_is_reversed_with_its_order(backend: Backend) {
     for (user, by) in [(referrer, None), (friend, Some(referrer))] {
         let profile = Profile {
             username: None,
+            display_name: None,
             language_code: None,
             referrer: by,
         };

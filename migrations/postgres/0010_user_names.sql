@@ -1,0 +1,5 @@
+-- Users' Telegram names, for the admin screens: `display_name` as Telegram
+-- shows it (first and last name), `name_key` the same lowercased by the
+-- service (the same on both backends) for search by substring.
+ALTER TABLE users ADD COLUMN display_name TEXT;
+ALTER TABLE users ADD COLUMN name_key TEXT;
