@@ -19,6 +19,19 @@ async fn a_paying_user_cannot_start_the_trial(db: Db) {
     let (app, tg) = spawn_bot(db, Arc::new(SystemClock), |s| s.trial.days = 3).await;
     let user = 730_001;
     buy_with_stars(&app, &tg, user, "charge-trial").await;
+    // The payment screen turns to "paid ✓" (an edit, after the payment is
+    // applied): wait for it, so the next edit is the answer to the trial.
+    let paid_text = en("invoice-paid");
+    crate::helpers::eventually(
+        "the payment screen says paid",
+        Duration::from_secs(10),
+        async || {
+            to_chat(&tg, "editMessageText", user)
+                .iter()
+                .any(|c| text_of(c) == paid_text)
+        },
+    )
+    .await;
     let paid = snapshot(&app, user).await;
     let refused = press(&tg, user, &Callback::Trial).await;
     assert_eq!(text_of(&refused), en("trial-new-users"));

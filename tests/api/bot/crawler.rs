@@ -102,17 +102,6 @@ fn english_words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Every button label of a call.
-fn labels(call: &Call) -> Vec<String> {
-    call.params["reply_markup"]["inline_keyboard"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|row| row.as_array().into_iter().flatten())
-        .filter_map(|b| b["text"].as_str().map(str::to_owned))
-        .collect()
-}
-
 /// The bot's calls to `chat` that show something.
 fn shown(tg: &FakeTelegram, chat: i64) -> Vec<Call> {
     tg.calls()

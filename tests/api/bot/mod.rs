@@ -178,15 +178,25 @@ fn count_messages(tg: &FakeTelegram, chat: i64, needle: &str) -> usize {
         .count()
 }
 
-/// The callback data of every inline button of a recorded call.
-fn buttons(call: &Call) -> Vec<String> {
+/// The `field` (`callback_data`, `text`, …) of every inline button of a recorded call.
+fn button_fields(call: &Call, field: &str) -> Vec<String> {
     call.params["reply_markup"]["inline_keyboard"]
         .as_array()
         .into_iter()
         .flatten()
         .flat_map(|row| row.as_array().into_iter().flatten())
-        .filter_map(|b| b["callback_data"].as_str().map(str::to_owned))
+        .filter_map(|b| b[field].as_str().map(str::to_owned))
         .collect()
+}
+
+/// The callback data of every inline button of a recorded call.
+fn buttons(call: &Call) -> Vec<String> {
+    button_fields(call, "callback_data")
+}
+
+/// Every button label of a recorded call.
+fn labels(call: &Call) -> Vec<String> {
+    button_fields(call, "text")
 }
 
 /// The (label, url) of every URL button of a recorded call.

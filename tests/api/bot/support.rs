@@ -40,16 +40,6 @@ async fn answer_to(tg: &FakeTelegram, user: i64, update: serde_json::Value) -> C
     nth_to_chat(tg, "sendMessage", user, before).await
 }
 
-fn labels(call: &Call) -> Vec<String> {
-    call.params["reply_markup"]["inline_keyboard"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|row| row.as_array().into_iter().flatten())
-        .filter_map(|b| b["text"].as_str().map(str::to_owned))
-        .collect()
-}
-
 #[actix_rt::test]
 async fn paysupport_terms_free_text_photos_and_stickers_are_answered_in_the_users_language() {
     let (app, tg) = spawn_bot(Db::Sqlite, Arc::new(SystemClock), with_support).await;
