@@ -41,7 +41,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub const BIN_ENV: &str = "SUBVISOR_TEST_CHROMIUM";
 
 /// How long Chromium may take to start, and any one protocol call or page load.
-const LIMIT: Duration = Duration::from_secs(30);
+const LIMIT: Duration = Duration::from_secs(60);
 
 /// The tab's size and language.
 #[derive(Debug, Clone)]
@@ -409,9 +409,7 @@ struct ChromiumProcess {
 impl ChromiumProcess {
     fn start(options: &BrowserOptions) -> ChromiumProcess {
         let bin = find_chromium().unwrap_or_else(|e| panic!("{e}"));
-        let dir = tempfile::Builder::new()
-            .prefix("subvisor-chromium-")
-            .tempdir()
+        let dir = crate::scratch::scratch_dir("subvisor-chromium-")
             .expect("temp dir for Chromium's profile");
         let log = std::fs::File::create(dir.path().join("chromium.log")).expect("Chromium log");
         let log_err = log.try_clone().expect("Chromium log");

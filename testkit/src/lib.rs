@@ -21,6 +21,7 @@ pub mod fake_xray;
 pub mod fixtures;
 mod http_fake;
 mod pg;
+pub mod scratch;
 pub mod signers;
 pub mod v2ray;
 

@@ -111,9 +111,7 @@ impl PgCluster {
     }
 
     fn start_once(bin: &PgBin, runas: &RunAs) -> Result<PgCluster, StartError> {
-        let dir = tempfile::Builder::new()
-            .prefix("subvisor-pg-")
-            .tempdir()
+        let dir = crate::scratch::scratch_dir("subvisor-pg-")
             .map_err(|e| annotate(e, "cannot create a temp dir for PostgreSQL"))?;
         let root = dir.path().to_path_buf();
         if let RunAs::User { uid, gid, .. } = runas {

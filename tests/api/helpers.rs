@@ -11,6 +11,7 @@ use std::sync::Arc;
 use subvisor::config::Settings;
 use subvisor::startup::Application;
 use subvisor_actors::clock::{Clock, SystemClock};
+use subvisor_testkit::scratch::scratch_dir;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
@@ -123,7 +124,7 @@ pub async fn spawn_app_with(
     clock: Arc<dyn Clock>,
     configure: impl FnOnce(&mut Settings),
 ) -> TestApp {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = scratch_dir("subvisor-app-").expect("temp dir");
     let settings = test_settings(db, dir.path());
     start_app(settings, dir, clock, configure).await
 }
@@ -133,7 +134,7 @@ pub async fn spawn_second_instance(
     app: &TestApp,
     configure: impl FnOnce(&mut Settings),
 ) -> TestApp {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = scratch_dir("subvisor-app-").expect("temp dir");
     let mut settings = test_settings(Db::Sqlite, dir.path());
     settings.database.url = app.db_url.clone();
     start_app(settings, dir, Arc::new(SystemClock), configure).await
