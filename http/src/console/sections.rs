@@ -41,18 +41,6 @@ fn stamp(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
-pub(crate) struct ActorsSection {
-    pub live: i64,
-    pub registered: usize,
-    pub in_flight: usize,
-    pub activations: u64,
-    pub passivations: u64,
-    pub restarts: u64,
-    pub restart_limit_hits: u64,
-    pub mailbox_capacity: usize,
-    pub busiest: Vec<(i64, usize)>,
-}
-
 pub(crate) struct ReconcileRow {
     pub ago: String,
     pub found: usize,
@@ -124,7 +112,8 @@ pub(crate) struct BotRow {
 
 /// Every section of the front page.
 pub(crate) struct Overview {
-    pub actors: ActorsSection,
+    /// The Registry's own figures, the 10 busiest users only.
+    pub actors: subvisor_actors::RegistryStats,
     pub nodes: Vec<NodeRow>,
     pub events: Vec<EventRow>,
     pub flagged: Vec<FlagRow>,
@@ -147,23 +136,8 @@ pub(crate) struct Overview {
 pub(crate) async fn overview(state: &OpsState) -> Result<Overview, ApiError> {
     let q = state.registry.queries();
     let now = state.registry.clock().now();
-    let stats = state.registry.stats();
-    let actors = ActorsSection {
-        live: stats.live,
-        registered: stats.registered,
-        in_flight: stats.in_flight,
-        activations: stats.activations,
-        passivations: stats.passivations,
-        restarts: stats.restarts,
-        restart_limit_hits: stats.restart_limit_hits,
-        mailbox_capacity: stats.mailbox_capacity,
-        busiest: stats
-            .busiest
-            .iter()
-            .take(10)
-            .map(|(u, n)| (u.get(), *n))
-            .collect(),
-    };
+    let mut actors = state.registry.stats();
+    actors.busiest.truncate(10);
     let backlogs = q.node_backlogs().await?;
     let nodes = state
         .registry
