@@ -223,3 +223,22 @@ pub struct RemoveDevice {
 pub struct ResetDevices {
     pub by: Principal,
 }
+
+/// Sent by the Scheduler: renew the period ending at `period_end` from the
+/// balance (the plan the user opted in with), or remind once if the balance
+/// cannot. The actor re-checks the opt-in and the period; the order's
+/// idempotency key names the period, so a repeat debits nothing.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<crate::store::AutoRenewal>")]
+pub struct AutoRenew {
+    pub period_end: DateTime<Utc>,
+}
+
+/// Auto-renewal from the balance on (`Some(plan)`: a plan the balance can
+/// pay) or off (`None`).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Change>")]
+pub struct SetAutoRenew {
+    pub plan: Option<PlanId>,
+    pub by: Principal,
+}

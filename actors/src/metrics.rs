@@ -11,6 +11,7 @@ pub const OUTBOX_DEPTH: &str = "subvisor_outbox_depth";
 pub const PROVISIONING_OPS: &str = "subvisor_provisioning_ops_total";
 pub const EXPIRATIONS: &str = "subvisor_expirations_total";
 pub const SCHEDULER_RUNS: &str = "subvisor_scheduler_runs_total";
+pub const AUTO_RENEWALS: &str = "subvisor_auto_renewals_total";
 pub const NODE_UP: &str = "subvisor_node_up";
 pub const NODE_BREAKER_STATE: &str = "subvisor_node_breaker_state";
 pub const NODE_CALLS: &str = "subvisor_node_calls_total";

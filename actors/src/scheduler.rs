@@ -1,6 +1,7 @@
 //! The Scheduler: finds subscriptions due to expire and reminders due (3 days,
-//! 1 day before expiry) and sends `Expire` / `Remind` to each user's actor. It
-//! never changes a subscription itself.
+//! 1 day before expiry) and sends `Expire` / `Remind` to each user's actor;
+//! with auto-renewal on, `AutoRenew` to opted-in users whose period ends
+//! within `[auto_renew] before`. It never changes a subscription itself.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use tokio::sync::watch;
 use crate::clock::Clock;
 use crate::domain::Principal;
 use crate::leader::LeaderFlag;
-use crate::messages::{Expire, Remind};
+use crate::messages::{AutoRenew, Expire, Remind};
 use crate::metrics as m;
 use crate::registry::Registry;
 use crate::store::{Store, WriteCtx};
@@ -24,6 +25,8 @@ pub struct Scheduler {
     interval: Duration,
     batch: u32,
     order_ttl: Option<Duration>,
+    /// `[auto_renew] before`: renew this long before expiry (`None`: off).
+    auto_renew_before: Option<Duration>,
     leader: LeaderFlag,
 }
 
@@ -33,6 +36,8 @@ pub struct TickReport {
     pub due: usize,
     pub expired: usize,
     pub reminded: usize,
+    /// Auto-renewals bought or reminded about now.
+    pub renewed: usize,
     pub failed: usize,
 }
 
@@ -45,6 +50,7 @@ impl Scheduler {
             interval,
             batch: batch.max(1),
             order_ttl: None,
+            auto_renew_before: None,
             leader: LeaderFlag::always(),
         }
     }
@@ -58,6 +64,12 @@ impl Scheduler {
     /// Also expire pending orders older than `ttl` on every pass.
     pub fn with_order_ttl(mut self, ttl: Duration) -> Self {
         self.order_ttl = Some(ttl);
+        self
+    }
+
+    /// Also renew opted-in subscriptions from the balance `before` their expiry.
+    pub fn with_auto_renew(mut self, before: Duration) -> Self {
+        self.auto_renew_before = Some(before);
         self
     }
 
@@ -117,7 +129,54 @@ impl Scheduler {
             }
         }
         self.remind(&mut report).await?;
+        self.auto_renew(&mut report).await?;
         Ok(report)
+    }
+
+    /// Sends `AutoRenew` to every opted-in user whose period ends within
+    /// `before` (each renewed or reminded once per period, guarded in the
+    /// store and by the order's period key).
+    async fn auto_renew(&self, report: &mut TickReport) -> crate::Result<()> {
+        let Some(before) = self.auto_renew_before else {
+            return Ok(());
+        };
+        let before = chrono::Duration::from_std(before).unwrap_or(chrono::Duration::days(1));
+        loop {
+            let now = self.clock.now();
+            let due = self
+                .store
+                .due_auto_renewals(now, now + before, self.batch)
+                .await?;
+            let full_batch = due.len() >= self.batch as usize;
+            let results: Vec<_> = stream::iter(due)
+                .map(|d| {
+                    let registry = self.registry.clone();
+                    async move {
+                        let msg = AutoRenew {
+                            period_end: d.period_end,
+                        };
+                        (d.user, registry.send(d.user, msg).await)
+                    }
+                })
+                .buffer_unordered(32)
+                .collect()
+                .await;
+            let mut progressed = 0;
+            for (user, result) in results {
+                match result {
+                    Ok(renewal) if renewal.applied() => progressed += 1,
+                    Ok(_) => {}
+                    Err(e) => {
+                        report.failed += 1;
+                        tracing::warn!(%user, error = %e, "auto-renewal failed; will retry next pass");
+                    }
+                }
+            }
+            report.renewed += progressed;
+            if !full_batch || progressed == 0 {
+                return Ok(());
+            }
+        }
     }
 
     /// Queues every reminder due now through the users' actors (each once per

@@ -38,6 +38,8 @@ use crate::{Error, Result};
 /// guarded write that found the row changed), before the caller is told.
 const CONFLICT_ATTEMPTS: usize = 8;
 
+mod auto_renew;
+
 pub struct UserActor {
     user: UserId,
     generation: u64,

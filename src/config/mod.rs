@@ -14,6 +14,7 @@
 
 mod derived;
 mod load;
+mod auto_renew;
 mod localized;
 mod sections;
 #[cfg(test)]
@@ -23,6 +24,7 @@ mod warnings;
 
 use serde::Deserialize;
 
+pub use auto_renew::AutoRenewSettings;
 pub use localized::LocalizedText;
 pub use sections::{
     ActorSettings, ClusterSettings, CryptoBotSettings, DatabaseSettings, FiatPrice, GatewayConfig,
@@ -73,6 +75,8 @@ pub struct Settings {
     pub notifier: NotifierConfig,
     #[serde(default)]
     pub referral: ReferralSettings,
+    #[serde(default)]
+    pub auto_renew: AutoRenewSettings,
     #[serde(default)]
     pub plans: Vec<PlanSettings>,
     #[serde(default)]

@@ -65,6 +65,7 @@ impl Settings {
         if self.outbox.poll_interval < Duration::from_millis(50) {
             return Err(invalid("outbox.poll_interval", "must be at least 50ms"));
         }
+        self.auto_renew.validate(&self.plans)?;
         if self.trial.days > 365 {
             return Err(invalid("trial.days", "must be 0..=365"));
         }

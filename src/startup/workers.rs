@@ -68,6 +68,11 @@ impl Upkeep {
         )
         .with_order_ttl(settings.payments.order_ttl)
         .with_leader(scheduler_lead.clone());
+        let scheduler = if settings.auto_renew.enabled {
+            scheduler.with_auto_renew(settings.auto_renew.before)
+        } else {
+            scheduler
+        };
         let upkeep = Self {
             scheduling,
             provisioning,

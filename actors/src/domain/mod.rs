@@ -12,6 +12,7 @@ mod notification;
 mod order;
 mod plan;
 mod provisioning;
+mod renewal;
 mod settlement;
 mod subscription;
 
@@ -30,6 +31,7 @@ pub use notification::{NotificationKind, ReminderKind};
 pub use order::{NewOrder, Order, OrderKind, OrderStatus, Provider, TOPUP_PLAN};
 pub use plan::{Plan, Plans};
 pub use provisioning::{OpKind, ProvisioningOp};
+pub use renewal::{RenewalOutcome, RenewalStep, Unpayable, renewal_price, renewal_step};
 pub use settlement::{
     Excess, PaymentSettlement, ReportedPayment, Settlement, SettlementPolicy, Unexpected, settle,
     settle_without_order, take_back,

@@ -34,6 +34,10 @@ pub enum NotificationKind {
     PaymentCredited,
     /// A payment the order could not take was sent back (Stars).
     PaymentReturned,
+    /// The subscription was renewed from the balance (auto-renewal).
+    AutoRenewed,
+    /// Auto-renewal could not pay this period from the balance (once per period).
+    AutoRenewFailed,
 }
 
 text_enum!(NotificationKind, "notification kind" {
@@ -51,6 +55,8 @@ text_enum!(NotificationKind, "notification kind" {
     Broadcast => "broadcast",
     PaymentCredited => "payment_credited",
     PaymentReturned => "payment_returned",
+    AutoRenewed => "auto_renewed",
+    AutoRenewFailed => "auto_renew_failed",
 });
 
 /// A reminder before expiry, sent once per subscription period (a renewal

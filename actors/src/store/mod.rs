@@ -25,6 +25,7 @@ mod payments;
 mod postgres;
 mod provisioning;
 mod queries;
+mod renewals;
 mod rows;
 mod settings;
 mod sqlite;
@@ -50,6 +51,7 @@ pub use self::payments::*;
 pub use self::postgres::PgStore;
 pub use self::provisioning::*;
 pub use self::queries::Queries;
+pub use self::renewals::*;
 pub use self::settings::*;
 pub use self::sqlite::SqliteStore;
 pub use self::subscriptions::*;
@@ -76,6 +78,7 @@ pub trait Store:
     + OpsViews
     + Settings
     + Devices
+    + Renewals
     + Send
     + Sync
     + 'static
@@ -96,6 +99,7 @@ impl<T> Store for T where
         + OpsViews
         + Settings
         + Devices
+        + Renewals
         + Send
         + Sync
         + 'static
@@ -108,7 +112,7 @@ pub mod prelude {
     pub use super::{
         AdminQueries as _, AlertOutbox as _, Devices as _, Ledger as _, Lifecycle as _,
         NotificationOutbox as _, OpsViews as _, Orders as _, PaymentEventLog as _, Payments as _,
-        ProvisioningOutbox as _, Settings as _, Subscriptions as _,
+        ProvisioningOutbox as _, Renewals as _, Settings as _, Subscriptions as _,
     };
 }
 

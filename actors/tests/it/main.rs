@@ -2,6 +2,7 @@
 //! throwaway PostgreSQL cluster. One test binary (faster to link).
 
 mod actors;
+mod auto_renew;
 mod bot_store;
 mod devices_store;
 mod helpers;

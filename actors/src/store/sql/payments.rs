@@ -95,7 +95,13 @@ impl crate::store::Payments for This {
                             let note = format!("paid through {}", order.provider);
                             ledger_pass_through(&mut w.tx, ctx, user, &order, &note).await?;
                         }
-                        ops = extend(&mut w.tx, ctx, user, order.days, "payment").await?;
+                        let auto_renew =
+                            super::renewals::is_auto_renewal(&mut w.tx, order_id).await?;
+                        let origin = if auto_renew { "auto_renew" } else { "payment" };
+                        ops = extend(&mut w.tx, ctx, user, order.days, origin).await?;
+                        if auto_renew {
+                            super::renewals::notify_renewed(&mut w.tx, ctx, user, &order).await?;
+                        }
                         if let Some(limit) = self.plan_devices(order.plan.as_str()) {
                             super::devices::set_device_limit(&mut w.tx, user, limit).await?;
                         }
