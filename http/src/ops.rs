@@ -71,6 +71,12 @@ impl OpsState {
             &devices,
             self.default_devices,
         ));
+        view.auto_renew = Some(
+            self.registry
+                .queries()
+                .auto_renew_plan(snapshot.user)
+                .await?,
+        );
         Ok(view)
     }
 

@@ -431,3 +431,21 @@ admin-grant-unknown-confirm = ⚠️ User <code>{ $user }</code> has never start
    *[other] days
 } anyway (they will also receive broadcasts)?
 alert-purchase = 🛒 <b>Purchase</b>: user <code>{ $user }</code> paid { $amount } ({ $provider }) for { $what }.
+
+## Auto-renewal from the balance.
+btn-auto-renew-on = 🔁 Auto-renew from balance: on
+btn-auto-renew-off = 🔁 Auto-renew from balance: off
+auto-renew-enabled =
+    🔁 <b>Auto-renewal is on.</b> { $plan } ({ $price }) will be bought from your balance { $hours } { $hours ->
+        [one] hour
+       *[other] hours
+    } before your subscription ends. If the balance is short, we will remind you.
+auto-renew-disabled = 🔁 Auto-renewal is off.
+auto-renew-no-plan = 🔁 Auto-renewal buys the plan you last paid for again, from your balance. Buy a plan first, then turn it on.
+notify-auto-renewed =
+    ✅ <b>Renewed from balance:</b> { $days } { $days ->
+        [one] day
+       *[other] days
+    }, −{ $price }. Balance: <b>{ $balance }</b>. Active until { $expires }.
+notify-auto-renew-short = ⚠️ Auto-renewal could not renew your subscription: it costs <b>{ $price }</b>, your balance is <b>{ $balance }</b>. Top up before { $expires } and it renews by itself.
+notify-auto-renew-unpayable = ⚠️ Auto-renewal cannot renew your plan from the balance any more. Your subscription ends on { $expires }: choose a plan to renew it.

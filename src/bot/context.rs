@@ -45,6 +45,8 @@ pub struct BotContext {
     pub default_devices: u32,
     pub referral_bonus: Option<Money>,
     pub order_ttl: Duration,
+    /// `[auto_renew] before` when auto-renewal is on (the toggle is offered).
+    pub auto_renew: Option<Duration>,
     /// `@username` of the bot (for referral links), from `getMe` once the
     /// bot has connected.
     pub(super) username: subvisor_http::BotName,

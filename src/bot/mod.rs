@@ -89,6 +89,8 @@ pub struct BotSettings {
     pub default_devices: u32,
     pub referral_bonus: Option<Money>,
     pub order_ttl: Duration,
+    /// `[auto_renew] before` when auto-renewal is on (the bot offers the toggle).
+    pub auto_renew: Option<Duration>,
     pub stars: bool,
     pub user_rate_per_minute: u32,
     pub user_rate_burst: u32,
@@ -161,6 +163,7 @@ pub fn start(
         default_devices: settings.default_devices,
         referral_bonus: settings.referral_bonus.clone(),
         order_ttl: settings.order_ttl,
+        auto_renew: settings.auto_renew,
         username: subvisor_http::BotName::default(),
         limits: UserLimits::new(settings.user_rate_per_minute, settings.user_rate_burst),
         notifier,

@@ -62,9 +62,11 @@ impl TelegramMessenger {
     fn shown_elsewhere(n: &PendingNotification) -> bool {
         let p = &n.payload;
         match n.kind {
-            NotificationKind::Activated | NotificationKind::Extended => {
-                p.get("origin").and_then(|o| o.as_str()) == Some("trial")
-            }
+            // A renewal from the balance says it in its own notice.
+            NotificationKind::Activated | NotificationKind::Extended => matches!(
+                p.get("origin").and_then(|o| o.as_str()),
+                Some("trial" | "auto_renew")
+            ),
             NotificationKind::Reissued => p.get("by_user").and_then(|b| b.as_bool()) == Some(true),
             NotificationKind::Expired => p.get("reason").and_then(|r| r.as_str()) == Some("refund"),
             _ => false,
@@ -333,6 +335,9 @@ impl TelegramMessenger {
                 ),
                 true,
             ),
+            NotificationKind::AutoRenewed | NotificationKind::AutoRenewFailed => {
+                (super::user::auto_renew::notice(lang, n.kind, p), true)
+            }
             // An admin's text, sent as plain text: nothing in it is markup.
             NotificationKind::Broadcast => (
                 Screen::text(

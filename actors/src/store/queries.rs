@@ -45,6 +45,11 @@ impl Queries {
         self.0.devices(user).await
     }
 
+    /// The plan the user renews from the balance (`None`: auto-renewal off).
+    pub async fn auto_renew_plan(&self, user: UserId) -> Result<Option<String>> {
+        self.0.auto_renew_plan(user).await
+    }
+
     pub async fn order(&self, id: OrderId) -> Result<Option<Order>> {
         self.0.order(id).await
     }

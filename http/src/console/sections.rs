@@ -393,6 +393,9 @@ pub(crate) async fn user_page(state: &OpsState, s: &UserSnapshot) -> Result<User
     if s.bot_blocked {
         flags.push("blocked the bot");
     }
+    if q.auto_renew_plan(s.user).await?.is_some() {
+        flags.push("auto-renews from balance");
+    }
     let pending = q.pending_ops_of(s.user).await?;
     let node_names: Vec<String> = state
         .registry

@@ -91,6 +91,9 @@ pub enum Callback {
         device: i64,
     },
     Trial,
+    /// Auto-renewal from the balance on / off ("My subscription").
+    AutoRenewOn,
+    AutoRenewOff,
     Balance,
     TopUp,
     /// Top up the balance by `amount_minor` (> 0) through `provider`.
@@ -238,6 +241,8 @@ impl Callback {
             Callback::DeviceRemoveAsk { .. } => "dev-rm?",
             Callback::DeviceRemove { .. } => "dev-rm!",
             Callback::Trial => "trial",
+            Callback::AutoRenewOn => "ar-on",
+            Callback::AutoRenewOff => "ar-off",
             Callback::Balance => "balance",
             Callback::TopUp => "topup",
             Callback::TopUpPay { .. } => "topup-pay",
@@ -313,6 +318,8 @@ impl Callback {
                 device: parse_device(one()?)?,
             }),
             "trial" => unit(C::Trial),
+            "ar-on" => unit(C::AutoRenewOn),
+            "ar-off" => unit(C::AutoRenewOff),
             "balance" => unit(C::Balance),
             "topup" => unit(C::TopUp),
             "topup-pay" => {

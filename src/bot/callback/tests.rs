@@ -32,6 +32,8 @@ fn samples() -> Vec<Callback> {
         C::AdminDevicesResetAsk { user: UserId::MAX },
         C::AdminDevicesReset { user: 7 },
         C::Trial,
+        C::AutoRenewOn,
+        C::AutoRenewOff,
         C::Balance,
         C::TopUp,
         C::TopUpPay {

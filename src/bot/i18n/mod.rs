@@ -218,7 +218,7 @@ macro_rules! t {
 }
 
 /// Variables that select plural forms: pass them as integers ([`Arg::Int`]).
-pub const NUMERIC_VARS: &[&str] = &["days", "days_left", "count", "ttl_minutes"];
+pub const NUMERIC_VARS: &[&str] = &["days", "days_left", "count", "ttl_minutes", "hours"];
 
 /// Every message key with the variables it uses (same in both languages).
 pub const KEYS: &[(&str, &[&str])] = &[
@@ -334,6 +334,15 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("notify-refunded", &["amount"]),
     ("notify-partially-paid", &[]),
     ("notify-topup", &["amount", "balance"]),
+    // Auto-renewal from the balance.
+    ("btn-auto-renew-on", &[]),
+    ("btn-auto-renew-off", &[]),
+    ("auto-renew-enabled", &["plan", "price", "hours"]),
+    ("auto-renew-disabled", &[]),
+    ("auto-renew-no-plan", &[]),
+    ("notify-auto-renewed", &["days", "price", "balance", "expires"]),
+    ("notify-auto-renew-short", &["price", "balance", "expires"]),
+    ("notify-auto-renew-unpayable", &["expires"]),
     ("notify-referral-bonus", &["amount"]),
     ("notify-payment-flagged", &[]),
     ("notify-payment-credited", &["amount", "balance"]),

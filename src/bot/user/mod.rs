@@ -3,6 +3,7 @@
 //! [`Callback`] to one module per feature. Admin commands are in
 //! [`admin`](super::admin), Stars payments in [`stars`](super::stars).
 
+pub mod auto_renew;
 pub mod balance;
 pub mod checkout;
 pub mod devices;
@@ -90,7 +91,10 @@ pub async fn command(
             support::paysupport(lang, ctx.paysupport.as_ref(), ctx.support.as_deref())
         }
         Command::Terms => support::terms(lang, ctx.terms.as_ref(), ctx.support.as_deref()),
-        Command::Sub => subscription::screen(ctx, lang, caller.snapshot.as_ref()).await,
+        Command::Sub => {
+            let s = caller.snapshot.as_ref();
+            auto_renew::with_toggle(ctx, lang, s, subscription::screen(ctx, lang, s).await).await
+        }
     };
     show(ctx, target, screen).await;
 }
@@ -155,7 +159,12 @@ async fn action_reply(
             amount_minor,
             provider,
         } => balance::top_up_pay(ctx, caller, user, target, amount_minor, provider).await?,
-        Callback::MySub => subscription::screen(ctx, lang, s).await.into(),
+        Callback::MySub => {
+            let screen = subscription::screen(ctx, lang, s).await;
+            auto_renew::with_toggle(ctx, lang, s, screen).await.into()
+        }
+        Callback::AutoRenewOn => auto_renew::set(ctx, lang, user, true).await?.into(),
+        Callback::AutoRenewOff => auto_renew::set(ctx, lang, user, false).await?.into(),
         Callback::Links => subscription::link(ctx, lang, s).into(),
         Callback::Qr => subscription::send_qr_of(ctx, target.chat, lang, s).await,
         Callback::Keys => subscription::keys(ctx, lang, s).into(),

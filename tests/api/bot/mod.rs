@@ -25,6 +25,7 @@ use subvisor_testkit::fixtures::uid;
 use crate::helpers::{Db, TestApp, both_backends, spawn_app, spawn_app_with};
 
 mod account;
+mod auto_renew;
 mod admin_screens;
 mod bans;
 mod broadcast;
