@@ -115,3 +115,29 @@ fn subscription_extras_load_from_toml() {
         "subscription.renew_url: must be an http:// or https:// URL"
     );
 }
+
+#[test]
+fn auto_renew_before_is_validated() {
+    let dir = config_dir("", None);
+    let settings = load(dir.path()).unwrap();
+    assert!(settings.auto_renew.enabled);
+    assert_eq!(
+        settings.auto_renew.before,
+        std::time::Duration::from_secs(24 * 3600)
+    );
+
+    let dir = config_dir("[auto_renew]\nbefore = \"10s\"\n", None);
+    let err = load(dir.path()).unwrap_err();
+    assert_eq!(err.to_string(), "auto_renew.before: must be at least 1m");
+
+    let dir = config_dir("[auto_renew]\nbefore = \"30d\"\n", None);
+    let err = load(dir.path()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "auto_renew.before: must be shorter than the shortest plan (month: 30 days)"
+    );
+
+    // Off: nothing to check.
+    let dir = config_dir("[auto_renew]\nenabled = false\nbefore = \"30d\"\n", None);
+    assert!(!load(dir.path()).unwrap().auto_renew.enabled);
+}
