@@ -12,9 +12,9 @@
 //!   validated plans and nodes, the store's, actors' and gateways' settings,
 //!   payment clients and the secrets.
 
+mod auto_renew;
 mod derived;
 mod load;
-mod auto_renew;
 mod localized;
 mod sections;
 #[cfg(test)]

@@ -33,11 +33,16 @@ impl Handler<SetAutoRenew> for UserActor {
                 {
                     return Err(Error::invalid(
                         "plan",
-                        format!("plan {plan} cannot be renewed from the balance ({})", why.as_str()),
+                        format!(
+                            "plan {plan} cannot be renewed from the balance ({})",
+                            why.as_str()
+                        ),
                     ));
                 }
                 let plan = msg.plan.as_ref().map(PlanId::as_str);
-                env.store.set_auto_renew(&env.ctx(msg.by), env.user, plan).await
+                env.store
+                    .set_auto_renew(&env.ctx(msg.by), env.user, plan)
+                    .await
             }
         })
     }
@@ -78,9 +83,10 @@ async fn renew(
     let Some(snapshot) = env.store.user(env.user).await? else {
         return Ok(outcome(RenewalOutcome::Skipped));
     };
-    let current = snapshot.subscription.as_ref().is_some_and(|s| {
-        s.status == SubscriptionStatus::Active && s.expires_at == period_end
-    });
+    let current = snapshot
+        .subscription
+        .as_ref()
+        .is_some_and(|s| s.status == SubscriptionStatus::Active && s.expires_at == period_end);
     if !current {
         return Ok(outcome(RenewalOutcome::Skipped));
     }

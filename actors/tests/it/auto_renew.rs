@@ -241,7 +241,12 @@ async fn a_short_balance_is_reminded_once_and_never_debited(backend: Backend) {
         .expect("auto renew");
     assert_eq!(again.outcome, RenewalOutcome::Skipped);
     assert_eq!(
-        notifications(sys.store().as_ref(), user, NotificationKind::AutoRenewFailed).await,
+        notifications(
+            sys.store().as_ref(),
+            user,
+            NotificationKind::AutoRenewFailed
+        )
+        .await,
         1
     );
     assert_eq!(
@@ -277,7 +282,12 @@ async fn a_short_balance_is_reminded_once_and_never_debited(backend: Backend) {
         end + Duration::days(30)
     );
     assert_eq!(
-        notifications(sys.store().as_ref(), user, NotificationKind::AutoRenewFailed).await,
+        notifications(
+            sys.store().as_ref(),
+            user,
+            NotificationKind::AutoRenewFailed
+        )
+        .await,
         1
     );
 }
@@ -327,14 +337,14 @@ async fn opted_out_and_banned_users_get_nothing(backend: Backend) {
         assert!(renewal_orders(sys.store().as_ref(), user).await.is_empty());
         assert_balance(sys.store().as_ref(), user, 1000).await;
         assert_eq!(expires_at(sys.store().as_ref(), user).await, end);
-        for kind in [NotificationKind::AutoRenewed, NotificationKind::AutoRenewFailed] {
+        for kind in [
+            NotificationKind::AutoRenewed,
+            NotificationKind::AutoRenewFailed,
+        ] {
             assert_eq!(notifications(sys.store().as_ref(), user, kind).await, 0);
         }
     }
-    assert_eq!(
-        sys.store().auto_renew_plan(out).await.expect("read"),
-        None
-    );
+    assert_eq!(sys.store().auto_renew_plan(out).await.expect("read"), None);
 }
 
 /// A plan gone from the config (or one the balance cannot pay): one
@@ -354,7 +364,10 @@ async fn a_plan_the_balance_cannot_pay_is_reminded_once(backend: Backend) {
             },
         )
         .await;
-    assert!(matches!(refused, Err(Error::InvalidInput { .. })), "{refused:?}");
+    assert!(
+        matches!(refused, Err(Error::InvalidInput { .. })),
+        "{refused:?}"
+    );
     // It was set when the plan still existed.
     sys.store()
         .set_auto_renew(&ctx(t0(), &[]), user, Some("gone"))
@@ -373,7 +386,12 @@ async fn a_plan_the_balance_cannot_pay_is_reminded_once(backend: Backend) {
         .expect("due");
     assert!(due.is_empty(), "{due:?}");
     assert_eq!(
-        notifications(sys.store().as_ref(), user, NotificationKind::AutoRenewFailed).await,
+        notifications(
+            sys.store().as_ref(),
+            user,
+            NotificationKind::AutoRenewFailed
+        )
+        .await,
         1
     );
     assert!(renewal_orders(sys.store().as_ref(), user).await.is_empty());

@@ -340,7 +340,10 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("auto-renew-enabled", &["plan", "price", "hours"]),
     ("auto-renew-disabled", &[]),
     ("auto-renew-no-plan", &[]),
-    ("notify-auto-renewed", &["days", "price", "balance", "expires"]),
+    (
+        "notify-auto-renewed",
+        &["days", "price", "balance", "expires"],
+    ),
     ("notify-auto-renew-short", &["price", "balance", "expires"]),
     ("notify-auto-renew-unpayable", &["expires"]),
     ("notify-referral-bonus", &["amount"]),

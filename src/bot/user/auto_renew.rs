@@ -4,8 +4,7 @@
 
 use subvisor_actors::Error as CoreError;
 use subvisor_actors::domain::{
-    Money, NotificationKind, OrderKind, OrderStatus, Plan, Principal, UserId,
-    renewal_price,
+    Money, NotificationKind, OrderKind, OrderStatus, Plan, Principal, UserId, renewal_price,
 };
 use subvisor_actors::messages::SetAutoRenew;
 use subvisor_actors::store::UserSnapshot;
@@ -63,12 +62,7 @@ pub async fn with_toggle(
 }
 
 /// The toggle pressed: on (with the plan last paid for) or off.
-pub async fn set(
-    ctx: &BotContext,
-    lang: Lang,
-    user: UserId,
-    on: bool,
-) -> Result<Screen, BotError> {
+pub async fn set(ctx: &BotContext, lang: Lang, user: UserId, on: bool) -> Result<Screen, BotError> {
     let Some(before) = ctx.auto_renew else {
         return Ok(super::expired(lang));
     };
@@ -121,11 +115,7 @@ pub async fn set(
 
 /// The notice of a renewal from the balance, or of one the balance could
 /// not pay (with a top-up button when topping up would do).
-pub fn notice(
-    lang: Lang,
-    kind: NotificationKind,
-    p: &serde_json::Value,
-) -> Screen {
+pub fn notice(lang: Lang, kind: NotificationKind, p: &serde_json::Value) -> Screen {
     let money = |key: &str| {
         p.get(key)
             .and_then(|v| serde_json::from_value::<Money>(v.clone()).ok())

@@ -40,11 +40,18 @@ async fn the_toggle_renews_once_per_period_and_off_stops_it() {
     // Off at first; the card offers to turn it on.
     let card = press(&tg, user, &Callback::MySub, edits).await;
     edits += 1;
-    assert!(buttons(&card).contains(&data(&Callback::AutoRenewOn)), "{card:?}");
+    assert!(
+        buttons(&card).contains(&data(&Callback::AutoRenewOn)),
+        "{card:?}"
+    );
     assert!(!buttons(&card).contains(&data(&Callback::AutoRenewOff)));
     let on = press(&tg, user, &Callback::AutoRenewOn, edits).await;
     edits += 1;
-    assert!(text_of(&on).contains("Auto-renewal is on"), "{}", text_of(&on));
+    assert!(
+        text_of(&on).contains("Auto-renewal is on"),
+        "{}",
+        text_of(&on)
+    );
     assert!(buttons(&on).contains(&data(&Callback::AutoRenewOff)));
     let (status, view) = app.get(&format!("/ops/users/{user}")).await;
     assert_eq!(status, 200);
@@ -73,7 +80,11 @@ async fn the_toggle_renews_once_per_period_and_off_stops_it() {
 
     // Off: the next period is left alone.
     let off = press(&tg, user, &Callback::AutoRenewOff, edits).await;
-    assert!(text_of(&off).contains("Auto-renewal is off"), "{}", text_of(&off));
+    assert!(
+        text_of(&off).contains("Auto-renewal is off"),
+        "{}",
+        text_of(&off)
+    );
     assert!(buttons(&off).contains(&data(&Callback::AutoRenewOn)));
     clock.set(next - chrono::Duration::hours(23));
     settle().await;

@@ -25,8 +25,8 @@ use subvisor_testkit::fixtures::uid;
 use crate::helpers::{Db, TestApp, both_backends, spawn_app, spawn_app_with};
 
 mod account;
-mod auto_renew;
 mod admin_screens;
+mod auto_renew;
 mod bans;
 mod broadcast;
 mod callbacks;

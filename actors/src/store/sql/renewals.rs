@@ -53,7 +53,12 @@ impl crate::store::Renewals for This {
         })
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "due_auto_renewals"))]
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "due_auto_renewals")
+    )]
     async fn due_auto_renewals(
         &self,
         now: DateTime<Utc>,
@@ -105,7 +110,8 @@ impl crate::store::Renewals for This {
         let sub = read_sub(&mut w.tx, user).await?;
         let current = plan.flatten().is_some()
             && sub.is_some_and(|s| {
-                s.status == SubscriptionStatus::Active.as_str() && s.expires_at == DbTime(period_end)
+                s.status == SubscriptionStatus::Active.as_str()
+                    && s.expires_at == DbTime(period_end)
             });
         let mut applied = false;
         if current {
