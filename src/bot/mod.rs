@@ -37,6 +37,7 @@ pub mod context;
 pub mod error;
 pub mod i18n;
 pub mod limits;
+pub mod locale;
 pub mod notify;
 pub mod qr;
 pub mod reply;
@@ -89,6 +90,8 @@ pub struct BotSettings {
     pub default_devices: u32,
     pub referral_bonus: Option<Money>,
     pub order_ttl: Duration,
+    /// Time zone, language map and plan texts.
+    pub locale: Arc<locale::Locale>,
     pub stars: bool,
     pub user_rate_per_minute: u32,
     pub user_rate_burst: u32,
@@ -161,6 +164,7 @@ pub fn start(
         default_devices: settings.default_devices,
         referral_bonus: settings.referral_bonus.clone(),
         order_ttl: settings.order_ttl,
+        locale: settings.locale.clone(),
         username: subvisor_http::BotName::default(),
         limits: UserLimits::new(settings.user_rate_per_minute, settings.user_rate_burst),
         notifier,

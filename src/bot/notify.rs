@@ -16,7 +16,8 @@ use teloxide::types::{ChatId, ParseMode};
 use teloxide::{ApiError, Bot, RequestError};
 
 use super::card;
-use super::i18n::{Lang, format_date, html_escape, tr};
+use super::i18n::{Lang, html_escape, tr};
+use super::locale::Locale;
 use super::screens::{self, Screen};
 use crate::t;
 
@@ -33,6 +34,8 @@ pub struct TelegramMessenger {
     support: Option<String>,
     /// `[telegram] purchase_alerts`: purchase alerts are sent (else dropped).
     purchase_alerts: bool,
+    /// Time zone, language map and plan texts.
+    locale: Arc<Locale>,
 }
 
 impl TelegramMessenger {
@@ -44,6 +47,7 @@ impl TelegramMessenger {
         default_devices: u32,
         support: Option<String>,
         purchase_alerts: bool,
+        locale: Arc<Locale>,
     ) -> Arc<Self> {
         Arc::new(Self {
             bot,
@@ -53,6 +57,7 @@ impl TelegramMessenger {
             default_devices,
             support,
             purchase_alerts,
+            locale,
         })
     }
 
@@ -80,7 +85,10 @@ impl TelegramMessenger {
         let plan = p.get("plan").and_then(|k| k.as_str()).unwrap_or_default();
         let title = subvisor_actors::domain::PlanId::new(plan)
             .ok()
-            .and_then(|id| self.registry.plans().get(&id).map(|p| p.title.clone()))
+            .and_then(|id| {
+                let plans = self.registry.plans();
+                plans.get(&id).map(|p| self.locale.plan_title(lang, p))
+            })
             .unwrap_or_else(|| plan.to_owned());
         html_escape(&title)
     }
@@ -197,7 +205,7 @@ impl TelegramMessenger {
                 .and_then(|v| {
                     serde_json::from_value::<chrono::DateTime<chrono::Utc>>(v.clone()).ok()
                 })
-                .map(|d| format_date(lang, d))
+                .map(|d| self.locale.date(lang, d))
                 .unwrap_or_default()
         };
         let amount = |key: &str| {
@@ -236,6 +244,7 @@ impl TelegramMessenger {
                     Err(_) => None,
                 };
                 let screen = card::card(
+                    &self.locale,
                     lang,
                     Some(head),
                     snapshot.as_ref(),
@@ -393,7 +402,7 @@ impl Messenger for TelegramMessenger {
                     .and_then(|u| u.language),
                 Err(_) => None,
             };
-            let lang = Lang::from_code(lang.as_deref());
+            let lang = self.locale.lang(lang.as_deref());
             throttle.wait(*chat).await;
             let sent = self
                 .bot
@@ -412,7 +421,7 @@ impl Messenger for TelegramMessenger {
         if Self::shown_elsewhere(n) {
             return Delivery::Sent;
         }
-        let lang = Lang::from_code(n.language.as_deref());
+        let lang = self.locale.lang(n.language.as_deref());
         let chat = ChatId(n.user.get());
         let (mut screen, html) = self.render(n, lang).await;
         if matches!(

@@ -133,7 +133,8 @@ impl Settings {
             };
             plans.push(Plan {
                 id: PlanId::new(p.id.clone()).map_err(|e| invalid(key("id"), e.to_string()))?,
-                title: p.title.clone(),
+                // The bot shows each language's title (`Settings::bot_locale`).
+                title: p.title.get("en").to_owned(),
                 days: p.days,
                 stars: p.stars,
                 fiat,

@@ -417,7 +417,11 @@ pub struct LogSettings {
 #[serde(deny_unknown_fields)]
 pub struct PlanSettings {
     pub id: String,
-    pub title: String,
+    /// `"1 month"`, or one per language: `{ en = "1 month", ru = "1 месяц" }`.
+    pub title: super::LocalizedText,
+    /// Optional: shown on the payment screen and the Stars invoice (same forms).
+    #[serde(default)]
+    pub description: Option<super::LocalizedText>,
     pub days: u32,
     pub stars: Option<i64>,
     pub fiat: Option<FiatPrice>,

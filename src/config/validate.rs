@@ -41,6 +41,7 @@ impl Settings {
             ));
         }
         self.validate_telegram()?;
+        self.bot_locale()?;
         if self.referral.bonus_minor < 0 {
             return Err(invalid("referral.bonus_minor", "must not be negative"));
         }

@@ -95,6 +95,7 @@ pub(super) fn start_bot(
         default_devices: settings.subscription.default_devices,
         referral_bonus: settings.referral_bonus(),
         order_ttl: settings.payments.order_ttl,
+        locale: std::sync::Arc::new(settings.bot_locale()?),
         stars: settings.telegram.stars,
         user_rate_per_minute: settings.telegram.user_rate_per_minute,
         user_rate_burst: settings.telegram.user_rate_burst,

@@ -8,7 +8,7 @@ use super::{Admin, AdminState, parse_user};
 use crate::bot::BotContext;
 use crate::bot::callback::Callback;
 use crate::bot::error::BotError;
-use crate::bot::i18n::{Lang, format_date, tr};
+use crate::bot::i18n::{Lang, tr};
 use crate::bot::screens::{self, Screen, row};
 use crate::t;
 
@@ -147,7 +147,7 @@ async fn grant(
         .snapshot
         .subscription
         .as_ref()
-        .map(|s| format_date(lang, s.expires_at))
+        .map(|s| ctx.date(lang, s.expires_at))
         .unwrap_or_default();
     let text = t!(
         lang,

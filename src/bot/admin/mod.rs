@@ -23,7 +23,6 @@ use teloxide::types::User;
 use super::BotContext;
 use super::callback::Callback;
 use super::commands::AdminCommand;
-use super::context::{lang_of, telegram_lang};
 use super::error::{Audience, BotError, report};
 use super::i18n::{Lang, tr};
 use super::reply::{Reply, Target, send};
@@ -77,10 +76,10 @@ async fn admin(ctx: &BotContext, from: &User, target: Target) -> Option<Admin> {
     match ctx.stored_user(from).await {
         Ok(s) => Some(Admin {
             id,
-            lang: lang_of(s.as_ref(), from),
+            lang: ctx.lang_of(s.as_ref(), from),
         }),
         Err(error) => {
-            report(ctx, target, telegram_lang(from), error, Audience::Admin(id)).await;
+            report(ctx, target, ctx.telegram_lang(from), error, Audience::Admin(id)).await;
             None
         }
     }

@@ -27,6 +27,7 @@ pub async fn set(
     let change = ctx.registry.send(user, SetLanguage { language }).await?;
     let now = ctx.registry.clock().now();
     let menu = screens::main_menu(
+        &ctx.locale,
         new,
         &caller.from.first_name,
         Some(&change.snapshot),

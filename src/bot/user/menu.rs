@@ -22,6 +22,7 @@ pub fn referrer(args: &str) -> Option<UserId> {
 pub fn main(ctx: &BotContext, caller: &Caller<'_>) -> Screen {
     let now = ctx.registry.clock().now();
     let menu = screens::main_menu(
+        &ctx.locale,
         caller.lang,
         &caller.from.first_name,
         caller.snapshot.as_ref(),

@@ -19,7 +19,7 @@ use teloxide::types::User;
 
 use super::callback::Callback;
 use super::commands::Command;
-use super::context::{BotContext, lang_of, telegram_lang, user_id};
+use super::context::{BotContext, user_id};
 use super::error::{Audience, BotError, report};
 use super::i18n::Lang;
 use super::reply::{Reply, Target, send, show};
@@ -56,11 +56,11 @@ async fn caller<'a>(
     match ctx.load_user(from, referrer, always_touch).await {
         Ok(snapshot) => Some(Caller {
             from,
-            lang: lang_of(snapshot.as_ref(), from),
+            lang: ctx.lang_of(snapshot.as_ref(), from),
             snapshot,
         }),
         Err(error) => {
-            report(ctx, target, telegram_lang(from), error, Audience::User).await;
+            report(ctx, target, ctx.telegram_lang(from), error, Audience::User).await;
             None
         }
     }

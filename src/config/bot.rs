@@ -1,0 +1,119 @@
+//! `[bot]`: how the bot presents things to people: the time zone of the
+//! dates it shows and which Telegram languages it answers in which of its
+//! own; and [`Settings::bot_locale`], which turns them (with the plans'
+//! per-language titles) into the bot's [`Locale`].
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::{ConfigError, LocalizedText, Settings, invalid};
+use crate::bot::i18n::Lang;
+use crate::bot::locale::{Locale, PlanTexts};
+
+/// `[bot]` as written in the files.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BotConfig {
+    /// The IANA time zone every date the bot shows is in (`Europe/Moscow`).
+    #[serde(default = "utc")]
+    pub timezone: String,
+    /// Telegram `language_code`s (primary subtags) → one of the bot's
+    /// languages, for users who did not pick one. Replaces the default
+    /// (`uk`, `be`, `kk` → `ru`); codes not listed get English.
+    #[serde(default = "default_language_map")]
+    pub language_map: BTreeMap<String, String>,
+}
+
+impl Default for BotConfig {
+    fn default() -> Self {
+        Self {
+            timezone: utc(),
+            language_map: default_language_map(),
+        }
+    }
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+
+fn default_language_map() -> BTreeMap<String, String> {
+    ["uk", "be", "kk"]
+        .into_iter()
+        .map(|code| (code.to_owned(), "ru".to_owned()))
+        .collect()
+}
+
+impl Settings {
+    /// The bot's [`Locale`]: `[bot]` and the plans' titles, validated.
+    pub fn bot_locale(&self) -> Result<Locale, ConfigError> {
+        let tz = jiff::tz::TimeZone::get(self.bot.timezone.trim()).map_err(|e| {
+            invalid(
+                "bot.timezone",
+                format!(
+                    "{:?} is not an IANA time zone such as \"Europe/Moscow\" ({e})",
+                    self.bot.timezone
+                ),
+            )
+        })?;
+        let mut languages = BTreeMap::new();
+        for (code, lang) in &self.bot.language_map {
+            let key = format!("bot.language_map.{code}");
+            let code = code.trim().to_ascii_lowercase();
+            if !(2..=3).contains(&code.len()) || !code.chars().all(|c| c.is_ascii_lowercase()) {
+                return Err(invalid(
+                    key,
+                    "keys are Telegram language codes (2–3 letters, e.g. uk)",
+                ));
+            }
+            if code.parse::<Lang>().is_ok() {
+                return Err(invalid(key, "en and ru are the bot's own languages"));
+            }
+            let lang: Lang = lang.parse().map_err(|e: crate::bot::i18n::UnknownLang| {
+                invalid(key.clone(), e.to_string())
+            })?;
+            languages.insert(code, lang);
+        }
+        let mut plans = BTreeMap::new();
+        for (i, p) in self.plans.iter().enumerate() {
+            check_localized(&format!("plans[{i}].title"), &p.title)?;
+            if let Some(d) = &p.description {
+                check_localized(&format!("plans[{i}].description"), d)?;
+            }
+            plans.insert(
+                p.id.clone(),
+                PlanTexts {
+                    title: p.title.clone(),
+                    description: p.description.clone(),
+                },
+            );
+        }
+        Ok(Locale::new(tz, languages, plans))
+    }
+}
+
+/// A per-language text names only the bot's languages, none of them empty.
+fn check_localized(key: &str, text: &LocalizedText) -> Result<(), ConfigError> {
+    match text {
+        LocalizedText::Plain(s) if s.trim().is_empty() => Err(invalid(key, "must not be empty")),
+        LocalizedText::Plain(_) => Ok(()),
+        LocalizedText::PerLanguage(map) => {
+            if map.is_empty() {
+                return Err(invalid(key, "give a text, or one per language (en, ru)"));
+            }
+            for (code, s) in map {
+                if code.parse::<Lang>().is_err() {
+                    return Err(invalid(
+                        format!("{key}.{code}"),
+                        "unknown language (expected en or ru)",
+                    ));
+                }
+                if s.trim().is_empty() {
+                    return Err(invalid(format!("{key}.{code}"), "must not be empty"));
+                }
+            }
+            Ok(())
+        }
+    }
+}
