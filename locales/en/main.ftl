@@ -159,7 +159,7 @@ trial-disabled = Free trials are not available right now.
 
 balance-title =
     💰 <b>Balance:</b> { $balance }
-    Use it to pay for plans in one tap.
+balance-topup-hint = Top it up and pay for plans in one tap.
 topup-title =
     ➕ <b>Top up your balance</b>
     Choose an amount:
@@ -430,4 +430,5 @@ admin-grant-unknown-confirm = ⚠️ User <code>{ $user }</code> has never start
     [one] day
    *[other] days
 } anyway (they will also receive broadcasts)?
+admin-grant-already = ✅ Already done: this button granted user <code>{ $user }</code> their days on the first press.
 alert-purchase = 🛒 <b>Purchase</b>: user <code>{ $user }</code> paid { $amount } ({ $provider }) for { $what }.

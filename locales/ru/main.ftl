@@ -169,7 +169,7 @@ trial-disabled = Пробный период сейчас недоступен.
 
 balance-title =
     💰 <b>Баланс:</b> { $balance }
-    Оплачивайте тарифы с баланса в одно касание.
+balance-topup-hint = Пополните его и оплачивайте тарифы в одно касание.
 topup-title =
     ➕ <b>Пополнение баланса</b>
     Выберите сумму:
@@ -444,4 +444,5 @@ admin-grant-unknown-confirm = ⚠️ Пользователь <code>{ $user }</c
     [few] дня
    *[other] дней
 } (он также будет получать рассылки)?
+admin-grant-already = ✅ Уже сделано: эта кнопка выдала пользователю <code>{ $user }</code> дни при первом нажатии.
 alert-purchase = 🛒 <b>Покупка</b>: пользователь <code>{ $user }</code> оплатил { $amount } ({ $provider }): { $what }.

@@ -41,6 +41,8 @@ pub struct BotContext {
     pub topups: Vec<i64>,
     pub balance_currency: Currency,
     pub trial_days: u32,
+    /// `trial.only_new_users`.
+    pub trial_only_new_users: bool,
     /// `subscription.default_devices`: the device limit no plan set.
     pub default_devices: u32,
     pub referral_bonus: Option<Money>,

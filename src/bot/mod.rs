@@ -86,6 +86,8 @@ pub struct BotSettings {
     pub topups: Vec<i64>,
     pub balance_currency: Currency,
     pub trial_days: u32,
+    /// `trial.only_new_users`: the menu hides the trial from paying users.
+    pub trial_only_new_users: bool,
     /// `subscription.default_devices`: the device limit no plan set.
     pub default_devices: u32,
     pub referral_bonus: Option<Money>,
@@ -161,6 +163,7 @@ pub fn start(
         topups: settings.topups.clone(),
         balance_currency: settings.balance_currency.clone(),
         trial_days: settings.trial_days,
+        trial_only_new_users: settings.trial_only_new_users,
         default_devices: settings.default_devices,
         referral_bonus: settings.referral_bonus.clone(),
         order_ttl: settings.order_ttl,

@@ -70,9 +70,9 @@ impl Settings {
             if code.parse::<Lang>().is_ok() {
                 return Err(invalid(key, "en and ru are the bot's own languages"));
             }
-            let lang: Lang = lang.parse().map_err(|e: crate::bot::i18n::UnknownLang| {
-                invalid(key.clone(), e.to_string())
-            })?;
+            let lang: Lang = lang
+                .parse()
+                .map_err(|e: crate::bot::i18n::UnknownLang| invalid(key.clone(), e.to_string()))?;
             languages.insert(code, lang);
         }
         let mut plans = BTreeMap::new();
@@ -115,5 +115,70 @@ fn check_localized(key: &str, text: &LocalizedText) -> Result<(), ConfigError> {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::ConfigError;
+    use super::*;
+
+    fn load(toml: &str) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("default.toml"), toml).expect("write");
+        Settings::load(Some(dir.path()))
+    }
+
+    fn key_of(err: ConfigError) -> String {
+        match err {
+            ConfigError::Invalid { key, .. } => key,
+            other => panic!("not an invalid key: {other}"),
+        }
+    }
+
+    #[test]
+    fn the_time_zone_and_language_map_are_checked() {
+        let ok = load("[bot]\ntimezone = \"Europe/Moscow\"\nlanguage_map = { de = \"ru\" }\n");
+        let locale = ok.expect("valid").bot_locale().expect("locale");
+        assert_eq!(locale.lang(Some("de")), Lang::Ru);
+        assert_eq!(
+            locale.lang(Some("uk")),
+            Lang::En,
+            "the map replaces the default"
+        );
+        let defaults = load("").expect("valid").bot_locale().expect("locale");
+        assert_eq!(defaults.lang(Some("kk")), Lang::Ru);
+
+        let err = load("[bot]\ntimezone = \"Mars/Olympus\"\n").expect_err("bad zone");
+        assert_eq!(key_of(err), "bot.timezone");
+        let err = load("[bot]\nlanguage_map = { de = \"fr\" }\n").expect_err("bad language");
+        assert_eq!(key_of(err), "bot.language_map.de");
+        let err = load("[bot]\nlanguage_map = { ru = \"en\" }\n").expect_err("ours");
+        assert_eq!(key_of(err), "bot.language_map.ru");
+    }
+
+    #[test]
+    fn plan_titles_may_be_per_language() {
+        let plans = "[[plans]]\nid = \"month\"\ntitle = { en = \"1 month\", ru = \"1 месяц\" }\n\
+                     description = \"Fast\"\ndays = 30\nstars = 150\n";
+        let settings = load(plans).expect("valid");
+        let plan = settings.plans().expect("plans");
+        let plan = plan.iter().next().expect("one plan");
+        assert_eq!(plan.title, "1 month", "English is the plan's own title");
+        let locale = settings.bot_locale().expect("locale");
+        assert_eq!(locale.plan_title(Lang::Ru, plan), "1 месяц");
+        assert_eq!(locale.plan_title(Lang::En, plan), "1 month");
+        assert_eq!(
+            locale.plan_description(Lang::Ru, plan).as_deref(),
+            Some("Fast")
+        );
+
+        let bad = plans.replace("ru = \"1 месяц\"", "de = \"1 Monat\"");
+        assert_eq!(key_of(load(&bad).expect_err("de")), "plans[0].title.de");
+        let empty = plans.replace("description = \"Fast\"", "description = \" \"");
+        assert_eq!(
+            key_of(load(&empty).expect_err("empty")),
+            "plans[0].description"
+        );
     }
 }

@@ -92,6 +92,7 @@ pub(super) fn start_bot(
         topups: settings.telegram.topup_amounts_minor.clone(),
         balance_currency: Currency::new(settings.payments.balance_currency.clone())?,
         trial_days: settings.trial.days,
+        trial_only_new_users: settings.trial.only_new_users,
         default_devices: settings.subscription.default_devices,
         referral_bonus: settings.referral_bonus(),
         order_ttl: settings.payments.order_ttl,

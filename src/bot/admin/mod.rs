@@ -14,6 +14,7 @@ pub mod maintenance;
 pub mod refunds;
 pub mod stats;
 pub mod users;
+mod way_back;
 
 use std::sync::Arc;
 
@@ -79,7 +80,14 @@ async fn admin(ctx: &BotContext, from: &User, target: Target) -> Option<Admin> {
             lang: ctx.lang_of(s.as_ref(), from),
         }),
         Err(error) => {
-            report(ctx, target, ctx.telegram_lang(from), error, Audience::Admin(id)).await;
+            report(
+                ctx,
+                target,
+                ctx.telegram_lang(from),
+                error,
+                Audience::Admin(id),
+            )
+            .await;
             None
         }
     }
@@ -88,7 +96,7 @@ async fn admin(ctx: &BotContext, from: &User, target: Target) -> Option<Admin> {
 /// Shows the reply, or reports the error (and clears the dialogue state).
 async fn finish(ctx: &BotContext, target: Target, admin: &Admin, reply: Result<Reply, BotError>) {
     match reply {
-        Ok(reply) => send(ctx, target, reply).await,
+        Ok(reply) => send(ctx, target, way_back::ensure(reply, admin.lang)).await,
         Err(error) => report(ctx, target, admin.lang, error, Audience::Admin(admin.id)).await,
     }
 }
@@ -177,9 +185,11 @@ async fn callback_reply(
             Err(_) => expired(lang).into(),
         },
         Callback::AdminUsers { page } => users::page(ctx, admin, page).await?.into(),
-        Callback::AdminGrant { user, days } => match UserId::new(user) {
+        Callback::AdminGrant { user, days, key } => match UserId::new(user) {
             Ok(user) if access::grantable(days) => {
-                access::grant_pressed(ctx, admin, user, days).await?.into()
+                access::grant_pressed(ctx, admin, user, days, key)
+                    .await?
+                    .into()
             }
             _ => expired(lang).into(),
         },

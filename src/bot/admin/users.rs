@@ -188,6 +188,7 @@ pub async fn view(ctx: &BotContext, admin: &Admin, user: UserId) -> Result<Scree
             Callback::AdminGrant {
                 user: user.get(),
                 days,
+                key: Some(getrandom::u32().unwrap_or_default()),
             },
         )
     };

@@ -297,6 +297,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("trial-disabled", &[]),
     // Balance.
     ("balance-title", &["balance"]),
+    ("balance-topup-hint", &[]),
     ("topup-title", &[]),
     ("topup-created", &["amount"]),
     // Referrals.
@@ -485,6 +486,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("admin-grant-bad-days", &[]),
     ("admin-grant-days-range", &["max"]),
     ("admin-grant-unknown-confirm", &["user", "days"]),
+    ("admin-grant-already", &["user"]),
     ("alert-purchase", &["user", "what", "amount", "provider"]),
 ];
 

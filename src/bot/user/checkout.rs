@@ -248,7 +248,14 @@ async fn send_invoice(
     let description = plan
         .and_then(|p| ctx.locale.plan_description(lang, p))
         .map(|d| d.chars().take(255).collect::<String>())
-        .unwrap_or_else(|| t!(lang, "invoice-description", plan = title.clone(), days = days));
+        .unwrap_or_else(|| {
+            t!(
+                lang,
+                "invoice-description",
+                plan = title.clone(),
+                days = days
+            )
+        });
     let amount =
         u32::try_from(order.amount.minor).map_err(|_| BotError::StarsAmount(order.amount.minor))?;
     let result = ctx

@@ -84,7 +84,7 @@ pub async fn command(
     };
     let lang = caller.lang;
     let screen = match command {
-        Command::Start | Command::Menu => menu::main(ctx, &caller),
+        Command::Start | Command::Menu => menu::main(ctx, &caller).await,
         Command::Help => menu::help(ctx, lang),
         Command::Paysupport => {
             support::paysupport(lang, ctx.paysupport.as_ref(), ctx.support.as_deref())
@@ -104,7 +104,7 @@ pub async fn unknown_command(ctx: &Arc<BotContext>, from: &User, target: Target,
     let screen = if text.trim_start().starts_with('/') {
         screens::notice(caller.lang, "unknown-command")
     } else {
-        menu::main(ctx, &caller)
+        menu::main(ctx, &caller).await
     };
     show(ctx, target, screen).await;
 }
@@ -140,7 +140,7 @@ async fn action_reply(
     let lang = caller.lang;
     let s = caller.snapshot.as_ref();
     Ok(match action {
-        Callback::Menu | Callback::Cancel => menu::main(ctx, caller).into(),
+        Callback::Menu | Callback::Cancel => menu::main(ctx, caller).await.into(),
         Callback::Help => menu::help(ctx, lang).into(),
         Callback::Buy => checkout::plans(ctx, caller).into(),
         Callback::Plan { plan } => checkout::pay_methods(ctx, caller, &plan).into(),

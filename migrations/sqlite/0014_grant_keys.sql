@@ -1,0 +1,9 @@
+-- An admin's grant button carries a key drawn with it: the grant it made is
+-- kept here, so pressing Confirm twice (or two instances handling the two
+-- presses) grants once.
+CREATE TABLE grant_keys (
+    key TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL,
+    days INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
