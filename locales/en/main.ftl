@@ -172,6 +172,14 @@ referral =
     Share your personal link. For every friend who joins with it and makes a purchase, you get <b>{ $bonus }</b> on your balance.
     Your link: <code>{ $link }</code>
     Friends invited: { $count }
+referral-days =
+    👥 <b>Invite friends</b>
+    Share your personal link. For every friend who joins with it and makes a purchase, you get <b>{ $days } { $days ->
+        [one] day
+       *[other] days
+    }</b> of VPN access.
+    Your link: <code>{ $link }</code>
+    Friends invited: { $count }
 referral-no-bonus =
     👥 <b>Invite friends</b>
     Share your personal link with friends who need a reliable VPN.
@@ -243,6 +251,10 @@ notify-remind-1d = ⏰ Your VPN access ends tomorrow, on <b>{ $expires }</b>. Re
 notify-refunded = ↩️ A refund of <b>{ $amount }</b> has been issued.
 notify-partially-paid = ⚠️ We received only part of your payment, so the order could not be completed automatically. Support will look into it — please don't pay again.
 notify-topup = 💰 Your balance was topped up by <b>{ $amount }</b>. Balance: <b>{ $balance }</b>.
+notify-referral-days = 🎁 A friend you invited made a purchase — you get <b>{ $days } { $days ->
+    [one] day
+   *[other] days
+}</b> of VPN access, now until { $expires }. Thank you!
 notify-referral-bonus = 🎁 A friend you invited made a purchase — <b>{ $amount }</b> has been added to your balance. Thank you!
 notify-payment-flagged = ⚠️ We received your payment, but the amount doesn't match the order. Support will check it and get back to you — please don't pay again.
 notify-payment-credited = 💰 We received a payment of <b>{ $amount }</b> that your order did not need, so it was added to your balance (now <b>{ $balance }</b>). You can spend it on your next purchase.

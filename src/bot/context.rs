@@ -46,6 +46,8 @@ pub struct BotContext {
     /// `subscription.default_devices`: the device limit no plan set.
     pub default_devices: u32,
     pub referral_bonus: Option<Money>,
+    /// `[referral] bonus_days` (0: none).
+    pub referral_bonus_days: u32,
     pub order_ttl: Duration,
     /// Time zone, language map and plan texts (`[bot]`, `[[plans]]`).
     pub locale: Arc<super::locale::Locale>,

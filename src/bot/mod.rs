@@ -91,6 +91,8 @@ pub struct BotSettings {
     /// `subscription.default_devices`: the device limit no plan set.
     pub default_devices: u32,
     pub referral_bonus: Option<Money>,
+    /// `[referral] bonus_days` (0: none).
+    pub referral_bonus_days: u32,
     pub order_ttl: Duration,
     /// Time zone, language map and plan texts.
     pub locale: Arc<locale::Locale>,
@@ -166,6 +168,7 @@ pub fn start(
         trial_only_new_users: settings.trial_only_new_users,
         default_devices: settings.default_devices,
         referral_bonus: settings.referral_bonus.clone(),
+        referral_bonus_days: settings.referral_bonus_days,
         order_ttl: settings.order_ttl,
         locale: settings.locale.clone(),
         username: subvisor_http::BotName::default(),

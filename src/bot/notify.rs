@@ -222,7 +222,14 @@ impl TelegramMessenger {
                 // Trials and admin grants queue these too: the neutral
                 // texts, not the notify-* ones that say a payment arrived.
                 // The card leads, with Connect; keys and QR on request.
+                let referral = p.get("origin").and_then(|o| o.as_str()) == Some("referral");
                 let head = match n.kind {
+                    NotificationKind::Activated | NotificationKind::Extended if referral => t!(
+                        lang,
+                        "notify-referral-days",
+                        days = days,
+                        expires = date("expires_at")
+                    ),
                     NotificationKind::Activated => {
                         t!(lang, "activated", expires = date("expires_at"), days = days)
                     }

@@ -181,4 +181,13 @@ mod tests {
             "plans[0].description"
         );
     }
+
+    #[test]
+    fn the_referral_bonus_is_days_or_money_not_both() {
+        let days = load("[referral]\nbonus_days = 7\n").expect("days alone");
+        assert_eq!(days.store_options().referral_bonus_days, 7);
+        assert!(days.referral_bonus().is_none());
+        let both = load("[referral]\nbonus_days = 7\nbonus_minor = 100\n").expect_err("both");
+        assert_eq!(key_of(both), "referral.bonus_days");
+    }
 }

@@ -149,6 +149,7 @@ impl Settings {
             max_connections: self.database.max_connections,
             acquire_timeout: self.database.acquire_timeout,
             referral_bonus: self.referral_bonus(),
+            referral_bonus_days: self.referral.bonus_days,
             settlement: subvisor_actors::domain::SettlementPolicy {
                 balance_currency: self.balance_currency(),
                 refund_unexpected_stars: self.payments.refund_unexpected_stars,

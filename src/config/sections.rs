@@ -133,6 +133,10 @@ pub struct ReferralSettings {
     /// Minor units of `payments.balance_currency`; 0 = no bonus.
     #[serde(default)]
     pub bonus_minor: i64,
+    /// Days of access instead of money (where the balance cannot be spent);
+    /// 0 = none. Not together with `bonus_minor`.
+    #[serde(default)]
+    pub bonus_days: u32,
 }
 
 #[derive(Debug, Deserialize)]

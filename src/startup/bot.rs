@@ -95,6 +95,7 @@ pub(super) fn start_bot(
         trial_only_new_users: settings.trial.only_new_users,
         default_devices: settings.subscription.default_devices,
         referral_bonus: settings.referral_bonus(),
+        referral_bonus_days: settings.referral.bonus_days,
         order_ttl: settings.payments.order_ttl,
         locale: std::sync::Arc::new(settings.bot_locale()?),
         stars: settings.telegram.stars,

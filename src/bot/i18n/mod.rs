@@ -303,6 +303,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
     // Referrals.
     ("referral", &["link", "bonus", "count"]),
     ("referral-no-bonus", &["link", "count"]),
+    ("referral-days", &["link", "days", "count"]),
     // Help and commands.
     ("help", &["support"]),
     ("help-no-support", &[]),
@@ -336,6 +337,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("notify-partially-paid", &[]),
     ("notify-topup", &["amount", "balance"]),
     ("notify-referral-bonus", &["amount"]),
+    ("notify-referral-days", &["days", "expires"]),
     ("notify-payment-flagged", &[]),
     ("notify-payment-credited", &["amount", "balance"]),
     ("notify-payment-credited-underpaid", &["amount", "balance"]),

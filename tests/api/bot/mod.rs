@@ -36,6 +36,7 @@ mod intake;
 mod lifecycle;
 mod locale;
 mod modes;
+mod referral_days;
 mod stars;
 mod start;
 mod supervision;

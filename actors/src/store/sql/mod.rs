@@ -25,6 +25,7 @@ mod payment_events;
 mod payments;
 mod provisioning;
 mod reads;
+mod referral_days;
 mod settings;
 mod subscriptions;
 

@@ -7,3 +7,13 @@ CREATE TABLE grant_keys (
     days BIGINT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL
 );
+
+-- [referral] bonus_days: the days a paid order gave its buyer's referrer,
+-- taken back (reversed_at) when that order is refunded.
+CREATE TABLE referral_days (
+    order_id UUID PRIMARY KEY,
+    referrer BIGINT NOT NULL,
+    days BIGINT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    reversed_at TIMESTAMPTZ
+);

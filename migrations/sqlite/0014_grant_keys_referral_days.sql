@@ -7,3 +7,13 @@ CREATE TABLE grant_keys (
     days INTEGER NOT NULL,
     created_at INTEGER NOT NULL
 );
+
+-- [referral] bonus_days: the days a paid order gave its buyer's referrer,
+-- taken back (reversed_at) when that order is refunded.
+CREATE TABLE referral_days (
+    order_id BLOB PRIMARY KEY,
+    referrer INTEGER NOT NULL,
+    days INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    reversed_at INTEGER
+);
