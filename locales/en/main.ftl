@@ -442,5 +442,8 @@ admin-grant-unknown-confirm = ⚠️ User <code>{ $user }</code> has never start
     [one] day
    *[other] days
 } anyway (they will also receive broadcasts)?
+admin-node-up = up
+admin-node-down = down
+admin-node-unknown = not checked yet
 admin-grant-already = ✅ Already done: this button granted user <code>{ $user }</code> their days on the first press.
 alert-purchase = 🛒 <b>Purchase</b>: user <code>{ $user }</code> paid { $amount } ({ $provider }) for { $what }.

@@ -458,5 +458,8 @@ admin-grant-unknown-confirm = ⚠️ Пользователь <code>{ $user }</c
     [few] дня
    *[other] дней
 } (он также будет получать рассылки)?
+admin-node-up = работает
+admin-node-down = недоступен
+admin-node-unknown = ещё не проверен
 admin-grant-already = ✅ Уже сделано: эта кнопка выдала пользователю <code>{ $user }</code> дни при первом нажатии.
 alert-purchase = 🛒 <b>Покупка</b>: пользователь <code>{ $user }</code> оплатил { $amount } ({ $provider }): { $what }.

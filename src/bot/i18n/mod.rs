@@ -489,6 +489,9 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("admin-grant-days-range", &["max"]),
     ("admin-grant-unknown-confirm", &["user", "days"]),
     ("admin-grant-already", &["user"]),
+    ("admin-node-up", &[]),
+    ("admin-node-down", &[]),
+    ("admin-node-unknown", &[]),
     ("alert-purchase", &["user", "what", "amount", "provider"]),
 ];
 
