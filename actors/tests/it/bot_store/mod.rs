@@ -24,6 +24,7 @@ mod admin;
 mod broadcasts;
 mod money;
 mod notifications;
+mod trial_open;
 mod users;
 
 /// A migrated store on a fresh database (with the given referral bonus), plus
