@@ -39,6 +39,7 @@ pub struct TelegramMessenger {
 }
 
 impl TelegramMessenger {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         bot: Bot,
         registry: Registry,
