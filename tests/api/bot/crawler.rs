@@ -261,6 +261,8 @@ async fn every_button_of_every_screen_answers_with_a_way_back_in_the_users_langu
         s.trial.days = 3;
         s.telegram.support = Some("@help_desk".into());
         s.telegram.admins.push(RU_ADMIN);
+        // Dates in a zone of its own (and never a "UTC" suffix).
+        s.bot.timezone = "Europe/Moscow".into();
         // Plan titles per language (a Russian user sees no "month").
         for (plan, en, ru) in [
             ("month", "1 month", "1 месяц"),
