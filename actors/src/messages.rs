@@ -20,6 +20,17 @@ pub struct GrantDays {
     pub by: Principal,
 }
 
+/// [`GrantDays`] once per `key` (an admin's Confirm pressed twice grants
+/// once): `applied = false` when the key was used before.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Change>")]
+pub struct GrantDaysOnce {
+    pub days: u32,
+    pub by: Principal,
+    /// Drawn with the button; kept (`grant_keys`) with the grant it made.
+    pub key: String,
+}
+
 /// Take access away now.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<Change>")]

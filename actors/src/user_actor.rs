@@ -25,9 +25,9 @@ use crate::domain::{
 };
 use crate::messages::{
     AdjustBalance, ApplyPayment, AttachInvoice, ClaimInvoice, CloseOrder, CreateOrder, CreateTopUp,
-    Expire, FlagOrder, GrantDays, PaymentReturned, RefundOrder, RegisterDevice, Reissue, Remind,
-    RemoveDevice, ResetDevices, Revoke, RotateSubToken, SetBanned, SetLanguage, StartTrial,
-    StrayPayment, Touch, View,
+    Expire, FlagOrder, GrantDays, GrantDaysOnce, PaymentReturned, RefundOrder, RegisterDevice,
+    Reissue, Remind, RemoveDevice, ResetDevices, Revoke, RotateSubToken, SetBanned, SetLanguage,
+    StartTrial, StrayPayment, Touch, View,
 };
 use crate::metrics as m;
 use crate::registry::Shared;
@@ -258,6 +258,15 @@ macro_rules! handle {
         }
     };
 }
+
+handle!(GrantDaysOnce => Change, "grant_days_once", |env, msg| {
+    if msg.days == 0 {
+        return Err(Error::invalid("days", "must be at least 1"));
+    }
+    env.store
+        .grant_days_once(&env.ctx(msg.by), env.user, msg.days, &msg.key)
+        .await
+});
 
 handle!(GrantDays => Change, "grant_days", |env, msg| {
     if msg.days == 0 {

@@ -159,7 +159,7 @@ trial-disabled = Free trials are not available right now.
 
 balance-title =
     💰 <b>Balance:</b> { $balance }
-    Use it to pay for plans in one tap.
+balance-topup-hint = Top it up and pay for plans in one tap.
 topup-title =
     ➕ <b>Top up your balance</b>
     Choose an amount:
@@ -170,6 +170,14 @@ topup-created = 🧾 Top-up of <b>{ $amount }</b> created. Tap the button below 
 referral =
     👥 <b>Invite friends</b>
     Share your personal link. For every friend who joins with it and makes a purchase, you get <b>{ $bonus }</b> on your balance.
+    Your link: <code>{ $link }</code>
+    Friends invited: { $count }
+referral-days =
+    👥 <b>Invite friends</b>
+    Share your personal link. For every friend who joins with it and makes a purchase, you get <b>{ $days } { $days ->
+        [one] day
+       *[other] days
+    }</b> of VPN access.
     Your link: <code>{ $link }</code>
     Friends invited: { $count }
 referral-no-bonus =
@@ -243,6 +251,10 @@ notify-remind-1d = ⏰ Your VPN access ends tomorrow, on <b>{ $expires }</b>. Re
 notify-refunded = ↩️ A refund of <b>{ $amount }</b> has been issued.
 notify-partially-paid = ⚠️ We received only part of your payment, so the order could not be completed automatically. Support will look into it — please don't pay again.
 notify-topup = 💰 Your balance was topped up by <b>{ $amount }</b>. Balance: <b>{ $balance }</b>.
+notify-referral-days = 🎁 A friend you invited made a purchase — you get <b>{ $days } { $days ->
+    [one] day
+   *[other] days
+}</b> of VPN access, now until { $expires }. Thank you!
 notify-referral-bonus = 🎁 A friend you invited made a purchase — <b>{ $amount }</b> has been added to your balance. Thank you!
 notify-payment-flagged = ⚠️ We received your payment, but the amount doesn't match the order. Support will check it and get back to you — please don't pay again.
 notify-payment-credited = 💰 We received a payment of <b>{ $amount }</b> that your order did not need, so it was added to your balance (now <b>{ $balance }</b>). You can spend it on your next purchase.
@@ -430,6 +442,10 @@ admin-grant-unknown-confirm = ⚠️ User <code>{ $user }</code> has never start
     [one] day
    *[other] days
 } anyway (they will also receive broadcasts)?
+admin-node-up = up
+admin-node-down = down
+admin-node-unknown = not checked yet
+admin-grant-already = ✅ Already done: this button granted user <code>{ $user }</code> their days on the first press.
 alert-purchase = 🛒 <b>Purchase</b>: user <code>{ $user }</code> paid { $amount } ({ $provider }) for { $what }.
 
 ## Auto-renewal from the balance.

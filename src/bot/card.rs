@@ -13,7 +13,8 @@ use subvisor_http::vpn_apps::{self, Platform};
 use teloxide::types::InlineKeyboardButton;
 
 use super::callback::Callback;
-use super::i18n::{Lang, format_bytes, format_date, html_escape, tr};
+use super::i18n::{Lang, format_bytes, html_escape, tr};
+use super::locale::Locale;
 use super::screens::{Screen, back_to_menu, is_live, row};
 use crate::t;
 
@@ -40,6 +41,7 @@ pub fn url_button(label: String, url: &str) -> Option<InlineKeyboardButton> {
 
 /// The card's lines: status (and expiry), traffic, devices.
 pub fn card_text(
+    locale: &Locale,
     lang: Lang,
     s: Option<&UserSnapshot>,
     devices: Option<DeviceCount>,
@@ -52,14 +54,14 @@ pub fn card_text(
         Some(sub) if sub.is_live(now) => t!(
             lang,
             "sub-active",
-            expires = format_date(lang, sub.expires_at),
+            expires = locale.date(lang, sub.expires_at),
             days_left = days_left(sub.expires_at, now)
         ),
         Some(sub) if sub.status == SubscriptionStatus::Revoked => tr(lang, "sub-revoked"),
         Some(sub) => t!(
             lang,
             "sub-expired",
-            expired_at = format_date(lang, sub.expires_at)
+            expired_at = locale.date(lang, sub.expires_at)
         ),
         None => tr(lang, "sub-none"),
     });
@@ -119,6 +121,7 @@ pub fn card_keyboard(
 
 /// The card, optionally under a headline (`head`: "access is ready", …).
 pub fn card(
+    locale: &Locale,
     lang: Lang,
     head: Option<String>,
     s: Option<&UserSnapshot>,
@@ -126,7 +129,7 @@ pub fn card(
     sub_url: Option<&str>,
     now: DateTime<Utc>,
 ) -> Screen {
-    let body = card_text(lang, s, devices, now);
+    let body = card_text(locale, lang, s, devices, now);
     let text = match head {
         Some(head) => format!("{head}\n\n{body}"),
         None => body,

@@ -1,6 +1,6 @@
 //! [`BotContext`]: what every handler needs (the Bot API client, the actors,
 //! settings, per-user rate limits and admin dialogue state), and the user
-//! lookups every update starts with ([`BotContext::load_user`], [`lang_of`]).
+//! lookups every update starts with ([`BotContext::load_user`], [`BotContext::lang_of`]).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -41,12 +41,18 @@ pub struct BotContext {
     pub topups: Vec<i64>,
     pub balance_currency: Currency,
     pub trial_days: u32,
+    /// `trial.only_new_users`.
+    pub trial_only_new_users: bool,
     /// `subscription.default_devices`: the device limit no plan set.
     pub default_devices: u32,
     pub referral_bonus: Option<Money>,
+    /// `[referral] bonus_days` (0: none).
+    pub referral_bonus_days: u32,
     pub order_ttl: Duration,
     /// `[auto_renew] before` when auto-renewal is on (the toggle is offered).
     pub auto_renew: Option<Duration>,
+    /// Time zone, language map and plan texts (`[bot]`, `[[plans]]`).
+    pub locale: Arc<super::locale::Locale>,
     /// `@username` of the bot (for referral links), from `getMe` once the
     /// bot has connected.
     pub(super) username: subvisor_http::BotName,
@@ -166,17 +172,25 @@ impl BotContext {
     }
 }
 
-/// The user's language: their choice, else Telegram's `language_code`.
-pub fn lang_of(snapshot: Option<&UserSnapshot>, user: &User) -> Lang {
-    match snapshot.and_then(|s| s.language.as_deref()) {
-        Some(code) => Lang::from_code(Some(code)),
-        None => Lang::from_code(user.language_code.as_deref()),
+impl BotContext {
+    /// The user's language: their choice, else Telegram's `language_code`
+    /// (through `[bot] language_map`).
+    pub fn lang_of(&self, snapshot: Option<&UserSnapshot>, user: &User) -> Lang {
+        match snapshot.and_then(|s| s.language.as_deref()) {
+            Some(code) => self.locale.lang(Some(code)),
+            None => self.locale.lang(user.language_code.as_deref()),
+        }
     }
-}
 
-/// The language Telegram reports for `user` (before their state is read).
-pub fn telegram_lang(user: &User) -> Lang {
-    Lang::from_code(user.language_code.as_deref())
+    /// The language Telegram reports for `user` (before their state is read).
+    pub fn telegram_lang(&self, user: &User) -> Lang {
+        self.locale.lang(user.language_code.as_deref())
+    }
+
+    /// A moment for people, in `[bot] timezone`.
+    pub fn date(&self, lang: Lang, at: chrono::DateTime<chrono::Utc>) -> String {
+        self.locale.date(lang, at)
+    }
 }
 
 /// The domain id of a Telegram user, if it is a valid one.

@@ -36,11 +36,14 @@ pub fn error_screen(lang: Lang, error: &BotError, audience: Audience) -> Screen 
             BotError::Core(CoreError::Banned(_)) => screens::notice(lang, "banned"),
             _ => screens::notice(lang, "error-generic"),
         },
-        Audience::Admin(_) => Screen::text(format!(
-            "{}\n<code>{}</code>",
-            tr(lang, "error-generic"),
-            html_escape(&error.to_string())
-        )),
+        Audience::Admin(_) => Screen::with(
+            format!(
+                "{}\n<code>{}</code>",
+                tr(lang, "error-generic"),
+                html_escape(&error.to_string())
+            ),
+            vec![screens::back_to_menu(lang)],
+        ),
     }
 }
 

@@ -37,6 +37,7 @@ pub mod context;
 pub mod error;
 pub mod i18n;
 pub mod limits;
+pub mod locale;
 pub mod notify;
 pub mod qr;
 pub mod reply;
@@ -85,12 +86,18 @@ pub struct BotSettings {
     pub topups: Vec<i64>,
     pub balance_currency: Currency,
     pub trial_days: u32,
+    /// `trial.only_new_users`: the menu hides the trial from paying users.
+    pub trial_only_new_users: bool,
     /// `subscription.default_devices`: the device limit no plan set.
     pub default_devices: u32,
     pub referral_bonus: Option<Money>,
+    /// `[referral] bonus_days` (0: none).
+    pub referral_bonus_days: u32,
     pub order_ttl: Duration,
     /// `[auto_renew] before` when auto-renewal is on (the bot offers the toggle).
     pub auto_renew: Option<Duration>,
+    /// Time zone, language map and plan texts.
+    pub locale: Arc<locale::Locale>,
     pub stars: bool,
     pub user_rate_per_minute: u32,
     pub user_rate_burst: u32,
@@ -160,10 +167,13 @@ pub fn start(
         topups: settings.topups.clone(),
         balance_currency: settings.balance_currency.clone(),
         trial_days: settings.trial_days,
+        trial_only_new_users: settings.trial_only_new_users,
         default_devices: settings.default_devices,
         referral_bonus: settings.referral_bonus.clone(),
+        referral_bonus_days: settings.referral_bonus_days,
         order_ttl: settings.order_ttl,
         auto_renew: settings.auto_renew,
+        locale: settings.locale.clone(),
         username: subvisor_http::BotName::default(),
         limits: UserLimits::new(settings.user_rate_per_minute, settings.user_rate_burst),
         notifier,

@@ -16,7 +16,8 @@ use teloxide::types::{ChatId, ParseMode};
 use teloxide::{ApiError, Bot, RequestError};
 
 use super::card;
-use super::i18n::{Lang, format_date, html_escape, tr};
+use super::i18n::{Lang, html_escape, tr};
+use super::locale::Locale;
 use super::screens::{self, Screen};
 use crate::t;
 
@@ -33,9 +34,12 @@ pub struct TelegramMessenger {
     support: Option<String>,
     /// `[telegram] purchase_alerts`: purchase alerts are sent (else dropped).
     purchase_alerts: bool,
+    /// Time zone, language map and plan texts.
+    locale: Arc<Locale>,
 }
 
 impl TelegramMessenger {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         bot: Bot,
         registry: Registry,
@@ -44,6 +48,7 @@ impl TelegramMessenger {
         default_devices: u32,
         support: Option<String>,
         purchase_alerts: bool,
+        locale: Arc<Locale>,
     ) -> Arc<Self> {
         Arc::new(Self {
             bot,
@@ -53,6 +58,7 @@ impl TelegramMessenger {
             default_devices,
             support,
             purchase_alerts,
+            locale,
         })
     }
 
@@ -82,7 +88,10 @@ impl TelegramMessenger {
         let plan = p.get("plan").and_then(|k| k.as_str()).unwrap_or_default();
         let title = subvisor_actors::domain::PlanId::new(plan)
             .ok()
-            .and_then(|id| self.registry.plans().get(&id).map(|p| p.title.clone()))
+            .and_then(|id| {
+                let plans = self.registry.plans();
+                plans.get(&id).map(|p| self.locale.plan_title(lang, p))
+            })
             .unwrap_or_else(|| plan.to_owned());
         html_escape(&title)
     }
@@ -199,7 +208,7 @@ impl TelegramMessenger {
                 .and_then(|v| {
                     serde_json::from_value::<chrono::DateTime<chrono::Utc>>(v.clone()).ok()
                 })
-                .map(|d| format_date(lang, d))
+                .map(|d| self.locale.date(lang, d))
                 .unwrap_or_default()
         };
         let amount = |key: &str| {
@@ -216,7 +225,14 @@ impl TelegramMessenger {
                 // Trials and admin grants queue these too: the neutral
                 // texts, not the notify-* ones that say a payment arrived.
                 // The card leads, with Connect; keys and QR on request.
+                let referral = p.get("origin").and_then(|o| o.as_str()) == Some("referral");
                 let head = match n.kind {
+                    NotificationKind::Activated | NotificationKind::Extended if referral => t!(
+                        lang,
+                        "notify-referral-days",
+                        days = days,
+                        expires = date("expires_at")
+                    ),
                     NotificationKind::Activated => {
                         t!(lang, "activated", expires = date("expires_at"), days = days)
                     }
@@ -238,6 +254,7 @@ impl TelegramMessenger {
                     Err(_) => None,
                 };
                 let screen = card::card(
+                    &self.locale,
                     lang,
                     Some(head),
                     snapshot.as_ref(),
@@ -336,7 +353,7 @@ impl TelegramMessenger {
                 true,
             ),
             NotificationKind::AutoRenewed | NotificationKind::AutoRenewFailed => {
-                (super::user::auto_renew::notice(lang, n.kind, p), true)
+                (super::user::auto_renew::notice(&self.locale, lang, n.kind, p), true)
             }
             // An admin's text, sent as plain text: nothing in it is markup.
             NotificationKind::Broadcast => (
@@ -398,7 +415,7 @@ impl Messenger for TelegramMessenger {
                     .and_then(|u| u.language),
                 Err(_) => None,
             };
-            let lang = Lang::from_code(lang.as_deref());
+            let lang = self.locale.lang(lang.as_deref());
             throttle.wait(*chat).await;
             let sent = self
                 .bot
@@ -417,7 +434,7 @@ impl Messenger for TelegramMessenger {
         if Self::shown_elsewhere(n) {
             return Delivery::Sent;
         }
-        let lang = Lang::from_code(n.language.as_deref());
+        let lang = self.locale.lang(n.language.as_deref());
         let chat = ChatId(n.user.get());
         let (mut screen, html) = self.render(n, lang).await;
         if matches!(

@@ -12,7 +12,7 @@ use teloxide::types::{CallbackQuery, Message, MessageKind, Update, UpdateKind, U
 
 use super::callback::Callback;
 use super::commands::Input;
-use super::context::{BotContext, lang_of, telegram_lang};
+use super::context::BotContext;
 use super::i18n::{Lang, tr};
 use super::reply::{Target, show};
 use super::screens::{Screen, back_to_menu};
@@ -34,8 +34,8 @@ pub async fn handle(ctx: &Arc<BotContext>, update: Update) {
 /// store cannot be read).
 async fn chosen_lang(ctx: &BotContext, from: &User) -> Lang {
     match ctx.stored_user(from).await {
-        Ok(s) => lang_of(s.as_ref(), from),
-        Err(_) => telegram_lang(from),
+        Ok(s) => ctx.lang_of(s.as_ref(), from),
+        Err(_) => ctx.telegram_lang(from),
     }
 }
 

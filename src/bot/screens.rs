@@ -8,7 +8,8 @@ use subvisor_actors::store::UserSnapshot;
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
 
 use super::callback::Callback;
-use super::i18n::{Lang, format_date, format_money, html_escape, tr};
+use super::i18n::{Lang, format_money, html_escape, tr};
+use super::locale::Locale;
 use crate::t;
 
 /// A message to show: HTML text and an optional keyboard.
@@ -73,19 +74,24 @@ fn days_left(expires: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
 }
 
 /// One line about the subscription, for the main menu.
-pub fn status_line(lang: Lang, s: Option<&UserSnapshot>, now: DateTime<Utc>) -> String {
+pub fn status_line(
+    locale: &Locale,
+    lang: Lang,
+    s: Option<&UserSnapshot>,
+    now: DateTime<Utc>,
+) -> String {
     match s.and_then(|s| s.subscription.as_ref()) {
         Some(sub) if sub.is_live(now) => t!(
             lang,
             "status-active",
-            expires = format_date(lang, sub.expires_at),
+            expires = locale.date(lang, sub.expires_at),
             days_left = days_left(sub.expires_at, now)
         ),
         Some(sub) if sub.status == SubscriptionStatus::Revoked => tr(lang, "status-revoked"),
         Some(sub) => t!(
             lang,
             "status-expired",
-            expired_at = format_date(lang, sub.expires_at)
+            expired_at = locale.date(lang, sub.expires_at)
         ),
         None => tr(lang, "status-none"),
     }
@@ -97,6 +103,7 @@ pub fn is_live(s: Option<&UserSnapshot>, now: DateTime<Utc>) -> bool {
 }
 
 pub fn main_menu(
+    locale: &Locale,
     lang: Lang,
     name: &str,
     s: Option<&UserSnapshot>,
@@ -106,7 +113,7 @@ pub fn main_menu(
     let text = format!(
         "{}\n\n{}",
         t!(lang, "menu-greeting", name = html_escape(name)),
-        status_line(lang, s, now)
+        status_line(locale, lang, s, now)
     );
     let buy = if s.and_then(|s| s.subscription.as_ref()).is_some() {
         tr(lang, "btn-renew")
@@ -169,6 +176,7 @@ pub fn plan_price(lang: Lang, plan: &Plan, offered: &[Provider], balance: &Money
 }
 
 pub fn plans<'a>(
+    locale: &Locale,
     lang: Lang,
     plans: impl Iterator<Item = &'a Plan>,
     offered: &[Provider],
@@ -181,15 +189,16 @@ pub fn plans<'a>(
         if price.is_empty() {
             continue;
         }
+        let title = locale.plan_title(lang, plan);
         lines.push(t!(
             lang,
             "plan-line",
-            title = html_escape(&plan.title),
+            title = html_escape(&title),
             days = plan.days,
             price = price.clone()
         ));
         rows.push(row([(
-            t!(lang, "btn-plan", title = plan.title.clone(), price = price),
+            t!(lang, "btn-plan", title = title, price = price),
             Callback::Plan {
                 plan: plan.id.to_string(),
             },
@@ -208,14 +217,23 @@ pub fn provider_label(lang: Lang, provider: Provider, balance: &Money) -> String
     }
 }
 
-pub fn pay_methods(lang: Lang, plan: &Plan, offered: &[Provider], balance: &Money) -> Screen {
-    let text = t!(
+pub fn pay_methods(
+    locale: &Locale,
+    lang: Lang,
+    plan: &Plan,
+    offered: &[Provider],
+    balance: &Money,
+) -> Screen {
+    let mut text = t!(
         lang,
         "pay-method-title",
-        plan = html_escape(&plan.title),
+        plan = html_escape(&locale.plan_title(lang, plan)),
         days = plan.days,
         price = plan_price(lang, plan, offered, balance)
     );
+    if let Some(description) = locale.plan_description(lang, plan) {
+        text = format!("{text}\n\n<i>{}</i>", html_escape(&description));
+    }
     let mut rows = pay_rows(lang, plan, offered, balance);
     rows.push(row([
         (tr(lang, "btn-back"), Callback::Buy),

@@ -17,7 +17,6 @@ use teloxide::requests::{Request, Requester};
 use teloxide::types::{ChatId, LabeledPrice, Message, PreCheckoutQuery, TransactionPartner};
 
 use super::BotContext;
-use super::context::lang_of;
 use super::error::BotError;
 use super::i18n::tr;
 use super::reply::{self, Target};
@@ -76,7 +75,7 @@ pub async fn pre_checkout(ctx: &Arc<BotContext>, q: PreCheckoutQuery) {
         tracing::warn!(error = %e, "pre-checkout: cannot read the user");
         None
     });
-    let lang = lang_of(known.as_ref(), &q.from);
+    let lang = ctx.lang_of(known.as_ref(), &q.from);
     let answer = match checkout_refusal(ctx, &q).await {
         Ok(refusal) => refusal,
         Err(e) => {
@@ -165,7 +164,7 @@ pub async fn payment_message(ctx: &Arc<BotContext>, msg: Message) {
                 tracing::warn!(error = %e, "cannot read the payer's language");
                 None
             });
-            let lang = lang_of(known.as_ref(), from);
+            let lang = ctx.lang_of(known.as_ref(), from);
             let _ = ctx
                 .bot
                 .send_message(ChatId(from.id.0 as i64), tr(lang, "payment-delayed"))

@@ -133,7 +133,8 @@ impl Settings {
             };
             plans.push(Plan {
                 id: PlanId::new(p.id.clone()).map_err(|e| invalid(key("id"), e.to_string()))?,
-                title: p.title.clone(),
+                // The bot shows each language's title (`Settings::bot_locale`).
+                title: p.title.get("en").to_owned(),
                 days: p.days,
                 stars: p.stars,
                 fiat,
@@ -148,6 +149,7 @@ impl Settings {
             max_connections: self.database.max_connections,
             acquire_timeout: self.database.acquire_timeout,
             referral_bonus: self.referral_bonus(),
+            referral_bonus_days: self.referral.bonus_days,
             settlement: subvisor_actors::domain::SettlementPolicy {
                 balance_currency: self.balance_currency(),
                 refund_unexpected_stars: self.payments.refund_unexpected_stars,

@@ -7,12 +7,14 @@
 //!   the defaults of optional keys.
 //! - `load.rs`: the layers and environment overrides ([`Settings::load`]).
 //! - `validate.rs`: the checks `load` (and so `subvisor check-config`) runs.
+//! - `bot.rs`: `[bot]` (time zone, language map) and the bot's `Locale`.
 //! - `warnings.rs`: what `check-config` warns about without failing.
 //! - `derived.rs`: what the rest of the program takes from the settings:
 //!   validated plans and nodes, the store's, actors' and gateways' settings,
 //!   payment clients and the secrets.
 
 mod auto_renew;
+mod bot;
 mod derived;
 mod load;
 mod localized;
@@ -25,6 +27,7 @@ mod warnings;
 use serde::Deserialize;
 
 pub use auto_renew::AutoRenewSettings;
+pub use bot::BotConfig;
 pub use localized::LocalizedText;
 pub use sections::{
     ActorSettings, ClusterSettings, CryptoBotSettings, DatabaseSettings, FiatPrice, GatewayConfig,
@@ -77,6 +80,8 @@ pub struct Settings {
     pub referral: ReferralSettings,
     #[serde(default)]
     pub auto_renew: AutoRenewSettings,
+    #[serde(default)]
+    pub bot: BotConfig,
     #[serde(default)]
     pub plans: Vec<PlanSettings>,
     #[serde(default)]

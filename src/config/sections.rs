@@ -133,6 +133,10 @@ pub struct ReferralSettings {
     /// Minor units of `payments.balance_currency`; 0 = no bonus.
     #[serde(default)]
     pub bonus_minor: i64,
+    /// Days of access instead of money (where the balance cannot be spent);
+    /// 0 = none. Not together with `bonus_minor`.
+    #[serde(default)]
+    pub bonus_days: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -417,7 +421,11 @@ pub struct LogSettings {
 #[serde(deny_unknown_fields)]
 pub struct PlanSettings {
     pub id: String,
-    pub title: String,
+    /// `"1 month"`, or one per language: `{ en = "1 month", ru = "1 месяц" }`.
+    pub title: super::LocalizedText,
+    /// Optional: shown on the payment screen and the Stars invoice (same forms).
+    #[serde(default)]
+    pub description: Option<super::LocalizedText>,
     pub days: u32,
     pub stars: Option<i64>,
     pub fiat: Option<FiatPrice>,

@@ -41,8 +41,18 @@ impl Settings {
             ));
         }
         self.validate_telegram()?;
+        self.bot_locale()?;
         if self.referral.bonus_minor < 0 {
             return Err(invalid("referral.bonus_minor", "must not be negative"));
+        }
+        if self.referral.bonus_days > 3660 {
+            return Err(invalid("referral.bonus_days", "must be 0..=3660"));
+        }
+        if self.referral.bonus_days > 0 && self.referral.bonus_minor > 0 {
+            return Err(invalid(
+                "referral.bonus_days",
+                "set bonus_days or bonus_minor, not both (the bonus is days or money)",
+            ));
         }
         if self.notifier.global_per_second == 0 || self.notifier.batch == 0 {
             return Err(invalid(

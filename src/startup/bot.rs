@@ -92,13 +92,16 @@ pub(super) fn start_bot(
         topups: settings.telegram.topup_amounts_minor.clone(),
         balance_currency: Currency::new(settings.payments.balance_currency.clone())?,
         trial_days: settings.trial.days,
+        trial_only_new_users: settings.trial.only_new_users,
         default_devices: settings.subscription.default_devices,
         referral_bonus: settings.referral_bonus(),
+        referral_bonus_days: settings.referral.bonus_days,
         order_ttl: settings.payments.order_ttl,
         auto_renew: settings
             .auto_renew
             .enabled
             .then_some(settings.auto_renew.before),
+        locale: std::sync::Arc::new(settings.bot_locale()?),
         stars: settings.telegram.stars,
         user_rate_per_minute: settings.telegram.user_rate_per_minute,
         user_rate_burst: settings.telegram.user_rate_burst,

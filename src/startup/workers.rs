@@ -107,6 +107,8 @@ pub(super) fn notifier(
         settings.subscription.default_devices,
         settings.telegram.support.clone(),
         settings.telegram.purchase_alerts,
+        // Validated at load: the default only if that changed since.
+        Arc::new(settings.bot_locale().unwrap_or_default()),
     );
     Some(
         Notifier::new(

@@ -74,6 +74,11 @@ pub trait AdminQueries: Send + Sync {
 
     async fn referral_count(&self, user: UserId) -> Result<i64>;
 
+    /// Whether `user` could start the trial now (the menu offers it only
+    /// then): not used, not banned and, with `only_new`, no plan paid.
+    /// The start itself re-checks inside its write.
+    async fn trial_open(&self, user: UserId, only_new: bool) -> Result<bool>;
+
     async fn recent_audit(&self, user: UserId, limit: u32) -> Result<Vec<AuditEntry>>;
 
     async fn outbox_depth(&self) -> Result<OutboxDepth>;

@@ -135,6 +135,9 @@ pub struct StoreOptions {
     /// Credited to the referrer when a referred user's first plan order is paid
     /// (in the same transaction); `None`: no referral bonus.
     pub referral_bonus: Option<Money>,
+    /// Days of access given to the referrer instead (0: none); reversed with
+    /// the order like the money bonus.
+    pub referral_bonus_days: u32,
     /// What becomes of payments their order cannot take.
     pub settlement: SettlementPolicy,
     /// Server-side TCP keepalive of the sessions that hold leadership locks
@@ -182,6 +185,7 @@ impl StoreOptions {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(10),
             referral_bonus: None,
+            referral_bonus_days: 0,
             settlement: SettlementPolicy {
                 balance_currency: Currency::new("USD").unwrap_or_else(|_| Currency::stars()),
                 refund_unexpected_stars: true,

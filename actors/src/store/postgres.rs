@@ -12,6 +12,7 @@ use super::{SessionKeepalive, StoreOptions};
 pub struct PgStore {
     pool: PgPool,
     referral_bonus: Option<crate::domain::Money>,
+    referral_bonus_days: u32,
     settlement: crate::domain::SettlementPolicy,
     plan_devices: super::PlanDevices,
     lock_keepalive: SessionKeepalive,
@@ -32,6 +33,7 @@ impl PgStore {
         Ok(Self {
             pool,
             referral_bonus: opts.referral_bonus.clone(),
+            referral_bonus_days: opts.referral_bonus_days,
             settlement: opts.settlement.clone(),
             plan_devices: opts.plan_devices.clone(),
             lock_keepalive: opts.lock_keepalive,
@@ -53,6 +55,11 @@ impl PgStore {
 
     fn referral_bonus(&self) -> Option<&crate::domain::Money> {
         self.referral_bonus.as_ref()
+    }
+
+    /// `[referral] bonus_days` (0: none).
+    fn referral_bonus_days(&self) -> u32 {
+        self.referral_bonus_days
     }
 
     fn settlement_policy(&self) -> &crate::domain::SettlementPolicy {

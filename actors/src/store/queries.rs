@@ -87,6 +87,11 @@ impl Queries {
         self.0.referral_count(user).await
     }
 
+    /// Whether `user` could start the trial now (see `AdminQueries::trial_open`).
+    pub async fn trial_open(&self, user: UserId, only_new: bool) -> Result<bool> {
+        self.0.trial_open(user, only_new).await
+    }
+
     pub async fn stats(&self, now: DateTime<Utc>, since: DateTime<Utc>) -> Result<Stats> {
         self.0.stats(now, since).await
     }

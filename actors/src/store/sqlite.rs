@@ -21,6 +21,7 @@ pub struct SqliteStore {
     /// The one writer connection; its pool is the queue of waiting writers.
     writer: SqlitePool,
     referral_bonus: Option<crate::domain::Money>,
+    referral_bonus_days: u32,
     settlement: crate::domain::SettlementPolicy,
     plan_devices: super::PlanDevices,
 }
@@ -73,6 +74,7 @@ impl SqliteStore {
             readers,
             writer,
             referral_bonus: opts.referral_bonus.clone(),
+            referral_bonus_days: opts.referral_bonus_days,
             settlement: opts.settlement.clone(),
             plan_devices: opts.plan_devices.clone(),
         })
@@ -95,6 +97,11 @@ impl SqliteStore {
 
     fn referral_bonus(&self) -> Option<&crate::domain::Money> {
         self.referral_bonus.as_ref()
+    }
+
+    /// `[referral] bonus_days` (0: none).
+    fn referral_bonus_days(&self) -> u32 {
+        self.referral_bonus_days
     }
 
     fn settlement_policy(&self) -> &crate::domain::SettlementPolicy {

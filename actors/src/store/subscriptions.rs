@@ -44,6 +44,17 @@ pub trait Subscriptions: Send + Sync {
     /// Extends (or starts) the subscription by `days` from `max(now, expires_at)`.
     async fn grant_days(&self, ctx: &WriteCtx<'_>, user: UserId, days: u32) -> Result<Change>;
 
+    /// [`grant_days`](Self::grant_days) once per `key`: the key is kept in
+    /// the same transaction; `applied = false` (nothing changed) when it was
+    /// used before.
+    async fn grant_days_once(
+        &self,
+        ctx: &WriteCtx<'_>,
+        user: UserId,
+        days: u32,
+        key: &str,
+    ) -> Result<Change>;
+
     /// Takes access away now; `applied = false` if already revoked.
     async fn revoke(&self, ctx: &WriteCtx<'_>, user: UserId) -> Result<Change>;
 

@@ -2,13 +2,13 @@
 //! buttons of a user), `/revoke <id>` with its confirmation.
 
 use subvisor_actors::domain::UserId;
-use subvisor_actors::messages::{GrantDays, Revoke};
+use subvisor_actors::messages::{GrantDays, GrantDaysOnce, Revoke};
 
 use super::{Admin, AdminState, parse_user};
 use crate::bot::BotContext;
 use crate::bot::callback::Callback;
 use crate::bot::error::BotError;
-use crate::bot::i18n::{Lang, format_date, tr};
+use crate::bot::i18n::{Lang, tr};
 use crate::bot::screens::{self, Screen, row};
 use crate::t;
 
@@ -76,17 +76,19 @@ pub async fn grant_asked(
     days: u32,
 ) -> Result<Screen, BotError> {
     if ctx.registry.queries().user(user).await?.is_some() {
-        return grant(ctx, admin, user, days).await;
+        return grant(ctx, admin, user, days, None).await;
     }
     Ok(ask_unknown(ctx, admin, user, days))
 }
 
-/// A grant button (+30, +7 on a user, or Confirm for an unknown user).
+/// A grant button (+30, +7 on a user, or Confirm for an unknown user); its
+/// `key` makes a second press of the same button a no-op.
 pub async fn grant_pressed(
     ctx: &BotContext,
     admin: &Admin,
     user: UserId,
     days: u32,
+    key: Option<u32>,
 ) -> Result<Screen, BotError> {
     let confirmed = matches!(
         ctx.admin_state.get(&admin.id).map(|s| s.clone()),
@@ -97,7 +99,7 @@ pub async fn grant_pressed(
     } else if ctx.registry.queries().user(user).await?.is_none() {
         return Ok(ask_unknown(ctx, admin, user, days));
     }
-    grant(ctx, admin, user, days).await
+    grant(ctx, admin, user, days, key).await
 }
 
 fn ask_unknown(ctx: &BotContext, admin: &Admin, user: UserId, days: u32) -> Screen {
@@ -120,6 +122,7 @@ fn ask_unknown(ctx: &BotContext, admin: &Admin, user: UserId, days: u32) -> Scre
         Callback::AdminGrant {
             user: user.get(),
             days,
+            key: Some(getrandom::u32().unwrap_or_default()),
         },
         Callback::AdminUsers { page: 0 },
     )
@@ -138,16 +141,31 @@ async fn grant(
     admin: &Admin,
     user: UserId,
     days: u32,
+    key: Option<u32>,
 ) -> Result<Screen, BotError> {
     let lang = admin.lang;
     let by = admin.principal();
-    let change = ctx.registry.send(user, GrantDays { days, by }).await?;
+    let change = match key {
+        Some(key) => {
+            let key = format!("{}:{}:{days}:{key:x}", admin.id, user.get());
+            let change = ctx
+                .registry
+                .send(user, GrantDaysOnce { days, by, key })
+                .await?;
+            if !change.applied {
+                let text = t!(lang, "admin-grant-already", user = user.get());
+                return Ok(Screen::with(text, open_user(lang, user.get())));
+            }
+            change
+        }
+        None => ctx.registry.send(user, GrantDays { days, by }).await?,
+    };
     ctx.notifier.notify_one();
     let expires = change
         .snapshot
         .subscription
         .as_ref()
-        .map(|s| format_date(lang, s.expires_at))
+        .map(|s| ctx.date(lang, s.expires_at))
         .unwrap_or_default();
     let text = t!(
         lang,

@@ -14,6 +14,7 @@ pub mod maintenance;
 pub mod refunds;
 pub mod stats;
 pub mod users;
+mod way_back;
 
 use std::sync::Arc;
 
@@ -23,7 +24,6 @@ use teloxide::types::User;
 use super::BotContext;
 use super::callback::Callback;
 use super::commands::AdminCommand;
-use super::context::{lang_of, telegram_lang};
 use super::error::{Audience, BotError, report};
 use super::i18n::{Lang, tr};
 use super::reply::{Reply, Target, send};
@@ -77,10 +77,17 @@ async fn admin(ctx: &BotContext, from: &User, target: Target) -> Option<Admin> {
     match ctx.stored_user(from).await {
         Ok(s) => Some(Admin {
             id,
-            lang: lang_of(s.as_ref(), from),
+            lang: ctx.lang_of(s.as_ref(), from),
         }),
         Err(error) => {
-            report(ctx, target, telegram_lang(from), error, Audience::Admin(id)).await;
+            report(
+                ctx,
+                target,
+                ctx.telegram_lang(from),
+                error,
+                Audience::Admin(id),
+            )
+            .await;
             None
         }
     }
@@ -89,7 +96,7 @@ async fn admin(ctx: &BotContext, from: &User, target: Target) -> Option<Admin> {
 /// Shows the reply, or reports the error (and clears the dialogue state).
 async fn finish(ctx: &BotContext, target: Target, admin: &Admin, reply: Result<Reply, BotError>) {
     match reply {
-        Ok(reply) => send(ctx, target, reply).await,
+        Ok(reply) => send(ctx, target, way_back::ensure(reply, admin.lang)).await,
         Err(error) => report(ctx, target, admin.lang, error, Audience::Admin(admin.id)).await,
     }
 }
@@ -178,9 +185,11 @@ async fn callback_reply(
             Err(_) => expired(lang).into(),
         },
         Callback::AdminUsers { page } => users::page(ctx, admin, page).await?.into(),
-        Callback::AdminGrant { user, days } => match UserId::new(user) {
+        Callback::AdminGrant { user, days, key } => match UserId::new(user) {
             Ok(user) if access::grantable(days) => {
-                access::grant_pressed(ctx, admin, user, days).await?.into()
+                access::grant_pressed(ctx, admin, user, days, key)
+                    .await?
+                    .into()
             }
             _ => expired(lang).into(),
         },

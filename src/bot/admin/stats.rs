@@ -3,7 +3,7 @@
 
 use crate::bot::BotContext;
 use crate::bot::error::BotError;
-use crate::bot::i18n::{Lang, html_escape};
+use crate::bot::i18n::{Lang, html_escape, tr};
 use crate::bot::screens::{self, Screen};
 use crate::t;
 
@@ -21,7 +21,7 @@ pub async fn screen(ctx: &BotContext, lang: Lang) -> Result<Screen, BotError> {
                 format!(
                     "{} · {} · {}",
                     r.day,
-                    r.provider,
+                    super::users::provider_name(lang, r.provider),
                     screens::money(lang, &r.amount)
                 )
             })
@@ -34,8 +34,14 @@ pub async fn screen(ctx: &BotContext, lang: Lang) -> Result<Screen, BotError> {
         .statuses()
         .into_iter()
         .map(|n| {
-            let up = if n.state == "up" { "🟢" } else { "🔴" };
-            format!("{up} {} ({})", html_escape(&n.name), html_escape(&n.state))
+            // The state in the admin's language ("up", "down"; anything else as is).
+            let (up, state) = match n.state.as_str() {
+                "up" => ("🟢", tr(lang, "admin-node-up")),
+                "down" => ("🔴", tr(lang, "admin-node-down")),
+                "unknown" => ("⚪", tr(lang, "admin-node-unknown")),
+                other => ("🔴", format!("<code>{}</code>", html_escape(other))),
+            };
+            format!("{up} <code>{}</code> ({state})", html_escape(&n.name))
         })
         .collect::<Vec<_>>()
         .join("\n");

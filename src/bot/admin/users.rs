@@ -11,7 +11,7 @@ use super::{Admin, AdminState};
 use crate::bot::BotContext;
 use crate::bot::callback::Callback;
 use crate::bot::error::BotError;
-use crate::bot::i18n::{Lang, format_date, html_escape, tr};
+use crate::bot::i18n::{Lang, html_escape, tr};
 use crate::bot::screens::{self, Screen, row};
 use crate::t;
 
@@ -78,7 +78,7 @@ async fn list(
     for u in &page_data.users {
         let name = person(u.display_name.as_deref(), u.username.as_deref());
         let status = match (u.status, u.expires_at) {
-            (Some(s), Some(e)) => sub_status(lang, s, e),
+            (Some(s), Some(e)) => sub_status(ctx, lang, s, e),
             _ => "—".to_owned(),
         };
         lines.push(format!(
@@ -141,11 +141,11 @@ pub async fn view(ctx: &BotContext, admin: &Admin, user: UserId) -> Result<Scree
                     .registry
                     .plans()
                     .get(&o.plan)
-                    .map_or_else(|| o.plan.to_string(), |p| p.title.clone()),
+                    .map_or_else(|| o.plan.to_string(), |p| ctx.locale.plan_title(lang, p)),
             };
             format!(
                 "{} · {} · {} · {} · {}",
-                format_date(lang, o.created_at),
+                ctx.date(lang, o.created_at),
                 html_escape(&what),
                 provider_name(lang, o.provider),
                 screens::money(lang, &o.amount),
@@ -159,7 +159,7 @@ pub async fn view(ctx: &BotContext, admin: &Admin, user: UserId) -> Result<Scree
         .map(|a| {
             format!(
                 "{} · {}: {}",
-                format_date(lang, a.created_at),
+                ctx.date(lang, a.created_at),
                 actor_name(lang, &a.actor),
                 action_name(lang, &a.action)
             )
@@ -176,9 +176,9 @@ pub async fn view(ctx: &BotContext, admin: &Admin, user: UserId) -> Result<Scree
         "admin-user",
         user = user.get(),
         username = username,
-        status = screens::status_line(lang, Some(&snapshot), now),
+        status = screens::status_line(&ctx.locale, lang, Some(&snapshot), now),
         balance = screens::money(lang, &balance),
-        created = format_date(lang, snapshot.created_at),
+        created = ctx.date(lang, snapshot.created_at),
         orders = or_dash(order_lines),
         audit = or_dash(audit_lines)
     );
@@ -188,6 +188,7 @@ pub async fn view(ctx: &BotContext, admin: &Admin, user: UserId) -> Result<Scree
             Callback::AdminGrant {
                 user: user.get(),
                 days,
+                key: Some(getrandom::u32().unwrap_or_default()),
             },
         )
     };
@@ -220,8 +221,13 @@ pub async fn view(ctx: &BotContext, admin: &Admin, user: UserId) -> Result<Scree
 }
 
 /// A subscription's status in the list, in the admin's language.
-fn sub_status(lang: Lang, status: SubscriptionStatus, expires: DateTime<Utc>) -> String {
-    let expires = format_date(lang, expires);
+fn sub_status(
+    ctx: &BotContext,
+    lang: Lang,
+    status: SubscriptionStatus,
+    expires: DateTime<Utc>,
+) -> String {
+    let expires = ctx.date(lang, expires);
     match status {
         SubscriptionStatus::Active => t!(lang, "admin-sub-active", expires = expires),
         SubscriptionStatus::Expired => t!(lang, "admin-sub-expired", expires = expires),

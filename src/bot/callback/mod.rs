@@ -113,9 +113,12 @@ pub enum Callback {
     AdminUsers {
         page: u32,
     },
+    /// Grant `days` to `user`. `key` is drawn with the button: pressing it
+    /// twice grants once (older buttons have none).
     AdminGrant {
         user: i64,
         days: u32,
+        key: Option<u32>,
     },
     AdminRevokeAsk {
         user: i64,
@@ -180,9 +183,12 @@ impl Callback {
                 fields.push(check_device(*device)?.to_string());
             }
             Callback::AdminUsers { page } => fields.push(page.to_string()),
-            Callback::AdminGrant { user, days } => {
+            Callback::AdminGrant { user, days, key } => {
                 fields.push(check_user(*user)?.to_string());
                 fields.push(check_days(*days)?.to_string());
+                if let Some(key) = key {
+                    fields.push(format!("{key:x}"));
+                }
             }
             Callback::AdminRefundAsk { order } | Callback::AdminRefund { order } => {
                 fields.push(order.simple().to_string());
@@ -351,10 +357,19 @@ impl Callback {
                 page: parse_u32(one()?)?,
             }),
             "adm-grant" => {
-                let (user, days) = two()?;
+                let (user, days, key) = match fields {
+                    [user, days] => (*user, *days, None),
+                    [user, days, key] => {
+                        let key = u32::from_str_radix(key, 16)
+                            .map_err(|_| CallbackError::Malformed("key is not hex"))?;
+                        (*user, *days, Some(key))
+                    }
+                    _ => return Err(CallbackError::Malformed("expected two or three fields")),
+                };
                 Ok(C::AdminGrant {
                     user: parse_user(user)?,
                     days: check_days(parse_u32(days)?)?,
+                    key,
                 })
             }
             "adm-revoke?" => Ok(C::AdminRevokeAsk {

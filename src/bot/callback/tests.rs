@@ -51,6 +51,7 @@ fn samples() -> Vec<Callback> {
         C::AdminGrant {
             user: UserId::MAX,
             days: u32::MAX,
+            key: Some(u32::MAX),
         },
         C::AdminRevokeAsk { user: 1 },
         C::AdminRevoke { user: 42 },
@@ -103,8 +104,20 @@ fn known_encodings_are_stable() {
         (Callback::DeviceRemove { device: 12 }, "1:dev-rm!:12"),
         (Callback::AdminDevicesReset { user: 42 }, "1:adm-dev!:42"),
         (
-            Callback::AdminGrant { user: 42, days: 30 },
+            Callback::AdminGrant {
+                user: 42,
+                days: 30,
+                key: None,
+            },
             "1:adm-grant:42:30",
+        ),
+        (
+            Callback::AdminGrant {
+                user: 42,
+                days: 30,
+                key: Some(0xbeef),
+            },
+            "1:adm-grant:42:30:beef",
         ),
         (
             Callback::AdminRefund {
@@ -149,7 +162,11 @@ fn invalid_values_are_not_encoded() {
         Callback::AdminRevokeAsk {
             user: UserId::MAX + 1,
         },
-        Callback::AdminGrant { user: 1, days: 0 },
+        Callback::AdminGrant {
+            user: 1,
+            days: 0,
+            key: None,
+        },
     ];
     for c in bad {
         assert!(
@@ -291,8 +308,8 @@ fn arb_callback() -> impl Strategy<Value = Callback> {
             .boxed(),
         arb_user().prop_map(|user| C::AdminUser { user }).boxed(),
         any::<u32>().prop_map(|page| C::AdminUsers { page }).boxed(),
-        (arb_user(), 1..=u32::MAX)
-            .prop_map(|(user, days)| C::AdminGrant { user, days })
+        (arb_user(), 1..=u32::MAX, any::<Option<u32>>())
+            .prop_map(|(user, days, key)| C::AdminGrant { user, days, key })
             .boxed(),
         arb_user()
             .prop_map(|user| C::AdminRevokeAsk { user })

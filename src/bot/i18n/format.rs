@@ -85,20 +85,39 @@ const MONTHS_RU: [&str; 12] = [
     "дек.",
 ];
 
-/// A moment for people, in UTC: `23 Dec 2026, 14:05 UTC` /
-/// `23 дек. 2026, 14:05 UTC`.
-pub fn format_date(lang: Lang, at: DateTime<Utc>) -> String {
+/// A moment for people, in the time zone `tz` (the configured one, see
+/// [`Locale`](crate::bot::locale::Locale)), without naming it:
+/// `23 Dec 2026, 14:05` / `23 дек. 2026, 14:05`.
+pub fn format_date(lang: Lang, tz: &jiff::tz::TimeZone, at: DateTime<Utc>) -> String {
     let months = match lang {
         Lang::En => &MONTHS_EN,
         Lang::Ru => &MONTHS_RU,
     };
-    let month = months.get(at.month0() as usize).copied().unwrap_or("?");
+    let local = jiff::Timestamp::from_second(at.timestamp())
+        .map(|ts| tz.to_datetime(ts))
+        .ok();
+    let Some(local) = local else {
+        // Outside jiff's range (years beyond ±9999): UTC as chrono has it.
+        let month = months.get(at.month0() as usize).copied().unwrap_or("?");
+        return format!(
+            "{} {month} {}, {:02}:{:02}",
+            at.day(),
+            at.year(),
+            at.hour(),
+            at.minute()
+        );
+    };
+    let month = usize::try_from(local.month() - 1)
+        .ok()
+        .and_then(|m| months.get(m))
+        .copied()
+        .unwrap_or("?");
     format!(
-        "{} {month} {}, {:02}:{:02} UTC",
-        at.day(),
-        at.year(),
-        at.hour(),
-        at.minute()
+        "{} {month} {}, {:02}:{:02}",
+        local.day(),
+        local.year(),
+        local.hour(),
+        local.minute()
     )
 }
 

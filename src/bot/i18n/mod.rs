@@ -297,11 +297,13 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("trial-disabled", &[]),
     // Balance.
     ("balance-title", &["balance"]),
+    ("balance-topup-hint", &[]),
     ("topup-title", &[]),
     ("topup-created", &["amount"]),
     // Referrals.
     ("referral", &["link", "bonus", "count"]),
     ("referral-no-bonus", &["link", "count"]),
+    ("referral-days", &["link", "days", "count"]),
     // Help and commands.
     ("help", &["support"]),
     ("help-no-support", &[]),
@@ -347,6 +349,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("notify-auto-renew-short", &["price", "balance", "expires"]),
     ("notify-auto-renew-unpayable", &["expires"]),
     ("notify-referral-bonus", &["amount"]),
+    ("notify-referral-days", &["days", "expires"]),
     ("notify-payment-flagged", &[]),
     ("notify-payment-credited", &["amount", "balance"]),
     ("notify-payment-credited-underpaid", &["amount", "balance"]),
@@ -497,6 +500,10 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("admin-grant-bad-days", &[]),
     ("admin-grant-days-range", &["max"]),
     ("admin-grant-unknown-confirm", &["user", "days"]),
+    ("admin-grant-already", &["user"]),
+    ("admin-node-up", &[]),
+    ("admin-node-down", &[]),
+    ("admin-node-unknown", &[]),
     ("alert-purchase", &["user", "what", "amount", "provider"]),
 ];
 

@@ -268,12 +268,20 @@ fn money() {
 fn dates() {
     let at = Utc.with_ymd_and_hms(2026, 12, 23, 14, 5, 0).single();
     let at = at.unwrap_or_default();
-    assert_eq!(format_date(Lang::En, at), "23 Dec 2026, 14:05 UTC");
-    assert_eq!(format_date(Lang::Ru, at), "23 дек. 2026, 14:05 UTC");
+    let utc = jiff::tz::TimeZone::UTC;
+    assert_eq!(format_date(Lang::En, &utc, at), "23 Dec 2026, 14:05");
+    assert_eq!(format_date(Lang::Ru, &utc, at), "23 дек. 2026, 14:05");
     let may = Utc.with_ymd_and_hms(2027, 5, 1, 0, 0, 0).single();
     assert_eq!(
-        format_date(Lang::Ru, may.unwrap_or_default()),
-        "1 мая 2027, 00:00 UTC"
+        format_date(Lang::Ru, &utc, may.unwrap_or_default()),
+        "1 мая 2027, 00:00"
+    );
+    // The zone moves the day (and the month) too.
+    let vladivostok = jiff::tz::TimeZone::get("Asia/Vladivostok").expect("zone");
+    let eve = Utc.with_ymd_and_hms(2027, 4, 30, 16, 30, 0).single();
+    assert_eq!(
+        format_date(Lang::Ru, &vladivostok, eve.unwrap_or_default()),
+        "1 мая 2027, 02:30"
     );
 }
 

@@ -13,7 +13,8 @@ use super::subscription;
 use crate::bot::BotContext;
 use crate::bot::callback::Callback;
 use crate::bot::error::BotError;
-use crate::bot::i18n::{Lang, format_date, html_escape, tr};
+use crate::bot::i18n::{Lang, html_escape, tr};
+use crate::bot::locale::Locale;
 use crate::bot::screens::{self, Screen, row};
 use crate::t;
 
@@ -102,7 +103,7 @@ pub async fn set(ctx: &BotContext, lang: Lang, user: UserId, on: bool) -> Result
             t!(
                 lang,
                 "auto-renew-enabled",
-                plan = html_escape(&plan.title),
+                plan = html_escape(&ctx.locale.plan_title(lang, plan)),
                 price = price,
                 hours = (before.as_secs() / 3600).max(1)
             )
@@ -115,7 +116,12 @@ pub async fn set(ctx: &BotContext, lang: Lang, user: UserId, on: bool) -> Result
 
 /// The notice of a renewal from the balance, or of one the balance could
 /// not pay (with a top-up button when topping up would do).
-pub fn notice(lang: Lang, kind: NotificationKind, p: &serde_json::Value) -> Screen {
+pub fn notice(
+    locale: &Locale,
+    lang: Lang,
+    kind: NotificationKind,
+    p: &serde_json::Value,
+) -> Screen {
     let money = |key: &str| {
         p.get(key)
             .and_then(|v| serde_json::from_value::<Money>(v.clone()).ok())
@@ -125,7 +131,7 @@ pub fn notice(lang: Lang, kind: NotificationKind, p: &serde_json::Value) -> Scre
     let date = p
         .get("expires_at")
         .and_then(|v| serde_json::from_value::<chrono::DateTime<chrono::Utc>>(v.clone()).ok())
-        .map(|d| format_date(lang, d))
+        .map(|d| locale.date(lang, d))
         .unwrap_or_default();
     if kind == NotificationKind::AutoRenewed {
         let days = p.get("days").and_then(|d| d.as_i64()).unwrap_or(0);

@@ -19,13 +19,15 @@ use crate::t;
 /// The balance, with a Top up button when a provider can top it up.
 pub fn screen(ctx: &BotContext, caller: &Caller<'_>) -> Screen {
     let lang = caller.lang;
-    let text = t!(
+    let mut text = t!(
         lang,
         "balance-title",
         balance = screens::money(lang, &caller.balance(ctx))
     );
     let mut rows = Vec::new();
+    // "Pay in one tap" only where the balance can be topped up.
     if offers_top_ups(ctx) {
+        text = format!("{text}\n{}", tr(lang, "balance-topup-hint"));
         rows.push(row([(tr(lang, "btn-topup"), Callback::TopUp)]));
     }
     rows.push(screens::back_to_menu(lang));

@@ -48,6 +48,7 @@ pub fn offers_top_ups(ctx: &BotContext) -> bool {
 pub fn plans(ctx: &BotContext, caller: &Caller<'_>) -> Screen {
     let balance = caller.balance(ctx);
     screens::plans(
+        &ctx.locale,
         caller.lang,
         ctx.registry.plans().iter(),
         &offered(ctx),
@@ -58,7 +59,13 @@ pub fn plans(ctx: &BotContext, caller: &Caller<'_>) -> Screen {
 /// The payment methods of `plan` (a plan that is gone: "button expired").
 pub fn pay_methods(ctx: &BotContext, caller: &Caller<'_>, plan: &str) -> Screen {
     match find_plan(ctx, plan) {
-        Some(plan) => screens::pay_methods(caller.lang, &plan, &offered(ctx), &caller.balance(ctx)),
+        Some(plan) => screens::pay_methods(
+            &ctx.locale,
+            caller.lang,
+            &plan,
+            &offered(ctx),
+            &caller.balance(ctx),
+        ),
         None => expired(caller.lang),
     }
 }
@@ -233,8 +240,22 @@ async fn send_invoice(
         // Another tap sent it (or the order was paid or closed meanwhile).
         return Ok(invoice_below(lang).into());
     }
-    let title = plan.map(|p| p.title.clone()).unwrap_or_default();
+    let title = plan
+        .map(|p| ctx.locale.plan_title(lang, p))
+        .unwrap_or_default();
     let days = plan.map_or(0, |p| p.days);
+    // The plan's own description when one is configured (Telegram takes 255 characters).
+    let description = plan
+        .and_then(|p| ctx.locale.plan_description(lang, p))
+        .map(|d| d.chars().take(255).collect::<String>())
+        .unwrap_or_else(|| {
+            t!(
+                lang,
+                "invoice-description",
+                plan = title.clone(),
+                days = days
+            )
+        });
     let amount =
         u32::try_from(order.amount.minor).map_err(|_| BotError::StarsAmount(order.amount.minor))?;
     let result = ctx
@@ -242,12 +263,7 @@ async fn send_invoice(
         .send_invoice(
             target.chat,
             t!(lang, "invoice-title", plan = title.clone()),
-            t!(
-                lang,
-                "invoice-description",
-                plan = title.clone(),
-                days = days
-            ),
+            description,
             payload,
             "XTR",
             [LabeledPrice::new(

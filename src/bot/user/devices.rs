@@ -8,7 +8,7 @@ use subvisor_actors::messages::RemoveDevice;
 use crate::bot::BotContext;
 use crate::bot::callback::Callback;
 use crate::bot::error::BotError;
-use crate::bot::i18n::{Lang, format_date, html_escape, tr};
+use crate::bot::i18n::{Lang, html_escape, tr};
 use crate::bot::screens::{self, Screen, row};
 use crate::t;
 
@@ -43,7 +43,7 @@ pub async fn list(ctx: &BotContext, lang: Lang, user: UserId) -> Result<Screen, 
             "device-line",
             name = html_escape(&name(lang, d)),
             os = html_escape(os.unwrap_or("—")),
-            seen = format_date(lang, d.last_seen)
+            seen = ctx.date(lang, d.last_seen)
         ));
         rows.push(row([(
             t!(lang, "btn-device-remove", name = name(lang, d)),

@@ -26,12 +26,14 @@ pub async fn set(
     let language = new.code().to_owned();
     let change = ctx.registry.send(user, SetLanguage { language }).await?;
     let now = ctx.registry.clock().now();
+    let trial_days = super::menu::trial_days_offered(ctx, Some(&change.snapshot)).await;
     let menu = screens::main_menu(
+        &ctx.locale,
         new,
         &caller.from.first_name,
         Some(&change.snapshot),
         now,
-        ctx.trial_days,
+        trial_days,
     );
     Ok(Screen {
         text: format!("{}\n\n{}", tr(new, "language-set"), menu.text),

@@ -3,6 +3,7 @@
 //! the support contact.
 
 use subvisor_actors::domain::UserId;
+use subvisor_actors::store::UserSnapshot;
 
 use super::Caller;
 use crate::bot::BotContext;
@@ -19,16 +20,44 @@ pub fn referrer(args: &str) -> Option<UserId> {
 }
 
 /// The main menu for the caller.
-pub fn main(ctx: &BotContext, caller: &Caller<'_>) -> Screen {
+pub async fn main(ctx: &BotContext, caller: &Caller<'_>) -> Screen {
     let now = ctx.registry.clock().now();
+    let trial_days = trial_days_offered(ctx, caller.snapshot.as_ref()).await;
     let menu = screens::main_menu(
+        &ctx.locale,
         caller.lang,
         &caller.from.first_name,
         caller.snapshot.as_ref(),
         now,
-        ctx.trial_days,
+        trial_days,
     );
     support::with_support(menu, caller.lang, ctx.support.as_deref())
+}
+
+/// The trial's days when the menu should offer it to this user, else 0:
+/// hidden from users who cannot start it (used, banned, or with
+/// `trial.only_new_users` a plan paid). A failed read offers it (the press
+/// is refused all the same).
+pub async fn trial_days_offered(ctx: &BotContext, s: Option<&UserSnapshot>) -> u32 {
+    let Some(s) = s.filter(|_| ctx.trial_days > 0) else {
+        return ctx.trial_days;
+    };
+    if s.trial_used {
+        return 0;
+    }
+    match ctx
+        .registry
+        .queries()
+        .trial_open(s.user, ctx.trial_only_new_users)
+        .await
+    {
+        Ok(true) => ctx.trial_days,
+        Ok(false) => 0,
+        Err(error) => {
+            tracing::warn!(%error, "cannot tell whether the trial is open");
+            ctx.trial_days
+        }
+    }
 }
 
 /// Help, with the support contact when one is configured.

@@ -20,7 +20,7 @@ use teloxide::types::User;
 
 use super::callback::Callback;
 use super::commands::Command;
-use super::context::{BotContext, lang_of, telegram_lang, user_id};
+use super::context::{BotContext, user_id};
 use super::error::{Audience, BotError, report};
 use super::i18n::Lang;
 use super::reply::{Reply, Target, send, show};
@@ -57,11 +57,11 @@ async fn caller<'a>(
     match ctx.load_user(from, referrer, always_touch).await {
         Ok(snapshot) => Some(Caller {
             from,
-            lang: lang_of(snapshot.as_ref(), from),
+            lang: ctx.lang_of(snapshot.as_ref(), from),
             snapshot,
         }),
         Err(error) => {
-            report(ctx, target, telegram_lang(from), error, Audience::User).await;
+            report(ctx, target, ctx.telegram_lang(from), error, Audience::User).await;
             None
         }
     }
@@ -85,7 +85,7 @@ pub async fn command(
     };
     let lang = caller.lang;
     let screen = match command {
-        Command::Start | Command::Menu => menu::main(ctx, &caller),
+        Command::Start | Command::Menu => menu::main(ctx, &caller).await,
         Command::Help => menu::help(ctx, lang),
         Command::Paysupport => {
             support::paysupport(lang, ctx.paysupport.as_ref(), ctx.support.as_deref())
@@ -108,7 +108,7 @@ pub async fn unknown_command(ctx: &Arc<BotContext>, from: &User, target: Target,
     let screen = if text.trim_start().starts_with('/') {
         screens::notice(caller.lang, "unknown-command")
     } else {
-        menu::main(ctx, &caller)
+        menu::main(ctx, &caller).await
     };
     show(ctx, target, screen).await;
 }
@@ -144,7 +144,7 @@ async fn action_reply(
     let lang = caller.lang;
     let s = caller.snapshot.as_ref();
     Ok(match action {
-        Callback::Menu | Callback::Cancel => menu::main(ctx, caller).into(),
+        Callback::Menu | Callback::Cancel => menu::main(ctx, caller).await.into(),
         Callback::Help => menu::help(ctx, lang).into(),
         Callback::Buy => checkout::plans(ctx, caller).into(),
         Callback::Plan { plan } => checkout::pay_methods(ctx, caller, &plan).into(),

@@ -13,6 +13,13 @@ pub async fn screen(ctx: &BotContext, lang: Lang, user: UserId) -> Result<Screen
     let link = format!("https://t.me/{}?start=ref{}", ctx.username(), user);
     let count = ctx.registry.queries().referral_count(user).await?;
     let text = match &ctx.referral_bonus {
+        None if ctx.referral_bonus_days > 0 => t!(
+            lang,
+            "referral-days",
+            link = html_escape(&link),
+            days = ctx.referral_bonus_days,
+            count = count
+        ),
         Some(bonus) => t!(
             lang,
             "referral",

@@ -33,6 +33,12 @@ async fn a_paying_user_cannot_start_the_trial(db: Db) {
     )
     .await;
     let paid = snapshot(&app, user).await;
+    // The menu does not offer what would be refused.
+    let menu = press(&tg, user, &Callback::Menu).await;
+    assert!(
+        !buttons(&menu).contains(&data(&Callback::Trial)),
+        "{menu:?}"
+    );
     let refused = press(&tg, user, &Callback::Trial).await;
     assert_eq!(text_of(&refused), en("trial-new-users"));
     assert!(buttons(&refused).contains(&data(&Callback::Menu)));
@@ -54,7 +60,8 @@ async fn a_banned_user_cannot_buy_or_start_the_trial_until_unbanned(db: Db) {
     .await;
     let user = 730_002;
     tg.push_update(FakeTelegram::message(user, "/start", Some("ru")));
-    nth_to_chat(&tg, "sendMessage", user, 0).await;
+    let menu = nth_to_chat(&tg, "sendMessage", user, 0).await;
+    assert!(buttons(&menu).contains(&data(&Callback::Trial)), "{menu:?}");
 
     assert!(admin_says(&tg, "/ban").await.contains("/ban"), "usage");
     let told = admin_says(&tg, &format!("/ban {user}")).await;
@@ -63,6 +70,11 @@ async fn a_banned_user_cannot_buy_or_start_the_trial_until_unbanned(db: Db) {
         "{told}"
     );
 
+    let menu = press(&tg, user, &Callback::Menu).await;
+    assert!(
+        !buttons(&menu).contains(&data(&Callback::Trial)),
+        "{menu:?}"
+    );
     let trial = press(&tg, user, &Callback::Trial).await;
     assert_eq!(text_of(&trial), tr(Lang::Ru, "banned"));
     assert!(!snapshot(&app, user).await.trial_used);
@@ -81,6 +93,8 @@ async fn a_banned_user_cannot_buy_or_start_the_trial_until_unbanned(db: Db) {
     assert!(to_chat(&tg, "sendInvoice", user).is_empty(), "no invoice");
 
     admin_says(&tg, &format!("/unban {user}")).await;
+    let menu = press(&tg, user, &Callback::Menu).await;
+    assert!(buttons(&menu).contains(&data(&Callback::Trial)), "{menu:?}");
     let started = press(&tg, user, &Callback::Trial).await;
     assert!(snapshot(&app, user).await.trial_used, "{started:?}");
     let payload = invoice(&tg, user).await;

@@ -96,6 +96,7 @@ async fn random_callback_data_is_answered_and_never_crashes_the_bot() {
         Callback::AdminGrant {
             user: victim,
             days: 30,
+            key: None,
         },
         Callback::AdminRevoke { user: victim },
         Callback::AdminRevokeAsk { user: victim },

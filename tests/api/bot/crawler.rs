@@ -7,6 +7,8 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
+use subvisor::config::LocalizedText;
+
 use super::*;
 
 /// Words that may appear in Russian texts: brands, app and OS names, units.
@@ -48,13 +50,14 @@ const ALLOWED: &[&str] = &[
     // The language picker names each language in itself.
     "english",
 ];
-/// Admin screens lack Back to the list / Menu until helper F's admin work
-/// (issue 15, item 8) lands; then set this to `true`.
-const CHECK_ADMIN_WAY_BACK: bool = false;
-/// Still English in Russian texts until the rest of the user-language work
-/// (issue 15, item 2) lands: the time zone suffix and the configured plan
-/// titles. Listed here so they are visible, not hidden.
-const PENDING_TRANSLATION: &[&str] = &["utc", "month", "months"];
+/// Admin screens have a way back too (Menu, or Back to the users list).
+const CHECK_ADMIN_WAY_BACK: bool = true;
+/// A second admin, who speaks Russian.
+const RU_ADMIN: i64 = 9_000_002;
+/// English still allowed in Russian texts until translated (none now: dates
+/// carry no "UTC", plan titles are configured per language). Listed here so
+/// they are visible, not hidden.
+const PENDING_TRANSLATION: &[&str] = &[];
 
 const SEND_METHODS: &[&str] = &[
     "sendMessage",
@@ -165,14 +168,16 @@ fn inspect(
         }
     }
     for d in datas {
-        // A Pay button carries a fresh key each time it is drawn.
-        let key = match d.strip_prefix("1:pay:") {
-            Some(rest) => format!(
-                "1:pay:{}",
-                rest.splitn(3, ':').take(2).collect::<Vec<_>>().join(":")
-            ),
-            None => d.clone(),
-        };
+        // A Pay or grant button carries a fresh key each time it is drawn.
+        let key = ["1:pay:", "1:adm-grant:"]
+            .iter()
+            .find_map(|prefix| {
+                d.strip_prefix(prefix).map(|rest| {
+                    let fields = rest.splitn(3, ':').take(2).collect::<Vec<_>>();
+                    format!("{prefix}{}", fields.join(":"))
+                })
+            })
+            .unwrap_or_else(|| d.clone());
         // Switching language would change what the crawl checks.
         let other_lang = Lang::ALL
             .iter()
@@ -255,6 +260,24 @@ async fn every_button_of_every_screen_answers_with_a_way_back_in_the_users_langu
         s.nodes = vec![node_settings];
         s.trial.days = 3;
         s.telegram.support = Some("@help_desk".into());
+        s.telegram.admins.push(RU_ADMIN);
+        // Dates in a zone of its own (and never a "UTC" suffix).
+        s.bot.timezone = "Europe/Moscow".into();
+        // Plan titles per language (a Russian user sees no "month").
+        for (plan, en, ru) in [
+            ("month", "1 month", "1 месяц"),
+            ("quarter", "3 months", "3 месяца"),
+        ] {
+            if let Some(p) = s.plans.iter_mut().find(|p| p.id == plan) {
+                p.title = LocalizedText::PerLanguage(
+                    [
+                        ("en".to_owned(), en.to_owned()),
+                        ("ru".to_owned(), ru.to_owned()),
+                    ]
+                    .into(),
+                );
+            }
+        }
     })
     .await;
     // With a subscription: known to the bot (their language), then granted.
@@ -275,6 +298,7 @@ async fn every_button_of_every_screen_answers_with_a_way_back_in_the_users_langu
         (720_003, Lang::En, &["/start"][..]),
         (720_004, Lang::Ru, &["/start"][..]),
         (ADMIN, Lang::En, &["/start", "/stats", "/users"][..]),
+        (RU_ADMIN, Lang::Ru, &["/start", "/stats", "/users"][..]),
     ] {
         let found = crawl(&tg, user, lang, starts).await;
         presses += found.presses;

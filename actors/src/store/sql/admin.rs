@@ -120,6 +120,32 @@ impl crate::store::AdminQueries for This {
         )
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "trial_open", user = %user))]
+    async fn trial_open(&self, user: UserId, only_new: bool) -> Result<bool> {
+        let closed = sqlx::query(
+            "SELECT 1 FROM users WHERE telegram_id = $1
+               AND (trial_used_at IS NOT NULL OR banned_at IS NOT NULL)",
+        )
+        .bind(user.get())
+        .fetch_optional(self.pool())
+        .await?;
+        if closed.is_some() {
+            return Ok(false);
+        }
+        if !only_new {
+            return Ok(true);
+        }
+        // The same orders `start_trial` refuses after.
+        let paid = sqlx::query(
+            "SELECT 1 FROM orders WHERE user_id = $1 AND kind = 'plan'
+               AND status IN ('paid', 'refunded') LIMIT 1",
+        )
+        .bind(user.get())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(paid.is_none())
+    }
+
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "recent_audit", user = %user))]
     async fn recent_audit(&self, user: UserId, limit: u32) -> Result<Vec<AuditEntry>> {
         let rows: Vec<AuditRow> = sqlx::query_as(

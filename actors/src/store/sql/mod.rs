@@ -26,6 +26,7 @@ mod payments;
 mod provisioning;
 mod reads;
 mod renewals;
+mod referral_days;
 mod settings;
 mod subscriptions;
 

@@ -108,6 +108,13 @@ impl crate::store::Payments for This {
                         if let Some(bonus) = self.referral_bonus() {
                             reward_referrer(&mut w.tx, ctx, user, bonus, order_id).await?;
                         }
+                        let days = self.referral_bonus_days();
+                        if days > 0 {
+                            super::referral_days::reward_referrer_days(
+                                &mut w.tx, ctx, user, days, order_id,
+                            )
+                            .await?;
+                        }
                     }
                     crate::domain::OrderKind::Topup => {
                         ledger_entry(
@@ -504,6 +511,7 @@ impl crate::store::Payments for This {
             .await?;
         }
         reverse_referral(&mut w.tx, ctx, &order).await?;
+        super::referral_days::reverse_referral_days(&mut w.tx, ctx, &order).await?;
         notify(
             &mut w.tx,
             ctx,

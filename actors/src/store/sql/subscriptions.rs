@@ -69,6 +69,45 @@ impl crate::store::Subscriptions for This {
         })
     }
 
+    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "grant_days_once", user = %user))]
+    async fn grant_days_once(
+        &self,
+        ctx: &WriteCtx<'_>,
+        user: UserId,
+        days: u32,
+        key: &str,
+    ) -> Result<Change> {
+        let mut w = self.begin_user_write(user).await?;
+        let claimed = sqlx::query(
+            "INSERT INTO grant_keys (key, user_id, days, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(user.get())
+        .bind(i64::from(days))
+        .bind(t(ctx.now))
+        .execute(&mut *w.tx)
+        .await?;
+        if claimed.rows_affected() != 1 {
+            let snapshot = read_committed_user(&mut w.tx, user).await?;
+            w.tx.commit().await?;
+            return Ok(Change {
+                applied: false,
+                snapshot,
+                ops: Vec::new(),
+            });
+        }
+        let ops = extend(&mut w.tx, ctx, user, days, "grant").await?;
+        audit(&mut w.tx, ctx, user, "grant_days", json!({ "days": days })).await?;
+        let snapshot = read_committed_user(&mut w.tx, user).await?;
+        w.tx.commit().await?;
+        Ok(Change {
+            applied: true,
+            snapshot,
+            ops,
+        })
+    }
+
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "revoke", user = %user))]
     async fn revoke(&self, ctx: &WriteCtx<'_>, user: UserId) -> Result<Change> {
         let mut w = self.begin_user_write(user).await?;

@@ -24,6 +24,7 @@ mod admin;
 mod broadcasts;
 mod money;
 mod notifications;
+mod trial_open;
 mod users;
 
 /// A migrated store on a fresh database (with the given referral bonus), plus
@@ -45,6 +46,11 @@ pub type NotificationRow = (String, String, i32, Option<String>);
 
 impl Db {
     pub async fn open(backend: Backend, referral_bonus: Option<Money>) -> Self {
+        Self::open_with(backend, |opts| opts.referral_bonus = referral_bonus).await
+    }
+
+    /// A fresh store whose options `configure` changes.
+    pub async fn open_with(backend: Backend, configure: impl FnOnce(&mut StoreOptions)) -> Self {
         let (url, dir) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
@@ -60,7 +66,7 @@ impl Db {
         };
         let mut opts = StoreOptions::new(url.clone());
         opts.max_connections = 4;
-        opts.referral_bonus = referral_bonus;
+        configure(&mut opts);
         let store = store::connect(&opts).await.expect("connect");
         store.migrate().await.expect("migrate");
         let raw = match backend {

@@ -20,6 +20,7 @@ use crate::helpers::{
 
 mod ledger;
 mod orders;
+mod referral_days;
 mod refunds;
 mod settlement;
 
