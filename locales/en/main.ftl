@@ -188,26 +188,15 @@ referral-no-bonus =
 
 ## Help
 
-help =
-    <b>What this bot can do</b>
-    🛒 Buy or renew VPN access
-    🔑 Show your subscription, links and QR code — /sub
-    ♻️ Give you a new key or subscription link if the old one leaked
-    🎁 Free trial to try before you buy
-    💰 Keep a balance to pay in one tap
-    👥 Personal link to invite friends
-    🌐 Switch language: English / Русский
-
-    Questions or problems? Write to { $support } — we're happy to help.
-help-no-support =
-    <b>What this bot can do</b>
-    🛒 Buy or renew VPN access
-    🔑 Show your subscription, links and QR code — /sub
-    ♻️ Give you a new key or subscription link if the old one leaked
-    🎁 Free trial to try before you buy
-    💰 Keep a balance to pay in one tap
-    👥 Personal link to invite friends
-    🌐 Switch language: English / Русский
+help-title = <b>What this bot can do</b>
+help-buy = 🛒 Buy or renew VPN access
+help-sub = 🔑 Show your subscription, links and QR code — /sub
+help-reissue = ♻️ Give you a new key or subscription link if the old one leaked
+help-trial = 🎁 Free trial to try before you buy
+help-balance = 💰 Keep a balance to pay in one tap
+help-referral = 👥 Personal link to invite friends
+help-language = 🌐 Switch language: English / Русский
+help-support = Questions or problems? Write to { $support } — we're happy to help.
 
 ## Command menu (plain text)
 

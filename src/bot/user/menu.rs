@@ -60,12 +60,31 @@ pub async fn trial_days_offered(ctx: &BotContext, s: Option<&UserSnapshot>) -> u
     }
 }
 
-/// Help, with the support contact when one is configured.
+/// Help: what this bot offers as configured (the trial only when there is
+/// one, the balance only when it can be topped up), with the support contact
+/// when one is configured.
 pub fn help(ctx: &BotContext, lang: Lang) -> Screen {
-    let text = match &ctx.support {
-        Some(support) => t!(lang, "help", support = html_escape(support)),
-        None => tr(lang, "help-no-support"),
-    };
+    let mut lines = vec![
+        tr(lang, "help-title"),
+        tr(lang, "help-buy"),
+        tr(lang, "help-sub"),
+        tr(lang, "help-reissue"),
+    ];
+    if ctx.trial_days > 0 {
+        lines.push(tr(lang, "help-trial"));
+    }
+    if super::checkout::offers_top_ups(ctx) {
+        lines.push(tr(lang, "help-balance"));
+    }
+    lines.push(tr(lang, "help-referral"));
+    lines.push(tr(lang, "help-language"));
+    let mut text = lines.join("\n");
+    if let Some(support) = &ctx.support {
+        text = format!(
+            "{text}\n\n{}",
+            t!(lang, "help-support", support = html_escape(support))
+        );
+    }
     Screen::with(text, vec![screens::back_to_menu(lang)])
 }
 

@@ -140,6 +140,11 @@ async fn the_balance_promises_one_tap_only_where_it_can_be_topped_up() {
     assert!(!text_of(&balance).contains(&en("balance-topup-hint")));
     assert!(!buttons(&balance).contains(&data(&Callback::TopUp)));
     assert!(buttons(&balance).contains(&data(&Callback::Menu)));
+    let help = press(&tg, user, &Callback::Help).await;
+    assert!(
+        !text_of(&help).contains(&en("help-balance")),
+        "Help promises no balance that cannot be topped up: {help:?}"
+    );
     app.stop().await;
 
     // With Crypto Pay configured (never called here): Top up, and the promise.
@@ -158,5 +163,7 @@ async fn the_balance_promises_one_tap_only_where_it_can_be_topped_up() {
     let balance = press(&tg, user, &Callback::Balance).await;
     assert!(text_of(&balance).contains(&en("balance-topup-hint")));
     assert!(buttons(&balance).contains(&data(&Callback::TopUp)));
+    let help = press(&tg, user, &Callback::Help).await;
+    assert!(text_of(&help).contains(&en("help-balance")), "{help:?}");
     app.stop().await;
 }

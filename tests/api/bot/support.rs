@@ -63,6 +63,9 @@ async fn paysupport_terms_free_text_photos_and_stickers_are_answered_in_the_user
         assert!(labels(&paysupport).contains(&tr(lang, "btn-support")));
         assert!(buttons(&paysupport).contains(&data(&Callback::Menu)));
 
+        let help = answer_to(&tg, user, FakeTelegram::message(user, "/help", Some(code))).await;
+        assert!(text_of(&help).contains(CONTACT), "Help names the contact: {help:?}");
+
         let terms = answer_to(&tg, user, FakeTelegram::message(user, "/terms", Some(code))).await;
         assert!(text_of(&terms).starts_with(&tr(lang, "terms-default")));
 
@@ -102,5 +105,11 @@ async fn without_a_contact_there_is_no_support_button() {
     let media = answer_to(&tg, user, sticker(user, "en")).await;
     assert!(text_of(&media).starts_with(&en("media-reply")));
     assert!(buttons(&media).contains(&data(&Callback::Menu)));
+    // Help names no contact that does not exist.
+    let help = answer_to(&tg, user, FakeTelegram::message(user, "/help", Some("en"))).await;
+    assert!(
+        text_of(&help).trim_end().ends_with(&en("help-language")),
+        "{help:?}"
+    );
     app.stop().await;
 }
