@@ -1,6 +1,8 @@
 //! The Scheduler: finds subscriptions due to expire and reminders due (3 days,
-//! 1 day before expiry) and sends `Expire` / `Remind` to each user's actor. It
-//! never changes a subscription itself.
+//! 1 day before expiry) and sends `Expire` / `Remind` to each user's actor;
+//! and subscriptions past their traffic allowance or at the end of a traffic
+//! period (`LimitTraffic` / `RollTrafficPeriod`). It never changes a
+//! subscription itself.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +18,8 @@ use crate::metrics as m;
 use crate::registry::Registry;
 use crate::store::{Store, WriteCtx};
 use crate::workers::Worker;
+
+mod traffic;
 
 pub struct Scheduler {
     store: Arc<dyn Store>,
@@ -34,6 +38,9 @@ pub struct TickReport {
     pub expired: usize,
     pub reminded: usize,
     pub failed: usize,
+    /// Subscriptions limited for traffic / given a new traffic period.
+    pub limited: usize,
+    pub rolled: usize,
 }
 
 impl Scheduler {
@@ -117,6 +124,7 @@ impl Scheduler {
             }
         }
         self.remind(&mut report).await?;
+        self.traffic(&mut report).await?;
         Ok(report)
     }
 

@@ -11,6 +11,7 @@
 //! - `derived.rs`: what the rest of the program takes from the settings:
 //!   validated plans and nodes, the store's, actors' and gateways' settings,
 //!   payment clients and the secrets.
+//! - `traffic.rs`: plans' traffic allowances and `[[traffic_packs]]`.
 
 mod derived;
 mod load;
@@ -18,6 +19,7 @@ mod localized;
 mod sections;
 #[cfg(test)]
 mod tests;
+mod traffic;
 mod validate;
 mod warnings;
 
@@ -75,6 +77,9 @@ pub struct Settings {
     pub referral: ReferralSettings,
     #[serde(default)]
     pub plans: Vec<PlanSettings>,
+    /// Traffic packs on sale (`[[traffic_packs]]`).
+    #[serde(default)]
+    pub traffic_packs: Vec<traffic::TrafficPackSettings>,
     #[serde(default)]
     pub nodes: Vec<NodeSettings>,
 }

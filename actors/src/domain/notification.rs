@@ -34,6 +34,14 @@ pub enum NotificationKind {
     PaymentCredited,
     /// A payment the order could not take was sent back (Stars).
     PaymentReturned,
+    /// 80 % of the period's traffic used.
+    TrafficLow,
+    /// The period's traffic is used up: access pauses.
+    TrafficExhausted,
+    /// A traffic pack was applied.
+    TrafficAdded,
+    /// Access is back after a traffic limit (new period, pack, renewal, reset).
+    TrafficRestored,
 }
 
 text_enum!(NotificationKind, "notification kind" {
@@ -51,6 +59,10 @@ text_enum!(NotificationKind, "notification kind" {
     Broadcast => "broadcast",
     PaymentCredited => "payment_credited",
     PaymentReturned => "payment_returned",
+    TrafficLow => "traffic_low",
+    TrafficExhausted => "traffic_exhausted",
+    TrafficAdded => "traffic_added",
+    TrafficRestored => "traffic_restored",
 });
 
 /// A reminder before expiry, sent once per subscription period (a renewal

@@ -23,6 +23,7 @@ pub struct SqliteStore {
     referral_bonus: Option<crate::domain::Money>,
     settlement: crate::domain::SettlementPolicy,
     plan_devices: super::PlanDevices,
+    plan_traffic_resets: super::PlanTrafficResets,
 }
 
 /// A write transaction on the writer connection (the next writer waits for it).
@@ -75,6 +76,7 @@ impl SqliteStore {
             referral_bonus: opts.referral_bonus.clone(),
             settlement: opts.settlement.clone(),
             plan_devices: opts.plan_devices.clone(),
+            plan_traffic_resets: opts.plan_traffic_resets.clone(),
         })
     }
 
@@ -104,6 +106,14 @@ impl SqliteStore {
     /// The device limit `plan` sets when applied (`None`: it sets none).
     fn plan_devices(&self, plan: &str) -> Option<u32> {
         self.plan_devices.get(plan).copied()
+    }
+
+    /// The traffic reset rule of `plan` (`none` when it has none).
+    fn plan_traffic_reset(&self, plan: &str) -> crate::domain::TrafficReset {
+        self.plan_traffic_resets
+            .get(plan)
+            .copied()
+            .unwrap_or_default()
     }
 
     fn backend_kind() -> super::Backend {

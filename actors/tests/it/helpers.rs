@@ -194,6 +194,7 @@ pub async fn plan_order(
         kind: subvisor_actors::domain::OrderKind::Plan,
         plan: plan.id.clone(),
         days: plan.days,
+        traffic_bytes: 0,
         provider,
         amount: plan.price_for(provider).expect("price"),
         idempotency_key: None,

@@ -27,6 +27,7 @@ mod provisioning;
 mod reads;
 mod settings;
 mod subscriptions;
+mod traffic;
 
 /// A connection of this backend (what the shared steps run on).
 type Conn = <super::Db as sqlx::Database>::Connection;
@@ -44,6 +45,7 @@ mod prelude {
     pub(super) use super::money::*;
     pub(super) use super::outbox::*;
     pub(super) use super::reads::*;
+    pub(super) use super::traffic::*;
     pub(super) use crate::domain::{
         AlertKind, Excess, KeyPlan, KeyState, LedgerEntry, LedgerKind, NewOrder, NotificationKind,
         OpKind, Order, OrderId, OrderStatus, PaymentSettlement, ProvisioningOp, Settlement,
