@@ -431,3 +431,19 @@ admin-grant-unknown-confirm = ⚠️ User <code>{ $user }</code> has never start
    *[other] days
 } anyway (they will also receive broadcasts)?
 alert-purchase = 🛒 <b>Purchase</b>: user <code>{ $user }</code> paid { $amount } ({ $provider }) for { $what }.
+
+# Traffic
+notify-traffic-low = 📶 You have used <b>{ $used }</b> of your <b>{ $total }</b> traffic for this period.
+notify-traffic-exhausted = ⛔ Your <b>{ $total }</b> of traffic for this period is used up, so access is paused. Buy a traffic pack or renew to continue.
+notify-traffic-exhausted-resets = ⛔ Your <b>{ $total }</b> of traffic for this period is used up, so access is paused until <b>{ $resets }</b>. Buy a traffic pack to continue now.
+notify-traffic-added = 📶 <b>{ $amount }</b> of traffic added to this period.
+notify-traffic-restored = ✅ Traffic is available again — your access is back on.
+card-traffic = 📶 { $bar } { $used } / { $total }
+card-traffic-resets = 📶 { $bar } { $used } / { $total }, resets { $resets }
+card-traffic-limited = ⛔ Traffic for this period is used up: access is paused.
+btn-buy-traffic = 📶 Buy traffic
+traffic-packs-title = 📶 <b>Traffic packs</b>
+    Extra traffic for the current period. Choose a pack:
+admin-traffic = Traffic this period: { $used } / { $total }
+btn-admin-traffic-reset = 📶 Reset traffic
+admin-traffic-reset-done = Traffic reset: the period starts again.

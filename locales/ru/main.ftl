@@ -445,3 +445,19 @@ admin-grant-unknown-confirm = ⚠️ Пользователь <code>{ $user }</c
    *[other] дней
 } (он также будет получать рассылки)?
 alert-purchase = 🛒 <b>Покупка</b>: пользователь <code>{ $user }</code> оплатил { $amount } ({ $provider }): { $what }.
+
+# Трафик
+notify-traffic-low = 📶 Вы израсходовали <b>{ $used }</b> из <b>{ $total }</b> трафика за этот период.
+notify-traffic-exhausted = ⛔ Трафик за этот период (<b>{ $total }</b>) израсходован, доступ приостановлен. Купите пакет трафика или продлите подписку.
+notify-traffic-exhausted-resets = ⛔ Трафик за этот период (<b>{ $total }</b>) израсходован, доступ приостановлен до <b>{ $resets }</b>. Купите пакет трафика, чтобы продолжить сейчас.
+notify-traffic-added = 📶 К этому периоду добавлено <b>{ $amount }</b> трафика.
+notify-traffic-restored = ✅ Трафик снова доступен — доступ восстановлен.
+card-traffic = 📶 { $bar } { $used } / { $total }
+card-traffic-resets = 📶 { $bar } { $used } / { $total }, сброс { $resets }
+card-traffic-limited = ⛔ Трафик за этот период израсходован: доступ приостановлен.
+btn-buy-traffic = 📶 Купить трафик
+traffic-packs-title = 📶 <b>Пакеты трафика</b>
+    Дополнительный трафик на текущий период. Выберите пакет:
+admin-traffic = Трафик за период: { $used } / { $total }
+btn-admin-traffic-reset = 📶 Сбросить трафик
+admin-traffic-reset-done = Трафик сброшен: период начат заново.

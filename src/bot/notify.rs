@@ -333,6 +333,12 @@ impl TelegramMessenger {
                 ),
                 true,
             ),
+            NotificationKind::TrafficLow
+            | NotificationKind::TrafficExhausted
+            | NotificationKind::TrafficAdded
+            | NotificationKind::TrafficRestored => {
+                (super::traffic::notice(lang, n.kind, p), true)
+            }
             // An admin's text, sent as plain text: nothing in it is markup.
             NotificationKind::Broadcast => (
                 Screen::text(

@@ -142,6 +142,11 @@ pub async fn view(ctx: &BotContext, admin: &Admin, user: UserId) -> Result<Scree
                     .plans()
                     .get(&o.plan)
                     .map_or_else(|| o.plan.to_string(), |p| p.title.clone()),
+                OrderKind::Pack => ctx
+                    .registry
+                    .traffic_packs()
+                    .get(&o.plan)
+                    .map_or_else(|| o.plan.to_string(), |p| p.title.clone()),
             };
             format!(
                 "{} · {} · {} · {} · {}",

@@ -339,6 +339,20 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("notify-payment-credited", &["amount", "balance"]),
     ("notify-payment-credited-underpaid", &["amount", "balance"]),
     ("notify-payment-returned", &["amount"]),
+    // Traffic.
+    ("notify-traffic-low", &["used", "total"]),
+    ("notify-traffic-exhausted", &["total"]),
+    ("notify-traffic-exhausted-resets", &["total", "resets"]),
+    ("notify-traffic-added", &["amount"]),
+    ("notify-traffic-restored", &[]),
+    ("card-traffic", &["bar", "used", "total"]),
+    ("card-traffic-resets", &["bar", "used", "total", "resets"]),
+    ("card-traffic-limited", &[]),
+    ("btn-buy-traffic", &[]),
+    ("traffic-packs-title", &[]),
+    ("admin-traffic", &["used", "total"]),
+    ("btn-admin-traffic-reset", &[]),
+    ("admin-traffic-reset-done", &[]),
     ("payment-delayed", &[]),
     // Admin alerts (HTML, values escaped).
     (
