@@ -72,7 +72,8 @@ pub(super) async fn is_traffic_limited(conn: &mut Conn, user: UserId) -> Result<
 /// A plan was applied: its allowance and reset rule become the
 /// subscription's. A fresh period starts with `period`, with a changed rule,
 /// or coming from unlimited; a plan of the same calendar rule keeps the
-/// period (and its usage). Then a limit is lifted if the usage fits.
+/// period (and its usage); with `none` the plan's bytes are added to the
+/// allowance. Then a limit is lifted if the usage fits.
 pub(super) async fn apply_plan_traffic(
     conn: &mut Conn,
     ctx: &WriteCtx<'_>,
@@ -102,8 +103,15 @@ pub(super) async fn apply_plan_traffic(
         .execute(&mut *conn)
         .await?;
     } else {
+        // A calendar rule keeps its period and takes the plan's allowance;
+        // `none` (one allowance for the subscription's life) grows by it.
+        let allowance = if reset == TrafficReset::None {
+            current.allowance_bytes.saturating_add(bytes)
+        } else {
+            bytes
+        };
         sqlx::query("UPDATE subscriptions SET traffic_allowance_bytes = $1 WHERE user_id = $2")
-            .bind(to_i64(bytes, "traffic_bytes")?)
+            .bind(to_i64(allowance, "traffic_bytes")?)
             .bind(user.get())
             .execute(&mut *conn)
             .await?;
