@@ -45,6 +45,10 @@ pub struct UserView {
     /// The user's devices (`x-hwid`), on `GET /ops/users/{id}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub devices: Option<DevicesView>,
+    /// The subscription's traffic (allowance, period usage, limit), on
+    /// `GET /ops/users/{id}` and the answers of writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<subvisor_actors::domain::TrafficState>,
 }
 
 /// A user's devices and the limit they are held to.
@@ -128,6 +132,7 @@ impl UserView {
             links: book.links(s, now),
             subscription_url: book.subscription_url(s),
             devices: None,
+            traffic: None,
         }
     }
 }
