@@ -327,7 +327,7 @@ impl Handler<CreateOrder> for UserActor {
                 .settings
                 .traffic_packs
                 .get(&msg.plan)
-                .map(|p| (traffic::pack_as_plan(p), true))
+                .map(|p| (p.as_plan(), true))
         });
         let balance_currency = self.shared.settings.balance_currency.clone();
         let reuse_since = self.reuse_since(self.shared.clock.now());

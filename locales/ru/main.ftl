@@ -461,3 +461,6 @@ traffic-packs-title = 📶 <b>Пакеты трафика</b>
 admin-traffic = Трафик за период: { $used } / { $total }
 btn-admin-traffic-reset = 📶 Сбросить трафик
 admin-traffic-reset-done = Трафик сброшен: период начат заново.
+admin-traffic-reset-confirm = Сбросить трафик этого периода у пользователя { $user }? Доступ вернётся, если он был приостановлен из-за трафика.
+pack-line = • <b>{ $title }</b> — { $size }, { $price }
+pack-pay-title = <b>{ $title }</b> — { $size } трафика на текущий период, { $price }. Как оплатить?

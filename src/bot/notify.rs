@@ -235,11 +235,17 @@ impl TelegramMessenger {
                     }),
                     Err(_) => None,
                 };
+                let traffic = self.registry.queries().traffic(n.user).await.ok().flatten();
+                let traffic = traffic.as_ref().map(|state| card::TrafficCard {
+                    state,
+                    packs: !self.registry.traffic_packs().is_empty(),
+                });
                 let screen = card::card(
                     lang,
                     Some(head),
                     snapshot.as_ref(),
                     devices,
+                    traffic,
                     url.as_deref(),
                     now,
                 );

@@ -1,11 +1,121 @@
 //! Traffic in the bot: the notices (80 %, 100 %, pack added, access back) and
 //! the card's usage line ("▰▰▱▱▱ 3.1 GB / 10.0 GB, resets 1 Jan").
 
-use subvisor_actors::domain::{NotificationKind, TrafficState, usage_bar};
+use subvisor_actors::domain::{
+    Money, NotificationKind, Provider, TrafficPack, TrafficState, UserId, usage_bar,
+};
+use subvisor_actors::messages::ResetTraffic;
 
-use super::i18n::{Lang, format_date, tr};
-use super::screens::{Screen, back_to_menu};
+use super::BotContext;
+use super::admin::Admin;
+use super::admin::access::open_user;
+use super::callback::Callback;
+use super::error::BotError;
+use super::i18n::{Lang, format_date, html_escape, tr};
+use super::screens::{self, Screen, back_to_menu, row};
+use super::user::Caller;
 use crate::t;
+
+/// The packs on sale, each with its price (what the caller can pay with).
+pub fn packs_screen(ctx: &BotContext, caller: &Caller<'_>) -> Screen {
+    let lang = caller.lang;
+    let offered = super::user::checkout::offered(ctx);
+    let balance = caller.balance(ctx);
+    let mut lines = vec![tr(lang, "traffic-packs-title")];
+    let mut rows = Vec::new();
+    for pack in ctx.registry.traffic_packs().iter() {
+        let price = screens::plan_price(lang, &pack.as_plan(), &offered, &balance);
+        if price.is_empty() {
+            continue;
+        }
+        lines.push(t!(
+            lang,
+            "pack-line",
+            title = html_escape(&pack.title),
+            size = format_size(lang, pack.bytes),
+            price = price.clone()
+        ));
+        rows.push(row([(
+            t!(lang, "btn-plan", title = pack.title.clone(), price = price),
+            Callback::Plan {
+                plan: pack.id.to_string(),
+            },
+        )]));
+    }
+    rows.push(row([
+        (tr(lang, "btn-back"), Callback::MySub),
+        (tr(lang, "btn-menu"), Callback::Menu),
+    ]));
+    Screen::with(lines.join("\n"), rows)
+}
+
+/// The payment methods of a pack (the same Pay buttons as a plan's).
+pub fn pack_pay_methods(
+    lang: Lang,
+    pack: &TrafficPack,
+    offered: &[Provider],
+    balance: &Money,
+) -> Screen {
+    let plan = pack.as_plan();
+    let text = t!(
+        lang,
+        "pack-pay-title",
+        title = html_escape(&pack.title),
+        size = format_size(lang, pack.bytes),
+        price = screens::plan_price(lang, &plan, offered, balance)
+    );
+    let mut rows = screens::pay_rows(lang, &plan, offered, balance);
+    rows.push(row([
+        (tr(lang, "btn-back"), Callback::BuyTraffic),
+        (tr(lang, "btn-menu"), Callback::Menu),
+    ]));
+    Screen::with(text, rows)
+}
+
+/// Whether the card offers "Buy traffic": packs on sale and a subscription
+/// with a traffic allowance.
+pub fn offers_packs(ctx: &BotContext, state: Option<&TrafficState>) -> bool {
+    !ctx.registry.traffic_packs().is_empty() && state.is_some_and(TrafficState::is_limited_plan)
+}
+
+/// The admin's user view with the period's traffic under it.
+pub fn admin_line(lang: Lang, state: &TrafficState, mut text: String) -> String {
+    text.push_str("\n\n");
+    text.push_str(&t!(
+        lang,
+        "admin-traffic",
+        used = format_size(lang, state.used()),
+        total = format_size(lang, state.total())
+    ));
+    if let Some(line) = card_line(lang, state).filter(|_| state.is_limited()) {
+        text.push('\n');
+        text.push_str(line.lines().last().unwrap_or_default());
+    }
+    text
+}
+
+pub fn admin_reset_ask(lang: Lang, user: i64) -> Screen {
+    screens::confirm(
+        lang,
+        t!(lang, "admin-traffic-reset-confirm", user = user),
+        Callback::AdminTrafficReset { user },
+        Callback::AdminUser { user },
+    )
+}
+
+/// Resets the user's traffic period through the user's actor (audited with
+/// the admin's id).
+pub async fn admin_reset(ctx: &BotContext, admin: &Admin, user: UserId) -> Result<Screen, BotError> {
+    let msg = ResetTraffic {
+        by: admin.principal(),
+        reason: format!("bot: reset by admin {}", admin.id),
+    };
+    ctx.registry.send(user, msg).await?;
+    Ok(Screen::with(
+        tr(admin.lang, "admin-traffic-reset-done"),
+        open_user(admin.lang, user.get()),
+    ))
+}
 
 /// Decimal units, as plans are sold ("10 GB" is 10^9 × 10 bytes).
 pub fn format_size(lang: Lang, bytes: u64) -> String {

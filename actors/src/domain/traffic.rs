@@ -171,6 +171,21 @@ pub struct TrafficPack {
 }
 
 impl TrafficPack {
+    /// The pack priced and ordered like a plan of no days.
+    pub fn as_plan(&self) -> super::Plan {
+        super::Plan {
+            id: self.id.clone(),
+            title: self.title.clone(),
+            days: 0,
+            stars: self.stars,
+            fiat: self.fiat.clone(),
+            traffic: Some(TrafficAllowance {
+                bytes: self.bytes,
+                reset: TrafficReset::None,
+            }),
+        }
+    }
+
     /// The price charged through `provider`: Stars in `XTR`, everything else in fiat.
     pub fn price_for(&self, provider: Provider) -> Option<Money> {
         match provider {

@@ -4,7 +4,7 @@
 use actix::{AtomicResponse, Context, Handler};
 
 use super::{TxEnv, UserActor};
-use crate::domain::{Plan, Principal, TrafficAllowance, TrafficPack, TrafficReset};
+use crate::domain::Principal;
 use crate::messages::{LimitTraffic, ResetTraffic, RollTrafficPeriod};
 use crate::store::Change;
 use crate::{Error, Result};
@@ -23,21 +23,6 @@ handle!(ResetTraffic => Change, "reset_traffic", |env, msg| {
     }
     env.store.reset_traffic(&env.ctx(msg.by), env.user, &msg.reason).await
 });
-
-/// A pack priced and ordered like a plan of no days.
-pub(super) fn pack_as_plan(pack: &TrafficPack) -> Plan {
-    Plan {
-        id: pack.id.clone(),
-        title: pack.title.clone(),
-        days: 0,
-        stars: pack.stars,
-        fiat: pack.fiat.clone(),
-        traffic: Some(TrafficAllowance {
-            bytes: pack.bytes,
-            reset: TrafficReset::None,
-        }),
-    }
-}
 
 /// A pack is only for a subscription with a traffic allowance.
 pub(super) async fn check_pack_buyer(env: &TxEnv) -> Result<()> {

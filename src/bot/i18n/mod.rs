@@ -353,6 +353,9 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("admin-traffic", &["used", "total"]),
     ("btn-admin-traffic-reset", &[]),
     ("admin-traffic-reset-done", &[]),
+    ("admin-traffic-reset-confirm", &["user"]),
+    ("pack-line", &["title", "size", "price"]),
+    ("pack-pay-title", &["title", "size", "price"]),
     ("payment-delayed", &[]),
     // Admin alerts (HTML, values escaped).
     (

@@ -110,6 +110,7 @@ fn russian_is_really_russian() {
         "btn-open-user",
         "apps-line",
         "card-traffic",
+        "pack-line",
     ];
     for (key, _) in same {
         assert!(neutral.contains(key), "{key} is not translated");

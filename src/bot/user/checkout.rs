@@ -57,6 +57,13 @@ pub fn plans(ctx: &BotContext, caller: &Caller<'_>) -> Screen {
 
 /// The payment methods of `plan` (a plan that is gone: "button expired").
 pub fn pay_methods(ctx: &BotContext, caller: &Caller<'_>, plan: &str) -> Screen {
+    if let Some(pack) = PlanId::new(plan)
+        .ok()
+        .and_then(|id| ctx.registry.traffic_packs().get(&id).cloned())
+    {
+        let offered = offered(ctx);
+        return crate::bot::traffic::pack_pay_methods(caller.lang, &pack, &offered, &caller.balance(ctx));
+    }
     match find_plan(ctx, plan) {
         Some(plan) => screens::pay_methods(caller.lang, &plan, &offered(ctx), &caller.balance(ctx)),
         None => expired(caller.lang),
@@ -66,6 +73,15 @@ pub fn pay_methods(ctx: &BotContext, caller: &Caller<'_>, plan: &str) -> Screen 
 fn find_plan(ctx: &BotContext, plan: &str) -> Option<Plan> {
     let id = PlanId::new(plan).ok()?;
     ctx.registry.plans().get(&id).cloned()
+}
+
+/// A plan, or a traffic pack shaped as one (no days).
+fn plan_or_pack(ctx: &BotContext, id: &PlanId) -> Option<Plan> {
+    ctx.registry
+        .plans()
+        .get(id)
+        .cloned()
+        .or_else(|| ctx.registry.traffic_packs().get(id).map(|p| p.as_plan()))
 }
 
 /// A press of a Pay button: what, through whom, and the press's key.
@@ -129,7 +145,7 @@ pub async fn pay(
         return Ok(screens::notice(lang, "provider-unavailable").into());
     }
     let plan = match &purchase {
-        Purchase::Plan(p) => ctx.registry.plans().get(p).cloned(),
+        Purchase::Plan(p) => plan_or_pack(ctx, p),
         Purchase::TopUp(_) => None,
     };
     let key = idempotency_key.as_deref().and_then(key_of_press);
