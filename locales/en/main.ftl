@@ -450,3 +450,6 @@ admin-traffic-reset-done = Traffic reset: the period starts again.
 admin-traffic-reset-confirm = Reset the traffic of this period for user { $user }? Access comes back if it was paused for traffic.
 pack-line = • <b>{ $title }</b> — { $size }, { $price }
 pack-pay-title = <b>{ $title }</b> — { $size } of traffic for the current period, { $price }. How would you like to pay?
+admin-stats-traffic =
+    <b>Traffic</b>
+    Today: { $today } · this month: { $month } · paused for traffic: { $limited }

@@ -464,3 +464,6 @@ admin-traffic-reset-done = Трафик сброшен: период начат 
 admin-traffic-reset-confirm = Сбросить трафик этого периода у пользователя { $user }? Доступ вернётся, если он был приостановлен из-за трафика.
 pack-line = • <b>{ $title }</b> — { $size }, { $price }
 pack-pay-title = <b>{ $title }</b> — { $size } трафика на текущий период, { $price }. Как оплатить?
+admin-stats-traffic =
+    <b>Трафик</b>
+    Сегодня: { $today } · за месяц: { $month } · приостановлено из-за трафика: { $limited }

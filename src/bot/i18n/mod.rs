@@ -354,6 +354,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("btn-admin-traffic-reset", &[]),
     ("admin-traffic-reset-done", &[]),
     ("admin-traffic-reset-confirm", &["user"]),
+    ("admin-stats-traffic", &["limited", "today", "month"]),
     ("pack-line", &["title", "size", "price"]),
     ("pack-pay-title", &["title", "size", "price"]),
     ("payment-delayed", &[]),
