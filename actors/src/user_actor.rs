@@ -322,13 +322,19 @@ impl Handler<CreateOrder> for UserActor {
     type Result = AtomicResponse<Self, Result<OpenedOrder>>;
     fn handle(&mut self, msg: CreateOrder, _: &mut Context<Self>) -> Self::Result {
         // A plan, or a traffic pack (packs share the plans' id space).
-        let priced = self.shared.plans.get(&msg.plan).cloned().map(|p| (p, false)).or_else(|| {
-            self.shared
-                .settings
-                .traffic_packs
-                .get(&msg.plan)
-                .map(|p| (p.as_plan(), true))
-        });
+        let priced = self
+            .shared
+            .plans
+            .get(&msg.plan)
+            .cloned()
+            .map(|p| (p, false))
+            .or_else(|| {
+                self.shared
+                    .settings
+                    .traffic_packs
+                    .get(&msg.plan)
+                    .map(|p| (p.as_plan(), true))
+            });
         let balance_currency = self.shared.settings.balance_currency.clone();
         let reuse_since = self.reuse_since(self.shared.clock.now());
         self.transact("create_order", move |env| {
@@ -359,7 +365,11 @@ impl Handler<CreateOrder> for UserActor {
                     id: OrderId::random(),
                     user: env.user,
                     plan: plan.id.clone(),
-                    kind: if is_pack { OrderKind::Pack } else { OrderKind::Plan },
+                    kind: if is_pack {
+                        OrderKind::Pack
+                    } else {
+                        OrderKind::Plan
+                    },
                     days: plan.days,
                     traffic_bytes: plan.traffic.map_or(0, |t| t.bytes),
                     provider: msg.provider,

@@ -314,7 +314,11 @@ async fn grant(
 }
 
 /// Sends `msg` to the user's actor (like every write) and answers with the committed view.
-pub(crate) async fn write<M>(state: &OpsState, raw_user: &str, msg: M) -> Result<HttpResponse, ApiError>
+pub(crate) async fn write<M>(
+    state: &OpsState,
+    raw_user: &str,
+    msg: M,
+) -> Result<HttpResponse, ApiError>
 where
     M: actix::Message<Result = subvisor_actors::Result<Change>> + Send + 'static,
     subvisor_actors::UserActor: actix::Handler<M>,

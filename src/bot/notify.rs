@@ -342,9 +342,7 @@ impl TelegramMessenger {
             NotificationKind::TrafficLow
             | NotificationKind::TrafficExhausted
             | NotificationKind::TrafficAdded
-            | NotificationKind::TrafficRestored => {
-                (super::traffic::notice(lang, n.kind, p), true)
-            }
+            | NotificationKind::TrafficRestored => (super::traffic::notice(lang, n.kind, p), true),
             // An admin's text, sent as plain text: nothing in it is markup.
             NotificationKind::Broadcast => (
                 Screen::text(

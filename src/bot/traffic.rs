@@ -105,7 +105,11 @@ pub fn admin_reset_ask(lang: Lang, user: i64) -> Screen {
 
 /// Resets the user's traffic period through the user's actor (audited with
 /// the admin's id).
-pub async fn admin_reset(ctx: &BotContext, admin: &Admin, user: UserId) -> Result<Screen, BotError> {
+pub async fn admin_reset(
+    ctx: &BotContext,
+    admin: &Admin,
+    user: UserId,
+) -> Result<Screen, BotError> {
     let msg = ResetTraffic {
         by: admin.principal(),
         reason: format!("bot: reset by admin {}", admin.id),
@@ -193,7 +197,11 @@ pub fn notice(lang: Lang, kind: NotificationKind, p: &serde_json::Value) -> Scre
             None => t!(lang, "notify-traffic-exhausted", total = bytes("total")),
         },
         NotificationKind::TrafficAdded => {
-            t!(lang, "notify-traffic-added", amount = bytes("traffic_bytes"))
+            t!(
+                lang,
+                "notify-traffic-added",
+                amount = bytes("traffic_bytes")
+            )
         }
         _ => tr(lang, "notify-traffic-restored"),
     };

@@ -120,9 +120,7 @@ fn subscription_extras_load_from_toml() {
 fn traffic_plans_and_packs_load_and_bad_ones_name_their_key() {
     use subvisor_actors::domain::{PlanId, TrafficReset};
     let plan = |extra: &str| {
-        format!(
-            "[[plans]]\nid = \"lite\"\ntitle = \"Lite\"\ndays = 30\nstars = 10\n{extra}\n"
-        )
+        format!("[[plans]]\nid = \"lite\"\ntitle = \"Lite\"\ndays = 30\nstars = 10\n{extra}\n")
     };
     let pack = |extra: &str| format!("[[traffic_packs]]\ntitle = \"More\"\nstars = 5\n{extra}\n");
     let ok = format!(
@@ -138,10 +136,16 @@ fn traffic_plans_and_packs_load_and_bad_ones_name_their_key() {
     assert_eq!(allowance.bytes, 1_500_000_000);
     assert_eq!(allowance.reset, TrafficReset::Month);
     let packs = settings.traffic_packs().unwrap();
-    assert_eq!(packs.get(&PlanId::new("more").unwrap()).unwrap().bytes, 300_000);
+    assert_eq!(
+        packs.get(&PlanId::new("more").unwrap()).unwrap().bytes,
+        300_000
+    );
 
     for (toml, key) in [
-        (plan("traffic_gb = 1\ntraffic_bytes = 5"), "plans[0].traffic_gb"),
+        (
+            plan("traffic_gb = 1\ntraffic_bytes = 5"),
+            "plans[0].traffic_gb",
+        ),
         (plan("traffic_reset = \"day\""), "plans[0].traffic_reset"),
         (plan("traffic_gb = -2"), "plans[0].traffic_gb"),
         (plan("traffic_bytes = 0"), "plans[0].traffic_bytes"),
@@ -162,5 +166,8 @@ fn traffic_plans_and_packs_load_and_bad_ones_name_their_key() {
         );
     }
     let dir = config_dir(&plan("traffic_reset = \"hourly\""), None);
-    assert!(load(dir.path()).is_err(), "an unknown reset rule is refused");
+    assert!(
+        load(dir.path()).is_err(),
+        "an unknown reset rule is refused"
+    );
 }

@@ -3,8 +3,7 @@
 
 use serde::Deserialize;
 use subvisor_actors::domain::{
-    Currency, Money, PlanId, TrafficAllowance, TrafficPack, TrafficPacks, TrafficReset,
-    gb_to_bytes,
+    Currency, Money, PlanId, TrafficAllowance, TrafficPack, TrafficPacks, TrafficReset, gb_to_bytes,
 };
 
 use super::{ConfigError, FiatPrice, PlanSettings, Settings, invalid};
@@ -38,9 +37,12 @@ fn amount(
             key(gb_key),
             format!("set {gb_key} or {bytes_key}, not both"),
         )),
-        (Some(gb), None) => gb_to_bytes(gb)
-            .map(Some)
-            .ok_or_else(|| invalid(key(gb_key), format!("{gb}: must be a positive number of GB"))),
+        (Some(gb), None) => gb_to_bytes(gb).map(Some).ok_or_else(|| {
+            invalid(
+                key(gb_key),
+                format!("{gb}: must be a positive number of GB"),
+            )
+        }),
         (None, Some(0)) => Err(invalid(key(bytes_key), "must be positive")),
         (None, Some(b)) => Ok(Some(b)),
         (None, None) => Ok(None),

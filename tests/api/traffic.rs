@@ -155,9 +155,11 @@ async fn a_tiny_plan_is_cut_off_at_its_allowance_and_back_with_a_pack_and_a_rese
         after_restart < before_restart,
         "the node's counters started again at zero (fewer bytes moved than before)"
     );
-    eventually("the usage after the restart is collected", wait, async || {
-        used(&traffic(&p).await) == before_restart + after_restart
-    })
+    eventually(
+        "the usage after the restart is collected",
+        wait,
+        async || used(&traffic(&p).await) == before_restart + after_restart,
+    )
     .await;
     let t = traffic(&p).await;
     assert!(t["limited_at"].is_null(), "not limited yet: {t}");

@@ -100,7 +100,7 @@ pub fn gb_to_bytes(gb: f64) -> Option<u64> {
     }
     let bytes = (gb * 1e9).round();
     // An f64 holds every integer up to 2^53 exactly; more than that is no plan.
-    (bytes >= 1.0 && bytes < 9.0e15).then_some(bytes as u64)
+    (1.0..9.0e15).contains(&bytes).then_some(bytes as u64)
 }
 
 /// Bytes as gigabytes with one decimal ("3.1").

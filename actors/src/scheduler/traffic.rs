@@ -15,15 +15,21 @@ impl Scheduler {
             .due_traffic_periods(self.clock.now(), self.batch)
             .await?;
         report.rolled += self
-            .send_all(due, "traffic period", |r, u| async move {
-                r.send(u, RollTrafficPeriod).await
-            }, report)
+            .send_all(
+                due,
+                "traffic period",
+                |r, u| async move { r.send(u, RollTrafficPeriod).await },
+                report,
+            )
             .await;
         let over = self.store.over_allowance(self.batch).await?;
         report.limited += self
-            .send_all(over, "traffic limit", |r, u| async move {
-                r.send(u, LimitTraffic).await
-            }, report)
+            .send_all(
+                over,
+                "traffic limit",
+                |r, u| async move { r.send(u, LimitTraffic).await },
+                report,
+            )
             .await;
         Ok(())
     }

@@ -203,7 +203,11 @@ async fn racing_collectors_count_each_reading_once(backend: Backend) {
         });
         let (one, two) = (one.await.expect("join"), two.await.expect("join"));
         let counted = one.map_or(0, |r| r.bytes) + two.map_or(0, |r| r.bytes);
-        assert_eq!(counted, up + 7 * round - last, "round {round}: counted once");
+        assert_eq!(
+            counted,
+            up + 7 * round - last,
+            "round {round}: counted once"
+        );
         last = up + 7 * round;
         assert_eq!(state(s.as_ref(), user).await.used(), last);
     }
@@ -271,7 +275,10 @@ async fn limited_and_active_transitions_are_guarded(backend: Backend) {
         .await
         .expect("record");
     // Under the allowance: the guard refuses.
-    let early = s.limit_traffic(&ctx(t0(), &nodes), user).await.expect("limit");
+    let early = s
+        .limit_traffic(&ctx(t0(), &nodes), user)
+        .await
+        .expect("limit");
     assert!(!early.applied);
     assert!(s.over_allowance(10).await.expect("over").is_empty());
 
@@ -279,14 +286,24 @@ async fn limited_and_active_transitions_are_guarded(backend: Backend) {
         .await
         .expect("record");
     assert_eq!(s.over_allowance(10).await.expect("over"), vec![user]);
-    let limited = s.limit_traffic(&ctx(t0(), &nodes), user).await.expect("limit");
+    let limited = s
+        .limit_traffic(&ctx(t0(), &nodes), user)
+        .await
+        .expect("limit");
     assert!(limited.applied);
     assert_eq!(limited.ops.len(), 1);
     assert_eq!(limited.ops[0].kind, OpKind::Remove);
     assert!(state(s, user).await.is_limited());
-    assert_eq!(desired(s, "sv.505.").await, 0, "a limited subscription is not desired");
+    assert_eq!(
+        desired(s, "sv.505.").await,
+        0,
+        "a limited subscription is not desired"
+    );
     assert!(s.over_allowance(10).await.expect("over").is_empty());
-    let twice = s.limit_traffic(&ctx(t0(), &nodes), user).await.expect("limit");
+    let twice = s
+        .limit_traffic(&ctx(t0(), &nodes), user)
+        .await
+        .expect("limit");
     assert!(!twice.applied, "limited once");
     assert!(twice.ops.is_empty());
 
@@ -294,7 +311,10 @@ async fn limited_and_active_transitions_are_guarded(backend: Backend) {
     let reissued = s.reissue(&ctx(t0(), &nodes), user).await.expect("reissue");
     assert!(reissued.ops.iter().all(|op| op.kind == OpKind::Remove));
     // An admin grant of days does not lift the limit either.
-    let granted = s.grant_days(&ctx(t0(), &nodes), user, 3).await.expect("grant");
+    let granted = s
+        .grant_days(&ctx(t0(), &nodes), user, 3)
+        .await
+        .expect("grant");
     assert!(granted.ops.is_empty());
     assert!(state(s, user).await.is_limited());
 
@@ -384,7 +404,12 @@ async fn a_period_rolls_over_only_when_due(backend: Backend) {
             .applied
     );
     let before = midnight - Duration::seconds(1);
-    assert!(s.due_traffic_periods(before, 10).await.expect("due").is_empty());
+    assert!(
+        s.due_traffic_periods(before, 10)
+            .await
+            .expect("due")
+            .is_empty()
+    );
     let early = s
         .roll_traffic_period(&ctx(before, &nodes), user)
         .await

@@ -62,7 +62,12 @@ pub fn pay_methods(ctx: &BotContext, caller: &Caller<'_>, plan: &str) -> Screen 
         .and_then(|id| ctx.registry.traffic_packs().get(&id).cloned())
     {
         let offered = offered(ctx);
-        return crate::bot::traffic::pack_pay_methods(caller.lang, &pack, &offered, &caller.balance(ctx));
+        return crate::bot::traffic::pack_pay_methods(
+            caller.lang,
+            &pack,
+            &offered,
+            &caller.balance(ctx),
+        );
     }
     match find_plan(ctx, plan) {
         Some(plan) => screens::pay_methods(caller.lang, &plan, &offered(ctx), &caller.balance(ctx)),

@@ -54,7 +54,9 @@ pub async fn card_with(
         None => None,
     };
     let packs = crate::bot::traffic::offers_packs(ctx, traffic.as_ref());
-    let traffic = traffic.as_ref().map(|state| card::TrafficCard { state, packs });
+    let traffic = traffic
+        .as_ref()
+        .map(|state| card::TrafficCard { state, packs });
     let screen = card::card(lang, head, s, devices, traffic, url.as_deref(), now);
     if s.and_then(|s| s.subscription.as_ref()).is_some() && !screens::is_live(s, now) {
         // Expired or revoked: a way to ask why.

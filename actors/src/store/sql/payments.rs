@@ -96,12 +96,11 @@ impl crate::store::Payments for This {
                             ledger_pass_through(&mut w.tx, ctx, user, &order, &note).await?;
                         }
                         ops = extend(&mut w.tx, ctx, user, order.days, "payment").await?;
-                        let allowance = (order.traffic_bytes > 0).then(|| {
-                            crate::domain::TrafficAllowance {
+                        let allowance =
+                            (order.traffic_bytes > 0).then(|| crate::domain::TrafficAllowance {
                                 bytes: order.traffic_bytes,
                                 reset: self.plan_traffic_reset(order.plan.as_str()),
-                            }
-                        });
+                            });
                         ops.extend(apply_plan_traffic(&mut w.tx, ctx, user, allowance).await?);
                         if let Some(limit) = self.plan_devices(order.plan.as_str()) {
                             super::devices::set_device_limit(&mut w.tx, user, limit).await?;
@@ -116,9 +115,16 @@ impl crate::store::Payments for This {
                             ledger_pass_through(&mut w.tx, ctx, user, &order, &note).await?;
                         }
                         ops = apply_pack(&mut w.tx, ctx, user, order.traffic_bytes).await?;
-                        notify(&mut w.tx, ctx, user, NotificationKind::TrafficAdded, json!({
-                            "traffic_bytes": order.traffic_bytes,
-                        })).await?;
+                        notify(
+                            &mut w.tx,
+                            ctx,
+                            user,
+                            NotificationKind::TrafficAdded,
+                            json!({
+                                "traffic_bytes": order.traffic_bytes,
+                            }),
+                        )
+                        .await?;
                     }
                     crate::domain::OrderKind::Topup => {
                         ledger_entry(

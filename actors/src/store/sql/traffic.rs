@@ -48,7 +48,10 @@ fn to_i64(v: u64, what: &'static str) -> Result<i64> {
     i64::try_from(v).map_err(|_| Error::invalid(what, format!("{v} is out of range")))
 }
 
-pub(super) async fn read_traffic(conn: &mut Conn, user: UserId) -> Result<Option<(TrafficState, u8)>> {
+pub(super) async fn read_traffic(
+    conn: &mut Conn,
+    user: UserId,
+) -> Result<Option<(TrafficState, u8)>> {
     let row: Option<TrafficRow> = sqlx::query_as(&format!(
         "SELECT {TRAFFIC_COLUMNS} FROM subscriptions WHERE user_id = $1"
     ))
@@ -60,12 +63,11 @@ pub(super) async fn read_traffic(conn: &mut Conn, user: UserId) -> Result<Option
 
 /// Whether the subscription's access is off for traffic (read in the write).
 pub(super) async fn is_traffic_limited(conn: &mut Conn, user: UserId) -> Result<bool> {
-    let row = sqlx::query(
-        "SELECT 1 FROM subscriptions WHERE user_id = $1 AND limited_at IS NOT NULL",
-    )
-    .bind(user.get())
-    .fetch_optional(&mut *conn)
-    .await?;
+    let row =
+        sqlx::query("SELECT 1 FROM subscriptions WHERE user_id = $1 AND limited_at IS NOT NULL")
+            .bind(user.get())
+            .fetch_optional(&mut *conn)
+            .await?;
     Ok(row.is_some())
 }
 
@@ -180,7 +182,14 @@ pub(super) async fn lift_limit(
         for key in user_keys(conn, user).await?.active() {
             ops.extend(write_ops(conn, ctx, user, key, OpKind::Add).await?);
         }
-        notify(conn, ctx, user, NotificationKind::TrafficRestored, json!({})).await?;
+        notify(
+            conn,
+            ctx,
+            user,
+            NotificationKind::TrafficRestored,
+            json!({}),
+        )
+        .await?;
     }
     audit(conn, ctx, user, "traffic_unlimited", json!({})).await?;
     Ok(ops)
@@ -257,7 +266,8 @@ impl crate::store::Traffic for This {
             .bind(email)
             .fetch_optional(&mut *w.tx)
             .await?;
-            let last_u = last.map(|(u, d)| (u64::try_from(u).unwrap_or(0), u64::try_from(d).unwrap_or(0)));
+            let last_u =
+                last.map(|(u, d)| (u64::try_from(u).unwrap_or(0), u64::try_from(d).unwrap_or(0)));
             let (du, dd) = crate::domain::counter_delta(last_u, (*up, *down));
             let moved = match last {
                 None => sqlx::query(
@@ -339,7 +349,12 @@ impl crate::store::Traffic for This {
         Ok(recorded)
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "over_allowance"))]
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "over_allowance")
+    )]
     async fn over_allowance(&self, limit: u32) -> Result<Vec<UserId>> {
         let rows: Vec<i64> = sqlx::query_scalar(
             "SELECT user_id FROM subscriptions
@@ -356,7 +371,12 @@ impl crate::store::Traffic for This {
             .collect()
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "due_traffic_periods"))]
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "due_traffic_periods")
+    )]
     async fn due_traffic_periods(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<UserId>> {
         let rows: Vec<i64> = sqlx::query_scalar(
             "SELECT user_id FROM subscriptions
@@ -480,7 +500,12 @@ impl crate::store::Traffic for This {
         })
     }
 
-    #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "traffic_totals"))]
+    #[tracing::instrument(
+        level = "debug",
+        name = "store",
+        skip_all,
+        fields(op = "traffic_totals")
+    )]
     async fn traffic_totals(&self, now: DateTime<Utc>) -> Result<TrafficTotals> {
         let limited: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM subscriptions WHERE limited_at IS NOT NULL")
@@ -492,11 +517,12 @@ impl crate::store::Traffic for This {
             .bind(&today)
             .fetch_optional(self.pool())
             .await?;
-        let days: Vec<i64> = sqlx::query_scalar("SELECT bytes FROM traffic_days WHERE day >= $1 AND day <= $2")
-            .bind(format!("{month}01"))
-            .bind(format!("{month}31"))
-            .fetch_all(self.pool())
-            .await?;
+        let days: Vec<i64> =
+            sqlx::query_scalar("SELECT bytes FROM traffic_days WHERE day >= $1 AND day <= $2")
+                .bind(format!("{month}01"))
+                .bind(format!("{month}31"))
+                .fetch_all(self.pool())
+                .await?;
         let sum = |v: i64| u64::try_from(v).unwrap_or(0);
         Ok(TrafficTotals {
             limited,
