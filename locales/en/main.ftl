@@ -453,3 +453,4 @@ pack-pay-title = <b>{ $title }</b> — { $size } of traffic for the current peri
 admin-stats-traffic =
     <b>Traffic</b>
     Today: { $today } · this month: { $month } · paused for traffic: { $limited }
+invoice-description-pack = { $plan }: { $size } of traffic for the current period

@@ -467,3 +467,4 @@ pack-pay-title = <b>{ $title }</b> — { $size } трафика на текущ�
 admin-stats-traffic =
     <b>Трафик</b>
     Сегодня: { $today } · за месяц: { $month } · приостановлено из-за трафика: { $limited }
+invoice-description-pack = { $plan }: { $size } трафика на текущий период

@@ -355,6 +355,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("admin-traffic-reset-done", &[]),
     ("admin-traffic-reset-confirm", &["user"]),
     ("admin-stats-traffic", &["limited", "today", "month"]),
+    ("invoice-description-pack", &["plan", "size"]),
     ("pack-line", &["title", "size", "price"]),
     ("pack-pay-title", &["title", "size", "price"]),
     ("payment-delayed", &[]),

@@ -263,12 +263,21 @@ async fn send_invoice(
         .send_invoice(
             target.chat,
             t!(lang, "invoice-title", plan = title.clone()),
-            t!(
-                lang,
-                "invoice-description",
-                plan = title.clone(),
-                days = days
-            ),
+            match plan.filter(|p| p.days == 0).and_then(|p| p.traffic) {
+                // A traffic pack: its size, not days.
+                Some(pack) => t!(
+                    lang,
+                    "invoice-description-pack",
+                    plan = title.clone(),
+                    size = crate::bot::traffic::format_size(lang, pack.bytes)
+                ),
+                None => t!(
+                    lang,
+                    "invoice-description",
+                    plan = title.clone(),
+                    days = days
+                ),
+            },
             payload,
             "XTR",
             [LabeledPrice::new(
