@@ -215,6 +215,7 @@ async fn make_orders(cfg: &Config, store: &Arc<dyn Store>, nodes: &Arc<[NodeName
                     kind: OrderKind::Plan,
                     plan: PlanId::new("month").expect("plan id"),
                     days: 30,
+                    traffic_bytes: 0,
                     provider: Provider::Cryptobot,
                     amount: Money::new(299, usd),
                     idempotency_key: None,

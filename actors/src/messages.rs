@@ -253,3 +253,23 @@ pub struct SetAutoRenew {
     pub plan: Option<PlanId>,
     pub by: Principal,
 }
+
+/// The collector found the subscription at or past its traffic allowance:
+/// limit it (the store re-checks in the statement) and take its keys off.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Change>")]
+pub struct LimitTraffic;
+
+/// Sent by the Scheduler for a subscription whose calendar traffic period
+/// ended: start the next one (re-checked in the statement).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Change>")]
+pub struct RollTrafficPeriod;
+
+/// An admin's reset of the period's traffic (audited with `reason`).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Result<Change>")]
+pub struct ResetTraffic {
+    pub by: Principal,
+    pub reason: String,
+}

@@ -50,6 +50,8 @@ pub struct RegistrySettings {
     /// How long an unpaid order stays open; the same purchase within it
     /// reuses the order and its invoice.
     pub order_ttl: Duration,
+    /// Traffic packs on sale (`[[traffic_packs]]`), in the plans' id space.
+    pub traffic_packs: crate::domain::TrafficPacks,
 }
 
 impl Default for RegistrySettings {
@@ -65,6 +67,7 @@ impl Default for RegistrySettings {
             balance_currency: crate::domain::Currency::new("USD")
                 .unwrap_or_else(|_| crate::domain::Currency::stars()),
             order_ttl: Duration::from_secs(3600),
+            traffic_packs: crate::domain::TrafficPacks::default(),
         }
     }
 }
@@ -284,6 +287,11 @@ impl Registry {
 
     pub fn plans(&self) -> &Plans {
         &self.shared.plans
+    }
+
+    /// The traffic packs on sale.
+    pub fn traffic_packs(&self) -> &crate::domain::TrafficPacks {
+        &self.shared.settings.traffic_packs
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {

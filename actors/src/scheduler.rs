@@ -1,7 +1,9 @@
 //! The Scheduler: finds subscriptions due to expire and reminders due (3 days,
 //! 1 day before expiry) and sends `Expire` / `Remind` to each user's actor;
 //! with auto-renewal on, `AutoRenew` to opted-in users whose period ends
-//! within `[auto_renew] before`. It never changes a subscription itself.
+//! within `[auto_renew] before`, and subscriptions past their traffic
+//! allowance or at the end of a traffic period (`LimitTraffic` /
+//! `RollTrafficPeriod`). It never changes a subscription itself.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +19,8 @@ use crate::metrics as m;
 use crate::registry::Registry;
 use crate::store::{Store, WriteCtx};
 use crate::workers::Worker;
+
+mod traffic;
 
 pub struct Scheduler {
     store: Arc<dyn Store>,
@@ -39,6 +43,9 @@ pub struct TickReport {
     /// Auto-renewals bought or reminded about now.
     pub renewed: usize,
     pub failed: usize,
+    /// Subscriptions limited for traffic / given a new traffic period.
+    pub limited: usize,
+    pub rolled: usize,
 }
 
 impl Scheduler {
@@ -130,6 +137,7 @@ impl Scheduler {
         }
         self.remind(&mut report).await?;
         self.auto_renew(&mut report).await?;
+        self.traffic(&mut report).await?;
         Ok(report)
     }
 

@@ -268,6 +268,8 @@ handle!(GrantDaysOnce => Change, "grant_days_once", |env, msg| {
         .await
 });
 
+mod traffic;
+
 handle!(GrantDays => Change, "grant_days", |env, msg| {
     if msg.days == 0 {
         return Err(Error::invalid("days", "must be at least 1"));
@@ -330,14 +332,31 @@ impl UserActor {
 impl Handler<CreateOrder> for UserActor {
     type Result = AtomicResponse<Self, Result<OpenedOrder>>;
     fn handle(&mut self, msg: CreateOrder, _: &mut Context<Self>) -> Self::Result {
-        let priced = self.shared.plans.get(&msg.plan).cloned();
+        // A plan, or a traffic pack (packs share the plans' id space).
+        let priced = self
+            .shared
+            .plans
+            .get(&msg.plan)
+            .cloned()
+            .map(|p| (p, false))
+            .or_else(|| {
+                self.shared
+                    .settings
+                    .traffic_packs
+                    .get(&msg.plan)
+                    .map(|p| (p.as_plan(), true))
+            });
         let balance_currency = self.shared.settings.balance_currency.clone();
         let reuse_since = self.reuse_since(self.shared.clock.now());
         self.transact("create_order", move |env| {
             let (msg, priced, balance_currency) =
                 (msg.clone(), priced.clone(), balance_currency.clone());
             async move {
-                let plan = priced.ok_or_else(|| Error::UnknownPlan(msg.plan.to_string()))?;
+                let (plan, is_pack) =
+                    priced.ok_or_else(|| Error::UnknownPlan(msg.plan.to_string()))?;
+                if is_pack {
+                    traffic::check_pack_buyer(&env).await?;
+                }
                 let amount = plan.price_for(msg.provider).ok_or_else(|| {
                     Error::invalid(
                         "provider",
@@ -357,8 +376,13 @@ impl Handler<CreateOrder> for UserActor {
                     id: OrderId::random(),
                     user: env.user,
                     plan: plan.id.clone(),
-                    kind: OrderKind::Plan,
+                    kind: if is_pack {
+                        OrderKind::Pack
+                    } else {
+                        OrderKind::Plan
+                    },
                     days: plan.days,
+                    traffic_bytes: plan.traffic.map_or(0, |t| t.bytes),
                     provider: msg.provider,
                     amount,
                     idempotency_key: msg.idempotency_key.clone(),
@@ -393,6 +417,7 @@ impl Handler<CreateTopUp> for UserActor {
                     kind: OrderKind::Topup,
                     plan: PlanId::new(TOPUP_PLAN)?,
                     days: 0,
+                    traffic_bytes: 0,
                     provider: msg.provider,
                     amount: msg.amount,
                     idempotency_key: msg.idempotency_key,

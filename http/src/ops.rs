@@ -77,6 +77,7 @@ impl OpsState {
                 .auto_renew_plan(snapshot.user)
                 .await?,
         );
+        view.traffic = self.registry.queries().traffic(snapshot.user).await?;
         Ok(view)
     }
 
@@ -128,6 +129,10 @@ pub fn configure_ops(state: OpsState) -> impl FnOnce(&mut web::ServiceConfig) {
                     )
                     .route("/users/{id}/orders", web::post().to(create_order))
                     .route("/users/{id}/balance", web::post().to(adjust_balance))
+                    .route(
+                        "/users/{id}/traffic/reset",
+                        web::post().to(crate::ops_traffic::reset),
+                    )
                     .route(
                         "/users/{id}/devices",
                         web::delete().to(crate::ops_devices::reset),
@@ -315,7 +320,11 @@ async fn grant(
 }
 
 /// Sends `msg` to the user's actor (like every write) and answers with the committed view.
-async fn write<M>(state: &OpsState, raw_user: &str, msg: M) -> Result<HttpResponse, ApiError>
+pub(crate) async fn write<M>(
+    state: &OpsState,
+    raw_user: &str,
+    msg: M,
+) -> Result<HttpResponse, ApiError>
 where
     M: actix::Message<Result = subvisor_actors::Result<Change>> + Send + 'static,
     subvisor_actors::UserActor: actix::Handler<M>,

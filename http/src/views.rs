@@ -49,6 +49,10 @@ pub struct UserView {
     /// off), on `GET /ops/users/{id}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_renew: Option<Option<String>>,
+    /// The subscription's traffic (allowance, period usage, limit), on
+    /// `GET /ops/users/{id}` and the answers of writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<subvisor_actors::domain::TrafficState>,
 }
 
 /// A user's devices and the limit they are held to.
@@ -133,6 +137,7 @@ impl UserView {
             subscription_url: book.subscription_url(s),
             devices: None,
             auto_renew: None,
+            traffic: None,
         }
     }
 }

@@ -454,3 +454,25 @@ notify-auto-renewed =
     }, −{ $price }. Balance: <b>{ $balance }</b>. Active until { $expires }.
 notify-auto-renew-short = ⚠️ Auto-renewal could not renew your subscription: it costs <b>{ $price }</b>, your balance is <b>{ $balance }</b>. Top up before { $expires } and it renews by itself.
 notify-auto-renew-unpayable = ⚠️ Auto-renewal cannot renew your plan from the balance any more. Your subscription ends on { $expires }: choose a plan to renew it.
+# Traffic
+notify-traffic-low = 📶 You have used <b>{ $used }</b> of your <b>{ $total }</b> traffic for this period.
+notify-traffic-exhausted = ⛔ Your <b>{ $total }</b> of traffic for this period is used up, so access is paused. Buy a traffic pack or renew to continue.
+notify-traffic-exhausted-resets = ⛔ Your <b>{ $total }</b> of traffic for this period is used up, so access is paused until <b>{ $resets }</b>. Buy a traffic pack to continue now.
+notify-traffic-added = 📶 <b>{ $amount }</b> of traffic added to this period.
+notify-traffic-restored = ✅ Traffic is available again — your access is back on.
+card-traffic = 📶 { $bar } { $used } / { $total }
+card-traffic-resets = 📶 { $bar } { $used } / { $total }, resets { $resets }
+card-traffic-limited = ⛔ Traffic for this period is used up: access is paused.
+btn-buy-traffic = 📶 Buy traffic
+traffic-packs-title = 📶 <b>Traffic packs</b>
+    Extra traffic for the current period. Choose a pack:
+admin-traffic = Traffic this period: { $used } / { $total }
+btn-admin-traffic-reset = 📶 Reset traffic
+admin-traffic-reset-done = Traffic reset: the period starts again.
+admin-traffic-reset-confirm = Reset the traffic of this period for user { $user }? Access comes back if it was paused for traffic.
+pack-line = • <b>{ $title }</b> — { $size }, { $price }
+pack-pay-title = <b>{ $title }</b> — { $size } of traffic for the current period, { $price }. How would you like to pay?
+admin-stats-traffic =
+    <b>Traffic</b>
+    Today: { $today } · this month: { $month } · paused for traffic: { $limited }
+invoice-description-pack = { $plan }: { $size } of traffic for the current period

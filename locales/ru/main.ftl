@@ -472,3 +472,25 @@ notify-auto-renewed =
     }, −{ $price }. Баланс: <b>{ $balance }</b>. Активна до { $expires }.
 notify-auto-renew-short = ⚠️ Автопродление не смогло продлить подписку: она стоит <b>{ $price }</b>, на балансе <b>{ $balance }</b>. Пополните баланс до { $expires }, и подписка продлится сама.
 notify-auto-renew-unpayable = ⚠️ Автопродление больше не может оплатить ваш тариф с баланса. Подписка закончится { $expires }: выберите тариф, чтобы продлить её.
+# Трафик
+notify-traffic-low = 📶 Вы израсходовали <b>{ $used }</b> из <b>{ $total }</b> трафика за этот период.
+notify-traffic-exhausted = ⛔ Трафик за этот период (<b>{ $total }</b>) израсходован, доступ приостановлен. Купите пакет трафика или продлите подписку.
+notify-traffic-exhausted-resets = ⛔ Трафик за этот период (<b>{ $total }</b>) израсходован, доступ приостановлен до <b>{ $resets }</b>. Купите пакет трафика, чтобы продолжить сейчас.
+notify-traffic-added = 📶 К этому периоду добавлено <b>{ $amount }</b> трафика.
+notify-traffic-restored = ✅ Трафик снова доступен — доступ восстановлен.
+card-traffic = 📶 { $bar } { $used } / { $total }
+card-traffic-resets = 📶 { $bar } { $used } / { $total }, сброс { $resets }
+card-traffic-limited = ⛔ Трафик за этот период израсходован: доступ приостановлен.
+btn-buy-traffic = 📶 Купить трафик
+traffic-packs-title = 📶 <b>Пакеты трафика</b>
+    Дополнительный трафик на текущий период. Выберите пакет:
+admin-traffic = Трафик за период: { $used } / { $total }
+btn-admin-traffic-reset = 📶 Сбросить трафик
+admin-traffic-reset-done = Трафик сброшен: период начат заново.
+admin-traffic-reset-confirm = Сбросить трафик этого периода у пользователя { $user }? Доступ вернётся, если он был приостановлен из-за трафика.
+pack-line = • <b>{ $title }</b> — { $size }, { $price }
+pack-pay-title = <b>{ $title }</b> — { $size } трафика на текущий период, { $price }. Как оплатить?
+admin-stats-traffic =
+    <b>Трафик</b>
+    Сегодня: { $today } · за месяц: { $month } · приостановлено из-за трафика: { $limited }
+invoice-description-pack = { $plan }: { $size } трафика на текущий период

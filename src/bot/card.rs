@@ -7,7 +7,7 @@
 //! Pure functions of their inputs, shared by the handlers and the Notifier.
 
 use chrono::{DateTime, Utc};
-use subvisor_actors::domain::SubscriptionStatus;
+use subvisor_actors::domain::{SubscriptionStatus, TrafficState};
 use subvisor_actors::store::UserSnapshot;
 use subvisor_http::vpn_apps::{self, Platform};
 use teloxide::types::InlineKeyboardButton;
@@ -39,12 +39,20 @@ pub fn url_button(label: String, url: &str) -> Option<InlineKeyboardButton> {
     matches!(parsed.scheme(), "http" | "https").then(|| InlineKeyboardButton::url(label, parsed))
 }
 
+/// A subscription's traffic on the card, and whether packs are on sale.
+#[derive(Debug, Clone, Copy)]
+pub struct TrafficCard<'a> {
+    pub state: &'a TrafficState,
+    pub packs: bool,
+}
+
 /// The card's lines: status (and expiry), traffic, devices.
 pub fn card_text(
     locale: &Locale,
     lang: Lang,
     s: Option<&UserSnapshot>,
     devices: Option<DeviceCount>,
+    traffic: Option<TrafficCard<'_>>,
     now: DateTime<Utc>,
 ) -> String {
     let mut text = tr(lang, "sub-title");
@@ -71,7 +79,11 @@ pub fn card_text(
     let (up, down) = s.traffic();
     let used = u64::try_from(up.saturating_add(down)).unwrap_or(0);
     text.push('\n');
-    text.push_str(&t!(lang, "traffic-used", used = format_bytes(lang, used)));
+    match traffic.and_then(|t| super::traffic::card_line(locale, lang, t.state)) {
+        // A traffic allowance: this period's usage against it.
+        Some(line) => text.push_str(&line),
+        None => text.push_str(&t!(lang, "traffic-used", used = format_bytes(lang, used))),
+    }
     if let Some(d) = devices.filter(|_| is_live(Some(s), now)) {
         text.push('\n');
         text.push_str(&match d.limit {
@@ -90,10 +102,14 @@ pub fn card_text(
 pub fn card_keyboard(
     lang: Lang,
     s: Option<&UserSnapshot>,
+    traffic: Option<TrafficCard<'_>>,
     sub_url: Option<&str>,
     now: DateTime<Utc>,
 ) -> Vec<Vec<InlineKeyboardButton>> {
     let mut rows = Vec::new();
+    if traffic.is_some_and(|t| t.packs && t.state.is_limited_plan()) {
+        rows.push(row([(tr(lang, "btn-buy-traffic"), Callback::BuyTraffic)]));
+    }
     if is_live(s, now) {
         if let Some(connect) = sub_url.and_then(|u| url_button(tr(lang, "btn-connect"), u)) {
             rows.push(vec![connect]);
@@ -126,15 +142,16 @@ pub fn card(
     head: Option<String>,
     s: Option<&UserSnapshot>,
     devices: Option<DeviceCount>,
+    traffic: Option<TrafficCard<'_>>,
     sub_url: Option<&str>,
     now: DateTime<Utc>,
 ) -> Screen {
-    let body = card_text(locale, lang, s, devices, now);
+    let body = card_text(locale, lang, s, devices, traffic, now);
     let text = match head {
         Some(head) => format!("{head}\n\n{body}"),
         None => body,
     };
-    Screen::with(text, card_keyboard(lang, s, sub_url, now))
+    Screen::with(text, card_keyboard(lang, s, traffic, sub_url, now))
 }
 
 /// Back to the card, or to the menu.

@@ -45,6 +45,7 @@ pub mod router;
 pub mod screens;
 pub mod stars;
 pub mod support;
+pub mod traffic;
 mod updates;
 pub mod user;
 

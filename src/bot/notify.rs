@@ -253,12 +253,18 @@ impl TelegramMessenger {
                     }),
                     Err(_) => None,
                 };
+                let traffic = self.registry.queries().traffic(n.user).await.ok().flatten();
+                let traffic = traffic.as_ref().map(|state| card::TrafficCard {
+                    state,
+                    packs: !self.registry.traffic_packs().is_empty(),
+                });
                 let screen = card::card(
                     &self.locale,
                     lang,
                     Some(head),
                     snapshot.as_ref(),
                     devices,
+                    traffic,
                     url.as_deref(),
                     now,
                 );
@@ -352,8 +358,15 @@ impl TelegramMessenger {
                 ),
                 true,
             ),
-            NotificationKind::AutoRenewed | NotificationKind::AutoRenewFailed => {
-                (super::user::auto_renew::notice(&self.locale, lang, n.kind, p), true)
+            NotificationKind::AutoRenewed | NotificationKind::AutoRenewFailed => (
+                super::user::auto_renew::notice(&self.locale, lang, n.kind, p),
+                true,
+            ),
+            NotificationKind::TrafficLow
+            | NotificationKind::TrafficExhausted
+            | NotificationKind::TrafficAdded
+            | NotificationKind::TrafficRestored => {
+                (super::traffic::notice(&self.locale, lang, n.kind, p), true)
             }
             // An admin's text, sent as plain text: nothing in it is markup.
             NotificationKind::Broadcast => (

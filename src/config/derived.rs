@@ -138,6 +138,7 @@ impl Settings {
                 days: p.days,
                 stars: p.stars,
                 fiat,
+                traffic: p.traffic_allowance(i)?,
             });
         }
         Plans::new(plans).map_err(|e| invalid("plans", e.to_string()))
@@ -164,6 +165,11 @@ impl Settings {
                 .plans
                 .iter()
                 .map(|p| (p.id.clone(), p.devices))
+                .collect(),
+            plan_traffic_resets: self
+                .plans
+                .iter()
+                .map(|p| (p.id.clone(), p.traffic_reset))
                 .collect(),
         }
     }
@@ -238,6 +244,8 @@ impl Settings {
             arbiters: self.actors.arbiters,
             balance_currency: self.balance_currency(),
             order_ttl: self.payments.order_ttl,
+            // Validated at load.
+            traffic_packs: self.traffic_packs().unwrap_or_default(),
         }
     }
 

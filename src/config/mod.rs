@@ -12,6 +12,7 @@
 //! - `derived.rs`: what the rest of the program takes from the settings:
 //!   validated plans and nodes, the store's, actors' and gateways' settings,
 //!   payment clients and the secrets.
+//! - `traffic.rs`: plans' traffic allowances and `[[traffic_packs]]`.
 
 mod auto_renew;
 mod bot;
@@ -21,6 +22,7 @@ mod localized;
 mod sections;
 #[cfg(test)]
 mod tests;
+mod traffic;
 mod validate;
 mod warnings;
 
@@ -84,6 +86,9 @@ pub struct Settings {
     pub bot: BotConfig,
     #[serde(default)]
     pub plans: Vec<PlanSettings>,
+    /// Traffic packs on sale (`[[traffic_packs]]`).
+    #[serde(default)]
+    pub traffic_packs: Vec<traffic::TrafficPackSettings>,
     #[serde(default)]
     pub nodes: Vec<NodeSettings>,
 }

@@ -432,6 +432,15 @@ pub struct PlanSettings {
     /// Device limit (`x-hwid`) while this plan is the last applied; absent / 0: none.
     #[serde(default)]
     pub devices: u32,
+    /// Traffic per period in GB (10^9 bytes; decimals allowed); absent: unlimited.
+    #[serde(default)]
+    pub traffic_gb: Option<f64>,
+    /// The same in bytes (instead of `traffic_gb`; small allowances for tests).
+    #[serde(default)]
+    pub traffic_bytes: Option<u64>,
+    /// When the used traffic starts again: none | day | week | month | period.
+    #[serde(default)]
+    pub traffic_reset: subvisor_actors::domain::TrafficReset,
 }
 
 #[derive(Debug, Clone, Deserialize)]

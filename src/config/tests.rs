@@ -141,3 +141,59 @@ fn auto_renew_before_is_validated() {
     let dir = config_dir("[auto_renew]\nenabled = false\nbefore = \"30d\"\n", None);
     assert!(!load(dir.path()).unwrap().auto_renew.enabled);
 }
+
+#[test]
+fn traffic_plans_and_packs_load_and_bad_ones_name_their_key() {
+    use subvisor_actors::domain::{PlanId, TrafficReset};
+    let plan = |extra: &str| {
+        format!("[[plans]]\nid = \"lite\"\ntitle = \"Lite\"\ndays = 30\nstars = 10\n{extra}\n")
+    };
+    let pack = |extra: &str| format!("[[traffic_packs]]\ntitle = \"More\"\nstars = 5\n{extra}\n");
+    let ok = format!(
+        "{}{}",
+        plan("traffic_gb = 1.5\ntraffic_reset = \"month\""),
+        pack("id = \"more\"\nbytes = 300000")
+    );
+    let dir = config_dir(&ok, None);
+    let settings = load(dir.path()).unwrap();
+    let plans = settings.plans().unwrap();
+    let lite = plans.get(&PlanId::new("lite").unwrap()).unwrap();
+    let allowance = lite.traffic.unwrap();
+    assert_eq!(allowance.bytes, 1_500_000_000);
+    assert_eq!(allowance.reset, TrafficReset::Month);
+    let packs = settings.traffic_packs().unwrap();
+    assert_eq!(
+        packs.get(&PlanId::new("more").unwrap()).unwrap().bytes,
+        300_000
+    );
+
+    for (toml, key) in [
+        (
+            plan("traffic_gb = 1\ntraffic_bytes = 5"),
+            "plans[0].traffic_gb",
+        ),
+        (plan("traffic_reset = \"day\""), "plans[0].traffic_reset"),
+        (plan("traffic_gb = -2"), "plans[0].traffic_gb"),
+        (plan("traffic_bytes = 0"), "plans[0].traffic_bytes"),
+        (
+            format!("{}{}", plan(""), pack("id = \"lite\"\ngb = 1")),
+            "traffic_packs[0].id",
+        ),
+        (
+            format!("{}{}", plan(""), pack("id = \"more\"")),
+            "traffic_packs[0].gb",
+        ),
+    ] {
+        let dir = config_dir(&toml, None);
+        let err = load(dir.path()).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::Invalid { key: k, .. } if k == key),
+            "{toml}: {err}"
+        );
+    }
+    let dir = config_dir(&plan("traffic_reset = \"hourly\""), None);
+    assert!(
+        load(dir.path()).is_err(),
+        "an unknown reset rule is refused"
+    );
+}

@@ -174,6 +174,7 @@ impl Settings {
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", e.to_string()))?;
         self.plans()?;
+        self.traffic_packs()?;
         self.nodes()?;
         if self.cluster.leader_interval < Duration::from_millis(50) {
             return Err(invalid("cluster.leader_interval", "must be at least 50ms"));

@@ -23,4 +23,5 @@ mod soak;
 mod subscription_devices;
 mod subscription_formats;
 mod subscription_page;
+mod traffic;
 mod webhook_mutants;

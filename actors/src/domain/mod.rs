@@ -15,6 +15,7 @@ mod provisioning;
 mod renewal;
 mod settlement;
 mod subscription;
+mod traffic;
 
 pub use alert::AlertKind;
 pub use audit::Principal;
@@ -39,6 +40,10 @@ pub use settlement::{
 pub use subscription::{
     Extension, KeyPlan, Shortened, Subscription, SubscriptionStatus, extend, extended_expiry,
     new_sub_token, shorten,
+};
+pub use traffic::{
+    NOTICE_LEVELS, TrafficAllowance, TrafficPack, TrafficPacks, TrafficReset, TrafficState,
+    counter_delta, format_gb, gb_to_bytes, level, next_reset, usage_bar,
 };
 
 /// Implements `as_str`, `Display` and `FromStr` for a fieldless enum stored as text.

@@ -38,6 +38,14 @@ pub enum NotificationKind {
     AutoRenewed,
     /// Auto-renewal could not pay this period from the balance (once per period).
     AutoRenewFailed,
+    /// 80 % of the period's traffic used.
+    TrafficLow,
+    /// The period's traffic is used up: access pauses.
+    TrafficExhausted,
+    /// A traffic pack was applied.
+    TrafficAdded,
+    /// Access is back after a traffic limit (new period, pack, renewal, reset).
+    TrafficRestored,
 }
 
 text_enum!(NotificationKind, "notification kind" {
@@ -57,6 +65,10 @@ text_enum!(NotificationKind, "notification kind" {
     PaymentReturned => "payment_returned",
     AutoRenewed => "auto_renewed",
     AutoRenewFailed => "auto_renew_failed",
+    TrafficLow => "traffic_low",
+    TrafficExhausted => "traffic_exhausted",
+    TrafficAdded => "traffic_added",
+    TrafficRestored => "traffic_restored",
 });
 
 /// A reminder before expiry, sent once per subscription period (a renewal

@@ -51,11 +51,14 @@ pub enum OrderKind {
     Plan,
     /// Credit on the balance (no days).
     Topup,
+    /// Traffic for the current period (no days, `traffic_bytes > 0`).
+    Pack,
 }
 
 text_enum!(OrderKind, "order kind" {
     Plan => "plan",
     Topup => "topup",
+    Pack => "pack",
 });
 
 /// The plan id recorded on top-up orders.
@@ -86,6 +89,8 @@ pub struct NewOrder {
     pub kind: OrderKind,
     pub plan: PlanId,
     pub days: u32,
+    /// A pack's bytes, or a plan's allowance per period (0 = unlimited).
+    pub traffic_bytes: u64,
     pub provider: Provider,
     pub amount: Money,
     /// The press that asked for it: a second order with the same key is the
@@ -104,6 +109,10 @@ pub struct Order {
     pub plan: PlanId,
     /// Days bought, copied from the plan when the order was made (0 for top-ups).
     pub days: u32,
+    /// A pack's bytes, or a plan's allowance per period (0 = unlimited),
+    /// copied when the order was made.
+    #[serde(default)]
+    pub traffic_bytes: u64,
     pub provider: Provider,
     pub amount: Money,
     pub status: OrderStatus,

@@ -15,6 +15,9 @@ pub struct Plan {
     pub stars: Option<i64>,
     /// Price in a fiat currency or crypto asset, in minor units.
     pub fiat: Option<Money>,
+    /// Traffic per period (`None`: unlimited).
+    #[serde(default)]
+    pub traffic: Option<super::TrafficAllowance>,
 }
 
 impl Plan {
@@ -100,6 +103,7 @@ mod tests {
             days,
             stars: Some(100),
             fiat: None,
+            traffic: None,
         }
     }
 

@@ -85,6 +85,7 @@ mod tests {
             days: 30,
             stars: Some(100),
             fiat,
+            traffic: None,
         }
     }
 

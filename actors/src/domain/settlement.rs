@@ -255,6 +255,7 @@ mod tests {
             kind: OrderKind::Plan,
             plan: PlanId::new("month").unwrap(),
             days: 30,
+            traffic_bytes: 0,
             provider,
             amount,
             status,

@@ -81,6 +81,8 @@ impl PaymentClients {
                     .plans()
                     .get(&plan)
                     .map(|p| p.title.clone())
+                    // A traffic pack is bought like a plan (same id space).
+                    .or_else(|| registry.traffic_packs().get(&plan).map(|p| p.title.clone()))
                     .ok_or_else(|| Error::UnknownPlan(plan.to_string()))?;
                 let msg = CreateOrder {
                     plan,

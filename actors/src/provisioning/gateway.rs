@@ -180,7 +180,7 @@ enum Call {
     Add { email: String, uuid: Uuid },
     Remove { email: String },
     List,
-    TakeTraffic,
+    ReadTraffic,
 }
 
 #[derive(Debug)]
@@ -406,7 +406,7 @@ async fn run_call(api: Arc<XrayApi>, call: Call, retries: usize) -> Result<Reply
                     .map(|()| Reply::Done),
                 Call::Remove { email } => api.remove_user(&email).await.map(|()| Reply::Done),
                 Call::List => api.list_users().await.map(Reply::Users),
-                Call::TakeTraffic => api.user_traffic(true).await.map(Reply::Traffic),
+                Call::ReadTraffic => api.user_traffic(false).await.map(Reply::Traffic),
             }
         }
     };
@@ -504,8 +504,8 @@ impl NodeClient for GatewayHandle {
         }
     }
 
-    async fn take_traffic(&self) -> Result<Option<HashMap<String, (u64, u64)>>, NodeError> {
-        match self.call(Call::TakeTraffic).await? {
+    async fn read_traffic(&self) -> Result<Option<HashMap<String, (u64, u64)>>, NodeError> {
+        match self.call(Call::ReadTraffic).await? {
             Reply::Traffic(mut t) => {
                 t.retain(|email, _| !email.eq_ignore_ascii_case(CANARY_EMAIL));
                 Ok(Some(t))

@@ -71,9 +71,10 @@ pub trait NodeClient: Send + Sync + 'static {
     /// Every user of the inbound, or `None` when the node cannot list (v2ray,
     /// Xray before v24.11.5): the Reconciler then re-adds all desired users.
     async fn list_users(&self) -> Result<Option<Vec<(String, Uuid)>>, NodeError>;
-    /// Per-user traffic since the previous call (email → (uplink, downlink)
-    /// bytes), or `None` when the node keeps no counters. One reader per node.
-    async fn take_traffic(
+    /// Per-user traffic counters as the node shows them, never reset by us
+    /// (email → (uplink, downlink) bytes; they start again at zero when the
+    /// node restarts), or `None` when the node keeps no counters.
+    async fn read_traffic(
         &self,
     ) -> Result<Option<std::collections::HashMap<String, (u64, u64)>>, NodeError>;
     fn status(&self) -> NodeStatus;

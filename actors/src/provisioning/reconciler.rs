@@ -229,24 +229,37 @@ impl Reconciler {
         (workers, handle)
     }
 
-    /// Reads each node's per-user traffic since the last reading into the store.
+    /// Reads each node's per-user counters (without resetting them) and has
+    /// the store count what grew since the last reading it kept, in one
+    /// transaction: a failed write leaves the baselines as they were, so the
+    /// next reading counts those bytes, once.
     pub async fn collect_traffic(&self) {
         let scope = self.driver.node();
         for node in self.driver.provisioner().nodes() {
             if scope.is_some_and(|only| only != node.name()) {
                 continue;
             }
-            match node.take_traffic().await {
+            match node.read_traffic().await {
                 Ok(Some(traffic)) => {
-                    let deltas: Vec<(String, u64, u64)> = traffic
+                    let readings: Vec<(String, u64, u64)> = traffic
                         .into_iter()
-                        .filter(|(email, (up, down))| {
-                            (*up > 0 || *down > 0) && parse_key_email(email).is_some()
-                        })
+                        .filter(|(email, _)| parse_key_email(email).is_some())
                         .map(|(email, (up, down))| (email, up, down))
                         .collect();
-                    if let Err(e) = self.driver.store().add_traffic(&deltas).await {
-                        tracing::warn!(node = %node.name(), error = %e, "could not store traffic");
+                    let now = self.driver.clock().now();
+                    match self
+                        .driver
+                        .store()
+                        .record_traffic(node.name(), &readings, now)
+                        .await
+                    {
+                        Ok(r) if r.bytes > 0 => {
+                            tracing::debug!(node = %node.name(), keys = r.keys, bytes = r.bytes, "traffic counted");
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::warn!(node = %node.name(), error = %e, "could not store traffic; the next reading counts it");
+                        }
                     }
                 }
                 Ok(None) => {}

@@ -70,7 +70,7 @@ impl NodeClient for SandboxNode {
         ))
     }
 
-    async fn take_traffic(
+    async fn read_traffic(
         &self,
     ) -> Result<Option<std::collections::HashMap<String, (u64, u64)>>, NodeError> {
         Ok(None)

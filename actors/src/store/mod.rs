@@ -30,6 +30,7 @@ mod rows;
 mod settings;
 mod sqlite;
 mod subscriptions;
+mod traffic;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +56,7 @@ pub use self::renewals::*;
 pub use self::settings::*;
 pub use self::sqlite::SqliteStore;
 pub use self::subscriptions::*;
+pub use self::traffic::*;
 use crate::domain::{
     Currency, Key, KeyState, Money, NodeName, Principal, ProvisioningOp, SettlementPolicy,
     Subscription, UserId,
@@ -79,6 +81,7 @@ pub trait Store:
     + Settings
     + Devices
     + Renewals
+    + Traffic
     + Send
     + Sync
     + 'static
@@ -100,6 +103,7 @@ impl<T> Store for T where
         + Settings
         + Devices
         + Renewals
+        + Traffic
         + Send
         + Sync
         + 'static
@@ -112,7 +116,7 @@ pub mod prelude {
     pub use super::{
         AdminQueries as _, AlertOutbox as _, Devices as _, Ledger as _, Lifecycle as _,
         NotificationOutbox as _, OpsViews as _, Orders as _, PaymentEventLog as _, Payments as _,
-        ProvisioningOutbox as _, Renewals as _, Settings as _, Subscriptions as _,
+        ProvisioningOutbox as _, Renewals as _, Settings as _, Subscriptions as _, Traffic as _,
     };
 }
 
@@ -146,7 +150,13 @@ pub struct StoreOptions {
     /// The device limit of each plan (`[[plans]] devices`), written to the
     /// subscription when the plan is applied; a plan not named here sets none.
     pub plan_devices: PlanDevices,
+    /// The traffic reset rule of each plan with a traffic allowance
+    /// (`[[plans]] traffic_reset`), applied with the order's `traffic_bytes`.
+    pub plan_traffic_resets: PlanTrafficResets,
 }
+
+/// The traffic reset rule of each plan, by plan id (absent: `none`).
+pub type PlanTrafficResets = std::collections::HashMap<String, crate::domain::TrafficReset>;
 
 /// The device limit of each plan, by plan id (0: no limit).
 pub type PlanDevices = std::collections::HashMap<String, u32>;
@@ -192,6 +202,7 @@ impl StoreOptions {
             },
             lock_keepalive: SessionKeepalive::default(),
             plan_devices: PlanDevices::new(),
+            plan_traffic_resets: PlanTrafficResets::new(),
         }
     }
 }

@@ -15,6 +15,7 @@ pub struct PgStore {
     referral_bonus_days: u32,
     settlement: crate::domain::SettlementPolicy,
     plan_devices: super::PlanDevices,
+    plan_traffic_resets: super::PlanTrafficResets,
     lock_keepalive: SessionKeepalive,
 }
 
@@ -36,6 +37,7 @@ impl PgStore {
             referral_bonus_days: opts.referral_bonus_days,
             settlement: opts.settlement.clone(),
             plan_devices: opts.plan_devices.clone(),
+            plan_traffic_resets: opts.plan_traffic_resets.clone(),
             lock_keepalive: opts.lock_keepalive,
         })
     }
@@ -69,6 +71,14 @@ impl PgStore {
     /// The device limit `plan` sets when applied (`None`: it sets none).
     fn plan_devices(&self, plan: &str) -> Option<u32> {
         self.plan_devices.get(plan).copied()
+    }
+
+    /// The traffic reset rule of `plan` (`none` when it has none).
+    fn plan_traffic_reset(&self, plan: &str) -> crate::domain::TrafficReset {
+        self.plan_traffic_resets
+            .get(plan)
+            .copied()
+            .unwrap_or_default()
     }
 
     fn backend_kind() -> super::Backend {

@@ -59,7 +59,8 @@ pub trait ProvisioningOutbox: Send + Sync {
     /// Adds per-key traffic deltas (email, uplink bytes, downlink bytes) read from a node.
     async fn add_traffic(&self, deltas: &[(String, u64, u64)]) -> Result<()>;
 
-    /// Every key nodes should carry: active keys of active subscriptions (email, uuid).
+    /// Every key nodes should carry: active keys of active subscriptions not
+    /// limited for traffic (email, uuid).
     async fn desired_keys(&self) -> Result<Vec<(String, uuid::Uuid)>>;
 
     /// Makes a node's pending ops due now (the node came back).

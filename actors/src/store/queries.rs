@@ -41,6 +41,16 @@ impl Queries {
     }
 
     /// The user's devices (`x-hwid`) and the limit the last plan set.
+    /// The subscription's traffic (allowance, period usage, limit).
+    pub async fn traffic(&self, user: UserId) -> Result<Option<crate::domain::TrafficState>> {
+        self.0.traffic_state(user).await
+    }
+
+    /// Subscriptions limited and bytes counted today / this month.
+    pub async fn traffic_totals(&self, now: DateTime<Utc>) -> Result<super::TrafficTotals> {
+        self.0.traffic_totals(now).await
+    }
+
     pub async fn devices(&self, user: UserId) -> Result<DeviceList> {
         self.0.devices(user).await
     }

@@ -166,6 +166,7 @@ pub(super) struct OrderRow {
     pub kind: String,
     pub plan_id: String,
     pub days: i32,
+    pub traffic_bytes: i64,
     pub provider: String,
     pub amount: i64,
     pub currency: String,
@@ -181,7 +182,7 @@ pub(super) struct OrderRow {
 /// The columns of [`OrderRow`], in order, for `SELECT {ORDER_COLUMNS} FROM orders`.
 macro_rules! order_columns {
     () => {
-        "id, user_id, kind, plan_id, days, provider, amount, currency, status, \
+        "id, user_id, kind, plan_id, days, traffic_bytes, provider, amount, currency, status, \
          provider_payment_id, flag, created_at, paid_at, provider_invoice_id, pay_url"
     };
 }
@@ -272,6 +273,7 @@ impl OrderRow {
             kind: self.kind.parse().map_err(corrupt)?,
             plan: PlanId::new(self.plan_id).map_err(corrupt)?,
             days: u32::try_from(self.days).map_err(corrupt)?,
+            traffic_bytes: u64::try_from(self.traffic_bytes).map_err(corrupt)?,
             provider: self.provider.parse().map_err(corrupt)?,
             amount: Money::new(self.amount, Currency::new(self.currency).map_err(corrupt)?),
             status: self.status.parse().map_err(corrupt)?,

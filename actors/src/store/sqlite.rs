@@ -24,6 +24,7 @@ pub struct SqliteStore {
     referral_bonus_days: u32,
     settlement: crate::domain::SettlementPolicy,
     plan_devices: super::PlanDevices,
+    plan_traffic_resets: super::PlanTrafficResets,
 }
 
 /// A write transaction on the writer connection (the next writer waits for it).
@@ -77,6 +78,7 @@ impl SqliteStore {
             referral_bonus_days: opts.referral_bonus_days,
             settlement: opts.settlement.clone(),
             plan_devices: opts.plan_devices.clone(),
+            plan_traffic_resets: opts.plan_traffic_resets.clone(),
         })
     }
 
@@ -111,6 +113,14 @@ impl SqliteStore {
     /// The device limit `plan` sets when applied (`None`: it sets none).
     fn plan_devices(&self, plan: &str) -> Option<u32> {
         self.plan_devices.get(plan).copied()
+    }
+
+    /// The traffic reset rule of `plan` (`none` when it has none).
+    fn plan_traffic_reset(&self, plan: &str) -> crate::domain::TrafficReset {
+        self.plan_traffic_resets
+            .get(plan)
+            .copied()
+            .unwrap_or_default()
     }
 
     fn backend_kind() -> super::Backend {

@@ -121,6 +121,7 @@ async fn renew(
         plan: plan.id.clone(),
         kind: OrderKind::Plan,
         days: plan.days,
+        traffic_bytes: plan.traffic.map_or(0, |t| t.bytes),
         provider: Provider::Balance,
         amount: price.clone(),
         idempotency_key: Some(auto_renew_key(period_end)),

@@ -196,6 +196,7 @@ async fn a_scheduler_restarted_mid_renewal_pays_the_same_order(backend: Backend)
                 kind: subvisor_actors::domain::OrderKind::Plan,
                 plan: plan.id.clone(),
                 days: plan.days,
+                traffic_bytes: 0,
                 provider: Provider::Balance,
                 amount: usd(299),
                 idempotency_key: Some(auto_renew_key(end)),

@@ -22,6 +22,15 @@ pub struct TestStore {
 }
 
 pub async fn fresh_store(backend: Backend, max_connections: u32) -> TestStore {
+    fresh_store_with(backend, max_connections, |_| {}).await
+}
+
+/// [`fresh_store`] with options changed by `edit` before connecting.
+pub async fn fresh_store_with(
+    backend: Backend,
+    max_connections: u32,
+    edit: impl FnOnce(&mut StoreOptions),
+) -> TestStore {
     let (url, dir) = match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
@@ -37,6 +46,7 @@ pub async fn fresh_store(backend: Backend, max_connections: u32) -> TestStore {
     };
     let mut opts = StoreOptions::new(url);
     opts.max_connections = max_connections;
+    edit(&mut opts);
     let store = store::connect(&opts).await.expect("connect");
     store.migrate().await.expect("migrate");
     TestStore { store, _dir: dir }
@@ -67,6 +77,7 @@ pub fn plans() -> Plans {
         days: 30,
         stars: Some(150),
         fiat: Some(Money::new(299, Currency::new("USD").expect("valid"))),
+        traffic: None,
     }])
     .expect("valid plans")
 }
@@ -194,6 +205,7 @@ pub async fn plan_order(
         kind: subvisor_actors::domain::OrderKind::Plan,
         plan: plan.id.clone(),
         days: plan.days,
+        traffic_bytes: 0,
         provider,
         amount: plan.price_for(provider).expect("price"),
         idempotency_key: None,

@@ -41,7 +41,7 @@ impl NodeClient for SlowNode {
     async fn list_users(&self) -> Result<Option<Vec<(String, Uuid)>>, NodeError> {
         Ok(None)
     }
-    async fn take_traffic(
+    async fn read_traffic(
         &self,
     ) -> Result<Option<std::collections::HashMap<String, (u64, u64)>>, NodeError> {
         Ok(None)

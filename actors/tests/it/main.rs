@@ -14,5 +14,6 @@ mod ops_views;
 mod passivation;
 mod payments_suite;
 mod store_suite;
+mod traffic_store;
 mod user_actor_rules;
 mod workers;

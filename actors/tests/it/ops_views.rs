@@ -75,6 +75,7 @@ async fn ops_views_show_what_needs_a_hand(backend: Backend) {
         kind: OrderKind::Plan,
         plan: plan.id.clone(),
         days: plan.days,
+        traffic_bytes: 0,
         provider: Provider::Nowpayments,
         amount: plan.price_for(Provider::Nowpayments).expect("price"),
         idempotency_key: None,

@@ -281,6 +281,7 @@ async fn payments_apply_once_and_provider_ids_are_unique(backend: Backend) {
         kind: subvisor_actors::domain::OrderKind::Plan,
         plan: plan.id.clone(),
         days: plan.days,
+        traffic_bytes: 0,
         provider: Provider::Stars,
         amount: plan.price_for(Provider::Stars).expect("price"),
         idempotency_key: None,

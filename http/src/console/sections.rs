@@ -368,6 +368,29 @@ pub(crate) struct UserPage {
     /// "2 of 3", "1 (no limit)".
     pub device_limit: String,
     pub devices: Vec<DeviceRow>,
+    /// "3.1 of 10.0 GB this period, resets …" (empty: no traffic allowance).
+    pub traffic: String,
+    pub traffic_limited: bool,
+}
+
+/// A traffic allowance and its period's usage, for the user page.
+fn traffic_line(t: &subvisor_actors::domain::TrafficState) -> String {
+    use subvisor_actors::domain::format_gb;
+    let mut line = format!(
+        "{} of {} GB ({}{})",
+        format_gb(t.used()),
+        format_gb(t.total()),
+        t.reset,
+        if t.extra_bytes > 0 {
+            format!(", {} GB from packs", format_gb(t.extra_bytes))
+        } else {
+            String::new()
+        }
+    );
+    if let Some(at) = t.period_ends_at {
+        line.push_str(&format!(", resets {}", stamp(at)));
+    }
+    line
 }
 
 pub(crate) struct DeviceRow {
@@ -490,7 +513,10 @@ pub(crate) async fn user_page(state: &OpsState, s: &UserSnapshot) -> Result<User
             details: a.details.to_string(),
         })
         .collect();
+    let traffic = q.traffic(s.user).await?.filter(|t| t.is_limited_plan());
     Ok(UserPage {
+        traffic: traffic.as_ref().map(traffic_line).unwrap_or_default(),
+        traffic_limited: traffic.as_ref().is_some_and(|t| t.is_limited()),
         id: s.user.get(),
         username: s.username.clone().unwrap_or_default(),
         status: view.status,

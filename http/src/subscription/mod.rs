@@ -74,6 +74,8 @@ async fn serve(
     tracing::Span::current().record("user", tracing::field::display(snapshot.user));
     let now = state.registry.clock().now();
     let mut view = SubscriptionView::build(&state.links, &snapshot, now).ok_or_else(unknown)?;
+    let traffic = state.registry.queries().traffic(snapshot.user).await?;
+    view.apply_traffic(traffic.as_ref());
     if format.is_none() && page::wants_html(req) {
         // A person in a browser: not a device, never counted against the limit.
         return Ok(page::respond(state, &view, req));

@@ -41,6 +41,12 @@ pub fn stub(status: ViewStatus, lang: Lang, renew: Option<&str>) -> String {
         (ViewStatus::HwidRequired, Lang::Ru) => {
             "Приложение не сообщает ID устройства: используйте другое".to_owned()
         }
+        (ViewStatus::Limited, Lang::En) => {
+            "Traffic for this period is used up: buy more in the bot".to_owned()
+        }
+        (ViewStatus::Limited, Lang::Ru) => {
+            "Трафик за период израсходован: докупите в боте".to_owned()
+        }
         (ViewStatus::Active, Lang::En) => "No servers available right now".to_owned(),
         (ViewStatus::Active, Lang::Ru) => "Сейчас нет доступных серверов".to_owned(),
     };

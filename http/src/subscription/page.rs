@@ -198,6 +198,11 @@ fn status_view(status: ViewStatus, lang: Lang) -> StatusView {
             label: t.hwid_required,
             body: Some(t.hwid_required_body.into()),
         },
+        ViewStatus::Limited => StatusView {
+            tone: "warn",
+            label: t.limited,
+            body: Some(t.limited_body.into()),
+        },
     }
 }
 

@@ -23,6 +23,9 @@ pub enum ViewStatus {
     },
     /// `subscription.hwid_required` and the client sent no `x-hwid`.
     HwidRequired,
+    /// The period's traffic is used up: access pauses until a new period,
+    /// a pack or a renewal.
+    Limited,
 }
 
 /// One key on one node: what a client connects with.
@@ -88,6 +91,21 @@ impl SubscriptionView {
             url: links.subscription_url(s)?,
             language: s.language.clone(),
         })
+    }
+
+    /// A traffic-limited subscription shows its period: `total` is the
+    /// allowance, upload/download the period's usage; a subscription limited
+    /// for traffic serves the stub entry saying so.
+    pub fn apply_traffic(&mut self, traffic: Option<&subvisor_actors::domain::TrafficState>) {
+        let Some(t) = traffic.filter(|t| t.is_limited_plan()) else {
+            return;
+        };
+        self.total = t.total();
+        self.upload = t.upload_bytes;
+        self.download = t.download_bytes;
+        if t.is_limited() && self.status == ViewStatus::Active {
+            self.refuse(ViewStatus::Limited);
+        }
     }
 
     /// Serve this request no working entries, saying why (`status` is not `Active`).

@@ -54,6 +54,8 @@ pub fn is_admin_action(action: &Callback) -> bool {
             | Callback::AdminRefund { .. }
             | Callback::AdminDevicesResetAsk { .. }
             | Callback::AdminDevicesReset { .. }
+            | Callback::AdminTrafficResetAsk { .. }
+            | Callback::AdminTrafficReset { .. }
             | Callback::BroadcastConfirm { .. }
             | Callback::BroadcastCancel { .. }
     )
@@ -205,6 +207,15 @@ async fn callback_reply(
             .await?
             .into(),
         Callback::AdminDevicesResetAsk { user } => devices::reset_ask(lang, user).into(),
+        Callback::AdminTrafficResetAsk { user } => {
+            crate::bot::traffic::admin_reset_ask(lang, user).into()
+        }
+        Callback::AdminTrafficReset { user } => match UserId::new(user) {
+            Ok(user) => crate::bot::traffic::admin_reset(ctx, admin, user)
+                .await?
+                .into(),
+            Err(_) => Reply::Done,
+        },
         Callback::AdminDevicesReset { user } => match UserId::new(user) {
             Ok(user) => devices::reset(ctx, admin, user).await?.into(),
             Err(_) => Reply::Done,

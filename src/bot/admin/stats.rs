@@ -45,7 +45,7 @@ pub async fn screen(ctx: &BotContext, lang: Lang) -> Result<Screen, BotError> {
         })
         .collect::<Vec<_>>()
         .join("\n");
-    Ok(Screen::text(t!(
+    let mut text = t!(
         lang,
         "admin-stats",
         users = stats.users,
@@ -53,5 +53,16 @@ pub async fn screen(ctx: &BotContext, lang: Lang) -> Result<Screen, BotError> {
         blocked = stats.blocked,
         revenue = revenue,
         nodes = nodes
-    )))
+    );
+    // Traffic: subscriptions paused for traffic, bytes counted today / this month.
+    let traffic = ctx.registry.queries().traffic_totals(now).await?;
+    text.push_str("\n\n");
+    text.push_str(&t!(
+        lang,
+        "admin-stats-traffic",
+        limited = traffic.limited,
+        today = crate::bot::traffic::format_size(lang, traffic.today_bytes),
+        month = crate::bot::traffic::format_size(lang, traffic.month_bytes)
+    ));
+    Ok(Screen::text(text))
 }

@@ -142,6 +142,11 @@ pub async fn view(ctx: &BotContext, admin: &Admin, user: UserId) -> Result<Scree
                     .plans()
                     .get(&o.plan)
                     .map_or_else(|| o.plan.to_string(), |p| ctx.locale.plan_title(lang, p)),
+                OrderKind::Pack => ctx
+                    .registry
+                    .traffic_packs()
+                    .get(&o.plan)
+                    .map_or_else(|| o.plan.to_string(), |p| p.title.clone()),
             };
             format!(
                 "{} · {} · {} · {} · {}",
@@ -182,6 +187,11 @@ pub async fn view(ctx: &BotContext, admin: &Admin, user: UserId) -> Result<Scree
         orders = or_dash(order_lines),
         audit = or_dash(audit_lines)
     );
+    let traffic = store.traffic(user).await?.filter(|t| t.is_limited_plan());
+    let text = match &traffic {
+        Some(t) => crate::bot::traffic::admin_line(&ctx.locale, lang, t, text),
+        None => text,
+    };
     let grant = |days: u32| {
         (
             t!(lang, "btn-grant", days = days),
@@ -208,6 +218,12 @@ pub async fn view(ctx: &BotContext, admin: &Admin, user: UserId) -> Result<Scree
                 count = devices.devices.len() as i64
             ),
             Callback::AdminDevicesResetAsk { user: user.get() },
+        )]));
+    }
+    if traffic.is_some() {
+        rows.push(row([(
+            tr(lang, "btn-admin-traffic-reset"),
+            Callback::AdminTrafficResetAsk { user: user.get() },
         )]));
     }
     for o in orders.iter().filter(|o| o.status == OrderStatus::Paid) {

@@ -102,6 +102,8 @@ pub enum Callback {
         provider: Provider,
     },
     Referral,
+    /// The traffic packs on sale.
+    BuyTraffic,
     Help,
     Language,
     SetLanguage(Lang),
@@ -134,6 +136,13 @@ pub enum Callback {
         user: i64,
     },
     AdminDevicesReset {
+        user: i64,
+    },
+    /// An admin's reset of the user's traffic period: ask, then do.
+    AdminTrafficResetAsk {
+        user: i64,
+    },
+    AdminTrafficReset {
         user: i64,
     },
     AdminRefund {
@@ -178,7 +187,9 @@ impl Callback {
             | Callback::AdminRevokeAsk { user }
             | Callback::AdminRevoke { user }
             | Callback::AdminDevicesResetAsk { user }
-            | Callback::AdminDevicesReset { user } => fields.push(check_user(*user)?.to_string()),
+            | Callback::AdminDevicesReset { user }
+            | Callback::AdminTrafficResetAsk { user }
+            | Callback::AdminTrafficReset { user } => fields.push(check_user(*user)?.to_string()),
             Callback::DeviceRemoveAsk { device } | Callback::DeviceRemove { device } => {
                 fields.push(check_device(*device)?.to_string());
             }
@@ -253,6 +264,7 @@ impl Callback {
             Callback::TopUp => "topup",
             Callback::TopUpPay { .. } => "topup-pay",
             Callback::Referral => "ref",
+            Callback::BuyTraffic => "traffic",
             Callback::Help => "help",
             Callback::Language => "lang",
             Callback::SetLanguage(_) => "lang-set",
@@ -266,6 +278,8 @@ impl Callback {
             Callback::AdminRefund { .. } => "adm-refund!",
             Callback::AdminDevicesResetAsk { .. } => "adm-dev?",
             Callback::AdminDevicesReset { .. } => "adm-dev!",
+            Callback::AdminTrafficResetAsk { .. } => "adm-traffic?",
+            Callback::AdminTrafficReset { .. } => "adm-traffic!",
             Callback::BroadcastConfirm { .. } => "bc-ok",
             Callback::BroadcastCancel { .. } => "bc-cancel",
         }
@@ -338,6 +352,7 @@ impl Callback {
                 })
             }
             "ref" => unit(C::Referral),
+            "traffic" => unit(C::BuyTraffic),
             "help" => unit(C::Help),
             "lang" => unit(C::Language),
             "lang-set" => {
@@ -388,6 +403,12 @@ impl Callback {
                 user: parse_user(one()?)?,
             }),
             "adm-dev!" => Ok(C::AdminDevicesReset {
+                user: parse_user(one()?)?,
+            }),
+            "adm-traffic?" => Ok(C::AdminTrafficResetAsk {
+                user: parse_user(one()?)?,
+            }),
+            "adm-traffic!" => Ok(C::AdminTrafficReset {
                 user: parse_user(one()?)?,
             }),
             "bc-ok" => Ok(C::BroadcastConfirm {

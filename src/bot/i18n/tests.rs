@@ -109,6 +109,8 @@ fn russian_is_really_russian() {
         "btn-topup-amount",
         "btn-open-user",
         "apps-line",
+        "card-traffic",
+        "pack-line",
     ];
     for (key, _) in same {
         assert!(neutral.contains(key), "{key} is not translated");

@@ -58,6 +58,18 @@ pub fn plans(ctx: &BotContext, caller: &Caller<'_>) -> Screen {
 
 /// The payment methods of `plan` (a plan that is gone: "button expired").
 pub fn pay_methods(ctx: &BotContext, caller: &Caller<'_>, plan: &str) -> Screen {
+    if let Some(pack) = PlanId::new(plan)
+        .ok()
+        .and_then(|id| ctx.registry.traffic_packs().get(&id).cloned())
+    {
+        let offered = offered(ctx);
+        return crate::bot::traffic::pack_pay_methods(
+            caller.lang,
+            &pack,
+            &offered,
+            &caller.balance(ctx),
+        );
+    }
     match find_plan(ctx, plan) {
         Some(plan) => screens::pay_methods(
             &ctx.locale,
@@ -73,6 +85,15 @@ pub fn pay_methods(ctx: &BotContext, caller: &Caller<'_>, plan: &str) -> Screen 
 fn find_plan(ctx: &BotContext, plan: &str) -> Option<Plan> {
     let id = PlanId::new(plan).ok()?;
     ctx.registry.plans().get(&id).cloned()
+}
+
+/// A plan, or a traffic pack shaped as one (no days).
+fn plan_or_pack(ctx: &BotContext, id: &PlanId) -> Option<Plan> {
+    ctx.registry
+        .plans()
+        .get(id)
+        .cloned()
+        .or_else(|| ctx.registry.traffic_packs().get(id).map(|p| p.as_plan()))
 }
 
 /// A press of a Pay button: what, through whom, and the press's key.
@@ -136,7 +157,7 @@ pub async fn pay(
         return Ok(screens::notice(lang, "provider-unavailable").into());
     }
     let plan = match &purchase {
-        Purchase::Plan(p) => ctx.registry.plans().get(p).cloned(),
+        Purchase::Plan(p) => plan_or_pack(ctx, p),
         Purchase::TopUp(_) => None,
     };
     let key = idempotency_key.as_deref().and_then(key_of_press);
@@ -263,7 +284,16 @@ async fn send_invoice(
         .send_invoice(
             target.chat,
             t!(lang, "invoice-title", plan = title.clone()),
-            description,
+            match plan.filter(|p| p.days == 0).and_then(|p| p.traffic) {
+                // A traffic pack: its size, not days.
+                Some(pack) => t!(
+                    lang,
+                    "invoice-description-pack",
+                    plan = title.clone(),
+                    size = crate::bot::traffic::format_size(lang, pack.bytes)
+                ),
+                None => description,
+            },
             payload,
             "XTR",
             [LabeledPrice::new(

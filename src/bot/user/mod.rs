@@ -180,6 +180,7 @@ async fn action_reply(
         }
         Callback::DeviceRemove { device } => devices::remove(ctx, lang, user, device).await?.into(),
         Callback::Referral => referral::screen(ctx, lang, user).await?.into(),
+        Callback::BuyTraffic => crate::bot::traffic::packs_screen(ctx, caller).into(),
         Callback::Language => language::picker(lang).into(),
         Callback::SetLanguage(new) => language::set(ctx, caller, user, new).await?.into(),
         // Admin actions are routed before this.
@@ -192,6 +193,8 @@ async fn action_reply(
         | Callback::AdminRefund { .. }
         | Callback::AdminDevicesResetAsk { .. }
         | Callback::AdminDevicesReset { .. }
+        | Callback::AdminTrafficResetAsk { .. }
+        | Callback::AdminTrafficReset { .. }
         | Callback::BroadcastConfirm { .. }
         | Callback::BroadcastCancel { .. } => expired(lang).into(),
     })

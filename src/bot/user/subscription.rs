@@ -49,7 +49,24 @@ pub async fn card_with(
         Some(s) if screens::is_live(Some(s), now) => device_count(ctx, s.user).await,
         _ => None,
     };
-    let screen = card::card(&ctx.locale, lang, head, s, devices, url.as_deref(), now);
+    let traffic = match s {
+        Some(s) => ctx.registry.queries().traffic(s.user).await.ok().flatten(),
+        None => None,
+    };
+    let packs = crate::bot::traffic::offers_packs(ctx, traffic.as_ref());
+    let traffic = traffic
+        .as_ref()
+        .map(|state| card::TrafficCard { state, packs });
+    let screen = card::card(
+        &ctx.locale,
+        lang,
+        head,
+        s,
+        devices,
+        traffic,
+        url.as_deref(),
+        now,
+    );
     if s.and_then(|s| s.subscription.as_ref()).is_some() && !screens::is_live(s, now) {
         // Expired or revoked: a way to ask why.
         return support::with_support(screen, lang, ctx.support.as_deref());

@@ -278,6 +278,23 @@ async fn every_button_of_every_screen_answers_with_a_way_back_in_the_users_langu
                 );
             }
         }
+        // A traffic-limited plan and a pack: the usage bar, "Buy traffic",
+        // the packs and the admin's traffic reset are crawled too.
+        s.plans.push(
+            serde_json::from_value(json!({
+                "id": "traffic", "title": "⚡ 100", "days": 30,
+                "fiat": { "amount_minor": 299, "currency": "USD" },
+                "traffic_gb": 100, "traffic_reset": "month",
+            }))
+            .expect("plan"),
+        );
+        s.traffic_packs = vec![
+            serde_json::from_value(json!({
+                "id": "pack50", "title": "📶 50", "gb": 50,
+                "fiat": { "amount_minor": 99, "currency": "USD" },
+            }))
+            .expect("pack"),
+        ];
     })
     .await;
     // With a subscription: known to the bot (their language), then granted.
@@ -289,6 +306,15 @@ async fn every_button_of_every_screen_answers_with_a_way_back_in_the_users_langu
             .await;
         assert_eq!(status, 200);
         card_message(&tg, user).await;
+        // …and on the traffic-limited plan, bought from the balance.
+        app.credit(user, 10_000).await;
+        let (status, body) = app
+            .post(
+                &format!("/ops/users/{user}/orders"),
+                json!({ "plan": "traffic", "provider": "balance" }),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
     }
     let mut problems = Vec::new();
     let mut presses = 0;

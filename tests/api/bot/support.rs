@@ -64,7 +64,10 @@ async fn paysupport_terms_free_text_photos_and_stickers_are_answered_in_the_user
         assert!(buttons(&paysupport).contains(&data(&Callback::Menu)));
 
         let help = answer_to(&tg, user, FakeTelegram::message(user, "/help", Some(code))).await;
-        assert!(text_of(&help).contains(CONTACT), "Help names the contact: {help:?}");
+        assert!(
+            text_of(&help).contains(CONTACT),
+            "Help names the contact: {help:?}"
+        );
 
         let terms = answer_to(&tg, user, FakeTelegram::message(user, "/terms", Some(code))).await;
         assert!(text_of(&terms).starts_with(&tr(lang, "terms-default")));

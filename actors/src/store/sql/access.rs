@@ -149,11 +149,17 @@ pub(super) async fn extend(
         }
     }
     let mut ops = Vec::new();
+    // A subscription limited for traffic keeps its keys off the nodes until
+    // the limit is lifted (which adds them back).
+    let limited = is_traffic_limited(conn, user).await?;
     match plan.keys {
         KeyPlan::Create => {
             let key = new_key(conn, user, keys.next_seq(), ctx.now).await?;
-            ops.extend(write_ops(conn, ctx, user, &key, OpKind::Add).await?);
+            if !limited {
+                ops.extend(write_ops(conn, ctx, user, &key, OpKind::Add).await?);
+            }
         }
+        KeyPlan::Restore if limited => {}
         KeyPlan::Restore => {
             for key in active {
                 ops.extend(write_ops(conn, ctx, user, key, OpKind::Add).await?);

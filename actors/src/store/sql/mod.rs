@@ -25,10 +25,11 @@ mod payment_events;
 mod payments;
 mod provisioning;
 mod reads;
-mod renewals;
 mod referral_days;
+mod renewals;
 mod settings;
 mod subscriptions;
+mod traffic;
 
 /// A connection of this backend (what the shared steps run on).
 type Conn = <super::Db as sqlx::Database>::Connection;
@@ -46,6 +47,7 @@ mod prelude {
     pub(super) use super::money::*;
     pub(super) use super::outbox::*;
     pub(super) use super::reads::*;
+    pub(super) use super::traffic::*;
     pub(super) use crate::domain::{
         AlertKind, Excess, KeyPlan, KeyState, LedgerEntry, LedgerKind, NewOrder, NotificationKind,
         OpKind, Order, OrderId, OrderStatus, PaymentSettlement, ProvisioningOp, Settlement,

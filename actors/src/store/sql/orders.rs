@@ -62,8 +62,8 @@ impl crate::store::Orders for This {
         ensure_user(&mut w.tx, order.user, ctx.now).await?;
         sqlx::query(
             "INSERT INTO orders (id, user_id, kind, plan_id, days, provider, amount, currency, status,
-                                 created_at, updated_at, idempotency_key)
-             VALUES ($1, $2, $9, $3, $4, $5, $6, $7, 'pending', $8, $8, $10)",
+                                 created_at, updated_at, idempotency_key, traffic_bytes)
+             VALUES ($1, $2, $9, $3, $4, $5, $6, $7, 'pending', $8, $8, $10, $11)",
         )
         .bind(order.id.uuid())
         .bind(order.user.get())
@@ -75,6 +75,7 @@ impl crate::store::Orders for This {
         .bind(t(ctx.now))
         .bind(order.kind.as_str())
         .bind(order.idempotency_key.as_deref())
+        .bind(i64::try_from(order.traffic_bytes).map_err(|_| Error::invalid("traffic_bytes", "too large"))?)
         .execute(&mut *w.tx)
         .await
         // The same key from another instance, committed after our read.

@@ -102,6 +102,12 @@ impl crate::store::Payments for This {
                         if auto_renew {
                             super::renewals::notify_renewed(&mut w.tx, ctx, user, &order).await?;
                         }
+                        let allowance =
+                            (order.traffic_bytes > 0).then(|| crate::domain::TrafficAllowance {
+                                bytes: order.traffic_bytes,
+                                reset: self.plan_traffic_reset(order.plan.as_str()),
+                            });
+                        ops.extend(apply_plan_traffic(&mut w.tx, ctx, user, allowance).await?);
                         if let Some(limit) = self.plan_devices(order.plan.as_str()) {
                             super::devices::set_device_limit(&mut w.tx, user, limit).await?;
                         }
@@ -115,6 +121,23 @@ impl crate::store::Payments for This {
                             )
                             .await?;
                         }
+                    }
+                    crate::domain::OrderKind::Pack => {
+                        if order.provider != crate::domain::Provider::Balance {
+                            let note = format!("paid through {}", order.provider);
+                            ledger_pass_through(&mut w.tx, ctx, user, &order, &note).await?;
+                        }
+                        ops = apply_pack(&mut w.tx, ctx, user, order.traffic_bytes).await?;
+                        notify(
+                            &mut w.tx,
+                            ctx,
+                            user,
+                            NotificationKind::TrafficAdded,
+                            json!({
+                                "traffic_bytes": order.traffic_bytes,
+                            }),
+                        )
+                        .await?;
                     }
                     crate::domain::OrderKind::Topup => {
                         ledger_entry(
@@ -448,6 +471,10 @@ impl crate::store::Payments for This {
                 .await?;
                 shortfall = Some(missing);
             }
+        } else if order.kind == crate::domain::OrderKind::Pack {
+            // The pack's bytes leave the period; past the allowance now, the
+            // next collection limits the subscription (through its actor).
+            take_back_pack(&mut w.tx, user, order.traffic_bytes).await?;
         } else if let Some(sub) = read_sub(&mut w.tx, user).await? {
             let status: SubscriptionStatus = sub.status.parse().map_err(corrupt)?;
             let after = crate::domain::shorten(ctx.now, status, sub.expires_at.0, order.days);
@@ -484,7 +511,10 @@ impl crate::store::Payments for This {
                 "refund of a balance purchase",
             )
             .await?;
-        } else if order.kind == crate::domain::OrderKind::Plan {
+        } else if matches!(
+            order.kind,
+            crate::domain::OrderKind::Plan | crate::domain::OrderKind::Pack
+        ) {
             // Mirror of the payment: the purchase is reversed, the money goes back out.
             let note = format!("returned through {}", order.provider);
             ledger_entry(

@@ -136,7 +136,7 @@ impl crate::store::ProvisioningOutbox for This {
         Ok(sqlx::query_as(
             "SELECT k.email, k.uuid FROM keys k
              JOIN subscriptions s ON s.user_id = k.user_id
-             WHERE k.state = 'active' AND s.status = 'active'",
+             WHERE k.state = 'active' AND s.status = 'active' AND s.limited_at IS NULL",
         )
         .fetch_all(self.pool())
         .await?)

@@ -173,7 +173,13 @@ impl crate::store::Subscriptions for This {
         let old = keys.active();
         let new = new_key(&mut w.tx, user, keys.next_seq(), ctx.now).await?;
         // Add the new key before removing the old one: ops run in id order.
-        let mut ops = write_ops(&mut w.tx, ctx, user, &new, OpKind::Add).await?;
+        // A subscription limited for traffic gets its new key when the limit
+        // is lifted, not now.
+        let mut ops = if is_traffic_limited(&mut w.tx, user).await? {
+            Vec::new()
+        } else {
+            write_ops(&mut w.tx, ctx, user, &new, OpKind::Add).await?
+        };
         for key in &old {
             sqlx::query("UPDATE keys SET state = 'retired', retired_at = $1 WHERE uuid = $2")
                 .bind(t(ctx.now))

@@ -138,6 +138,7 @@ async fn topup_order(store: &dyn Store, user: UserId, amount: Money, at: DateTim
         kind: OrderKind::Topup,
         plan: PlanId::new(TOPUP_PLAN).expect("valid"),
         days: 0,
+        traffic_bytes: 0,
         provider: Provider::Cryptobot,
         amount,
         idempotency_key: None,

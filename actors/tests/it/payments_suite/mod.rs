@@ -31,6 +31,7 @@ async fn topup(store: &dyn Store, user: UserId, amount: Money) -> Order {
         kind: OrderKind::Topup,
         plan: PlanId::new(TOPUP_PLAN).expect("valid"),
         days: 0,
+        traffic_bytes: 0,
         provider: Provider::Nowpayments,
         amount,
         idempotency_key: None,

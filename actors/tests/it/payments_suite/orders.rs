@@ -169,6 +169,7 @@ async fn orders_are_reused_by_key_and_by_purchase(backend: Backend) {
         kind: OrderKind::Plan,
         plan: PlanId::new("month").expect("valid"),
         days: 30,
+        traffic_bytes: 0,
         provider,
         amount: if provider == Provider::Stars {
             xtr(150)

@@ -210,6 +210,8 @@ pub struct Texts {
     pub expired_body: &'static str,
     pub revoked_body: &'static str,
     pub hwid_required_body: &'static str,
+    pub limited: &'static str,
+    pub limited_body: &'static str,
     pub renew: &'static str,
     pub renew_in_bot: &'static str,
     pub valid_until: &'static str,
@@ -241,6 +243,9 @@ static EN: Texts = Texts {
     revoked: "Cancelled",
     device_limit: "Device limit reached",
     hwid_required: "App not supported",
+    limited: "Traffic used up",
+    limited_body: "The traffic of this period is used up, so this page shows no keys. \
+                   Buy a traffic pack in the bot, or wait for the next period.",
     expired_body: "Your subscription has ended, so this page shows no keys. Once you renew, \
                    this link stays the same and your apps pick the keys up by themselves.",
     revoked_body: "This subscription has been cancelled. Open the bot to get a new one.",
@@ -278,6 +283,9 @@ static RU: Texts = Texts {
     revoked: "Отменена",
     device_limit: "Достигнут предел устройств",
     hwid_required: "Приложение не подходит",
+    limited: "Трафик израсходован",
+    limited_body: "Трафик этого периода израсходован, поэтому ключей здесь нет. \
+                   Купите пакет трафика в боте или дождитесь следующего периода.",
     expired_body: "Срок подписки закончился, поэтому ключей здесь нет. После продления \
                    ссылка останется прежней, и приложения сами получат ключи.",
     revoked_body: "Эта подписка отменена. Откройте бота, чтобы получить новую.",
