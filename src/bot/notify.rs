@@ -33,6 +33,8 @@ pub struct TelegramMessenger {
     support: Option<String>,
     /// `[telegram] purchase_alerts`: purchase alerts are sent (else dropped).
     purchase_alerts: bool,
+    /// The bot's `@username` for gift links (`getMe`, asked once).
+    username: std::sync::OnceLock<String>,
 }
 
 impl TelegramMessenger {
@@ -53,6 +55,7 @@ impl TelegramMessenger {
             default_devices,
             support,
             purchase_alerts,
+            username: std::sync::OnceLock::new(),
         })
     }
 
@@ -333,6 +336,12 @@ impl TelegramMessenger {
                 ),
                 true,
             ),
+            NotificationKind::GiftReady => {
+                let code = p.get("code").and_then(|c| c.as_str()).unwrap_or_default();
+                let name = self.bot_username().await;
+                (super::user::gift::ready(lang, &name, code, days), true)
+            }
+            NotificationKind::GiftRedeemed => (super::user::gift::redeemed(lang, days), true),
             // An admin's text, sent as plain text: nothing in it is markup.
             NotificationKind::Broadcast => (
                 Screen::text(
@@ -343,6 +352,27 @@ impl TelegramMessenger {
                 ),
                 false,
             ),
+        }
+    }
+}
+
+impl TelegramMessenger {
+    /// The bot's `@username` (without `@`), asked of Telegram once; empty
+    /// while it cannot be asked.
+    async fn bot_username(&self) -> String {
+        if let Some(name) = self.username.get() {
+            return name.clone();
+        }
+        match self.bot.get_me().send().await {
+            Ok(me) => {
+                let name = me.username.clone().unwrap_or_default();
+                let _ = self.username.set(name.clone());
+                name
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "getMe failed; a gift link goes out without the bot's name");
+                String::new()
+            }
         }
     }
 }

@@ -34,6 +34,10 @@ pub enum NotificationKind {
     PaymentCredited,
     /// A payment the order could not take was sent back (Stars).
     PaymentReturned,
+    /// A paid gift order yielded its gift: the buyer gets the link.
+    GiftReady,
+    /// Someone activated the buyer's gift.
+    GiftRedeemed,
 }
 
 text_enum!(NotificationKind, "notification kind" {
@@ -51,6 +55,8 @@ text_enum!(NotificationKind, "notification kind" {
     Broadcast => "broadcast",
     PaymentCredited => "payment_credited",
     PaymentReturned => "payment_returned",
+    GiftReady => "gift_ready",
+    GiftRedeemed => "gift_redeemed",
 });
 
 /// A reminder before expiry, sent once per subscription period (a renewal

@@ -51,11 +51,14 @@ pub enum OrderKind {
     Plan,
     /// Credit on the balance (no days).
     Topup,
+    /// Days of a plan for someone else: the paid order yields a one-time gift.
+    Gift,
 }
 
 text_enum!(OrderKind, "order kind" {
     Plan => "plan",
     Topup => "topup",
+    Gift => "gift",
 });
 
 /// The plan id recorded on top-up orders.

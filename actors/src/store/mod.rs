@@ -23,6 +23,7 @@ mod orders;
 mod payment_events;
 mod payments;
 mod postgres;
+mod promos;
 mod provisioning;
 mod queries;
 mod rows;
@@ -48,6 +49,7 @@ pub use self::orders::*;
 pub use self::payment_events::*;
 pub use self::payments::*;
 pub use self::postgres::PgStore;
+pub use self::promos::*;
 pub use self::provisioning::*;
 pub use self::queries::Queries;
 pub use self::settings::*;
@@ -76,6 +78,7 @@ pub trait Store:
     + OpsViews
     + Settings
     + Devices
+    + Promos
     + Send
     + Sync
     + 'static
@@ -96,6 +99,7 @@ impl<T> Store for T where
         + OpsViews
         + Settings
         + Devices
+        + Promos
         + Send
         + Sync
         + 'static
@@ -108,7 +112,7 @@ pub mod prelude {
     pub use super::{
         AdminQueries as _, AlertOutbox as _, Devices as _, Ledger as _, Lifecycle as _,
         NotificationOutbox as _, OpsViews as _, Orders as _, PaymentEventLog as _, Payments as _,
-        ProvisioningOutbox as _, Settings as _, Subscriptions as _,
+        Promos as _, ProvisioningOutbox as _, Settings as _, Subscriptions as _,
     };
 }
 

@@ -3,6 +3,7 @@
 
 mod actors;
 mod bot_store;
+mod commerce;
 mod devices_store;
 mod helpers;
 mod intake;

@@ -129,7 +129,9 @@ pub async fn pay(
         return Ok(screens::notice(lang, "provider-unavailable").into());
     }
     let plan = match &purchase {
-        Purchase::Plan(p) => ctx.registry.plans().get(p).cloned(),
+        Purchase::Plan(p) | Purchase::PlanWith { plan: p, .. } => {
+            ctx.registry.plans().get(p).cloned()
+        }
         Purchase::TopUp(_) => None,
     };
     let key = idempotency_key.as_deref().and_then(key_of_press);

@@ -6,6 +6,7 @@
 pub mod balance;
 pub mod checkout;
 pub mod devices;
+pub mod gift;
 pub mod language;
 pub mod menu;
 pub mod referral;
@@ -83,6 +84,16 @@ pub async fn command(
         return;
     };
     let lang = caller.lang;
+    if command == Command::Start
+        && let Some(code) = gift::code_of(args)
+        && let Some(user) = user_id(from)
+    {
+        match gift::activate(ctx, &caller, user, code).await {
+            Ok(screen) => show(ctx, target, screen).await,
+            Err(error) => report(ctx, target, lang, error, Audience::User).await,
+        }
+        return;
+    }
     let screen = match command {
         Command::Start | Command::Menu => menu::main(ctx, &caller),
         Command::Help => menu::help(ctx, lang),
