@@ -10,6 +10,7 @@ mod error;
 pub mod metrics;
 mod ops;
 mod ops_devices;
+mod ops_promos;
 mod public;
 mod rate_limit;
 pub mod signature;
