@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use subvisor_actors::Error as CoreError;
-use subvisor_actors::domain::{GiftRefusal, UserId};
+use subvisor_actors::domain::{GiftRefusal, PlanId, UserId};
 use subvisor_actors::messages::ActivateGift;
 
 use super::Caller;
@@ -92,4 +92,103 @@ fn refused(lang: Lang, why: GiftRefusal) -> Screen {
         GiftRefusal::Voided => "gift-voided",
     };
     Screen::with(tr(lang, key), vec![screens::back_to_menu(lang)])
+}
+
+/// Adds the "🎁 Gift" row above the last row (Menu) of the plans screen.
+pub fn with_gift_button(mut screen: Screen, lang: Lang) -> Screen {
+    super::promo::insert_before_last(
+        &mut screen,
+        row([(tr(lang, "btn-gift"), Callback::GiftPlans)]),
+    );
+    screen
+}
+
+/// The plans to give, each with its price.
+pub fn plans(ctx: &BotContext, caller: &Caller<'_>) -> Screen {
+    let lang = caller.lang;
+    let balance = caller.balance(ctx);
+    let offered = super::checkout::offered(ctx);
+    let mut rows = Vec::new();
+    for plan in ctx.registry.plans().iter() {
+        let price = screens::plan_price(lang, plan, &offered, &balance);
+        if price.is_empty() {
+            continue;
+        }
+        rows.push(row([(
+            t!(lang, "btn-plan", title = plan.title.clone(), price = price),
+            Callback::GiftPlan {
+                plan: plan.id.to_string(),
+            },
+        )]));
+    }
+    rows.push(row([
+        (tr(lang, "btn-back"), Callback::Buy),
+        (tr(lang, "btn-menu"), Callback::Menu),
+    ]));
+    Screen::with(tr(lang, "gift-title"), rows)
+}
+
+/// How to pay for `plan` as a gift.
+pub fn pay_methods(ctx: &BotContext, caller: &Caller<'_>, plan: &str) -> Screen {
+    let lang = caller.lang;
+    let Some(found) = PlanId::new(plan)
+        .ok()
+        .and_then(|id| ctx.registry.plans().get(&id).cloned())
+    else {
+        return super::expired(lang);
+    };
+    let balance = caller.balance(ctx);
+    let offered = super::checkout::offered(ctx);
+    let mut rows: Vec<_> = screens::payable(&found, &offered, &balance)
+        .into_iter()
+        .map(|provider| {
+            row([(
+                screens::provider_label(lang, provider, &balance),
+                Callback::GiftPay {
+                    plan: found.id.to_string(),
+                    provider,
+                    key: Some(getrandom::u32().unwrap_or_default()),
+                },
+            )])
+        })
+        .collect();
+    rows.push(row([
+        (tr(lang, "btn-back"), Callback::GiftPlans),
+        (tr(lang, "btn-menu"), Callback::Menu),
+    ]));
+    Screen::with(
+        t!(
+            lang,
+            "gift-pay-title",
+            plan = html_escape(&found.title),
+            days = found.days,
+            price = screens::plan_price(lang, &found, &offered, &balance)
+        ),
+        rows,
+    )
+}
+
+/// A Pay button of the gift screen: the same checkout, as a gift order.
+pub async fn pay_gift(
+    ctx: &Arc<BotContext>,
+    caller: &Caller<'_>,
+    user: UserId,
+    target: crate::bot::reply::Target,
+    plan: &str,
+    provider: subvisor_actors::domain::Provider,
+    key: Option<u32>,
+) -> Result<crate::bot::reply::Reply, BotError> {
+    let Ok(plan) = PlanId::new(plan) else {
+        return Ok(super::expired(caller.lang).into());
+    };
+    let press = super::checkout::Press {
+        purchase: subvisor_actors::payments::Purchase::PlanWith {
+            plan,
+            promo: None,
+            gift: true,
+        },
+        provider,
+        idempotency_key: key.map(super::checkout::press_key),
+    };
+    super::checkout::pay(ctx, caller, user, target, press).await
 }

@@ -9,6 +9,7 @@ pub mod devices;
 pub mod gift;
 pub mod language;
 pub mod menu;
+pub mod promo;
 pub mod referral;
 pub mod subscription;
 
@@ -47,7 +48,7 @@ impl Caller<'_> {
 
 /// Loads the caller (creating them on first contact); a failure is reported
 /// to them in Telegram's language and gives `None`.
-async fn caller<'a>(
+pub(super) async fn caller<'a>(
     ctx: &BotContext,
     from: &'a User,
     target: Target,
@@ -160,6 +161,19 @@ async fn action_reply(
             provider,
             key,
         } => checkout::pay_plan(ctx, caller, user, target, &plan, provider, key).await?,
+        Callback::PromoAsk { plan } => promo::ask(ctx, lang, user.get(), &plan).into(),
+        Callback::PromoPay {
+            plan,
+            provider,
+            key,
+        } => promo::pay_with_code(ctx, caller, user, target, &plan, provider, key).await?,
+        Callback::GiftPlans => gift::plans(ctx, caller).into(),
+        Callback::GiftPlan { plan } => gift::pay_methods(ctx, caller, &plan).into(),
+        Callback::GiftPay {
+            plan,
+            provider,
+            key,
+        } => gift::pay_gift(ctx, caller, user, target, &plan, provider, key).await?,
         Callback::Balance => balance::screen(ctx, caller).into(),
         Callback::TopUp => balance::top_up(ctx, caller).into(),
         Callback::TopUpPay {
