@@ -30,6 +30,7 @@ mod bans;
 mod broadcast;
 mod callbacks;
 mod choices;
+mod commerce;
 mod crawler;
 mod intake;
 mod lifecycle;
