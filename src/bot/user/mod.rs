@@ -151,6 +151,9 @@ async fn action_reply(
 ) -> Result<Reply, BotError> {
     let lang = caller.lang;
     let s = caller.snapshot.as_ref();
+    if !matches!(action, Callback::PromoAsk { .. }) {
+        promo::stop_awaiting(ctx, user.get());
+    }
     Ok(match action {
         Callback::Menu | Callback::Cancel => menu::main(ctx, caller).into(),
         Callback::Help => menu::help(ctx, lang).into(),

@@ -72,13 +72,22 @@ pub fn ask(ctx: &BotContext, lang: Lang, uid: i64, plan: &str) -> Screen {
     );
     Screen::with(
         t!(lang, "promo-ask", plan = html_escape(&found.title)),
-        vec![row([(
-            tr(lang, "btn-cancel"),
-            Callback::Plan {
-                plan: plan.to_owned(),
-            },
-        )])],
+        vec![row([
+            (
+                tr(lang, "btn-cancel"),
+                Callback::Plan {
+                    plan: plan.to_owned(),
+                },
+            ),
+            (tr(lang, "btn-menu"), Callback::Menu),
+        ])],
     )
+}
+
+/// Another button was pressed: the next text message is no code any more.
+pub fn stop_awaiting(ctx: &BotContext, uid: i64) {
+    ctx.promo_entries
+        .remove_if(&uid, |_, e| matches!(e, PromoEntry::Awaiting { .. }));
 }
 
 fn remember(ctx: &BotContext, uid: i64, entry: PromoEntry) {
