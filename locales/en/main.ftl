@@ -499,3 +499,5 @@ notify-gift-redeemed = 🎁 Your gift of { $days } { $days ->
     [one] day
    *[other] days
 } has been activated. Thank you!
+notify-promo-used-up = ✅ Your payment went through at the promo price, though the code ran out while you were paying. Nothing else to do; support has been told.
+notify-gift-refund-refused = ℹ️ Your gift has already been activated, so its payment cannot be refunded. Support has been told and will contact you if needed.

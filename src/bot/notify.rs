@@ -300,10 +300,11 @@ impl TelegramMessenger {
                 true,
             ),
             NotificationKind::PaymentFlagged => {
-                let key = if p.get("flag").and_then(|f| f.as_str()) == Some("partially_paid") {
-                    "notify-partially-paid"
-                } else {
-                    "notify-payment-flagged"
+                let key = match p.get("flag").and_then(|f| f.as_str()) {
+                    Some("partially_paid") => "notify-partially-paid",
+                    Some("promo_used_up") => "notify-promo-used-up",
+                    Some("gift_redeemed") => "notify-gift-refund-refused",
+                    _ => "notify-payment-flagged",
                 };
                 (
                     Screen::with(tr(lang, key), vec![screens::back_to_menu(lang)]),

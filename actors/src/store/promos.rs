@@ -39,10 +39,11 @@ pub trait Promos: Send + Sync {
     /// Pending orders that hold a use keep their price.
     async fn disable_promo(&self, ctx: &WriteCtx<'_>, code: &str) -> Result<bool>;
 
-    /// Whether `user` may use `code` for `plan` now (`Ok(promo)`), or why
-    /// not. A read: the order's write checks again.
+    /// Whether `user` may use `code` for `plan` at `now` (`Ok(promo)`), or
+    /// why not. A read: the order's write checks again.
     async fn promo_quote(
         &self,
+        now: chrono::DateTime<chrono::Utc>,
         user: UserId,
         code: &str,
         plan: &PlanId,

@@ -521,6 +521,8 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("gift-voided", &[]),
     ("notify-gift-ready", &["link", "days"]),
     ("notify-gift-redeemed", &["days"]),
+    ("notify-promo-used-up", &[]),
+    ("notify-gift-refund-refused", &[]),
 ];
 
 #[cfg(test)]

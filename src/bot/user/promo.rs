@@ -147,7 +147,8 @@ async fn check(
     {
         return redeem_days(ctx, lang, user, code, plan).await;
     }
-    match queries.promo_quote(user, code, &found.id).await? {
+    let now = ctx.registry.clock().now();
+    match queries.promo_quote(now, user, code, &found.id).await? {
         Ok(promo) => {
             remember(
                 ctx,

@@ -18,11 +18,12 @@ impl Queries {
     /// Whether `user` may use `code` for `plan` now, or why not (the order checks again).
     pub async fn promo_quote(
         &self,
+        now: chrono::DateTime<chrono::Utc>,
         user: UserId,
         code: &str,
         plan: &PlanId,
     ) -> Result<std::result::Result<Promo, PromoRefusal>> {
-        self.0.promo_quote(user, code, plan).await
+        self.0.promo_quote(now, user, code, plan).await
     }
 
     /// The gift a paid gift order yielded.

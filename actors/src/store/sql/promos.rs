@@ -495,6 +495,7 @@ impl crate::store::Promos for This {
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "promo_quote"))]
     async fn promo_quote(
         &self,
+        now: DateTime<Utc>,
         user: UserId,
         code: &str,
         plan: &PlanId,
@@ -503,7 +504,7 @@ impl crate::store::Promos for This {
             return Ok(Err(PromoRefusal::Unknown));
         };
         let mut conn = self.pool().acquire().await?;
-        check_promo(&mut conn, Utc::now(), user, &key, Some(plan)).await
+        check_promo(&mut conn, now, user, &key, Some(plan)).await
     }
 
     #[tracing::instrument(
