@@ -381,7 +381,7 @@ pub(super) async fn void_gift(conn: &mut Conn, ctx: &WriteCtx<'_>, order: &Order
         return Ok(true);
     }
     let gift = read_gift(conn, "order_id", GiftKey::Order(order.id)).await?;
-    Ok(!gift.is_some_and(|g| g.redeemed_by.is_some()))
+    Ok(gift.is_none_or(|g| g.redeemed_by.is_none()))
 }
 
 #[async_trait]
