@@ -30,6 +30,10 @@ pub enum Error {
     DuplicateProviderPayment(String),
     #[error("unknown plan {0}")]
     UnknownPlan(String),
+    #[error("promo code refused: {0}")]
+    PromoRefused(crate::domain::PromoRefusal),
+    #[error("gift refused: {0}")]
+    GiftRefused(crate::domain::GiftRefusal),
     /// The provider confirmed a different amount or currency than the order's; the order is flagged.
     #[error("order {order}: paid {paid}, expected {expected}; the order is flagged for review")]
     AmountMismatch {

@@ -4,6 +4,9 @@
 use actix::Message;
 use chrono::{DateTime, Utc};
 
+mod commerce;
+pub use commerce::*;
+
 use crate::Result;
 use crate::domain::{
     Admission, DeviceInfo, Money, OrderId, OrderStatus, PlanId, Principal, Provider, ReminderKind,

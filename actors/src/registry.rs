@@ -13,6 +13,8 @@
 //! passivating; it also bounds the mailbox (`mailbox_capacity`): past it the
 //! caller gets [`Error::Busy`] rather than unbounded queueing.
 
+mod promos;
+
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;

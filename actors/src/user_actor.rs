@@ -529,3 +529,5 @@ handle!(RemoveDevice => bool, "remove_device", |env, msg| {
 handle!(ResetDevices => u64, "reset_devices", |env, msg| {
     env.store.reset_devices(&env.ctx(msg.by), env.user).await
 });
+
+mod commerce;

@@ -46,6 +46,8 @@ impl ApiError {
                 CoreError::OrderNotPayable { .. } => "order_not_payable",
                 CoreError::DuplicateProviderPayment(_) => "duplicate_provider_payment",
                 CoreError::UnknownPlan(_) => "unknown_plan",
+                CoreError::PromoRefused(_) => "promo_refused",
+                CoreError::GiftRefused(_) => "gift_refused",
                 CoreError::AmountMismatch { .. } => "amount_mismatch",
                 CoreError::InsufficientFunds { .. } => "insufficient_funds",
                 CoreError::Conflict(_) => "conflict",
@@ -88,6 +90,8 @@ impl ResponseError for ApiError {
                 | CoreError::AmountMismatch { .. }
                 | CoreError::InsufficientFunds { .. }
                 | CoreError::NotLeader(_)
+                | CoreError::PromoRefused(_)
+                | CoreError::GiftRefused(_)
                 | CoreError::Conflict(_) => StatusCode::CONFLICT,
                 CoreError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
                 CoreError::ActorDied(_)

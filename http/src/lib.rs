@@ -10,6 +10,7 @@ mod error;
 pub mod metrics;
 mod ops;
 mod ops_devices;
+mod ops_promos;
 mod ops_traffic;
 mod public;
 mod rate_limit;

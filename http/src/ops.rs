@@ -141,6 +141,12 @@ pub fn configure_ops(state: OpsState) -> impl FnOnce(&mut web::ServiceConfig) {
                         "/users/{id}/devices/{device}",
                         web::delete().to(crate::ops_devices::remove),
                     )
+                    .route("/promos", web::get().to(crate::ops_promos::list))
+                    .route("/promos", web::post().to(crate::ops_promos::create))
+                    .route(
+                        "/promos/{code}/disable",
+                        web::post().to(crate::ops_promos::disable),
+                    )
                     .route("/orders/{id}", web::get().to(order))
                     .route("/orders/{id}/refund", web::post().to(refund))
                     .route("/payments/reconcile", web::post().to(reconcile_payments))
@@ -400,6 +406,12 @@ struct OrderBody {
     /// … or an amount (minor units of the balance currency) to top the balance up by.
     topup_minor: Option<i64>,
     provider: String,
+    /// A promo code for the plan (its discounted price is the order's amount).
+    #[serde(default)]
+    promo: Option<String>,
+    /// Buy the plan as a gift (the paid order yields a one-time gift link).
+    #[serde(default)]
+    gift: bool,
 }
 
 /// `POST /ops/users/{id}/orders {"plan" | "topup_minor", "provider"}`: a
@@ -437,9 +449,19 @@ async fn create_order(
         )));
     }
     let purchase = match (&body.plan, body.topup_minor) {
-        (Some(plan), None) => Purchase::Plan(
-            PlanId::new(plan.clone()).map_err(|e| ApiError::BadRequest(e.to_string()))?,
-        ),
+        (Some(plan), None) => {
+            let plan =
+                PlanId::new(plan.clone()).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+            if body.promo.is_some() || body.gift {
+                Purchase::PlanWith {
+                    plan,
+                    promo: body.promo.clone(),
+                    gift: body.gift,
+                }
+            } else {
+                Purchase::Plan(plan)
+            }
+        }
         (None, Some(minor)) => {
             let currency = subvisor_actors::domain::Currency::new(state.balance_currency.clone())
                 .map_err(|e| ApiError::BadRequest(e.to_string()))?;
@@ -511,8 +533,9 @@ async fn order(
     let store = state.registry.queries();
     let events = store.webhook_events_for_order(order.id).await?;
     let payments = store.payments_of_order(order.id).await?;
+    let gift = store.gift_of_order(order.id).await?;
     Ok(HttpResponse::Ok().json(json!({
-        "order": order, "webhook_events": events, "payments": payments,
+        "order": order, "webhook_events": events, "payments": payments, "gift": gift,
     })))
 }
 

@@ -476,3 +476,72 @@ admin-stats-traffic =
     <b>Traffic</b>
     Today: { $today } · this month: { $month } · paused for traffic: { $limited }
 invoice-description-pack = { $plan }: { $size } of traffic for the current period
+## Promo codes
+
+btn-promo = 🏷 Have a promo code?
+btn-promo-retry = 🏷 Another code
+promo-ask = Send the promo code for <b>{ $plan }</b> as a message.
+promo-applied =
+    🏷 Code <b>{ $code }</b> applied to <b>{ $plan }</b>:
+    { $prices }
+    Choose how to pay:
+promo-price-line = • { $provider }: <b>{ $price }</b> instead of <i>{ $list }</i>
+promo-days-redeemed = 🎉 The code added free days: your subscription now runs until <b>{ $expires }</b>. Your links are on their way in a separate message.
+promo-refused-unknown = ❌ There is no such promo code. Check the spelling and try again.
+promo-refused-disabled = ❌ This promo code has been switched off.
+promo-refused-expired = ❌ This promo code has expired.
+promo-refused-used-up = ❌ This promo code has been used up.
+promo-refused-already-used = ❌ You have already used this promo code.
+promo-refused-wrong-plan = ❌ This promo code does not apply to this plan.
+promo-refused-not-first-purchase = ❌ This promo code is for a first purchase only.
+promo-refused-wrong-currency = ❌ This promo code cannot discount this payment method.
+promo-refused-wrong-kind = ❌ This promo code cannot be used here.
+admin-promo-usage =
+    /promo — the codes
+    /promo new CODE percent|fixed|days VALUE [uses=N] [per_user=N] [until=YYYY-MM-DD] [first] [plans=a,b] [currency=USD]
+    /promo off CODE
+admin-promo-none = No promo codes yet. /promo new CODE percent 20 uses=100
+admin-promo-list =
+    <b>Promo codes</b> (used/limit, +held by unpaid orders)
+    { $lines }
+admin-promo-created = ✅ Created: { $line }
+admin-promo-disabled = ⛔ Code <code>{ $code }</code> is switched off. Unpaid orders that hold it keep their price.
+admin-promo-not-found = No enabled promo code <code>{ $code }</code>.
+admin-promo-error = ⚠️ Not created: { $reason }
+admin-promo-days = +{ $days } { $days ->
+    [one] day
+   *[other] days
+}
+
+## Gifts
+
+btn-gift = 🎁 Gift
+gift-title =
+    <b>🎁 Gift a subscription</b>
+    Choose a plan. After paying you get a link to pass on: whoever opens it first gets the days.
+gift-pay-title =
+    🎁 <b>{ $plan }</b> — { $days } { $days ->
+        [one] day
+       *[other] days
+    } as a gift, { $price }
+    Choose how to pay:
+gift-paid = ✅ Paid from your balance. The gift link is on its way in a separate message.
+gift-activated = 🎁 Gift activated: { $days } { $days ->
+    [one] day
+   *[other] days
+} added. Your subscription runs until <b>{ $expires }</b>; your links are on their way in a separate message.
+gift-unknown = ❌ This gift link is not valid.
+gift-already-redeemed = ❌ This gift has already been activated. A gift link works once.
+gift-voided = ❌ This gift was cancelled (its payment was refunded).
+notify-gift-ready =
+    🎁 Your gift is ready: { $days } { $days ->
+        [one] day
+       *[other] days
+    } of VPN access. Send this link to the person you are giving it to — it works once:
+    { $link }
+notify-gift-redeemed = 🎁 Your gift of { $days } { $days ->
+    [one] day
+   *[other] days
+} has been activated. Thank you!
+notify-promo-used-up = ✅ Your payment went through at the promo price, though the code ran out while you were paying. Nothing else to do; support has been told.
+notify-gift-refund-refused = ℹ️ Your gift has already been activated, so its payment cannot be refunded. Support has been told and will contact you if needed.

@@ -494,3 +494,77 @@ admin-stats-traffic =
     <b>Трафик</b>
     Сегодня: { $today } · за месяц: { $month } · приостановлено из-за трафика: { $limited }
 invoice-description-pack = { $plan }: { $size } трафика на текущий период
+## Промокоды
+
+btn-promo = 🏷 Есть промокод?
+btn-promo-retry = 🏷 Другой промокод
+promo-ask = Отправьте промокод для тарифа <b>{ $plan }</b> сообщением.
+promo-applied =
+    🏷 Промокод <b>{ $code }</b> применён к тарифу <b>{ $plan }</b>:
+    { $prices }
+    Выберите способ оплаты:
+promo-price-line = • { $provider }: вместо <i>{ $list }</i> — <b>{ $price }</b>
+promo-days-redeemed = 🎉 Промокод добавил бесплатные дни: подписка действует до <b>{ $expires }</b>. Ссылки придут отдельным сообщением.
+promo-refused-unknown = ❌ Такого промокода нет. Проверьте написание и попробуйте ещё раз.
+promo-refused-disabled = ❌ Этот промокод отключён.
+promo-refused-expired = ❌ Срок действия промокода истёк.
+promo-refused-used-up = ❌ Промокод закончился.
+promo-refused-already-used = ❌ Вы уже использовали этот промокод.
+promo-refused-wrong-plan = ❌ Промокод не действует для этого тарифа.
+promo-refused-not-first-purchase = ❌ Промокод действует только на первую покупку.
+promo-refused-wrong-currency = ❌ Промокод не даёт скидку при этом способе оплаты.
+promo-refused-wrong-kind = ❌ Этот промокод здесь не применяется.
+admin-promo-usage =
+    /promo — список промокодов
+    /promo new КОД percent|fixed|days ЗНАЧЕНИЕ [uses=N] [per_user=N] [until=ГГГГ-ММ-ДД] [first] [plans=a,b] [currency=USD]
+    /promo off КОД
+admin-promo-none = Промокодов пока нет. /promo new КОД percent 20 uses=100
+admin-promo-list =
+    <b>Промокоды</b> (использовано/лимит, +занято неоплаченными заказами)
+    { $lines }
+admin-promo-created = ✅ Создан: { $line }
+admin-promo-disabled = ⛔ Промокод <code>{ $code }</code> отключён. Неоплаченные заказы с ним сохраняют цену.
+admin-promo-not-found = Нет включённого промокода <code>{ $code }</code>.
+admin-promo-error = ⚠️ Не создан: { $reason }
+admin-promo-days = +{ $days } { $days ->
+    [one] день
+    [few] дня
+   *[other] дней
+}
+
+## Подарки
+
+btn-gift = 🎁 Подарить
+gift-title =
+    <b>🎁 Подарить подписку</b>
+    Выберите тариф. После оплаты вы получите ссылку для передачи: дни достанутся тому, кто откроет её первым.
+gift-pay-title =
+    🎁 <b>{ $plan }</b> — { $days } { $days ->
+        [one] день
+        [few] дня
+       *[other] дней
+    } в подарок, { $price }
+    Выберите способ оплаты:
+gift-paid = ✅ Оплачено с баланса. Ссылка на подарок придёт отдельным сообщением.
+gift-activated = 🎁 Подарок активирован: добавлено { $days } { $days ->
+    [one] день
+    [few] дня
+   *[other] дней
+}. Подписка действует до <b>{ $expires }</b>; ссылки придут отдельным сообщением.
+gift-unknown = ❌ Эта ссылка на подарок недействительна.
+gift-already-redeemed = ❌ Этот подарок уже активирован. Ссылка на подарок работает один раз.
+gift-voided = ❌ Этот подарок отменён (оплата за него возвращена).
+notify-gift-ready =
+    🎁 Подарок готов: { $days } { $days ->
+        [one] день
+        [few] дня
+       *[other] дней
+    } доступа к VPN. Отправьте эту ссылку тому, кому дарите, — она работает один раз:
+    { $link }
+notify-gift-redeemed = 🎁 Ваш подарок на { $days } { $days ->
+    [one] день
+    [few] дня
+   *[other] дней
+} активирован. Спасибо!
+notify-promo-used-up = ✅ Оплата прошла по цене со скидкой, хотя промокод закончился, пока вы платили. Больше ничего делать не нужно; поддержка в курсе.
+notify-gift-refund-refused = ℹ️ Ваш подарок уже активирован, поэтому оплату за него вернуть нельзя. Поддержка в курсе и свяжется с вами при необходимости.

@@ -89,10 +89,12 @@ pub enum AdminCommand {
     Maintenance,
     /// `/cancel`: forget what the admin was in the middle of.
     Cancel,
+    /// `/promo`, `/promo new …`, `/promo off <code>`: promo codes.
+    Promo,
 }
 
 impl AdminCommand {
-    pub const ALL: [AdminCommand; 10] = [
+    pub const ALL: [AdminCommand; 11] = [
         AdminCommand::Stats,
         AdminCommand::Users,
         AdminCommand::User,
@@ -103,6 +105,7 @@ impl AdminCommand {
         AdminCommand::Broadcast,
         AdminCommand::Maintenance,
         AdminCommand::Cancel,
+        AdminCommand::Promo,
     ];
 
     /// The name, without the slash.
@@ -118,6 +121,7 @@ impl AdminCommand {
             AdminCommand::Broadcast => "broadcast",
             AdminCommand::Maintenance => "maintenance",
             AdminCommand::Cancel => "cancel",
+            AdminCommand::Promo => "promo",
         }
     }
 }

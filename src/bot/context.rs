@@ -66,6 +66,8 @@ pub struct BotContext {
     /// "paid ✓" when the payment is applied (in memory: after a restart the
     /// screen just stays as it was).
     pub invoice_screens: DashMap<OrderId, InvoiceScreen>,
+    /// Promo codes being entered or entered, per user (see `user::promo`).
+    pub promo_entries: DashMap<i64, super::user::promo::PromoEntry>,
     /// Updates taken and not yet handled, per user: a user's updates run in order.
     pub(super) inbox: Inbox,
     /// The connection to the Bot API.

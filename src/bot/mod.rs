@@ -180,6 +180,7 @@ pub fn start(
         notifier,
         admin_state: DashMap::new(),
         invoice_screens: DashMap::new(),
+        promo_entries: DashMap::new(),
         inbox: updates::Inbox::new(
             settings.max_pending_updates,
             settings.max_pending_per_user,

@@ -36,6 +36,8 @@ pub struct TelegramMessenger {
     purchase_alerts: bool,
     /// Time zone, language map and plan texts.
     locale: Arc<Locale>,
+    /// The bot's `@username` for gift links (`getMe`, asked once).
+    username: std::sync::OnceLock<String>,
 }
 
 impl TelegramMessenger {
@@ -59,6 +61,7 @@ impl TelegramMessenger {
             support,
             purchase_alerts,
             locale,
+            username: std::sync::OnceLock::new(),
         })
     }
 
@@ -322,10 +325,11 @@ impl TelegramMessenger {
                 true,
             ),
             NotificationKind::PaymentFlagged => {
-                let key = if p.get("flag").and_then(|f| f.as_str()) == Some("partially_paid") {
-                    "notify-partially-paid"
-                } else {
-                    "notify-payment-flagged"
+                let key = match p.get("flag").and_then(|f| f.as_str()) {
+                    Some("partially_paid") => "notify-partially-paid",
+                    Some("promo_used_up") => "notify-promo-used-up",
+                    Some("gift_redeemed") => "notify-gift-refund-refused",
+                    _ => "notify-payment-flagged",
                 };
                 (
                     Screen::with(tr(lang, key), vec![screens::back_to_menu(lang)]),
@@ -368,6 +372,12 @@ impl TelegramMessenger {
             | NotificationKind::TrafficRestored => {
                 (super::traffic::notice(&self.locale, lang, n.kind, p), true)
             }
+            NotificationKind::GiftReady => {
+                let code = p.get("code").and_then(|c| c.as_str()).unwrap_or_default();
+                let name = self.bot_username().await;
+                (super::user::gift::ready(lang, &name, code, days), true)
+            }
+            NotificationKind::GiftRedeemed => (super::user::gift::redeemed(lang, days), true),
             // An admin's text, sent as plain text: nothing in it is markup.
             NotificationKind::Broadcast => (
                 Screen::text(
@@ -378,6 +388,27 @@ impl TelegramMessenger {
                 ),
                 false,
             ),
+        }
+    }
+}
+
+impl TelegramMessenger {
+    /// The bot's `@username` (without `@`), asked of Telegram once; empty
+    /// while it cannot be asked.
+    async fn bot_username(&self) -> String {
+        if let Some(name) = self.username.get() {
+            return name.clone();
+        }
+        match self.bot.get_me().send().await {
+            Ok(me) => {
+                let name = me.username.clone().unwrap_or_default();
+                let _ = self.username.set(name.clone());
+                name
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "getMe failed; a gift link goes out without the bot's name");
+                String::new()
+            }
         }
     }
 }

@@ -66,6 +66,10 @@ async fn on_message(ctx: &Arc<BotContext>, msg: Message) {
     let Some(text) = msg.text() else {
         return user::media(ctx, &from, target).await;
     };
+    // The code after "Have a promo code?" (a command cancels it).
+    if !text.trim_start().starts_with('/') && user::promo::awaiting(ctx, uid) {
+        return user::promo::entered(ctx, &from, target, text).await;
+    }
     match Input::parse(text, ctx.username(), ctx.is_admin(uid)) {
         Input::Admin(command, args) => admin::command(ctx, &from, target, command, args).await,
         Input::User(command, args) => user::command(ctx, &from, target, command, args).await,

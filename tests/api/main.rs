@@ -14,6 +14,7 @@ mod node_config;
 mod node_drift;
 mod node_faults;
 mod ops_api;
+mod ops_promos;
 mod payment_crash;
 mod payment_intake;
 mod payment_transient;

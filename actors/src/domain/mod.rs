@@ -11,6 +11,7 @@ mod money;
 mod notification;
 mod order;
 mod plan;
+mod promo;
 mod provisioning;
 mod renewal;
 mod settlement;
@@ -31,6 +32,10 @@ pub use money::{Currency, Money};
 pub use notification::{NotificationKind, ReminderKind};
 pub use order::{NewOrder, Order, OrderKind, OrderStatus, Provider, TOPUP_PLAN};
 pub use plan::{Plan, Plans};
+pub use promo::{
+    Gift, GiftRefusal, MAX_PROMO_CODE_LEN, NewPromo, Promo, PromoKind, PromoRefusal, new_gift_code,
+    normalize_code,
+};
 pub use provisioning::{OpKind, ProvisioningOp};
 pub use renewal::{RenewalOutcome, RenewalStep, Unpayable, renewal_price, renewal_step};
 pub use settlement::{

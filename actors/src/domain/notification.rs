@@ -46,6 +46,10 @@ pub enum NotificationKind {
     TrafficAdded,
     /// Access is back after a traffic limit (new period, pack, renewal, reset).
     TrafficRestored,
+    /// A paid gift order yielded its gift: the buyer gets the link.
+    GiftReady,
+    /// Someone activated the buyer's gift.
+    GiftRedeemed,
 }
 
 text_enum!(NotificationKind, "notification kind" {
@@ -69,6 +73,8 @@ text_enum!(NotificationKind, "notification kind" {
     TrafficExhausted => "traffic_exhausted",
     TrafficAdded => "traffic_added",
     TrafficRestored => "traffic_restored",
+    GiftReady => "gift_ready",
+    GiftRedeemed => "gift_redeemed",
 });
 
 /// A reminder before expiry, sent once per subscription period (a renewal

@@ -53,12 +53,15 @@ pub enum OrderKind {
     Topup,
     /// Traffic for the current period (no days, `traffic_bytes > 0`).
     Pack,
+    /// Days of a plan for someone else: the paid order yields a one-time gift.
+    Gift,
 }
 
 text_enum!(OrderKind, "order kind" {
     Plan => "plan",
     Topup => "topup",
     Pack => "pack",
+    Gift => "gift",
 });
 
 /// The plan id recorded on top-up orders.

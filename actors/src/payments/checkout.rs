@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::stars::StarsGateway;
 use super::{CryptoBotClient, NowPaymentsClient};
 use crate::domain::{Money, Order, OrderStatus, PlanId, Principal, Provider, UserId};
-use crate::messages::{ApplyPayment, AttachInvoice, CreateOrder, CreateTopUp};
+use crate::messages::{ApplyPayment, AttachInvoice, CreateOrder, CreatePlanOrder, CreateTopUp};
 use crate::registry::Registry;
 use crate::store::{IncomingPayment, OpenedOrder, UserSnapshot};
 use crate::{Error, Result};
@@ -28,6 +28,12 @@ pub enum Purchase {
     Plan(PlanId),
     /// Credit on the balance (in the balance currency).
     TopUp(Money),
+    /// A plan with a discount code and/or for someone else (a gift).
+    PlanWith {
+        plan: PlanId,
+        promo: Option<String>,
+        gift: bool,
+    },
 }
 
 /// The result of [`PaymentClients::checkout`].
@@ -89,6 +95,22 @@ impl PaymentClients {
                     provider,
                     by,
                     idempotency_key,
+                };
+                (registry.send(user, msg).await?, title)
+            }
+            Purchase::PlanWith { plan, promo, gift } => {
+                let title = registry
+                    .plans()
+                    .get(&plan)
+                    .map(|p| p.title.clone())
+                    .ok_or_else(|| Error::UnknownPlan(plan.to_string()))?;
+                let msg = CreatePlanOrder {
+                    plan,
+                    provider,
+                    by,
+                    idempotency_key,
+                    promo,
+                    gift,
                 };
                 (registry.send(user, msg).await?, title)
             }

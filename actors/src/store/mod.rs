@@ -23,6 +23,7 @@ mod orders;
 mod payment_events;
 mod payments;
 mod postgres;
+mod promos;
 mod provisioning;
 mod queries;
 mod renewals;
@@ -50,6 +51,7 @@ pub use self::orders::*;
 pub use self::payment_events::*;
 pub use self::payments::*;
 pub use self::postgres::PgStore;
+pub use self::promos::*;
 pub use self::provisioning::*;
 pub use self::queries::Queries;
 pub use self::renewals::*;
@@ -82,6 +84,7 @@ pub trait Store:
     + Devices
     + Renewals
     + Traffic
+    + Promos
     + Send
     + Sync
     + 'static
@@ -104,6 +107,7 @@ impl<T> Store for T where
         + Devices
         + Renewals
         + Traffic
+        + Promos
         + Send
         + Sync
         + 'static
@@ -116,7 +120,8 @@ pub mod prelude {
     pub use super::{
         AdminQueries as _, AlertOutbox as _, Devices as _, Ledger as _, Lifecycle as _,
         NotificationOutbox as _, OpsViews as _, Orders as _, PaymentEventLog as _, Payments as _,
-        ProvisioningOutbox as _, Renewals as _, Settings as _, Subscriptions as _, Traffic as _,
+        Promos as _, ProvisioningOutbox as _, Renewals as _, Settings as _, Subscriptions as _,
+        Traffic as _,
     };
 }
 

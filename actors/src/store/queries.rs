@@ -2,6 +2,8 @@
 //! can look anything up, but every write goes through a user's actor or a named
 //! core service (the payment intake, broadcasts, settings).
 
+mod promos;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};

@@ -4,6 +4,7 @@
 mod actors;
 mod auto_renew;
 mod bot_store;
+mod commerce;
 mod devices_store;
 mod helpers;
 mod intake;

@@ -11,6 +11,7 @@ pub mod bans;
 pub mod broadcast;
 pub mod devices;
 pub mod maintenance;
+pub mod promo;
 pub mod refunds;
 pub mod stats;
 pub mod users;
@@ -159,6 +160,7 @@ async fn command_reply(
         }
         AdminCommand::Broadcast => broadcast::preview(ctx, admin, args).await?.into(),
         AdminCommand::Maintenance => maintenance::set(ctx, admin, args).await?.into(),
+        AdminCommand::Promo => promo::command(ctx, admin, args).await?.into(),
         AdminCommand::Cancel => {
             ctx.admin_state.remove(&admin.id);
             Screen::text(tr(lang, "admin-cancelled")).into()

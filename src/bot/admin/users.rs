@@ -137,7 +137,7 @@ pub async fn view(ctx: &BotContext, admin: &Admin, user: UserId) -> Result<Scree
         .map(|o| {
             let what = match o.kind {
                 OrderKind::Topup => tr(lang, "admin-order-topup"),
-                OrderKind::Plan => ctx
+                OrderKind::Plan | OrderKind::Gift => ctx
                     .registry
                     .plans()
                     .get(&o.plan)

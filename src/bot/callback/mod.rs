@@ -154,6 +154,28 @@ pub enum Callback {
     BroadcastCancel {
         id: u32,
     },
+    /// "Have a promo code?" on `plan`'s payment screen: the next text message is the code.
+    PromoAsk {
+        plan: String,
+    },
+    /// Pay for `plan` with the promo code the user entered (kept by the bot).
+    PromoPay {
+        plan: String,
+        provider: Provider,
+        key: Option<u32>,
+    },
+    /// "🎁 Gift": the plans to buy for someone else.
+    GiftPlans,
+    /// The payment methods of `plan` bought as a gift.
+    GiftPlan {
+        plan: String,
+    },
+    /// Pay for `plan` as a gift.
+    GiftPay {
+        plan: String,
+        provider: Provider,
+        key: Option<u32>,
+    },
 }
 
 impl Callback {
@@ -163,8 +185,20 @@ impl Callback {
     pub fn encode(&self) -> Result<String, CallbackError> {
         let mut fields: Vec<String> = Vec::with_capacity(2);
         match self {
-            Callback::Plan { plan } => fields.push(check_plan(plan)?.to_owned()),
+            Callback::Plan { plan } | Callback::PromoAsk { plan } | Callback::GiftPlan { plan } => {
+                fields.push(check_plan(plan)?.to_owned())
+            }
             Callback::Pay {
+                plan,
+                provider,
+                key,
+            }
+            | Callback::PromoPay {
+                plan,
+                provider,
+                key,
+            }
+            | Callback::GiftPay {
                 plan,
                 provider,
                 key,
@@ -282,6 +316,11 @@ impl Callback {
             Callback::AdminTrafficReset { .. } => "adm-traffic!",
             Callback::BroadcastConfirm { .. } => "bc-ok",
             Callback::BroadcastCancel { .. } => "bc-cancel",
+            Callback::PromoAsk { .. } => "promo?",
+            Callback::PromoPay { .. } => "ppay",
+            Callback::GiftPlans => "gift",
+            Callback::GiftPlan { .. } => "gift-plan",
+            Callback::GiftPay { .. } => "gpay",
         }
     }
 
@@ -305,7 +344,7 @@ impl Callback {
             "plan" => Ok(C::Plan {
                 plan: check_plan(one()?)?.to_owned(),
             }),
-            "pay" => {
+            "pay" | "ppay" | "gpay" => {
                 let (plan, provider, key) = match fields {
                     [plan, provider] => (*plan, *provider, None),
                     [plan, provider, key] => {
@@ -315,12 +354,33 @@ impl Callback {
                     }
                     _ => return Err(CallbackError::Malformed("expected two or three fields")),
                 };
-                Ok(C::Pay {
-                    plan: check_plan(plan)?.to_owned(),
-                    provider: parse_provider(provider)?,
-                    key,
+                let plan = check_plan(plan)?.to_owned();
+                let provider = parse_provider(provider)?;
+                Ok(match tag {
+                    "ppay" => C::PromoPay {
+                        plan,
+                        provider,
+                        key,
+                    },
+                    "gpay" => C::GiftPay {
+                        plan,
+                        provider,
+                        key,
+                    },
+                    _ => C::Pay {
+                        plan,
+                        provider,
+                        key,
+                    },
                 })
             }
+            "promo?" => Ok(C::PromoAsk {
+                plan: check_plan(one()?)?.to_owned(),
+            }),
+            "gift" => unit(C::GiftPlans),
+            "gift-plan" => Ok(C::GiftPlan {
+                plan: check_plan(one()?)?.to_owned(),
+            }),
             "sub" => unit(C::MySub),
             "links" => unit(C::Links),
             "qr" => unit(C::Qr),

@@ -17,6 +17,23 @@ fn samples() -> Vec<Callback> {
             provider: Provider::Nowpayments,
             key: Some(u32::MAX),
         },
+        C::PromoAsk {
+            plan: "m".repeat(MAX_PLAN_LEN),
+        },
+        C::PromoPay {
+            plan: "m".repeat(MAX_PLAN_LEN),
+            provider: Provider::Nowpayments,
+            key: Some(u32::MAX),
+        },
+        C::GiftPlans,
+        C::GiftPlan {
+            plan: "m".repeat(MAX_PLAN_LEN),
+        },
+        C::GiftPay {
+            plan: "m".repeat(MAX_PLAN_LEN),
+            provider: Provider::Nowpayments,
+            key: Some(u32::MAX),
+        },
         C::MySub,
         C::Links,
         C::Qr,
@@ -286,10 +303,35 @@ fn arb_callback() -> impl Strategy<Value = Callback> {
         C::Help,
         C::Language,
         C::Cancel,
+        C::GiftPlans,
     ];
     prop_oneof![
         prop::sample::select(units).boxed(),
         arb_plan().prop_map(|plan| C::Plan { plan }).boxed(),
+        arb_plan().prop_map(|plan| C::PromoAsk { plan }).boxed(),
+        arb_plan().prop_map(|plan| C::GiftPlan { plan }).boxed(),
+        (
+            arb_plan(),
+            arb_provider(),
+            proptest::option::of(any::<u32>())
+        )
+            .prop_map(|(plan, provider, key)| C::PromoPay {
+                plan,
+                provider,
+                key
+            })
+            .boxed(),
+        (
+            arb_plan(),
+            arb_provider(),
+            proptest::option::of(any::<u32>())
+        )
+            .prop_map(|(plan, provider, key)| C::GiftPay {
+                plan,
+                provider,
+                key
+            })
+            .boxed(),
         (
             arb_plan(),
             arb_provider(),

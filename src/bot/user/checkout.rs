@@ -44,16 +44,17 @@ pub fn offers_top_ups(ctx: &BotContext) -> bool {
         .any(|p| matches!(p, Provider::Cryptobot | Provider::Nowpayments))
 }
 
-/// The plans and their prices (in what the caller can pay with).
+/// The plans and their prices (in what the caller can pay with), and 🎁 Gift.
 pub fn plans(ctx: &BotContext, caller: &Caller<'_>) -> Screen {
     let balance = caller.balance(ctx);
-    screens::plans(
+    let screen = screens::plans(
         &ctx.locale,
         caller.lang,
         ctx.registry.plans().iter(),
         &offered(ctx),
         &balance,
-    )
+    );
+    super::gift::with_gift_button(screen, caller.lang)
 }
 
 /// The payment methods of `plan` (a plan that is gone: "button expired").
@@ -71,12 +72,16 @@ pub fn pay_methods(ctx: &BotContext, caller: &Caller<'_>, plan: &str) -> Screen 
         );
     }
     match find_plan(ctx, plan) {
-        Some(plan) => screens::pay_methods(
-            &ctx.locale,
+        Some(plan) => super::promo::with_promo_button(
+            screens::pay_methods(
+                &ctx.locale,
+                caller.lang,
+                &plan,
+                &offered(ctx),
+                &caller.balance(ctx),
+            ),
             caller.lang,
-            &plan,
-            &offered(ctx),
-            &caller.balance(ctx),
+            plan.id.as_str(),
         ),
         None => expired(caller.lang),
     }
@@ -125,7 +130,7 @@ pub async fn pay_plan(
 }
 
 /// The idempotency key of a button press with `key`.
-fn press_key(key: u32) -> String {
+pub(super) fn press_key(key: u32) -> String {
     format!("tg:{key:x}")
 }
 
@@ -157,7 +162,7 @@ pub async fn pay(
         return Ok(screens::notice(lang, "provider-unavailable").into());
     }
     let plan = match &purchase {
-        Purchase::Plan(p) => plan_or_pack(ctx, p),
+        Purchase::Plan(p) | Purchase::PlanWith { plan: p, .. } => plan_or_pack(ctx, p),
         Purchase::TopUp(_) => None,
     };
     let key = idempotency_key.as_deref().and_then(key_of_press);
@@ -187,8 +192,13 @@ pub async fn pay(
         // Paid from the balance: the "activated"/"extended" message with the
         // links comes through the outbox right away.
         ctx.notifier.notify_one();
+        let key = if checkout.order.kind == subvisor_actors::domain::OrderKind::Gift {
+            "gift-paid"
+        } else {
+            "order-paid"
+        };
         return Ok(Screen::with(
-            tr(lang, "order-paid"),
+            tr(lang, key),
             vec![row([(tr(lang, "btn-my-sub"), Callback::MySub)])],
         )
         .into());

@@ -7,8 +7,10 @@ pub mod auto_renew;
 pub mod balance;
 pub mod checkout;
 pub mod devices;
+pub mod gift;
 pub mod language;
 pub mod menu;
+pub mod promo;
 pub mod referral;
 pub mod subscription;
 
@@ -47,7 +49,7 @@ impl Caller<'_> {
 
 /// Loads the caller (creating them on first contact); a failure is reported
 /// to them in Telegram's language and gives `None`.
-async fn caller<'a>(
+pub(super) async fn caller<'a>(
     ctx: &BotContext,
     from: &'a User,
     target: Target,
@@ -84,6 +86,16 @@ pub async fn command(
         return;
     };
     let lang = caller.lang;
+    if command == Command::Start
+        && let Some(code) = gift::code_of(args)
+        && let Some(user) = user_id(from)
+    {
+        match gift::activate(ctx, &caller, user, code).await {
+            Ok(screen) => show(ctx, target, screen).await,
+            Err(error) => report(ctx, target, lang, error, Audience::User).await,
+        }
+        return;
+    }
     let screen = match command {
         Command::Start | Command::Menu => menu::main(ctx, &caller).await,
         Command::Help => menu::help(ctx, lang),
@@ -143,6 +155,9 @@ async fn action_reply(
 ) -> Result<Reply, BotError> {
     let lang = caller.lang;
     let s = caller.snapshot.as_ref();
+    if !matches!(action, Callback::PromoAsk { .. }) {
+        promo::stop_awaiting(ctx, user.get());
+    }
     Ok(match action {
         Callback::Menu | Callback::Cancel => menu::main(ctx, caller).await.into(),
         Callback::Help => menu::help(ctx, lang).into(),
@@ -153,6 +168,19 @@ async fn action_reply(
             provider,
             key,
         } => checkout::pay_plan(ctx, caller, user, target, &plan, provider, key).await?,
+        Callback::PromoAsk { plan } => promo::ask(ctx, lang, user.get(), &plan).into(),
+        Callback::PromoPay {
+            plan,
+            provider,
+            key,
+        } => promo::pay_with_code(ctx, caller, user, target, &plan, provider, key).await?,
+        Callback::GiftPlans => gift::plans(ctx, caller).into(),
+        Callback::GiftPlan { plan } => gift::pay_methods(ctx, caller, &plan).into(),
+        Callback::GiftPay {
+            plan,
+            provider,
+            key,
+        } => gift::pay_gift(ctx, caller, user, target, &plan, provider, key).await?,
         Callback::Balance => balance::screen(ctx, caller).into(),
         Callback::TopUp => balance::top_up(ctx, caller).into(),
         Callback::TopUpPay {

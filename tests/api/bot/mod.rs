@@ -31,6 +31,7 @@ mod bans;
 mod broadcast;
 mod callbacks;
 mod choices;
+mod commerce;
 mod crawler;
 mod grant_once;
 mod intake;

@@ -5,6 +5,31 @@
 use super::*;
 
 impl Intake {
+    /// Refuses (and flags for ops) the refund of a gift order whose gift was
+    /// activated: its receiver has the days.
+    pub(super) async fn refuse_redeemed_gift(&self, order: &Order) -> Result<()> {
+        if order.kind != crate::domain::OrderKind::Gift {
+            return Ok(());
+        }
+        let registry = &self.inner.registry;
+        let redeemed = registry
+            .store()
+            .gift_of_order(order.id)
+            .await?
+            .is_some_and(|g| g.redeemed_by.is_some());
+        if !redeemed {
+            return Ok(());
+        }
+        let flag = FlagOrder {
+            order: order.id,
+            reason: "gift_redeemed".into(),
+        };
+        registry.send(order.user, flag).await?;
+        Err(Error::GiftRefused(
+            crate::domain::GiftRefusal::AlreadyRedeemed,
+        ))
+    }
+
     /// Sends a payment queued for return back through its provider and
     /// records that; `false` (kept for a later try) when that failed.
     pub(super) async fn send_back(&self, record: &PaymentRecord) -> bool {

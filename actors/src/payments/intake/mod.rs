@@ -427,6 +427,9 @@ impl Intake {
     /// returned by hand in their dashboards and this records it.
     #[tracing::instrument(skip_all, fields(order = %order.id, user = %order.user))]
     pub async fn refund_order(&self, order: &Order, by: Principal) -> Result<Receipt> {
+        // A gift its receiver activated is not refunded (checked before any
+        // money goes back; the store refuses it again, flagged for ops).
+        self.refuse_redeemed_gift(order).await?;
         let event = match (order.provider, order.status, &order.provider_payment_id) {
             (Provider::Stars, OrderStatus::Paid, Some(charge)) => {
                 let stars = self.inner.stars.as_ref().ok_or_else(|| {

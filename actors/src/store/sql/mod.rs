@@ -23,6 +23,7 @@ mod orders;
 mod outbox;
 mod payment_events;
 mod payments;
+mod promos;
 mod provisioning;
 mod reads;
 mod referral_days;

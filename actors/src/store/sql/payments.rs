@@ -139,6 +139,13 @@ impl crate::store::Payments for This {
                         )
                         .await?;
                     }
+                    crate::domain::OrderKind::Gift => {
+                        if order.provider != crate::domain::Provider::Balance {
+                            let note = format!("paid through {}", order.provider);
+                            ledger_pass_through(&mut w.tx, ctx, user, &order, &note).await?;
+                        }
+                        super::promos::create_gift(&mut w.tx, ctx, &order).await?;
+                    }
                     crate::domain::OrderKind::Topup => {
                         ledger_entry(
                             &mut w.tx,
@@ -157,6 +164,7 @@ impl crate::store::Payments for This {
                         })).await?;
                     }
                 }
+                super::promos::count_promo_use(&mut w.tx, ctx, &order).await?;
                 match excess {
                     Some(Excess::Credit(rest)) => {
                         credit_payment(
@@ -412,6 +420,24 @@ impl crate::store::Payments for This {
                 order: order_id.to_string(),
             });
         }
+        if order.kind == crate::domain::OrderKind::Gift
+            && order.status == OrderStatus::Paid
+            && !super::promos::void_gift(&mut w.tx, ctx, &order).await?
+        {
+            // Its receiver has the days: refused, flagged for ops.
+            flag(
+                &mut w.tx,
+                ctx,
+                &order,
+                "gift_redeemed",
+                json!({ "refund": "refused" }),
+            )
+            .await?;
+            w.tx.commit().await?;
+            return Err(Error::GiftRefused(
+                crate::domain::GiftRefusal::AlreadyRedeemed,
+            ));
+        }
         let moved = sqlx::query(
             "UPDATE orders SET status = 'refunded', updated_at = $1 WHERE id = $2 AND status = 'paid'",
         )
@@ -475,7 +501,9 @@ impl crate::store::Payments for This {
             // The pack's bytes leave the period; past the allowance now, the
             // next collection limits the subscription (through its actor).
             take_back_pack(&mut w.tx, user, order.traffic_bytes).await?;
-        } else if let Some(sub) = read_sub(&mut w.tx, user).await? {
+        } else if order.kind != crate::domain::OrderKind::Gift
+            && let Some(sub) = read_sub(&mut w.tx, user).await?
+        {
             let status: SubscriptionStatus = sub.status.parse().map_err(corrupt)?;
             let after = crate::domain::shorten(ctx.now, status, sub.expires_at.0, order.days);
             update_sub(
@@ -513,7 +541,9 @@ impl crate::store::Payments for This {
             .await?;
         } else if matches!(
             order.kind,
-            crate::domain::OrderKind::Plan | crate::domain::OrderKind::Pack
+            crate::domain::OrderKind::Plan
+                | crate::domain::OrderKind::Pack
+                | crate::domain::OrderKind::Gift
         ) {
             // Mirror of the payment: the purchase is reversed, the money goes back out.
             let note = format!("returned through {}", order.provider);
