@@ -46,6 +46,13 @@ pub struct TrafficCard<'a> {
     pub packs: bool,
 }
 
+/// What the card shows besides the subscription: devices and traffic.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage<'a> {
+    pub devices: Option<DeviceCount>,
+    pub traffic: Option<TrafficCard<'a>>,
+}
+
 /// The card's lines: status (and expiry), traffic, devices.
 pub fn card_text(
     locale: &Locale,
@@ -141,11 +148,11 @@ pub fn card(
     lang: Lang,
     head: Option<String>,
     s: Option<&UserSnapshot>,
-    devices: Option<DeviceCount>,
-    traffic: Option<TrafficCard<'_>>,
+    usage: Usage<'_>,
     sub_url: Option<&str>,
     now: DateTime<Utc>,
 ) -> Screen {
+    let Usage { devices, traffic } = usage;
     let body = card_text(locale, lang, s, devices, traffic, now);
     let text = match head {
         Some(head) => format!("{head}\n\n{body}"),

@@ -266,8 +266,7 @@ impl TelegramMessenger {
                     lang,
                     Some(head),
                     snapshot.as_ref(),
-                    devices,
-                    traffic,
+                    card::Usage { devices, traffic },
                     url.as_deref(),
                     now,
                 );

@@ -247,7 +247,7 @@ fn discounted(ctx: &BotContext, caller: &Caller<'_>, plan: &Plan, promo: &Promo)
         lang,
         "promo-applied",
         code = html_escape(&promo.code),
-        plan = html_escape(&ctx.locale.plan_title(lang, &plan)),
+        plan = html_escape(&ctx.locale.plan_title(lang, plan)),
         prices = lines.join("\n")
     );
     Screen::with(text, rows)

@@ -62,8 +62,7 @@ pub async fn card_with(
         lang,
         head,
         s,
-        devices,
-        traffic,
+        card::Usage { devices, traffic },
         url.as_deref(),
         now,
     );
