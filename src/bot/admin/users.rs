@@ -294,6 +294,14 @@ const ACTIONS: &[&str] = &[
     "device_added",
     "device_removed",
     "devices_reset",
+    "gift_created",
+    "gift_redeemed",
+    "gift_voided",
+    "promo_used",
+    "reset_traffic",
+    "set_auto_renew",
+    "traffic_limited",
+    "traffic_unlimited",
 ];
 
 fn action_name(lang: Lang, action: &str) -> String {

@@ -71,7 +71,11 @@ pub fn ask(ctx: &BotContext, lang: Lang, uid: i64, plan: &str) -> Screen {
         },
     );
     Screen::with(
-        t!(lang, "promo-ask", plan = html_escape(&found.title)),
+        t!(
+            lang,
+            "promo-ask",
+            plan = html_escape(&ctx.locale.plan_title(lang, &found))
+        ),
         vec![row([
             (
                 tr(lang, "btn-cancel"),

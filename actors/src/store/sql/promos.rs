@@ -619,7 +619,23 @@ impl crate::store::Promos for This {
             Some(_) => return Err(Error::GiftRefused(GiftRefusal::AlreadyRedeemed)),
             None => return Err(Error::GiftRefused(GiftRefusal::Unknown)),
         };
-        let ops = extend(&mut w.tx, ctx, user, gift.days, "gift").await?;
+        let mut ops = extend(&mut w.tx, ctx, user, gift.days, "gift").await?;
+        // The gift's plan brings its traffic allowance, as a purchase would
+        // (copied onto the gift's order when it was made).
+        let traffic_bytes: i64 =
+            sqlx::query_scalar("SELECT traffic_bytes FROM orders WHERE id = $1")
+                .bind(gift.order.uuid())
+                .fetch_optional(&mut *w.tx)
+                .await?
+                .unwrap_or(0);
+        let allowance = u64::try_from(traffic_bytes)
+            .ok()
+            .filter(|b| *b > 0)
+            .map(|bytes| crate::domain::TrafficAllowance {
+                bytes,
+                reset: self.plan_traffic_reset(gift.plan.as_str()),
+            });
+        ops.extend(super::traffic::apply_plan_traffic(&mut w.tx, ctx, user, allowance).await?);
         if let Some(limit) = self.plan_devices(gift.plan.as_str()) {
             super::devices::set_device_limit(&mut w.tx, user, limit).await?;
         }
