@@ -217,8 +217,8 @@ impl Promo {
         let minor = match self.kind {
             PromoKind::Days => return Err(PromoRefusal::WrongKind),
             PromoKind::Percent => {
-                // Rounded in the buyer's favour: the discount is rounded down,
-                // so the price is rounded up.
+                // In whole minor units: the discount is rounded down, so the
+                // price is rounded up.
                 let off = i128::from(list.minor) * i128::from(self.value) / 100;
                 list.minor - i64::try_from(off).unwrap_or(0)
             }

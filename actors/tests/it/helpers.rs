@@ -117,6 +117,15 @@ pub struct System {
 
 impl System {
     pub async fn start(backend: Backend, settings: RegistrySettings) -> Self {
+        Self::start_with_plans(backend, settings, plans()).await
+    }
+
+    /// [`System::start`] selling `plans` instead of [`plans()`].
+    pub async fn start_with_plans(
+        backend: Backend,
+        settings: RegistrySettings,
+        plans: Plans,
+    ) -> Self {
         let db = fresh_store(backend, 8).await;
         let sandbox = Arc::new(SandboxNode::new());
         let provisioner = Provisioner::new(vec![sandbox.clone() as Arc<dyn NodeClient>]);
@@ -125,7 +134,7 @@ impl System {
             db.store.clone(),
             provisioner.clone(),
             clock.clone(),
-            plans(),
+            plans,
             settings,
         );
         Self {

@@ -19,6 +19,7 @@ use crate::helpers::{
 };
 
 mod ledger;
+mod market_ledger;
 mod orders;
 mod referral_days;
 mod refunds;
