@@ -357,21 +357,7 @@ impl Handler<CreateOrder> for UserActor {
                 if is_pack {
                     traffic::check_pack_buyer(&env).await?;
                 }
-                let amount = plan.price_for(msg.provider).ok_or_else(|| {
-                    Error::invalid(
-                        "provider",
-                        format!("plan {} has no price for {}", plan.id, msg.provider),
-                    )
-                })?;
-                if msg.provider == Provider::Balance && amount.currency != balance_currency {
-                    return Err(Error::invalid(
-                        "provider",
-                        format!(
-                            "plan {} is priced in {}, the balance is held in {balance_currency}",
-                            plan.id, amount.currency
-                        ),
-                    ));
-                }
+                let amount = price_of(&plan, msg.provider, &balance_currency)?;
                 let order = NewOrder {
                     id: OrderId::random(),
                     user: env.user,
@@ -393,6 +379,31 @@ impl Handler<CreateOrder> for UserActor {
             }
         })
     }
+}
+
+/// What `plan` costs through `provider`; a balance payment must be priced in
+/// the balance's currency.
+fn price_of(
+    plan: &crate::domain::Plan,
+    provider: Provider,
+    balance_currency: &crate::domain::Currency,
+) -> Result<crate::domain::Money> {
+    let amount = plan.price_for(provider).ok_or_else(|| {
+        Error::invalid(
+            "provider",
+            format!("plan {} has no price for {provider}", plan.id),
+        )
+    })?;
+    if provider == Provider::Balance && &amount.currency != balance_currency {
+        return Err(Error::invalid(
+            "provider",
+            format!(
+                "plan {} is priced in {}, the balance is held in {balance_currency}",
+                plan.id, amount.currency
+            ),
+        ));
+    }
+    Ok(amount)
 }
 
 impl Handler<CreateTopUp> for UserActor {

@@ -21,21 +21,7 @@ impl Handler<CreatePlanOrder> for UserActor {
                 (msg.clone(), priced.clone(), balance_currency.clone());
             async move {
                 let plan = priced.ok_or_else(|| Error::UnknownPlan(msg.plan.to_string()))?;
-                let amount = plan.price_for(msg.provider).ok_or_else(|| {
-                    Error::invalid(
-                        "provider",
-                        format!("plan {} has no price for {}", plan.id, msg.provider),
-                    )
-                })?;
-                if msg.provider == Provider::Balance && amount.currency != balance_currency {
-                    return Err(Error::invalid(
-                        "provider",
-                        format!(
-                            "plan {} is priced in {}, the balance is held in {balance_currency}",
-                            plan.id, amount.currency
-                        ),
-                    ));
-                }
+                let amount = price_of(&plan, msg.provider, &balance_currency)?;
                 let order = NewOrder {
                     id: OrderId::random(),
                     user: env.user,
