@@ -164,7 +164,13 @@ async fn start_app(
         workers,
         ops,
         public,
-        http: reqwest::Client::new(),
+        // No pooled connections: a pooled one the server closed for idling
+        // (its keep-alive is 5 s, a loaded machine reaches it) would fail the
+        // next request with `IncompleteMessage`.
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("http client"),
         db_url,
         stop: Some(stop),
         _dir: dir,
