@@ -29,8 +29,8 @@ pub use subscription::devices::{DEVICES_REFUSED, DevicePolicy};
 /// The VPN apps per OS the subscription page offers (the bot links the same ones).
 pub use subscription::page::apps as vpn_apps;
 pub use subscription::{
-    Announce, BotName, Entry, Format, RenderOptions, SubscriptionOptions, SubscriptionView,
-    ViewStatus, render, support_url_from_contact,
+    Announce, BotName, Entry, Format, LanguageMap, RenderOptions, SubscriptionOptions,
+    SubscriptionView, ViewStatus, render, support_url_from_contact,
 };
 pub use subvisor_actors::payments::PaymentClients;
 pub use telegram::{

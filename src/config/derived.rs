@@ -32,6 +32,7 @@ impl Settings {
             info_entries: s.info_entries,
             renew_url: s.renew_url.clone(),
             bot,
+            language_map: subvisor_http::LanguageMap::from_codes(&self.bot.language_map),
         }
     }
 

@@ -406,3 +406,61 @@ async fn vpn_apps_still_get_their_format_and_browsers_get_a_locked_down_page() {
     assert_ne!(csp, csp2);
     app.stop().await;
 }
+
+/// The page follows `[bot] language_map` for browsers speaking other
+/// languages, as the bot does: by default Ukrainian gets Russian; mapped to
+/// English it gets English, and a newly mapped language gets its language.
+#[actix_rt::test]
+async fn the_page_follows_the_configured_language_map() {
+    async fn page_lang(app: &TestApp, url: &str, accept_language: &str) -> String {
+        let html = app
+            .http
+            .get(url)
+            .header("user-agent", "Mozilla/5.0 (X11; Linux x86_64)")
+            .header("accept", "text/html")
+            .header("accept-language", accept_language)
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("html");
+        let (_, rest) = html.split_once("<html lang=\"").expect("<html lang>");
+        rest.split('"').next().unwrap_or_default().to_owned()
+    }
+    for (map, expected) in [
+        (None, [("uk-UA", "ru"), ("de", "en")]),
+        (
+            Some([("uk", "en"), ("de", "ru")]),
+            [("uk-UA", "en"), ("de", "ru")],
+        ),
+    ] {
+        let node = FakeXrayNode::start("vless-in").expect("fake node");
+        let settings = node_settings("page-lang", node.api_addr(), "xray", 443);
+        let app = spawn_app_with(Db::Sqlite, Arc::new(SystemClock), |s| {
+            s.nodes = vec![settings];
+            if let Some(map) = map {
+                s.bot.language_map = map
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect();
+            }
+        })
+        .await;
+        let (status, granted) = app
+            .post("/ops/users/100/grant", json!({ "days": 30 }))
+            .await;
+        assert_eq!(status, 200, "{granted}");
+        let sub_url = granted["subscription_url"].as_str().expect("url");
+        let (_, token) = sub_url.split_once("/sub/").expect("a /sub/ URL");
+        let local = format!("{}/sub/{token}", app.public);
+        for (accept_language, want) in expected {
+            assert_eq!(
+                page_lang(&app, &local, accept_language).await,
+                want,
+                "{accept_language} with map {map:?}"
+            );
+        }
+        app.stop().await;
+    }
+}

@@ -21,6 +21,7 @@ use crate::error::ApiError;
 use crate::public::PublicState;
 pub use formats::{Format, RenderOptions, render};
 pub use options::{Announce, BotName, SubscriptionOptions, support_url_from_contact};
+pub use page::LanguageMap;
 pub use view::{Entry, SubscriptionView, ViewStatus};
 
 /// Tokens are 64 lowercase hex characters; anything else is unknown without a query.

@@ -58,6 +58,9 @@ pub struct SubscriptionOptions {
     /// Where stub entries send people to renew; unset: the bot, else support.
     pub renew_url: Option<String>,
     pub bot: BotName,
+    /// Which other languages' speakers read the page in English or Russian
+    /// (`[bot] language_map`, shared with the bot).
+    pub language_map: super::page::LanguageMap,
 }
 
 impl SubscriptionOptions {

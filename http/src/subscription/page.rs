@@ -13,6 +13,8 @@
 pub mod apps;
 mod texts;
 
+pub use self::texts::LanguageMap;
+
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
@@ -63,6 +65,7 @@ pub fn respond(state: &PublicState, view: &SubscriptionView, req: &HttpRequest) 
     let lang = Lang::choose(
         header_str(header::ACCEPT_LANGUAGE),
         view.language.as_deref(),
+        &state.subscription.language_map,
     );
     let platform = header_str(header::USER_AGENT).and_then(Platform::from_user_agent);
     // 122 random bits from the OS, hex: a valid nonce and header value.

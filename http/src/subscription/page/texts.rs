@@ -4,7 +4,56 @@
 //! root crate (`src/bot/i18n`), which the http crate cannot depend on, and the
 //! page needs a few dozen fixed strings. A missing translation is a compile error.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Datelike, Utc};
+
+/// Which other languages' speakers read the page in which of ours: the
+/// bot's `[bot] language_map` (by default Ukrainian, Belarusian and Kazakh
+/// speakers get Russian).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LanguageMap(BTreeMap<String, Lang>);
+
+impl Default for LanguageMap {
+    fn default() -> Self {
+        Self(
+            ["uk", "be", "kk"]
+                .into_iter()
+                .map(|code| (code.to_owned(), Lang::Ru))
+                .collect(),
+        )
+    }
+}
+
+impl LanguageMap {
+    /// From `code → "en" | "ru"` (validated by `check-config`; other
+    /// targets are left out).
+    pub fn from_codes<'a>(codes: impl IntoIterator<Item = (&'a String, &'a String)>) -> Self {
+        Self(
+            codes
+                .into_iter()
+                .filter_map(|(code, lang)| {
+                    let lang = match lang.as_str() {
+                        "ru" => Lang::Ru,
+                        "en" => Lang::En,
+                        _ => return None,
+                    };
+                    Some((code.to_ascii_lowercase(), lang))
+                })
+                .collect(),
+        )
+    }
+
+    /// The page's language for a language tag: ours directly, else mapped.
+    fn lang_of(&self, tag: &str) -> Option<Lang> {
+        let primary = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
+        match primary.as_str() {
+            "ru" => Some(Lang::Ru),
+            "en" => Some(Lang::En),
+            other => self.0.get(other).copied(),
+        }
+    }
+}
 
 /// A language the page speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,26 +71,20 @@ impl Lang {
         }
     }
 
-    /// A language tag we speak: Russian for Russian, Ukrainian, Belarusian and
-    /// Kazakh speakers (as the bot does), English for English.
-    fn from_tag(tag: &str) -> Option<Lang> {
-        let primary = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
-        match primary.as_str() {
-            "ru" | "uk" | "be" | "kk" => Some(Lang::Ru),
-            "en" => Some(Lang::En),
-            _ => None,
-        }
-    }
-
     /// The language for an `Accept-Language` header: of the languages we
-    /// speak, the one with the highest q-value (the first listed on a tie;
-    /// `q=0` means "not this one"). When the header names none of ours, the
-    /// language the user chose in the bot, else English.
-    pub fn choose(accept_language: Option<&str>, bot_language: Option<&str>) -> Lang {
+    /// speak (directly or through `map`), the one with the highest q-value
+    /// (the first listed on a tie; `q=0` means "not this one"). When the
+    /// header names none of ours, the language the user chose in the bot,
+    /// else English.
+    pub fn choose(
+        accept_language: Option<&str>,
+        bot_language: Option<&str>,
+        map: &LanguageMap,
+    ) -> Lang {
         let mut best: Option<(u16, Lang)> = None;
         for item in accept_language.unwrap_or_default().split(',') {
             let mut parts = item.split(';');
-            let Some(lang) = parts.next().and_then(Lang::from_tag) else {
+            let Some(lang) = parts.next().and_then(|tag| map.lang_of(tag)) else {
                 continue;
             };
             let q = parts
@@ -53,7 +96,7 @@ impl Lang {
             }
         }
         best.map(|(_, lang)| lang)
-            .or_else(|| bot_language.and_then(Lang::from_tag))
+            .or_else(|| bot_language.and_then(|tag| map.lang_of(tag)))
             .unwrap_or(Lang::En)
     }
 
@@ -324,7 +367,8 @@ mod tests {
 
     #[test]
     fn language_from_accept_language() {
-        let choose = |h: &str| Lang::choose(Some(h), None);
+        let map = LanguageMap::default();
+        let choose = |h: &str| Lang::choose(Some(h), None, &map);
         assert_eq!(choose("ru"), Lang::Ru);
         assert_eq!(choose("ru-RU,ru;q=0.9,en-US;q=0.8,en;q=0.7"), Lang::Ru);
         for tag in ["uk", "be-BY", "kk", "RU_ru"] {
@@ -350,10 +394,26 @@ mod tests {
 
     #[test]
     fn the_bot_language_when_the_browser_names_none_of_ours() {
-        assert_eq!(Lang::choose(None, Some("ru")), Lang::Ru);
-        assert_eq!(Lang::choose(Some("de"), Some("ru")), Lang::Ru);
-        assert_eq!(Lang::choose(Some("en"), Some("ru")), Lang::En);
-        assert_eq!(Lang::choose(None, None), Lang::En);
+        let map = LanguageMap::default();
+        assert_eq!(Lang::choose(None, Some("ru"), &map), Lang::Ru);
+        assert_eq!(Lang::choose(Some("de"), Some("ru"), &map), Lang::Ru);
+        assert_eq!(Lang::choose(Some("en"), Some("ru"), &map), Lang::En);
+        assert_eq!(Lang::choose(None, None, &map), Lang::En);
+    }
+
+    #[test]
+    fn a_configured_language_map_replaces_the_default() {
+        let codes: BTreeMap<String, String> = [
+            ("uk".to_owned(), "en".to_owned()),
+            ("de".to_owned(), "ru".to_owned()),
+        ]
+        .into();
+        let map = LanguageMap::from_codes(&codes);
+        assert_eq!(Lang::choose(Some("uk-UA"), None, &map), Lang::En);
+        assert_eq!(Lang::choose(Some("de"), None, &map), Lang::Ru);
+        // Not listed any more: no longer ours.
+        assert_eq!(Lang::choose(Some("kk"), None, &map), Lang::En);
+        assert_eq!(Lang::choose(Some("ru"), None, &map), Lang::Ru);
     }
 
     #[test]
