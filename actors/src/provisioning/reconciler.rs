@@ -239,6 +239,9 @@ impl Reconciler {
             if scope.is_some_and(|only| only != node.name()) {
                 continue;
             }
+            // Taken before the reading: a baseline stored by a later reading
+            // (another collector) makes this one stale.
+            let read_at = self.driver.clock().now();
             match node.read_traffic().await {
                 Ok(Some(traffic)) => {
                     let readings: Vec<(String, u64, u64)> = traffic
@@ -246,11 +249,10 @@ impl Reconciler {
                         .filter(|(email, _)| parse_key_email(email).is_some())
                         .map(|(email, (up, down))| (email, up, down))
                         .collect();
-                    let now = self.driver.clock().now();
                     match self
                         .driver
                         .store()
-                        .record_traffic(node.name(), &readings, now)
+                        .record_traffic(node.name(), &readings, read_at)
                         .await
                     {
                         Ok(r) if r.bytes > 0 => {

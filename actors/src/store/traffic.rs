@@ -41,6 +41,8 @@ pub trait Traffic: Send + Sync {
     /// collectors racing on one reading count it once. 80 % and 100 % notices
     /// are queued once per period in the same transaction. A failed write
     /// leaves every baseline as it was: the next reading counts it again.
+    /// `now` is when the reading was taken: a key whose baseline came from a
+    /// later reading (another collector) is skipped, its counters stale.
     async fn record_traffic(
         &self,
         node: &NodeName,

@@ -18,6 +18,7 @@ both_backends!(
     notices_at_80_and_100_percent_once_per_period,
     limited_and_active_transitions_are_guarded,
     a_period_rolls_over_only_when_due,
+    a_reading_older_than_the_stored_baseline_is_stale_not_a_restart,
 );
 
 fn node(name: &str) -> NodeName {
@@ -437,4 +438,37 @@ async fn a_period_rolls_over_only_when_due(backend: Backend) {
         .await
         .expect("roll");
     assert!(!again.applied);
+}
+
+/// Around a leadership handover two collectors read one node: the one whose
+/// reading was taken earlier but arrives later finds a baseline from a later
+/// reading. Its lower counters are stale, not a node restart: it counts
+/// nothing and leaves the baseline where it is.
+async fn a_reading_older_than_the_stored_baseline_is_stale_not_a_restart(backend: Backend) {
+    let db = store(backend).await;
+    let s = db.store.as_ref();
+    let user = uid(506);
+    pay(s, user, OrderKind::Plan, "month", 1_000_000, t0()).await;
+    let a = node("a");
+    let email = "sv.506.1";
+    let (early, late) = (t0() + Duration::seconds(10), t0() + Duration::seconds(20));
+    s.record_traffic(&a, &reading(email, 100, 0), t0())
+        .await
+        .expect("record");
+    // Collector B read 160 at `late` and stored it first.
+    s.record_traffic(&a, &reading(email, 160, 0), late)
+        .await
+        .expect("record");
+    // Collector A's reading of 150 at `early` arrives after it.
+    let stale = s
+        .record_traffic(&a, &reading(email, 150, 0), early)
+        .await
+        .expect("record");
+    assert_eq!(stale.bytes, 0, "a stale reading counts nothing");
+    assert_eq!(state(s, user).await.used(), 160);
+    // The baseline stayed at B's reading: the next one counts from there.
+    s.record_traffic(&a, &reading(email, 170, 0), late + Duration::seconds(10))
+        .await
+        .expect("record");
+    assert_eq!(state(s, user).await.used(), 170);
 }

@@ -2,6 +2,9 @@
 
 use super::prelude::*;
 
+/// The flag of a gift order refunded after its gift was activated.
+const GIFT_REFUNDED_AFTER_ACTIVATION: &str = "gift_refunded_after_activation";
+
 #[async_trait]
 impl crate::store::Payments for This {
     #[tracing::instrument(level = "debug", name = "store", skip_all, fields(op = "apply_payment", user = %user, order = %order_id))]
@@ -420,23 +423,32 @@ impl crate::store::Payments for This {
                 order: order_id.to_string(),
             });
         }
-        if order.kind == crate::domain::OrderKind::Gift
+        // A refund reaching the store is a fact (the provider sent the money
+        // back, or ops returned it by hand): voluntary refunds of an activated
+        // gift are refused before any money moves (`Intake::refund_order`).
+        // One that happened anyway (a provider's own refund, a race with the
+        // activation) is recorded like any other; its receiver keeps the days
+        // and ops are told.
+        let gift_kept = order.kind == crate::domain::OrderKind::Gift
             && order.status == OrderStatus::Paid
-            && !super::promos::void_gift(&mut w.tx, ctx, &order).await?
-        {
-            // Its receiver has the days: refused, flagged for ops.
-            flag(
+            && !super::promos::void_gift(&mut w.tx, ctx, &order).await?;
+        if gift_kept {
+            sqlx::query("UPDATE orders SET flag = $1, updated_at = $2 WHERE id = $3")
+                .bind(GIFT_REFUNDED_AFTER_ACTIVATION)
+                .bind(t(ctx.now))
+                .bind(order_id.uuid())
+                .execute(&mut *w.tx)
+                .await?;
+            alert(
                 &mut w.tx,
                 ctx,
-                &order,
-                "gift_redeemed",
-                json!({ "refund": "refused" }),
+                AlertKind::PaymentFlagged,
+                json!({
+                    "order": order_id, "user": user, "flag": GIFT_REFUNDED_AFTER_ACTIVATION,
+                    "amount": order.amount,
+                }),
             )
             .await?;
-            w.tx.commit().await?;
-            return Err(Error::GiftRefused(
-                crate::domain::GiftRefusal::AlreadyRedeemed,
-            ));
         }
         let moved = sqlx::query(
             "UPDATE orders SET status = 'refunded', updated_at = $1 WHERE id = $2 AND status = 'paid'",
@@ -500,7 +512,13 @@ impl crate::store::Payments for This {
         } else if order.kind == crate::domain::OrderKind::Pack {
             // The pack's bytes leave the period; past the allowance now, the
             // next collection limits the subscription (through its actor).
-            take_back_pack(&mut w.tx, user, order.traffic_bytes).await?;
+            take_back_pack(
+                &mut w.tx,
+                user,
+                order.traffic_bytes,
+                order.paid_at.unwrap_or(ctx.now),
+            )
+            .await?;
         } else if order.kind != crate::domain::OrderKind::Gift
             && let Some(sub) = read_sub(&mut w.tx, user).await?
         {

@@ -141,15 +141,23 @@ pub(super) async fn apply_pack(
 
 /// A refunded pack: its bytes leave the current period (never below zero).
 /// A subscription now past its allowance is limited by the next collection.
-pub(super) async fn take_back_pack(conn: &mut Conn, user: UserId, bytes: u64) -> Result<()> {
+/// A pack paid before the current period began was already dropped with
+/// its period: nothing is taken from packs bought since.
+pub(super) async fn take_back_pack(
+    conn: &mut Conn,
+    user: UserId,
+    bytes: u64,
+    paid_at: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query(
         "UPDATE subscriptions
          SET traffic_extra_bytes = CASE WHEN traffic_extra_bytes > $1
                                         THEN traffic_extra_bytes - $1 ELSE 0 END
-         WHERE user_id = $2",
+         WHERE user_id = $2 AND (period_started_at IS NULL OR period_started_at <= $3)",
     )
     .bind(to_i64(bytes, "traffic_bytes")?)
     .bind(user.get())
+    .bind(t(paid_at))
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -258,14 +266,21 @@ impl crate::store::Traffic for This {
         let mut touched: Vec<UserId> = Vec::new();
         for (user, _, email, up, down) in &keyed {
             let (up_i, down_i) = (to_i64(*up, "uplink")?, to_i64(*down, "downlink")?);
-            let last: Option<(i64, i64)> = sqlx::query_as(
-                "SELECT upload_bytes, download_bytes FROM traffic_counters
+            let stored: Option<(i64, i64, DbTime)> = sqlx::query_as(
+                "SELECT upload_bytes, download_bytes, updated_at FROM traffic_counters
                  WHERE node = $1 AND email = $2",
             )
             .bind(node.as_str())
             .bind(email)
             .fetch_optional(&mut *w.tx)
             .await?;
+            // A baseline from a reading taken after ours (another collector,
+            // around a leadership handover): ours is stale, and its lower
+            // counters are no node restart.
+            if stored.as_ref().is_some_and(|(_, _, at)| at.0 > now) {
+                continue;
+            }
+            let last = stored.map(|(u, d, _)| (u, d));
             let last_u =
                 last.map(|(u, d)| (u64::try_from(u).unwrap_or(0), u64::try_from(d).unwrap_or(0)));
             let (du, dd) = crate::domain::counter_delta(last_u, (*up, *down));
